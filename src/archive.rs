@@ -1,0 +1,412 @@
+//! Archive intake: the only module that reads a credentials archive.
+//!
+//! Only a regular zip is accepted (design.md section 3). Every entry is
+//! checked before its bytes are trusted: its name, its type, whether it is
+//! encrypted, and its size, counted while inflating (the sizes in the
+//! headers can lie). Each entry is read once, into memory, under the limits
+//! of [`Limits`]. What comes out is an [`Archive`]: names and bytes, nothing
+//! judged yet beyond safety; the content checks live in [`crate::checks`].
+
+use std::collections::HashSet;
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use zip::result::ZipError;
+use zip::ZipArchive;
+
+use crate::catalogue;
+use crate::error::{Error, Result};
+
+/// Bounds on what an archive may hold. The defaults are far above any real
+/// credentials archive (a dozen entries of a few KiB) and far below what
+/// would hurt a build host. They are documented in docs/archive-intake.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most entries, directories included.
+    pub max_entries: usize,
+    /// Largest uncompressed entry, counted while inflating.
+    pub max_entry_size: u64,
+    /// Largest sum of the uncompressed entries.
+    pub max_total_size: u64,
+    /// Largest archive file.
+    pub max_archive_size: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_entries: 256,
+            max_entry_size: 4 * MIB,
+            max_total_size: 16 * MIB,
+            max_archive_size: 16 * MIB,
+        }
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// One file of the archive, read and size-checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The name as stored, `/`-separated, checked safe.
+    pub name: String,
+    pub data: Vec<u8>,
+    /// Lowercase hex sha256 of `data`.
+    pub sha256: String,
+}
+
+/// A credentials archive that passed intake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archive {
+    /// Lowercase hex sha256 of the archive file.
+    pub sha256: String,
+    /// The file entries, in archive order.
+    pub entries: Vec<Entry>,
+    /// Directory entries, ignored but reported.
+    pub directories: Vec<String>,
+}
+
+impl Archive {
+    /// The root entry with this exact name.
+    pub fn entry(&self, name: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+}
+
+/// Why an archive is refused as a whole. Each message names the entry
+/// (escaped, so a hostile name cannot forge output) and says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("not a zip archive ({detail}); pass the credentials.zip your OTA server gave you")]
+    NotAZip { detail: String },
+    #[error("the zip archive is truncated or damaged ({detail}); download the credentials again")]
+    Truncated { detail: String },
+    #[error("the archive has no entries; download the credentials again")]
+    Empty,
+    #[error("entry '{entry}' is encrypted; sota-stage reads only unencrypted archives: re-pack it without a password")]
+    Encrypted { entry: String },
+    #[error("entry '{entry}' has an unsafe name ({reason}); re-pack the archive with plain file names at its root")]
+    UnsafeEntryName { entry: String, reason: &'static str },
+    #[error("entry '{entry}' is a symbolic link; re-pack the archive with the real file")]
+    SymlinkEntry { entry: String },
+    #[error("entry '{entry}' appears more than once; tools would disagree on which copy is meant: re-pack the archive with one")]
+    DuplicateEntry { entry: String },
+    #[error("entry '{entry}' is in a subfolder, but aktualizr and the garage tools read '{root_name}' only at the archive root; re-pack the archive with the files at its root")]
+    InSubfolder { entry: String, root_name: String },
+    #[error("the archive has {count} entries, more than the limit of {limit}; this is not a credentials archive")]
+    TooManyEntries { count: usize, limit: usize },
+    #[error("entry '{entry}' is larger than the limit of {limit} bytes uncompressed; this is not a credentials file")]
+    EntryTooLarge { entry: String, limit: u64 },
+    #[error("the entries add up to more than the limit of {limit} bytes uncompressed; this is not a credentials archive")]
+    TotalTooLarge { limit: u64 },
+    #[error("the archive is {size} bytes, more than the limit of {limit}; this is not a credentials archive")]
+    ArchiveTooLarge { size: u64, limit: u64 },
+    #[error("entry '{entry}' cannot be read ({detail}); download the credentials again")]
+    Unreadable { entry: String, detail: String },
+}
+
+/// Reads and checks the archive at `path`. `Error::Io` when the file cannot
+/// be read, `Error::Archive` when its content is refused.
+pub fn read(path: &Path, limits: &Limits) -> Result<Archive> {
+    let label = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut bytes = Vec::new();
+    // One byte over the limit tells "too large" from "exactly the limit".
+    file.take(limits.max_archive_size + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", path, e))?;
+    parse(&bytes, limits).map_err(|source| Error::Archive {
+        file: label,
+        source,
+    })
+}
+
+/// Checks and reads an archive held in memory.
+pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Archive, ArchiveError> {
+    if bytes.len() as u64 > limits.max_archive_size {
+        return Err(ArchiveError::ArchiveTooLarge {
+            size: bytes.len() as u64,
+            limit: limits.max_archive_size,
+        });
+    }
+    let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| open_error(bytes, e))?;
+    if zip.offset() != 0 {
+        return Err(ArchiveError::NotAZip {
+            detail: format!("{} bytes of other data come before the zip", zip.offset()),
+        });
+    }
+
+    // The zip crate keeps one entry per name, silently: count the central
+    // directory ourselves to see duplicates.
+    let stored_names = central_directory_names(bytes, zip.central_directory_start());
+    if stored_names.len() > limits.max_entries || zip.len() > limits.max_entries {
+        return Err(ArchiveError::TooManyEntries {
+            count: stored_names.len().max(zip.len()),
+            limit: limits.max_entries,
+        });
+    }
+    let mut seen = HashSet::new();
+    for name in &stored_names {
+        if !seen.insert(name.as_slice()) {
+            return Err(ArchiveError::DuplicateEntry {
+                entry: display_name(name),
+            });
+        }
+    }
+    if zip.is_empty() {
+        return Err(ArchiveError::Empty);
+    }
+
+    let mut entries = Vec::new();
+    let mut directories = Vec::new();
+    let mut total: u64 = 0;
+    for index in 0..zip.len() {
+        let (name, is_dir) = {
+            let raw = zip
+                .by_index_raw(index)
+                .map_err(|e| truncated(format!("entry {index}: {e}")))?;
+            let name = checked_name(raw.name_raw())?;
+            if raw.unix_mode().is_some_and(is_symlink_mode) {
+                return Err(ArchiveError::SymlinkEntry { entry: name });
+            }
+            if raw.encrypted() {
+                return Err(ArchiveError::Encrypted { entry: name });
+            }
+            if raw.size() > limits.max_entry_size {
+                return Err(ArchiveError::EntryTooLarge {
+                    entry: name,
+                    limit: limits.max_entry_size,
+                });
+            }
+            (name, raw.is_dir())
+        };
+        if is_dir {
+            directories.push(name);
+            continue;
+        }
+        let data = inflate(&mut zip, index, &name, limits.max_entry_size)?;
+        total += data.len() as u64;
+        if total > limits.max_total_size {
+            return Err(ArchiveError::TotalTooLarge {
+                limit: limits.max_total_size,
+            });
+        }
+        let sha256 = sha256_hex(&data);
+        entries.push(Entry { name, data, sha256 });
+    }
+    if entries.is_empty() {
+        return Err(ArchiveError::Empty);
+    }
+    check_subfolders(&entries)?;
+    Ok(Archive {
+        sha256: sha256_hex(bytes),
+        entries,
+        directories,
+    })
+}
+
+/// Lowercase hex sha256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Inflates one entry, counting the bytes as they come: never more than
+/// `limit` are kept, whatever the headers claim.
+fn inflate(
+    zip: &mut ZipArchive<Cursor<&[u8]>>,
+    index: usize,
+    name: &str,
+    limit: u64,
+) -> Result<Vec<u8>, ArchiveError> {
+    let unreadable = |detail: String| ArchiveError::Unreadable {
+        entry: name.to_string(),
+        detail,
+    };
+    let file = zip.by_index(index).map_err(|e| unreadable(e.to_string()))?;
+    let mut data = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| unreadable(e.to_string()))?;
+    if data.len() as u64 > limit {
+        return Err(ArchiveError::EntryTooLarge {
+            entry: name.to_string(),
+            limit,
+        });
+    }
+    Ok(data)
+}
+
+fn open_error(bytes: &[u8], error: ZipError) -> ArchiveError {
+    // A file that starts like a zip but whose directory cannot be found or
+    // read was cut short or damaged; anything else is not a zip at all.
+    let looks_like_zip = bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06");
+    let detail = match &error {
+        ZipError::InvalidArchive(m) | ZipError::UnsupportedArchive(m) => m.to_string(),
+        other => other.to_string(),
+    };
+    if looks_like_zip {
+        truncated(detail)
+    } else if bytes.is_empty() {
+        ArchiveError::NotAZip {
+            detail: "the file is empty".into(),
+        }
+    } else {
+        ArchiveError::NotAZip { detail }
+    }
+}
+
+fn truncated(detail: String) -> ArchiveError {
+    ArchiveError::Truncated { detail }
+}
+
+/// `S_IFLNK` in the Unix mode bits of an entry's external attributes.
+fn is_symlink_mode(mode: u32) -> bool {
+    mode & 0o170000 == 0o120000
+}
+
+/// The entry name as text that is safe to print: control characters, NUL
+/// and non-UTF-8 bytes are escaped.
+fn display_name(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw).escape_debug().to_string()
+}
+
+/// Checks an entry name and returns it as a string. Names are compared by
+/// their bytes everywhere, as aktualizr and the garage tools do.
+fn checked_name(raw: &[u8]) -> Result<String, ArchiveError> {
+    let refuse = |reason| ArchiveError::UnsafeEntryName {
+        entry: display_name(raw),
+        reason,
+    };
+    if raw.is_empty() {
+        return Err(refuse("it is empty"));
+    }
+    if raw.contains(&0) {
+        return Err(refuse("it contains a NUL byte"));
+    }
+    if raw.contains(&b'\\') {
+        return Err(refuse("it contains a backslash"));
+    }
+    if raw.iter().any(|b| b.is_ascii_control()) {
+        return Err(refuse("it contains a control character"));
+    }
+    if raw.starts_with(b"/") {
+        return Err(refuse("it is an absolute path"));
+    }
+    if raw.len() >= 2 && raw[1] == b':' && raw[0].is_ascii_alphabetic() {
+        return Err(refuse("it starts with a drive letter"));
+    }
+    let name = std::str::from_utf8(raw).map_err(|_| refuse("it is not valid UTF-8"))?;
+    let trimmed = name.strip_suffix('/').unwrap_or(name);
+    for part in trimmed.split('/') {
+        match part {
+            ".." => return Err(refuse("it contains `..`")),
+            "." => return Err(refuse("it contains `.` as a path component")),
+            "" => return Err(refuse("it contains an empty path component")),
+            _ => {}
+        }
+    }
+    Ok(name.to_string())
+}
+
+/// Credentials that sit only in a subfolder (`creds/autoprov.url`) are never
+/// found by the tools; refuse rather than stage an image without them.
+fn check_subfolders(entries: &[Entry]) -> Result<(), ArchiveError> {
+    for entry in entries {
+        let Some((_, base)) = entry.name.rsplit_once('/') else {
+            continue;
+        };
+        if catalogue::lookup(base).is_some() && !entries.iter().any(|e| e.name == base) {
+            return Err(ArchiveError::InSubfolder {
+                entry: entry.name.clone(),
+                root_name: base.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The raw names of the central directory, walked from its start. Stops at
+/// the first record that is not a central file header.
+fn central_directory_names(bytes: &[u8], start: u64) -> Vec<Vec<u8>> {
+    const SIGNATURE: &[u8] = b"PK\x01\x02";
+    const FIXED: usize = 46;
+    let mut names = Vec::new();
+    let Ok(mut pos) = usize::try_from(start) else {
+        return names;
+    };
+    while let Some(header) = bytes.get(pos..pos + FIXED) {
+        if &header[..4] != SIGNATURE {
+            break;
+        }
+        let field = |at: usize| usize::from(u16::from_le_bytes([header[at], header[at + 1]]));
+        let (name_len, extra_len, comment_len) = (field(28), field(30), field(32));
+        let Some(name) = bytes.get(pos + FIXED..pos + FIXED + name_len) else {
+            break;
+        };
+        names.push(name.to_vec());
+        pos += FIXED + name_len + extra_len + comment_len;
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_names_are_refused_with_the_reason() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "empty"),
+            (b"/etc/passwd", "absolute"),
+            (b"../autoprov.url", "`..`"),
+            (b"a/../../b", "`..`"),
+            (b"dir\\autoprov.url", "backslash"),
+            (b"auto\0prov.url", "NUL"),
+            (b"a\nb", "control"),
+            (b"C:/x", "drive letter"),
+            (b"./autoprov.url", "`.`"),
+            (b"a//b", "empty path component"),
+            (b"\xff\xfe", "UTF-8"),
+        ];
+        for (raw, word) in cases {
+            match checked_name(raw) {
+                Err(ArchiveError::UnsafeEntryName { reason, .. }) => {
+                    assert!(reason.contains(word), "{raw:?}: {reason}")
+                }
+                other => panic!("{raw:?}: expected a refusal, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn plain_names_and_folders_pass() {
+        for name in ["autoprov.url", "keys/", "keys/priv.key", "a.b-c_d"] {
+            assert_eq!(checked_name(name.as_bytes()).as_deref(), Ok(name));
+        }
+    }
+
+    #[test]
+    fn printed_names_are_escaped() {
+        assert_eq!(display_name(b"a\nb\0"), "a\\nb\\0");
+    }
+
+    #[test]
+    fn symlink_mode_is_recognised() {
+        assert!(is_symlink_mode(0o120777));
+        assert!(!is_symlink_mode(0o100644));
+        assert!(!is_symlink_mode(0o040755));
+        assert!(!is_symlink_mode(0o140755));
+    }
+}

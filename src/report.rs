@@ -1,0 +1,61 @@
+//! Problems found in inputs, and the output formats every reporting command
+//! shares. A problem is data: the library never prints.
+
+use serde::Serialize;
+
+/// How bad a problem is. `Error` makes the command exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One thing wrong with an input. The message never holds a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn error(message: impl Into<String>) -> Self {
+        Problem {
+            severity: Severity::Error,
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(message: impl Into<String>) -> Self {
+        Problem {
+            severity: Severity::Warning,
+            message: message.into(),
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// True when any of the problems is an error.
+pub fn has_errors<'a>(problems: impl IntoIterator<Item = &'a Problem>) -> bool {
+    problems.into_iter().any(Problem::is_error)
+}
+
+/// The output format of a reporting command (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
