@@ -253,7 +253,8 @@ fn open_error(bytes: &[u8], error: ZipError) -> ArchiveError {
     // read was cut short or damaged; anything else is not a zip at all.
     let looks_like_zip = bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06");
     let detail = match &error {
-        ZipError::InvalidArchive(m) | ZipError::UnsupportedArchive(m) => m.to_string(),
+        ZipError::InvalidArchive(m) => m.to_string(),
+        ZipError::UnsupportedArchive(m) => m.to_string(),
         other => other.to_string(),
     };
     if looks_like_zip {
