@@ -1,9 +1,163 @@
-//! `sota-stage inspect` (being written).
+//! `sota-stage inspect CREDENTIALS`: every entry with its role, whether it
+//! is secret, who reads it and what is wrong with it, and the provisioning
+//! methods the archive supports. Exit 0 without errors, 1 with.
+//!
+//! The JSON form (`--format json`) is stable; docs/inspect.md documents it.
 
+use std::fmt::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::archive::{self, Limits};
+use crate::checks::{self, Context, EntryReport, Findings};
 use crate::cli::InspectArgs;
 use crate::commands::Outcome;
-use crate::error::{Error, Result};
+use crate::crypto::x509;
+use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
+use crate::methods::Method;
+use crate::report::{Format, Problem};
 
-pub fn run(_args: &InspectArgs) -> Result<Outcome> {
-    Err(Error::Usage("inspect is being written".into()))
+pub fn run(args: &InspectArgs) -> Result<Outcome> {
+    let password = args.p12.resolve()?;
+    let label = file_label(&args.credentials);
+    let archive = match archive::read(&args.credentials, &Limits::default()) {
+        Ok(archive) => archive,
+        Err(Error::Archive { file, source }) if args.format == Format::Json => {
+            let problem = Problem::error(format!("{file}: {source}"));
+            return Ok(Outcome {
+                stdout: to_json(&Report {
+                    schema: 1,
+                    file: &label,
+                    sha256: None,
+                    ok: false,
+                    methods: Vec::new(),
+                    entries: &[],
+                    problems: std::slice::from_ref(&problem),
+                }),
+                stderr: String::new(),
+                exit: EXIT_INVALID,
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let ctx = Context {
+        p12_password: &password,
+        allow_http: args.allow_http,
+        now: x509::now_unix(),
+    };
+    let findings = checks::check_archive(&archive, &ctx);
+    let stdout = match args.format {
+        Format::Json => to_json(&Report {
+            schema: 1,
+            file: &label,
+            sha256: Some(&archive.sha256),
+            ok: findings.ok(),
+            methods: findings.methods.clone(),
+            entries: &findings.entries,
+            problems: &findings.problems,
+        }),
+        Format::Text => text(&label, &archive.sha256, &findings),
+    };
+    Ok(Outcome {
+        stdout,
+        stderr: String::new(),
+        exit: if findings.ok() { EXIT_OK } else { EXIT_INVALID },
+    })
+}
+
+/// The archive's file name, without its folder: reports do not depend on
+/// where the archive sits.
+fn file_label(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    schema: u32,
+    file: &'a str,
+    sha256: Option<&'a str>,
+    ok: bool,
+    methods: Vec<Method>,
+    entries: &'a [EntryReport],
+    problems: &'a [Problem],
+}
+
+fn to_json(report: &Report<'_>) -> String {
+    // Serialising plain data into a String cannot fail.
+    let mut out = serde_json::to_string_pretty(report).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+fn text(label: &str, sha256: &str, findings: &Findings) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{label}  sha256 {sha256}\n");
+    let width = findings
+        .entries
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(0)
+        .max("ENTRY".len());
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<9}  {:<6}  {:>8}  READ BY",
+        "ENTRY", "ROLE", "SECRET", "SIZE"
+    );
+    for entry in &findings.entries {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<9}  {:<6}  {:>8}  {}",
+            entry.name,
+            entry.role.as_str(),
+            if entry.secret { "yes" } else { "no" },
+            entry.size,
+            if entry.readers.is_empty() {
+                "-".to_string()
+            } else {
+                entry.readers.join(", ")
+            },
+        );
+        for d in &entry.details {
+            let _ = writeln!(out, "{:width$}    {}: {}", "", d.label, d.value);
+        }
+    }
+
+    let problems: Vec<&Problem> = findings
+        .problems
+        .iter()
+        .chain(findings.entries.iter().flat_map(|e| e.problems.iter()))
+        .collect();
+    if !problems.is_empty() {
+        out.push('\n');
+        for p in problems {
+            let _ = writeln!(out, "{}: {label}: {}", p.severity.as_str(), p.message);
+        }
+    }
+
+    out.push('\n');
+    let methods: Vec<&str> = findings.methods.iter().map(|m| m.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "methods: {}",
+        if methods.is_empty() {
+            "none".to_string()
+        } else {
+            methods.join(", ")
+        }
+    );
+    let (errors, warnings) = (findings.error_count(), findings.warning_count());
+    let _ = writeln!(
+        out,
+        "result: {}, {} {}, {} {}",
+        if errors == 0 { "ok" } else { "not ok" },
+        errors,
+        if errors == 1 { "error" } else { "errors" },
+        warnings,
+        if warnings == 1 { "warning" } else { "warnings" },
+    );
+    out
 }
