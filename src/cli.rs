@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::{Error, Result};
+use crate::layout::UnknownPolicy;
+use crate::methods::Method;
 use crate::report::Format;
 use crate::secret::Secret;
 
@@ -22,9 +24,159 @@ pub enum Command {
     /// List and check every entry of a credentials archive, and the
     /// provisioning methods it supports
     Inspect(InspectArgs),
+    /// Split a credentials archive and stage the device and host files for
+    /// one provisioning method, all or nothing
+    Stage(StageArgs),
+    /// Print or write aktualizr's config fragment(s) for a method
+    Render(RenderArgs),
+    /// Re-check staged files against a manifest
+    Verify(VerifyArgs),
     /// Check aktualizr config files or conf.d folders in aktualizr's real
     /// dialect, and explain the merged result
     Lint(LintArgs),
+}
+
+/// The options that shape the rendered fragments, shared by `stage` and
+/// `render`.
+#[derive(Debug, Args)]
+pub struct FragmentArgs {
+    /// Provisioning method: shared-cred, device-cred, device-cred-hsm, or
+    /// meta-updater's aktualizr-shared-prov, aktualizr-device-prov,
+    /// aktualizr-device-prov-hsm
+    #[arg(long, env = "SOTA_CLIENT_PROV", value_name = "METHOD", value_parser = parse_method)]
+    pub method: Method,
+
+    /// Hardware ID of the primary ECU; writes 40-hardware-id.toml
+    #[arg(long, env = "SOTA_HARDWARE_ID", value_name = "ID")]
+    pub hardware_id: Option<String>,
+
+    #[command(flatten)]
+    pub p12: P12PasswordArgs,
+
+    /// PKCS#11 module (device-cred-hsm) [default: /usr/lib/softhsm/libsofthsm2.so]
+    #[arg(long, value_name = "PATH")]
+    pub p11_module: Option<String>,
+
+    /// PKCS#11 user PIN (device-cred-hsm; visible in the process list: prefer
+    /// --p11-pin-file) [default: 1234]
+    #[arg(long, value_name = "PIN", conflicts_with = "p11_pin_file")]
+    pub p11_pin: Option<String>,
+
+    /// File whose content (one trailing newline dropped) is the PKCS#11 PIN
+    #[arg(long, value_name = "FILE")]
+    pub p11_pin_file: Option<PathBuf>,
+
+    /// Token object ID of the TLS client certificate [default: 01]
+    #[arg(long, value_name = "ID")]
+    pub p11_tls_cert_id: Option<String>,
+
+    /// Token object ID of the TLS client key [default: 02]
+    #[arg(long, value_name = "ID")]
+    pub p11_tls_key_id: Option<String>,
+
+    /// Token object ID of the Uptane key [default: 03]
+    #[arg(long, value_name = "ID")]
+    pub p11_uptane_key_id: Option<String>,
+
+    /// Folder whose *.toml.hbs files replace the built-in templates, file by file
+    #[arg(long, value_name = "DIR")]
+    pub template_dir: Option<PathBuf>,
+}
+
+fn parse_method(s: &str) -> std::result::Result<Method, String> {
+    s.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    #[command(flatten)]
+    pub fragment: FragmentArgs,
+
+    /// The credentials archive (credentials.zip)
+    #[arg(long, env = "SOTA_PACKED_CREDENTIALS", value_name = "FILE")]
+    pub credentials: PathBuf,
+
+    /// Folder the device files go under (a recipe's ${D})
+    #[arg(long, value_name = "DIR")]
+    pub device_root: PathBuf,
+
+    /// Folder the host tools' files go under
+    #[arg(long, value_name = "DIR")]
+    pub host_root: Option<PathBuf>,
+
+    /// Write a manifest of the staged files here
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// Device certificate (PEM) to put in the image (device-cred)
+    #[arg(long, value_name = "FILE", requires = "device_key")]
+    pub device_cert: Option<PathBuf>,
+
+    /// Its private key (PEM, unencrypted)
+    #[arg(long, value_name = "FILE", requires = "device_cert")]
+    pub device_key: Option<PathBuf>,
+
+    /// Do not pin root.json (and director.root.json) under var/sota/import
+    #[arg(long)]
+    pub no_root_pinning: bool,
+
+    /// What to do with entries no tool reads: stage them with the host
+    /// files, or drop them [default: refuse the archive]
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub unknown: Option<UnknownPolicy>,
+
+    /// Accept a plain-http device URL (local test servers only)
+    #[arg(long)]
+    pub allow_http: bool,
+
+    /// Replace files (and folder modes) that differ from what would be staged
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub fragment: FragmentArgs,
+
+    /// Check that this credentials archive supports the method first
+    #[arg(long, env = "SOTA_PACKED_CREDENTIALS", value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+
+    /// Accept a plain-http device URL in --credentials
+    #[arg(long)]
+    pub allow_http: bool,
+
+    /// Write the fragment to FILE (mode 0600 if it holds a password or PIN,
+    /// else 0644) instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The manifest `stage --manifest` wrote
+    #[arg(long, value_name = "FILE")]
+    pub manifest: PathBuf,
+
+    /// The device root the manifest describes
+    #[arg(long, value_name = "DIR")]
+    pub device_root: PathBuf,
+
+    /// The host root, to check the host files too
+    #[arg(long, value_name = "DIR")]
+    pub host_root: Option<PathBuf>,
+
+    /// Output format: a report, JSON, or a `sha256sum -c` listing
+    #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
+    pub format: VerifyFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VerifyFormat {
+    Text,
+    Json,
+    Sha256sum,
 }
 
 #[derive(Debug, Args)]

@@ -5,14 +5,13 @@
 //! The JSON form (`--format json`) is stable; docs/inspect.md documents it.
 
 use std::fmt::Write;
-use std::path::Path;
 
 use serde::Serialize;
 
 use crate::archive::{self, Limits};
 use crate::checks::{self, Context, EntryReport, Findings};
 use crate::cli::InspectArgs;
-use crate::commands::Outcome;
+use crate::commands::{file_label, Outcome};
 use crate::crypto::x509;
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
 use crate::methods::Method;
@@ -64,14 +63,6 @@ pub fn run(args: &InspectArgs) -> Result<Outcome> {
         stderr: String::new(),
         exit: if findings.ok() { EXIT_OK } else { EXIT_INVALID },
     })
-}
-
-/// The archive's file name, without its folder: reports do not depend on
-/// where the archive sits.
-fn file_label(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
 }
 
 #[derive(Serialize)]

@@ -1,0 +1,63 @@
+//! `sota-stage render`: aktualizr's config fragment(s) for a method, to
+//! standard output or a file. The same templates and checks as `stage`.
+
+use crate::archive::{self, Limits};
+use crate::checks::{self, Context};
+use crate::cli::RenderArgs;
+use crate::commands::{file_label, layout_options, Outcome};
+use crate::error::{Error, Result, EXIT_OK};
+use crate::layout::{self, CONF_DIR, MODE_FILE, MODE_SECRET};
+use crate::stage;
+
+pub fn run(args: &RenderArgs) -> Result<Outcome> {
+    let opts = layout_options(&args.fragment, false)?;
+    if let Some(path) = &args.credentials {
+        let archive = archive::read(path, &Limits::default())?;
+        let findings = checks::check_archive(
+            &archive,
+            &Context {
+                p12_password: &opts.p12_password,
+                allow_http: args.allow_http,
+                now: opts.now,
+            },
+        );
+        // The same refusals as `stage`, without writing anything.
+        layout::plan(&file_label(path), &archive, &findings, &layout::Options {
+            unknown: layout::UnknownPolicy::Drop,
+            ..opts.clone()
+        })?;
+    }
+    let fragments = layout::fragments(&opts)?;
+    match &args.output {
+        Some(path) => {
+            let [fragment] = fragments.as_slice() else {
+                return Err(Error::Usage(
+                    "--output takes one fragment, but --hardware-id adds a second (40-hardware-id.toml); render them separately or use `stage`".into(),
+                ));
+            };
+            let mode = if fragment.secret { MODE_SECRET } else { MODE_FILE };
+            stage::write_file(path, fragment.text.expose().as_bytes(), mode, opts.epoch)?;
+            Ok(Outcome::default())
+        }
+        None => {
+            if let Some(secret) = fragments.iter().find(|f| f.secret) {
+                return Err(Error::Usage(format!(
+                    "`{}` holds a password or PIN and is not printed; write it with --output FILE (mode 0600)",
+                    secret.name
+                )));
+            }
+            let mut stdout = String::new();
+            for f in &fragments {
+                if fragments.len() > 1 {
+                    stdout.push_str(&format!("# --- {CONF_DIR}/{} ---\n", f.name));
+                }
+                stdout.push_str(f.text.expose());
+            }
+            Ok(Outcome {
+                stdout,
+                stderr: String::new(),
+                exit: EXIT_OK,
+            })
+        }
+    }
+}

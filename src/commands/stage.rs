@@ -1,0 +1,69 @@
+//! `sota-stage stage`: split, render and write, all or nothing, with an
+//! optional manifest (design.md sections 4-6).
+
+use crate::archive::{self, Limits};
+use crate::checks::{self, Context};
+use crate::cli::StageArgs;
+use crate::commands::{file_label, layout_options, warnings_text, Outcome};
+use crate::crypto::x509;
+use crate::error::{Error, Result, EXIT_OK};
+use crate::layout::{self, DeviceCert};
+use crate::manifest::Manifest;
+use crate::stage::{self, Roots};
+
+pub fn run(args: &StageArgs) -> Result<Outcome> {
+    let mut opts = layout_options(&args.fragment, args.host_root.is_some())?;
+    opts.root_pinning = !args.no_root_pinning;
+    opts.unknown = args.unknown.unwrap_or_default();
+    if let (Some(cert), Some(key)) = (&args.device_cert, &args.device_key) {
+        let cert_pem = std::fs::read(cert).map_err(|e| Error::io("read", cert, e))?;
+        let key_pem = std::fs::read(key).map_err(|e| Error::io("read", key, e))?;
+        let certs = x509::parse_pem_certificates(&cert_pem).map_err(|e| {
+            Error::Invalid(format!("--device-cert `{}`: {e}", cert.display()))
+        })?;
+        let [cert_info] = <[_; 1]>::try_from(certs).map_err(|certs: Vec<_>| {
+            Error::Invalid(format!(
+                "--device-cert `{}` holds {} certificates; give only the device's own",
+                cert.display(),
+                certs.len()
+            ))
+        })?;
+        let key_info = x509::parse_private_key_pem(&key_pem)
+            .map_err(|e| Error::Invalid(format!("--device-key `{}`: {e}", key.display())))?;
+        opts.device_cert = Some(DeviceCert {
+            cert: cert_info,
+            key: key_info,
+        });
+    }
+
+    let label = file_label(&args.credentials);
+    let archive = archive::read(&args.credentials, &Limits::default())?;
+    let findings = checks::check_archive(
+        &archive,
+        &Context {
+            p12_password: &opts.p12_password,
+            allow_http: args.allow_http,
+            now: opts.now,
+        },
+    );
+    let plan = layout::plan(&label, &archive, &findings, &opts)?;
+    let manifest = Manifest::from_plan(&plan);
+    let roots = Roots {
+        device: &args.device_root,
+        host: args.host_root.as_deref(),
+    };
+    let applied = stage::apply(&plan, &roots, opts.epoch, args.force)?;
+    if let Some(path) = &args.manifest {
+        stage::write_file(path, manifest.to_json().as_bytes(), layout::MODE_FILE, opts.epoch)?;
+    }
+    let mut stderr = warnings_text(&plan.warnings);
+    stderr.push_str(&format!(
+        "staged {} for {}: {} files written, {} already in place\n",
+        label, plan.method, applied.written, applied.unchanged
+    ));
+    Ok(Outcome {
+        stdout: String::new(),
+        stderr,
+        exit: EXIT_OK,
+    })
+}

@@ -1,0 +1,66 @@
+//! `sota-stage verify`: compare staged files with the manifest; exit 1 on
+//! any missing, changed, extra or re-moded file.
+
+use serde::Serialize;
+
+use crate::cli::{VerifyArgs, VerifyFormat};
+use crate::commands::{file_label, Outcome};
+use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
+use crate::layout::Root;
+use crate::manifest::{self, Difference, Manifest};
+use crate::stage::Roots;
+
+pub fn run(args: &VerifyArgs) -> Result<Outcome> {
+    let text = std::fs::read(&args.manifest).map_err(|e| Error::io("read", &args.manifest, e))?;
+    let manifest = Manifest::parse(&file_label(&args.manifest), &text)?;
+    let roots = Roots {
+        device: &args.device_root,
+        host: args.host_root.as_deref(),
+    };
+    let differences = manifest::verify(&manifest, &roots)?;
+    let exit = if differences.is_empty() { EXIT_OK } else { EXIT_INVALID };
+    let listing: String = differences.iter().map(|d| format!("{d}\n")).collect();
+    let checked = manifest
+        .files
+        .iter()
+        .filter(|f| f.root == Root::Device || args.host_root.is_some())
+        .count();
+    let (stdout, stderr) = match args.format {
+        VerifyFormat::Text => {
+            let mut out = listing;
+            out.push_str(&format!(
+                "{}: {} files checked, {} differences\n",
+                if differences.is_empty() { "ok" } else { "not ok" },
+                checked,
+                differences.len()
+            ));
+            (out, String::new())
+        }
+        VerifyFormat::Json => {
+            #[derive(Serialize)]
+            struct Report<'a> {
+                schema: u32,
+                ok: bool,
+                checked: usize,
+                differences: &'a [Difference],
+            }
+            let mut out = serde_json::to_string_pretty(&Report {
+                schema: 1,
+                ok: differences.is_empty(),
+                checked,
+                differences: &differences,
+            })
+            .unwrap_or_default();
+            out.push('\n');
+            (out, String::new())
+        }
+        VerifyFormat::Sha256sum => {
+            let mut out = manifest.sha256sum(Root::Device, &args.device_root.to_string_lossy());
+            if let Some(host) = &args.host_root {
+                out.push_str(&manifest.sha256sum(Root::Host, &host.to_string_lossy()));
+            }
+            (out, listing)
+        }
+    };
+    Ok(Outcome { stdout, stderr, exit })
+}

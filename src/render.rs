@@ -1,0 +1,295 @@
+//! Rendering aktualizr's config fragments from handlebars templates
+//! (design.md section 7).
+//!
+//! The templates live in `templates/` and are built into the binary;
+//! `--template-dir` overrides them file by file. Strict mode: a missing
+//! variable is an error. No HTML escaping. Values reach a template only
+//! through helpers that write them in the dialect aktualizr really parses
+//! (domain.md section 3) or refuse them:
+//!
+//! - `{{str v}}`: a double-quoted string with no `"`, `\`, or control
+//!   character (aktualizr drops every `"` and knows no escapes);
+//! - `{{path v}}`: a double-quoted absolute path that also has no `&`
+//!   (aktualizr's escape character in paths) and no whitespace;
+//! - `{{int v}}`, `{{bool v}}`: bare, as aktualizr ignores quoted numbers.
+//!
+//! Every rendered fragment is normalised to LF with one final newline,
+//! then checked: it parses as TOML, and the `lint` checker finds nothing in
+//! it. A fragment that fails is never staged.
+
+use std::path::Path;
+
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
+};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// A built-in template: its file name and text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Template {
+    /// File name under `templates/`, e.g. `20-sota-shared-cred.toml.hbs`.
+    pub file: &'static str,
+    pub text: &'static str,
+}
+
+macro_rules! template {
+    ($file:literal) => {
+        Template {
+            file: $file,
+            text: include_str!(concat!("../templates/", $file)),
+        }
+    };
+}
+
+pub const SHARED_CRED: Template = template!("20-sota-shared-cred.toml.hbs");
+pub const DEVICE_CRED: Template = template!("20-sota-device-cred.toml.hbs");
+pub const DEVICE_CRED_HSM: Template = template!("20-sota-device-cred-hsm.toml.hbs");
+pub const HARDWARE_ID: Template = template!("40-hardware-id.toml.hbs");
+
+/// Every built-in template.
+pub const TEMPLATES: [Template; 4] = [SHARED_CRED, DEVICE_CRED, DEVICE_CRED_HSM, HARDWARE_ID];
+
+/// Renders one template with `data`, then checks the result. `template_dir`
+/// holds optional overrides, by file name.
+pub fn render(template: Template, data: &Value, template_dir: Option<&Path>) -> Result<String> {
+    let (text, origin) = match template_dir.map(|d| d.join(template.file)) {
+        Some(path) if path.is_file() => {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+            (text, path.display().to_string())
+        }
+        _ => (template.text.to_string(), format!("templates/{}", template.file)),
+    };
+    let rendered = render_text(&text, data).map_err(|why| {
+        Error::Invalid(format!("template `{origin}`: {why}"))
+    })?;
+    let fragment = normalise(&rendered);
+    check_fragment(template.file.trim_end_matches(".hbs"), &fragment)?;
+    Ok(fragment)
+}
+
+/// Renders template text in strict mode with the dialect helpers.
+fn render_text(text: &str, data: &Value) -> std::result::Result<String, String> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    hb.register_helper("str", Box::new(str_helper));
+    hb.register_helper("path", Box::new(path_helper));
+    hb.register_helper("int", Box::new(int_helper));
+    hb.register_helper("bool", Box::new(bool_helper));
+    hb.render_template(text, data).map_err(|e| {
+        // Keep handlebars' own words (they name the variable or the helper
+        // and the line) but never the data.
+        match e.reason() {
+            RenderErrorReason::Other(why) => why.clone(),
+            _ => e.to_string(),
+        }
+    })
+}
+
+/// LF line ends, no trailing blank lines, exactly one final newline.
+fn normalise(text: &str) -> String {
+    let text = text.replace("\r\n", "\n");
+    let mut out = text.trim_end_matches(['\n', ' ', '\t']).to_string();
+    out.push('\n');
+    out
+}
+
+/// A rendered fragment must parse as TOML and pass `lint` without a
+/// single problem.
+pub fn check_fragment(name: &str, fragment: &str) -> Result<()> {
+    if let Err(e) = fragment.parse::<toml::Table>() {
+        return Err(Error::Invalid(format!(
+            "rendered `{name}` is not valid TOML ({}); fix the template",
+            e.message()
+        )));
+    }
+    let problems = crate::lint::lint_text(name, fragment);
+    if let Some(first) = problems.first() {
+        return Err(Error::Invalid(format!(
+            "rendered `{name}` would not be read as intended by aktualizr: line {}: {}; fix the template",
+            first.line, first.message
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `value` as a string aktualizr reads back unchanged, or says why
+/// it cannot.
+pub fn dialect_string(value: &str) -> std::result::Result<String, String> {
+    if let Some(c) = value.chars().find(|c| matches!(c, '"' | '\\')) {
+        return Err(format!(
+            "contains `{c}`, which aktualizr's parser drops or mangles"
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("contains a control character or line break".into());
+    }
+    Ok(format!("\"{value}\""))
+}
+
+/// Writes an absolute path aktualizr reads back unchanged, or says why it
+/// cannot: paths are also read with `&` as an escape character, and a space
+/// makes them fragile in every shell that touches the config.
+pub fn dialect_path(value: &str) -> std::result::Result<String, String> {
+    if !value.starts_with('/') {
+        return Err("is not an absolute path".into());
+    }
+    if value.contains('&') {
+        return Err("contains `&`, which aktualizr reads as an escape character in paths".into());
+    }
+    if value.chars().any(char::is_whitespace) {
+        return Err("contains whitespace".into());
+    }
+    dialect_string(value)
+}
+
+fn param<'a>(h: &'a Helper<'_>, name: &'static str) -> std::result::Result<&'a Value, RenderErrorReason> {
+    let p = h
+        .param(0)
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex(name, 0))?;
+    if p.is_value_missing() || p.value().is_null() {
+        let var = p.relative_path().cloned().unwrap_or_default();
+        return Err(RenderErrorReason::Other(format!(
+            "the value `{var}` given to `{name}` is missing"
+        )));
+    }
+    Ok(p.value())
+}
+
+fn var_name(h: &Helper<'_>) -> String {
+    h.param(0)
+        .and_then(|p| p.relative_path().cloned())
+        .unwrap_or_else(|| "value".into())
+}
+
+fn write_checked(
+    h: &Helper<'_>,
+    out: &mut dyn Output,
+    name: &'static str,
+    check: fn(&str) -> std::result::Result<String, String>,
+) -> HelperResult {
+    let Some(text) = param(h, name)?.as_str() else {
+        return Err(RenderErrorReason::Other(format!("`{}` is not a string", var_name(h))).into());
+    };
+    let written = check(text).map_err(|why| {
+        RenderErrorReason::Other(format!(
+            "`{}` cannot be written safely for aktualizr: it {why}",
+            var_name(h)
+        ))
+    })?;
+    out.write(&written)?;
+    Ok(())
+}
+
+fn str_helper(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    write_checked(h, out, "str", dialect_string)
+}
+
+fn path_helper(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    write_checked(h, out, "path", dialect_path)
+}
+
+fn int_helper(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    match param(h, "int")? {
+        Value::Number(n) if n.is_i64() || n.is_u64() => out.write(&n.to_string())?,
+        _ => {
+            return Err(RenderErrorReason::Other(format!(
+                "`{}` is not an integer",
+                var_name(h)
+            ))
+            .into())
+        }
+    }
+    Ok(())
+}
+
+fn bool_helper(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    match param(h, "bool")? {
+        Value::Bool(b) => out.write(if *b { "true" } else { "false" })?,
+        _ => {
+            return Err(
+                RenderErrorReason::Other(format!("`{}` is not a boolean", var_name(h))).into(),
+            )
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strings_are_quoted_or_refused() {
+        assert_eq!(dialect_string("raspberrypi4").as_deref(), Ok("\"raspberrypi4\""));
+        for bad in ["pa\"ss", "a\\b", "a\nb", "a\tb", "a\u{7f}"] {
+            assert!(dialect_string(bad).is_err(), "{bad:?}");
+        }
+        assert!(dialect_path("/usr/lib/softhsm/libsofthsm2.so").is_ok());
+        for bad in ["/a&b", "/a b", "relative.so", "/a\"b"] {
+            assert!(dialect_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn helpers_render_values_in_the_dialect() {
+        let out = render_text(
+            "a = {{str s}}\nb = {{path p}}\nc = {{int n}}\nd = {{bool t}}\n",
+            &json!({"s": "x", "p": "/var/sota", "n": 30, "t": true}),
+        )
+        .expect("renders");
+        assert_eq!(out, "a = \"x\"\nb = \"/var/sota\"\nc = 30\nd = true\n");
+    }
+
+    #[test]
+    fn missing_variables_and_unsafe_values_are_errors() {
+        let e = render_text("a = {{str nope}}\n", &json!({})).expect_err("strict");
+        assert!(e.contains("nope"), "{e}");
+        let e = render_text("a = {{nope}}\n", &json!({})).expect_err("strict");
+        assert!(e.contains("nope"), "{e}");
+        let e = render_text("a = {{str pin}}\n", &json!({"pin": "12\"34"})).expect_err("quote");
+        assert!(e.contains("`pin`") && !e.contains("12\"34"), "{e}");
+        let e = render_text("a = {{int n}}\n", &json!({"n": "30"})).expect_err("quoted number");
+        assert!(e.contains("integer"), "{e}");
+    }
+
+    #[test]
+    fn no_html_escaping() {
+        let out = render_text("a = {{str s}}\n", &json!({"s": "<&>'"})).expect("renders");
+        assert_eq!(out, "a = \"<&>'\"\n");
+    }
+
+    #[test]
+    fn output_is_normalised() {
+        assert_eq!(normalise("a\r\nb\n\n\n"), "a\nb\n");
+        assert_eq!(normalise("a"), "a\n");
+    }
+}

@@ -1,0 +1,522 @@
+//! Applying a plan: the only module that writes files (design.md section 5).
+//!
+//! All or nothing. First every target is looked at and compared; nothing is
+//! touched while a conflict remains. Then each new file is written to a
+//! temporary name in its final folder (mode, mtime, fsync), and only when
+//! all are written are they renamed into place. On any failure the
+//! temporaries are removed, replaced files are put back, created folders are
+//! removed: the roots are as they were. Symbolic links are never followed.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::error::{Error, Result};
+use crate::layout::{Plan, Root};
+
+/// Where the two roots are.
+#[derive(Debug, Clone, Copy)]
+pub struct Roots<'a> {
+    pub device: &'a Path,
+    pub host: Option<&'a Path>,
+}
+
+impl Roots<'_> {
+    fn get(&self, root: Root) -> Option<&Path> {
+        match root {
+            Root::Device => Some(self.device),
+            Root::Host => self.host,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Files written (new or replaced).
+    pub written: usize,
+    /// Files that were already there with the same bytes and mode.
+    pub unchanged: usize,
+}
+
+/// A step of the write, for tests that inject a failure at each one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    CreateDir(usize),
+    WriteTemp(usize),
+    Rename(usize),
+}
+
+/// Applies `plan` under `roots`. `epoch` is every mtime; `force` replaces
+/// files and folder modes that differ.
+pub fn apply(plan: &Plan, roots: &Roots<'_>, epoch: i64, force: bool) -> Result<Applied> {
+    apply_with(plan, roots, epoch, force, &|_| Ok(()))
+}
+
+/// Writes one file atomically (temporary name, fsync, rename), with `mode`
+/// and `epoch` as mtime: for the manifest, outside the roots.
+pub fn write_file(path: &Path, bytes: &[u8], mode: u32, epoch: i64) -> Result<()> {
+    let temp = temp_name(path, "tmp");
+    write_temp(&temp, bytes, mode, epoch)?;
+    fs::rename(&temp, path).map_err(|e| {
+        let _ = fs::remove_file(&temp);
+        Error::io("rename into place", path, e)
+    })?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")));
+    Ok(())
+}
+
+/// What the check phase decided for one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Keep,
+    Create,
+    Replace,
+}
+
+/// [`apply`], calling `hook` before each step; a hook error fails the step.
+pub fn apply_with(
+    plan: &Plan,
+    roots: &Roots<'_>,
+    epoch: i64,
+    force: bool,
+    hook: &dyn Fn(Step) -> io::Result<()>,
+) -> Result<Applied> {
+    let target = |root: Root, rel: &str| -> Result<PathBuf> {
+        roots
+            .get(root)
+            .map(|r| r.join(rel))
+            .ok_or_else(|| Error::Usage(format!("the plan has {} files but no {0} root was given", root.as_str())))
+    };
+
+    // 1. Look at everything; change nothing.
+    let mut conflicts = Vec::new();
+    let mut dir_actions = Vec::new();
+    for dir in &plan.dirs {
+        let path = target(dir.root, &dir.path)?;
+        let action = match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {
+                if m.permissions().mode() & 0o7777 == dir.mode {
+                    Action::Keep
+                } else if force {
+                    Action::Replace
+                } else {
+                    conflicts.push(format!(
+                        "{}:{} exists with mode {:04o}, not {:04o}",
+                        dir.root.as_str(),
+                        dir.path,
+                        m.permissions().mode() & 0o7777,
+                        dir.mode
+                    ));
+                    Action::Keep
+                }
+            }
+            Ok(_) => {
+                return Err(Error::Invalid(format!(
+                    "{}:{} exists and is not a folder; remove it",
+                    dir.root.as_str(),
+                    dir.path
+                )))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Action::Create,
+            Err(e) => return Err(Error::io("look at", &path, e)),
+        };
+        dir_actions.push((path, action, dir.mode));
+    }
+    let mut file_actions = Vec::new();
+    for file in &plan.files {
+        let path = target(file.root, &file.path)?;
+        let action = match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_file() => {
+                let same_mode = m.permissions().mode() & 0o7777 == file.mode;
+                let same_bytes = m.len() == file.contents.expose().len() as u64
+                    && fs::read(&path).map_err(|e| Error::io("read", &path, e))?
+                        == *file.contents.expose();
+                if same_mode && same_bytes {
+                    Action::Keep
+                } else if force {
+                    Action::Replace
+                } else {
+                    conflicts.push(format!(
+                        "{}:{} exists with {}",
+                        file.root.as_str(),
+                        file.path,
+                        if same_bytes {
+                            format!(
+                                "mode {:04o}, not {:04o}",
+                                m.permissions().mode() & 0o7777,
+                                file.mode
+                            )
+                        } else {
+                            "different content".to_string()
+                        }
+                    ));
+                    Action::Keep
+                }
+            }
+            Ok(_) => {
+                return Err(Error::Invalid(format!(
+                    "{}:{} exists and is not a regular file (a folder or a link); remove it",
+                    file.root.as_str(),
+                    file.path
+                )))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Action::Create,
+            Err(e) => return Err(Error::io("look at", &path, e)),
+        };
+        file_actions.push((path, action, file));
+    }
+    if !conflicts.is_empty() {
+        return Err(Error::Invalid(format!(
+            "staging would change files that are already there; nothing was written (pass --force to replace them):\n  - {}",
+            conflicts.join("\n  - ")
+        )));
+    }
+
+    // 2. Create folders and write temporaries. 3. Rename into place.
+    let mut undo = Undo::default();
+    let result = (|| -> Result<Applied> {
+        for root in [Some(roots.device), roots.host].into_iter().flatten() {
+            undo.created_dirs.extend(create_root(root)?);
+        }
+        for (i, (path, action, mode)) in dir_actions.iter().enumerate() {
+            if *action == Action::Create {
+                hook(Step::CreateDir(i)).map_err(|e| Error::io("create folder", path, e))?;
+                fs::create_dir(path).map_err(|e| Error::io("create folder", path, e))?;
+                undo.created_dirs.push(path.clone());
+                set_mode(path, *mode)?;
+            }
+        }
+        let mut pending = Vec::new();
+        for (i, (path, action, file)) in file_actions.iter().enumerate() {
+            if *action == Action::Keep {
+                continue;
+            }
+            let temp = temp_name(path, "tmp");
+            hook(Step::WriteTemp(i)).map_err(|e| Error::io("write", &temp, e))?;
+            undo.temps.push(temp.clone());
+            write_temp(&temp, file.contents.expose(), file.mode, epoch)?;
+            pending.push((i, temp, path, *action));
+        }
+        for (i, temp, path, action) in &pending {
+            hook(Step::Rename(*i)).map_err(|e| Error::io("rename into place", path, e))?;
+            if *action == Action::Replace {
+                let old = temp_name(path, "old");
+                fs::rename(path, &old).map_err(|e| Error::io("move aside", path, e))?;
+                undo.moved_aside.push((old, (*path).clone()));
+            }
+            fs::rename(temp, path).map_err(|e| Error::io("rename into place", path, e))?;
+            undo.temps.retain(|t| t != temp);
+            undo.placed.push((*path).clone());
+        }
+        Ok(Applied {
+            written: pending.len(),
+            unchanged: file_actions.len() - pending.len(),
+        })
+    })();
+
+    match result {
+        Ok(applied) => {
+            for (old, _) in &undo.moved_aside {
+                let _ = fs::remove_file(old);
+            }
+            for (path, action, mode) in &dir_actions {
+                if *action == Action::Replace {
+                    set_mode(path, *mode)?;
+                }
+            }
+            // Folders created here get the same time as the files; their
+            // mtime changed with every rename, so set it last.
+            for dir in undo.created_dirs.iter().rev() {
+                set_mtime_path(dir, epoch);
+            }
+            for (path, _, _) in &file_actions {
+                if let Some(parent) = path.parent() {
+                    sync_dir(parent);
+                }
+            }
+            Ok(applied)
+        }
+        Err(e) => {
+            undo.roll_back();
+            Err(e)
+        }
+    }
+}
+
+/// What to take back when a run fails half-way.
+#[derive(Debug, Default)]
+struct Undo {
+    created_dirs: Vec<PathBuf>,
+    temps: Vec<PathBuf>,
+    placed: Vec<PathBuf>,
+    /// (backup, original path) of replaced files.
+    moved_aside: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Undo {
+    /// Best effort: every step is tried even if one fails.
+    fn roll_back(&self) {
+        for path in self.placed.iter().rev() {
+            let _ = fs::remove_file(path);
+        }
+        for (old, original) in self.moved_aside.iter().rev() {
+            let _ = fs::rename(old, original);
+        }
+        for temp in &self.temps {
+            let _ = fs::remove_file(temp);
+        }
+        for dir in self.created_dirs.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Creates a missing root and its missing parents; returns what it created,
+/// parents first.
+fn create_root(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut at = Some(root);
+    while let Some(p) = at {
+        if p.as_os_str().is_empty() || fs::symlink_metadata(p).is_ok() {
+            break;
+        }
+        missing.push(p.to_path_buf());
+        at = p.parent();
+    }
+    missing.reverse();
+    let mut created = Vec::new();
+    for dir in missing {
+        if let Err(e) = fs::create_dir(&dir) {
+            for d in created.iter().rev() {
+                let _ = fs::remove_dir(d);
+            }
+            return Err(Error::io("create folder", &dir, e));
+        }
+        created.push(dir);
+    }
+    Ok(created)
+}
+
+fn temp_name(path: &Path, kind: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.sota-stage-{}.{kind}", std::process::id()))
+}
+
+fn write_temp(temp: &Path, bytes: &[u8], mode: u32, epoch: i64) -> Result<()> {
+    // Created 0600 whatever the umask, then set to its mode: a secret is
+    // never readable by others, not even for a moment.
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(temp)
+        .map_err(|e| Error::io("create", temp, e))?;
+    let written = (|| {
+        file.write_all(bytes)?;
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.set_modified(system_time(epoch))?;
+        file.sync_all()
+    })();
+    written.map_err(|e| {
+        let _ = fs::remove_file(temp);
+        Error::io("write", temp, e)
+    })
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io("set the mode of", path, e))
+}
+
+fn system_time(epoch: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(epoch).unwrap_or(0))
+}
+
+/// Sets a folder's mtime. A folder's time is not part of what is checked
+/// or verified, so a failure here is not worth failing the run.
+fn set_mtime_path(path: &Path, epoch: i64) {
+    if let Ok(dir) = File::open(path) {
+        let _ = dir.set_modified(system_time(epoch));
+    }
+}
+
+/// fsync a folder so renames in it survive a crash; best effort.
+fn sync_dir(path: &Path) {
+    if let Ok(dir) = File::open(path) {
+        let _ = dir.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{DirSpec, FileSpec, MODE_DIR, MODE_FILE, MODE_PRIVATE_DIR, MODE_SECRET};
+    use crate::methods::Method;
+    use crate::secret::Secret;
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::MetadataExt;
+
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Self {
+            let p = std::env::temp_dir().join(format!("sota-stage-unit-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&p);
+            fs::create_dir_all(&p).expect("scratch");
+            Scratch(p)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn file(root: Root, path: &str, bytes: &[u8], mode: u32) -> FileSpec {
+        FileSpec {
+            root,
+            path: path.into(),
+            contents: Secret::new(bytes.to_vec()),
+            mode,
+            secret: mode == MODE_SECRET,
+        }
+    }
+
+    fn plan() -> Plan {
+        let files = vec![
+            file(Root::Device, "usr/lib/sota/conf.d/20-x.toml", b"[a]\n", MODE_FILE),
+            file(Root::Device, "var/sota/import/gateway.url", b"https://x", MODE_FILE),
+            file(Root::Device, "var/sota/z.zip", b"zip", MODE_SECRET),
+            file(Root::Host, "treehub.json", b"{}", MODE_SECRET),
+        ];
+        let dir = |root, path: &str, mode| DirSpec { root, path: path.into(), mode };
+        Plan {
+            method: Method::DeviceCred,
+            credentials_sha256: "0".repeat(64),
+            files,
+            dirs: vec![
+                dir(Root::Device, "usr", MODE_DIR),
+                dir(Root::Device, "usr/lib", MODE_DIR),
+                dir(Root::Device, "usr/lib/sota", MODE_DIR),
+                dir(Root::Device, "usr/lib/sota/conf.d", MODE_DIR),
+                dir(Root::Device, "var", MODE_DIR),
+                dir(Root::Device, "var/sota", MODE_PRIVATE_DIR),
+                dir(Root::Device, "var/sota/import", MODE_PRIVATE_DIR),
+            ],
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Every path under `dir` with its type, mode, size and content.
+    fn snapshot(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
+        let mut out = BTreeMap::new();
+        for entry in walkdir::WalkDir::new(dir).min_depth(1) {
+            let entry = entry.expect("walk");
+            let m = entry.metadata().expect("meta");
+            let bytes = if m.is_file() { fs::read(entry.path()).expect("read") } else { Vec::new() };
+            let rel = entry.path().strip_prefix(dir).expect("rel").to_string_lossy().into_owned();
+            out.insert(rel, (m.mode(), bytes));
+        }
+        out
+    }
+
+    #[test]
+    fn writes_modes_and_times_exactly() {
+        let s = Scratch::new("exact");
+        let (dev, host) = (s.0.join("d"), s.0.join("h"));
+        let roots = Roots { device: &dev, host: Some(&host) };
+        let applied = apply(&plan(), &roots, 1_700_000_000, false).expect("staged");
+        assert_eq!(applied, Applied { written: 4, unchanged: 0 });
+        let meta = |p: &Path| fs::symlink_metadata(p).expect("exists");
+        assert_eq!(meta(&dev.join("var/sota")).mode() & 0o7777, 0o700);
+        assert_eq!(meta(&dev.join("var/sota/import")).mode() & 0o7777, 0o700);
+        assert_eq!(meta(&dev.join("usr/lib/sota/conf.d")).mode() & 0o7777, 0o755);
+        assert_eq!(meta(&dev.join("var/sota/z.zip")).mode() & 0o7777, 0o600);
+        assert_eq!(meta(&dev.join("var/sota/import/gateway.url")).mode() & 0o7777, 0o644);
+        assert_eq!(meta(&host.join("treehub.json")).mode() & 0o7777, 0o600);
+        assert_eq!(meta(&dev.join("var/sota/z.zip")).mtime(), 1_700_000_000);
+        assert_eq!(meta(&dev.join("var/sota")).mtime(), 1_700_000_000);
+        // No temporary is left behind.
+        assert!(snapshot(&s.0).keys().all(|k| !k.contains("sota-stage-")));
+        // A second run finds everything in place.
+        let again = apply(&plan(), &roots, 1_700_000_000, false).expect("idempotent");
+        assert_eq!(again, Applied { written: 0, unchanged: 4 });
+    }
+
+    #[test]
+    fn a_failure_at_any_step_leaves_the_roots_as_they_were() {
+        let steps: Vec<Step> = (0..7)
+            .map(Step::CreateDir)
+            .chain((0..4).map(Step::WriteTemp))
+            .chain((0..4).map(Step::Rename))
+            .collect();
+        for replace in [false, true] {
+            for step in &steps {
+                let s = Scratch::new("inject");
+                let (dev, host) = (s.0.join("d"), s.0.join("h"));
+                fs::create_dir_all(dev.join("var")).expect("mkdir");
+                fs::create_dir_all(&host).expect("mkdir");
+                if replace {
+                    fs::write(host.join("treehub.json"), b"old").expect("write");
+                    fs::set_permissions(host.join("treehub.json"), fs::Permissions::from_mode(0o600))
+                        .expect("chmod");
+                }
+                let before = snapshot(&s.0);
+                let roots = Roots { device: &dev, host: Some(&host) };
+                let fail = |at: Step| {
+                    if at == *step {
+                        Err(io::Error::new(io::ErrorKind::Other, "injected"))
+                    } else {
+                        Ok(())
+                    }
+                };
+                let result = apply_with(&plan(), &roots, 1, replace, &fail);
+                // Steps that the run never reaches (a folder that exists) let it succeed.
+                if let Err(e) = result {
+                    assert!(e.to_string().contains("injected"), "{step:?}: {e}");
+                    assert_eq!(snapshot(&s.0), before, "{step:?} replace={replace}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_different_file_is_a_conflict_unless_forced() {
+        let s = Scratch::new("conflict");
+        let dev = s.0.join("d");
+        fs::create_dir_all(dev.join("var/sota/import")).expect("mkdir");
+        fs::set_permissions(dev.join("var/sota"), fs::Permissions::from_mode(0o700)).expect("chmod");
+        fs::set_permissions(dev.join("var/sota/import"), fs::Permissions::from_mode(0o700)).expect("chmod");
+        fs::write(dev.join("var/sota/import/gateway.url"), b"https://other").expect("write");
+        let mut p = plan();
+        p.files.retain(|f| f.root == Root::Device);
+        let roots = Roots { device: &dev, host: None };
+        let before = snapshot(&s.0);
+        let e = apply(&p, &roots, 1, false).expect_err("conflict");
+        assert!(e.to_string().contains("device:var/sota/import/gateway.url exists with different content"), "{e}");
+        assert!(e.to_string().contains("--force"), "{e}");
+        assert_eq!(snapshot(&s.0), before);
+        apply(&p, &roots, 1, true).expect("forced");
+        assert_eq!(fs::read(dev.join("var/sota/import/gateway.url")).expect("read"), b"https://x");
+    }
+
+    #[test]
+    fn links_and_folders_in_the_way_are_refused() {
+        let s = Scratch::new("links");
+        let dev = s.0.join("d");
+        fs::create_dir_all(dev.join("var/sota")).expect("mkdir");
+        std::os::unix::fs::symlink("/etc/passwd", dev.join("var/sota/z.zip")).expect("link");
+        let mut p = plan();
+        p.files.retain(|f| f.root == Root::Device);
+        let roots = Roots { device: &dev, host: None };
+        let e = apply(&p, &roots, 1, true).expect_err("link");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+}
