@@ -6,6 +6,8 @@
 //! - [`sota`]: the `sota-stage` binary as a scenario,
 //!   `sota(["inspect"]).arg(&zip).run().code(1).stderr_has("..")`, with a
 //!   hermetic environment and a panic check on every run.
+//! - [`RawZip`]: a hand-written zip writer for the hostile archives the `zip`
+//!   crate refuses to write (lying sizes, raw names, symlinks, bombs).
 //! - [`upstream`]: the real sample archives in `shared/fixtures/upstream`.
 //!
 //! Every integration test file declares `mod common;` and uses only part of
@@ -13,9 +15,14 @@
 #![allow(dead_code, unused_imports)]
 
 mod dir;
+mod rawzip;
 mod sota;
 
 pub use dir::TestDir;
+pub use rawzip::{
+    crc32, crc32_of_zeros, deflate_raw, deflate_zeros, RawZip, ZipEntry, MODE_DIR, MODE_FILE,
+    MODE_SYMLINK,
+};
 pub use sota::{sota, Run, Sota, HERMETIC_ENV};
 
 use std::path::PathBuf;
