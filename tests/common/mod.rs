@@ -8,6 +8,8 @@
 //!   hermetic environment and a panic check on every run.
 //! - [`RawZip`]: a hand-written zip writer for the hostile archives the `zip`
 //!   crate refuses to write (lying sizes, raw names, symlinks, bombs).
+//! - [`Pki`]: CAs, client certificates, PKCS#12 files and garage-sign keys
+//!   made with the `openssl` command.
 //! - [`upstream`]: the real sample archives in `shared/fixtures/upstream`.
 //!
 //! Every integration test file declares `mod common;` and uses only part of
@@ -15,10 +17,12 @@
 #![allow(dead_code, unused_imports)]
 
 mod dir;
+mod pki;
 mod rawzip;
 mod sota;
 
 pub use dir::TestDir;
+pub use pki::{hex, openssl, openssl_with, Cert, KeyAlg, P12Form, Pki, Validity, CA_UUID};
 pub use rawzip::{
     crc32, crc32_of_zeros, deflate_raw, deflate_zeros, RawZip, ZipEntry, MODE_DIR, MODE_FILE,
     MODE_SYMLINK,
