@@ -10,17 +10,20 @@
 //!   crate refuses to write (lying sizes, raw names, symlinks, bombs).
 //! - [`Pki`]: CAs, client certificates, PKCS#12 files and garage-sign keys
 //!   made with the `openssl` command.
+//! - [`Creds`]: a typical credentials.zip, built fluently on top of both.
 //! - [`upstream`]: the real sample archives in `shared/fixtures/upstream`.
 //!
 //! Every integration test file declares `mod common;` and uses only part of
 //! the kit: unused helpers and re-exports are expected, hence the allowance.
 #![allow(dead_code, unused_imports)]
 
+mod creds;
 mod dir;
 mod pki;
 mod rawzip;
 mod sota;
 
+pub use creds::{Creds, OAUTH2_CLIENT_ID, OAUTH2_SECRET, ROOT_JSON};
 pub use dir::TestDir;
 pub use pki::{hex, openssl, openssl_with, Cert, KeyAlg, P12Form, Pki, Validity, CA_UUID};
 pub use rawzip::{
