@@ -1,0 +1,796 @@
+//! Proves the test kit in `tests/common` does what it claims, checked with
+//! independent tools: python's `zipfile`/`zlib`, `unzip` and `openssl`.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+const MIB: usize = 1024 * 1024;
+
+/// Every entry of the zip at `path` as python's zipfile sees it, plus what
+/// its data really holds (read and inflated by hand from the local header
+/// on, so lying sizes cannot hide it), plus `testzip()`'s verdict.
+const PY_ZIP_REPORT: &str = r#"
+import json, struct, sys, zipfile, zlib
+path = sys.argv[1]
+zf = zipfile.ZipFile(path)
+raw = open(path, "rb").read()
+entries = []
+for i in zf.infolist():
+    enc = "utf-8" if i.flag_bits & 0x800 else "cp437"
+    h = i.header_offset
+    n, m = struct.unpack("<HH", raw[h + 26:h + 30])
+    data = raw[h + 30 + n + m:h + 30 + n + m + i.compress_size]
+    if i.compress_type == zipfile.ZIP_DEFLATED:
+        data = zlib.decompressobj(-15).decompress(data)
+    entries.append(dict(
+        raw_name=i.orig_filename.encode(enc).hex(),
+        name=i.filename,
+        central_size=i.file_size,
+        local_size=struct.unpack("<I", raw[h + 22:h + 26])[0],
+        compressed=i.compress_size,
+        actual_size=len(data),
+        crc=i.CRC,
+        actual_crc=zlib.crc32(data),
+        flags=i.flag_bits,
+        system=i.create_system,
+        mode=i.external_attr >> 16,
+        method=i.compress_type,
+        is_dir=i.is_dir(),
+    ))
+try:
+    bad = zf.testzip()
+except Exception as e:
+    bad = "error: %s" % e
+print(json.dumps(dict(entries=entries, testzip=bad)))
+"#;
+
+fn py_zip(path: &Path) -> Value {
+    let out = tool(
+        "python3",
+        [
+            OsStr::new("-c"),
+            OsStr::new(PY_ZIP_REPORT),
+            path.as_os_str(),
+        ],
+    );
+    assert!(
+        out.0,
+        "python3 zipfile cannot read {}:\n{}",
+        path.display(),
+        out.1
+    );
+    serde_json::from_str(&out.1).unwrap_or_else(|e| panic!("python output: {e}\n{}", out.1))
+}
+
+/// (success, stdout + stderr) of `program args`.
+fn tool<I, S>(program: &str, args: I) -> (bool, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+fn entry<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["entries"]
+        .as_array()
+        .and_then(|all| all.iter().find(|e| e["name"] == name))
+        .unwrap_or_else(|| panic!("no entry {name:?} in {report:#}"))
+}
+
+fn names(report: &Value) -> Vec<String> {
+    report["entries"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .map(|e| e["name"].as_str().unwrap_or("?").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+// ---- TestDir --------------------------------------------------------------
+
+#[test]
+fn test_dir_is_named_after_the_test_and_removed_on_drop() {
+    let dir = TestDir::new();
+    let other = TestDir::new();
+    assert_ne!(dir.path(), other.path());
+    let name = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(name.contains("test_dir_is_named_after_the_test"), "{name}");
+    assert!(name.contains(&std::process::id().to_string()), "{name}");
+    assert!(dir.path().starts_with(env!("CARGO_TARGET_TMPDIR")));
+
+    let written = dir.write("a/b/c.txt", "hello");
+    assert_eq!(written, dir.join("a/b/c.txt"));
+    assert_eq!(dir.read("a/b/c.txt"), b"hello");
+    assert!(dir.mkdir("x/y").is_dir());
+
+    let path = dir.path().to_owned();
+    drop(dir);
+    if std::env::var_os("KEEP_TEST_DIRS").is_none() {
+        assert!(!path.exists(), "{} survived drop", path.display());
+    }
+}
+
+// ---- Sota / Run -----------------------------------------------------------
+
+#[test]
+fn sota_runs_the_binary() {
+    sota(["--version"])
+        .run()
+        .success()
+        .stdout_has("sota-stage")
+        .stderr_is("");
+    let dir = TestDir::new();
+    sota(["no-such-command"])
+        .current_dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_has("no-such-command")
+        .stdout_lacks("no-such-command");
+}
+
+#[test]
+fn sota_environment_is_hermetic_unless_a_test_sets_a_variable() {
+    let s = sota(["--version"])
+        .env("SOTA_P12_PASSWORD", "pw")
+        .env("OTHER", "1")
+        .env_remove("HOME");
+    let envs: Vec<(String, Option<String>)> = s
+        .command()
+        .get_envs()
+        .map(|(k, v)| {
+            let v = v.map(|v| v.to_string_lossy().into_owned());
+            (k.to_string_lossy().into_owned(), v)
+        })
+        .collect();
+    for name in HERMETIC_ENV {
+        let expected = if name == "SOTA_P12_PASSWORD" {
+            Some("pw".to_owned())
+        } else {
+            None
+        };
+        assert!(
+            envs.contains(&(name.to_owned(), expected)),
+            "{name}: {envs:?}"
+        );
+    }
+    assert!(envs.contains(&("OTHER".to_owned(), Some("1".to_owned()))));
+    assert!(envs.contains(&("HOME".to_owned(), None)));
+    s.run().success();
+}
+
+#[test]
+fn run_assertions_chain_and_parse_json() {
+    let run = Run::fake(1, r#"{"ok": false, "n": 2}"#, "error: `x` is bad\n");
+    let json = run
+        .code(1)
+        .stdout_has("\"ok\"")
+        .stderr_has("`x`")
+        .stdout_lacks("secret")
+        .stderr_lacks("secret")
+        .output_lacks("secret")
+        .stderr_is("error: `x` is bad\n")
+        .assert_no_panic()
+        .json();
+    assert_eq!(json["n"], 2);
+}
+
+#[test]
+#[should_panic(expected = "--- stderr ---\nthe whole stderr")]
+fn a_failed_assertion_shows_the_whole_output() {
+    Run::fake(1, "the whole stdout", "the whole stderr").stdout_has("missing");
+}
+
+#[test]
+#[should_panic(expected = "expected exit code 0, got 3")]
+fn a_wrong_exit_code_fails() {
+    Run::fake(3, "", "").success();
+}
+
+#[test]
+#[should_panic(expected = "the process panicked")]
+fn exit_code_101_is_a_panic() {
+    Run::fake(101, "", "").assert_no_panic();
+}
+
+#[test]
+#[should_panic(expected = "the process panicked")]
+fn a_panic_message_is_a_panic() {
+    Run::fake(1, "", "thread 'main' panicked at src/archive.rs:1:1:\n").assert_no_panic();
+}
+
+#[test]
+#[should_panic(expected = "stdout is not JSON")]
+fn json_of_non_json_fails() {
+    Run::fake(0, "plain", "").json();
+}
+
+// ---- upstream fixtures ----------------------------------------------------
+
+#[test]
+fn upstream_fixtures_are_found() {
+    let path = upstream("aktualizr-credentials.zip");
+    assert!(path.is_file());
+    let report = py_zip(&path);
+    assert_eq!(
+        names(&report),
+        ["autoprov.url", "autoprov_credentials.p12", "treehub.json"]
+    );
+}
+
+#[test]
+#[should_panic(expected = "upstream fixture `no-such.zip` not found")]
+fn a_missing_upstream_fixture_fails_loudly() {
+    upstream("no-such.zip");
+}
+
+// ---- RawZip ---------------------------------------------------------------
+
+#[test]
+fn crc32_matches_the_check_value() {
+    assert_eq!(crc32(b""), 0);
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    for len in [0, 1, 7, 258, 259, 1000, 100_003] {
+        assert_eq!(
+            crc32_of_zeros(len),
+            crc32(&vec![0; len as usize]),
+            "{len} zeros"
+        );
+    }
+}
+
+#[test]
+fn deflated_zeros_inflate_to_zeros() {
+    // The zip crate is an independent inflater here; python's zlib checks
+    // the 64 MiB bomb below.
+    for len in [0u32, 1, 2, 257, 258, 259, 516, 1000, 70_000] {
+        let zip = RawZip::new().entry(ZipEntry::zeros("z", len)).finish();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut archive.by_index(0).unwrap(), &mut data).unwrap();
+        assert_eq!(data, vec![0; len as usize], "{len} zeros");
+    }
+}
+
+#[test]
+fn a_normal_raw_zip_is_a_valid_zip_with_unix_modes() {
+    let dir = TestDir::new();
+    let text = "https://gw.example.test:443\n".repeat(50);
+    let zip = RawZip::new()
+        .file("autoprov.url", "https://gw.example.test:443")
+        .dir("keys/")
+        .entry(ZipEntry::file("keys/private.key", "k").mode(0o100_600))
+        .entry(ZipEntry::deflated("treehub.json", text.as_bytes()))
+        .entry(ZipEntry::file("dos.txt", "d").msdos())
+        .file("tufrepo.url", "");
+    let path = zip.write_to(&dir, "normal.zip");
+    assert_eq!(zip.finish(), zip.finish(), "deterministic");
+
+    let report = py_zip(&path);
+    assert_eq!(report["testzip"], Value::Null, "{report:#}");
+    assert_eq!(
+        names(&report),
+        [
+            "autoprov.url",
+            "keys/",
+            "keys/private.key",
+            "treehub.json",
+            "dos.txt",
+            "tufrepo.url"
+        ]
+    );
+    let url = entry(&report, "autoprov.url");
+    assert_eq!(url["central_size"], 27);
+    assert_eq!(url["system"], 3);
+    assert_eq!(url["mode"], MODE_FILE);
+    assert_eq!(url["method"], 0);
+    let keys = entry(&report, "keys/");
+    assert_eq!(keys["is_dir"], true);
+    assert_eq!(keys["mode"], MODE_DIR);
+    assert_eq!(entry(&report, "keys/private.key")["mode"], 0o100_600);
+    let deflated = entry(&report, "treehub.json");
+    assert_eq!(deflated["method"], 8);
+    assert_eq!(deflated["central_size"], text.len());
+    assert!(deflated["compressed"].as_u64().unwrap() < text.len() as u64 / 4);
+    assert_eq!(entry(&report, "dos.txt")["system"], 0);
+    assert_eq!(entry(&report, "tufrepo.url")["central_size"], 0);
+
+    let (ok, out) = tool("unzip", [OsStr::new("-t"), path.as_os_str()]);
+    assert!(ok && out.contains("No errors detected"), "{out}");
+    // The crate the tool reads with agrees.
+    let bytes = std::fs::read(&path).unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(archive.len(), 6);
+    assert_eq!(
+        archive.by_name("keys/private.key").unwrap().unix_mode(),
+        Some(0o100_600)
+    );
+}
+
+#[test]
+fn hostile_names_are_written_byte_for_byte() {
+    let dir = TestDir::new();
+    let hostile: [&[u8]; 8] = [
+        b"a\0b.url",
+        b"..\\evil",
+        b"../up.url",
+        b"/etc/passwd",
+        b"\xff\xfe.url",
+        b"creds/autoprov.url",
+        "\u{fc}n\u{ef}code.url".as_bytes(),
+        b"autoprov.url",
+    ];
+    let mut zip = RawZip::new();
+    for name in hostile {
+        zip = zip.file(name, "x");
+    }
+    let zip = zip.file("autoprov.url", "duplicate");
+    let report = py_zip(&zip.write_to(&dir, "names.zip"));
+    let raw: Vec<&str> = report["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["raw_name"].as_str().unwrap())
+        .collect();
+    let mut expected: Vec<String> = hostile.iter().map(|n| hex(n)).collect();
+    expected.push(hex(b"autoprov.url"));
+    assert_eq!(raw, expected);
+    let flags: Vec<u64> = report["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["flags"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        flags,
+        [0, 0, 0, 0, 0, 0, 0x800, 0, 0],
+        "UTF-8 flag only on the UTF-8 name"
+    );
+}
+
+#[test]
+fn lying_sizes_really_lie() {
+    let dir = TestDir::new();
+    let data = "https://gw.example.test:443/".repeat(4);
+    let zip = RawZip::new()
+        .entry(
+            ZipEntry::file("smaller", data.clone())
+                .local_size(5)
+                .central_size(7),
+        )
+        .entry(ZipEntry::file("larger", data.clone()).declared_size(1_000_000));
+    let report = py_zip(&zip.write_to(&dir, "lies.zip"));
+    let smaller = entry(&report, "smaller");
+    assert_eq!(smaller["local_size"], 5);
+    assert_eq!(smaller["central_size"], 7);
+    assert_eq!(smaller["actual_size"], data.len());
+    assert_eq!(smaller["actual_crc"], smaller["crc"], "only the size lies");
+    let larger = entry(&report, "larger");
+    assert_eq!(larger["local_size"], 1_000_000);
+    assert_eq!(larger["central_size"], 1_000_000);
+    assert_eq!(larger["actual_size"], data.len());
+    assert_ne!(
+        report["testzip"],
+        Value::Null,
+        "a reader trusting the sizes fails"
+    );
+}
+
+#[test]
+fn a_bomb_inflates_to_far_more_than_it_declares() {
+    let dir = TestDir::new();
+    let zip = RawZip::new().entry(ZipEntry::bomb("autoprov.url", 64 << 20, 1024));
+    let path = zip.write_to(&dir, "bomb.zip");
+    assert!(std::fs::metadata(&path).unwrap().len() < MIB as u64);
+    let report = py_zip(&path);
+    let bomb = entry(&report, "autoprov.url");
+    assert_eq!(bomb["method"], 8);
+    assert_eq!(bomb["local_size"], 1024);
+    assert_eq!(bomb["central_size"], 1024);
+    assert_eq!(bomb["actual_size"], 64 * MIB);
+    assert_eq!(bomb["actual_crc"], bomb["crc"], "only the size lies");
+    assert!(bomb["compressed"].as_u64().unwrap() < MIB as u64);
+}
+
+#[test]
+fn encrypted_flag_symlinks_and_bad_crcs_are_written() {
+    let dir = TestDir::new();
+    let zip = RawZip::new()
+        .entry(ZipEntry::file("locked", "plain").encrypted())
+        .entry(ZipEntry::symlink("autoprov.url", "/etc/passwd"));
+    let report = py_zip(&zip.write_to(&dir, "odd.zip"));
+    assert_eq!(entry(&report, "locked")["flags"], 1);
+    let testzip = report["testzip"].as_str().unwrap_or_default();
+    assert!(testzip.contains("encrypted"), "{report:#}");
+    let link = entry(&report, "autoprov.url");
+    assert_eq!(link["mode"], MODE_SYMLINK);
+    assert_eq!(link["system"], 3);
+    assert_eq!(link["actual_size"], "/etc/passwd".len());
+
+    let zip = RawZip::new()
+        .file("good", "x")
+        .entry(ZipEntry::file("bad", "y").bad_crc());
+    let report = py_zip(&zip.write_to(&dir, "crc.zip"));
+    assert_eq!(report["testzip"], "bad");
+    assert_ne!(
+        entry(&report, "bad")["crc"],
+        entry(&report, "bad")["actual_crc"]
+    );
+}
+
+#[test]
+fn many_entries() {
+    let dir = TestDir::new();
+    let mut zip = RawZip::new();
+    for i in 0..1000 {
+        zip = zip.file(format!("f{i}"), "");
+    }
+    let report = py_zip(&zip.write_to(&dir, "many.zip"));
+    assert_eq!(report["entries"].as_array().unwrap().len(), 1000);
+    assert_eq!(report["testzip"], Value::Null);
+}
+
+// ---- Pki ------------------------------------------------------------------
+
+fn p12_info(pki: &Pki, p12: &[u8], password: &str) -> String {
+    let path = pki.dir().join("info.p12");
+    std::fs::write(&path, p12).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let pass = format!("pass:{password}");
+    let (ok, out) = tool(
+        "openssl",
+        [
+            OsStr::new("pkcs12"),
+            OsStr::new("-info"),
+            OsStr::new("-noout"),
+            OsStr::new("-legacy"),
+        ]
+        .into_iter()
+        .chain([
+            OsStr::new("-passin"),
+            OsStr::new(&pass),
+            OsStr::new("-in"),
+            path.as_os_str(),
+        ]),
+    );
+    assert!(ok, "{out}");
+    out
+}
+
+fn x509(cert: &Cert, args: &[&str]) -> (bool, String) {
+    let mut all = vec!["x509", "-noout", "-in"];
+    let path = cert.cert.to_string_lossy().into_owned();
+    all.push(&path);
+    all.extend(args);
+    tool("openssl", all)
+}
+
+#[test]
+fn p12_forms_are_what_they_claim() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let client = pki.client(KeyAlg::Ec, Validity::Normal);
+
+    let legacy = p12_info(&pki, &pki.p12(&client, "", P12Form::Legacy, 2), "");
+    assert!(
+        legacy.contains("PKCS7 Encrypted data: pbeWithSHA1And40BitRC2-CBC"),
+        "{legacy}"
+    );
+    assert!(
+        legacy.contains("Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC"),
+        "{legacy}"
+    );
+    assert!(legacy.contains("MAC: sha1, Iteration 1024"), "{legacy}");
+    assert_eq!(
+        legacy.matches("Certificate bag").count(),
+        3,
+        "client + CA twice"
+    );
+
+    let aes = p12_info(&pki, &pki.p12(&client, "s3cret", P12Form::Aes, 1), "s3cret");
+    assert!(
+        aes.contains("PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC"),
+        "{aes}"
+    );
+    assert!(
+        aes.contains("Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC"),
+        "{aes}"
+    );
+    assert!(aes.contains("MAC: sha256"), "{aes}");
+    assert!(!aes.contains("RC2"), "{aes}");
+    assert_eq!(aes.matches("Certificate bag").count(), 2);
+
+    let nokeys = p12_info(&pki, &pki.p12_nokeys(&client, "", P12Form::Aes, 1), "");
+    assert!(!nokeys.contains("Keybag"), "{nokeys}");
+    assert_eq!(nokeys.matches("Certificate bag").count(), 2);
+
+    let nocerts = p12_info(&pki, &pki.p12_nocerts(&client, "", P12Form::Legacy), "");
+    assert!(nocerts.contains("Shrouded Keybag"), "{nocerts}");
+    assert!(!nocerts.contains("Certificate bag"), "{nocerts}");
+}
+
+#[test]
+fn certificates_have_the_intended_validity_and_issuer() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let (_, ca) = x509(pki.ca(), &["-subject", "-ext", "basicConstraints"]);
+    assert!(ca.contains(&format!("CN = {CA_UUID}")), "{ca}");
+    assert!(ca.contains("CA:TRUE"), "{ca}");
+    assert_eq!(pki.uuid(), CA_UUID);
+    assert!(pki
+        .server_ca_pem()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+
+    let expired = pki.client(KeyAlg::Ec, Validity::Expired);
+    let (_, dates) = x509(&expired, &["-startdate", "-enddate"]);
+    assert!(
+        dates.contains("notBefore=Jan  1 00:00:00 2019 GMT"),
+        "{dates}"
+    );
+    assert!(
+        dates.contains("notAfter=Jan  1 00:00:00 2020 GMT"),
+        "{dates}"
+    );
+
+    let day = 86_400;
+    let soon = pki.client(KeyAlg::Ec, Validity::ExpiresInDays(10));
+    assert!(
+        x509(&soon, &["-checkend", &(9 * day).to_string()]).0,
+        "valid in 9 days"
+    );
+    assert!(
+        !x509(&soon, &["-checkend", &(11 * day).to_string()]).0,
+        "expired in 11 days"
+    );
+
+    let normal = pki.client(KeyAlg::Ec, Validity::Normal);
+    assert!(x509(&normal, &["-checkend", &(364 * day).to_string()]).0);
+    assert!(!x509(&normal, &["-checkend", &(366 * day).to_string()]).0);
+    let (_, text) = x509(&normal, &["-text"]);
+    assert!(text.contains("NIST CURVE: P-256"), "{text}");
+    assert!(text.contains("TLS Web Client Authentication"), "{text}");
+    assert!(text.contains("CA:FALSE"), "{text}");
+    assert!(text.contains(&format!("Issuer: CN = {CA_UUID}")), "{text}");
+    assert!(normal.key_pem().starts_with("-----BEGIN PRIVATE KEY-----"));
+
+    let future = pki.client(
+        KeyAlg::Ec,
+        Validity::Range("20990101000000Z", "21000101000000Z"),
+    );
+    let (_, dates) = x509(&future, &["-startdate"]);
+    assert!(
+        dates.contains("notBefore=Jan  1 00:00:00 2099 GMT"),
+        "{dates}"
+    );
+
+    let (ok, out) = tool(
+        "openssl",
+        [
+            OsStr::new("verify"),
+            OsStr::new("-CAfile"),
+            pki.ca().cert.as_os_str(),
+            normal.cert.as_os_str(),
+        ],
+    );
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn rsa_ca_and_rsa_client() {
+    let dir = TestDir::new();
+    let pki = Pki::with_ca(&dir, KeyAlg::Rsa);
+    let other = Pki::new(&dir);
+    assert_ne!(pki.dir(), other.dir(), "two Pkis share no folder");
+    let (_, ca) = x509(pki.ca(), &["-text"]);
+    assert!(
+        ca.contains("rsaEncryption") && ca.contains("CA:TRUE"),
+        "{ca}"
+    );
+    let client = pki.client(KeyAlg::Rsa, Validity::Normal);
+    let (_, text) = x509(&client, &["-text"]);
+    assert!(
+        text.contains("Public-Key: (2048 bit)") && text.contains("rsaEncryption"),
+        "{text}"
+    );
+    let p12 = p12_info(&pki, &pki.p12(&client, "", P12Form::Aes, 1), "");
+    assert_eq!(p12.matches("Certificate bag").count(), 2);
+}
+
+#[test]
+fn garage_sign_rsa_keys_match() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let (public, private) = pki.targets_rsa();
+    let public: Value = serde_json::from_str(&public).unwrap();
+    let private: Value = serde_json::from_str(&private).unwrap();
+    assert_eq!(public["keytype"], "RSA");
+    assert_eq!(private["keytype"], "RSA");
+    let public_pem = public["keyval"]["public"].as_str().unwrap();
+    let private_pem = private["keyval"]["private"].as_str().unwrap();
+    assert!(
+        public_pem.starts_with("-----BEGIN PUBLIC KEY-----\n"),
+        "{public_pem}"
+    );
+    assert!(private_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
+    let sec = dir.write("sec.pem", private_pem);
+    let derived = openssl(
+        dir.path(),
+        [
+            OsStr::new("rsa"),
+            OsStr::new("-in"),
+            sec.as_os_str(),
+            OsStr::new("-pubout"),
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&derived), public_pem);
+}
+
+#[test]
+fn garage_sign_ed25519_keys_are_raw_hex_and_match() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let (public, private) = pki.targets_ed25519();
+    let public: Value = serde_json::from_str(&public).unwrap();
+    let private: Value = serde_json::from_str(&private).unwrap();
+    assert_eq!(public["keytype"], "ED25519");
+    assert_eq!(private["keytype"], "ED25519");
+    let public = public["keyval"]["public"].as_str().unwrap();
+    let private = private["keyval"]["private"].as_str().unwrap();
+    assert_eq!(public.len(), 64);
+    assert_eq!(private.len(), 128);
+    assert!(private.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(&private[64..], public, "seed then public key");
+    // Rebuild the PKCS#8 key from the seed (RFC 8410) and let openssl derive
+    // the public key: it must be the one given.
+    let seed: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&private[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let pkcs8 = [
+        &[
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ][..],
+        &seed,
+    ]
+    .concat();
+    let key = dir.write("seed.der", pkcs8);
+    let spki = openssl(
+        dir.path(),
+        [
+            "pkey",
+            "-inform",
+            "DER",
+            "-in",
+            &key.to_string_lossy(),
+            "-pubout",
+            "-outform",
+            "DER",
+        ],
+    );
+    assert_eq!(hex(&spki[spki.len() - 32..]), public);
+}
+
+#[test]
+#[should_panic(expected = "install openssl (apt-get install openssl)")]
+fn a_missing_openssl_fails_the_test() {
+    let dir = TestDir::new();
+    openssl_with(
+        OsStr::new("openssl-not-installed-here"),
+        dir.path(),
+        ["version"],
+    );
+}
+
+// ---- Creds ----------------------------------------------------------------
+
+#[test]
+fn typical_credentials_zip() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let creds = Creds::typical(&pki);
+    assert_eq!(creds.build(), creds.build(), "deterministic");
+    let path = creds.write_to(&dir, "credentials.zip");
+    assert_eq!(path, dir.join("credentials.zip"));
+    let report = py_zip(&path);
+    assert_eq!(report["testzip"], Value::Null);
+    assert_eq!(
+        names(&report),
+        [
+            "autoprov.url",
+            "autoprov_credentials.p12",
+            "treehub.json",
+            "root.json",
+            "targets.pub",
+            "targets.sec",
+            "tufrepo.url"
+        ]
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let read = |archive: &mut zip::ZipArchive<_>, name: &str| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut archive.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    };
+    assert_eq!(
+        read(&mut archive, "autoprov.url"),
+        format!("https://{CA_UUID}.device-gateway.example.test:443")
+    );
+    let treehub: Value = serde_json::from_str(&read(&mut archive, "treehub.json")).unwrap();
+    assert_eq!(treehub["oauth2"]["client_secret"], OAUTH2_SECRET);
+    assert!(treehub["ostree"]["server"]
+        .as_str()
+        .unwrap()
+        .ends_with(".example.test/api/v3"));
+    let root: Value = serde_json::from_str(&read(&mut archive, "root.json")).unwrap();
+    assert_eq!(root["signed"]["_type"], "Root");
+    let mut p12 = Vec::new();
+    std::io::Read::read_to_end(
+        &mut archive.by_name("autoprov_credentials.p12").unwrap(),
+        &mut p12,
+    )
+    .unwrap();
+    let info = p12_info(&pki, &p12, "");
+    assert!(info.contains("pbeWithSHA1And40BitRC2-CBC"), "{info}");
+    assert_eq!(info.matches("Certificate bag").count(), 3);
+}
+
+#[test]
+fn creds_builder_replaces_removes_and_adds() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let client = pki.client(KeyAlg::Ec, Validity::Expired);
+    let creds = Creds::new(&pki)
+        .url("https://a1b2c3.device-gateway.example.test:443")
+        .p12(pki.p12(&client, "pw", P12Form::Aes, 1))
+        .treehub_oauth2()
+        .treehub_no_auth()
+        .root_json()
+        .tufrepo_url("")
+        .api_gateway_url("https://api.example.test")
+        .server_ca()
+        .file("key.txt", "x")
+        .dir("keys/")
+        .without("key.txt");
+    let raw = creds.raw().file("autoprov.url", "https://dup.example.test");
+    let report = py_zip(&dir.write("c.zip", raw.finish()));
+    assert_eq!(
+        names(&report),
+        [
+            "autoprov.url",
+            "autoprov_credentials.p12",
+            "treehub.json",
+            "root.json",
+            "tufrepo.url",
+            "api_gateway.url",
+            "server_ca.pem",
+            "keys/",
+            "autoprov.url"
+        ]
+    );
+    assert_eq!(entry(&report, "tufrepo.url")["actual_size"], 0);
+    assert_eq!(entry(&report, "keys/")["is_dir"], true);
+    let treehub = entry(&report, "treehub.json");
+    assert!(
+        treehub["actual_size"].as_u64().unwrap() < 100,
+        "no_auth replaced oauth2 in place"
+    );
+}
