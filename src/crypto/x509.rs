@@ -144,7 +144,7 @@ pub fn parse_der(der: &[u8]) -> Result<CertInfo, CryptoError> {
 
     let spki_der = tbs.subject_public_key_info.to_der().map_err(bad)?;
     let spki = SubjectPublicKeyInfoRef::from_der(&spki_der).map_err(bad)?;
-    let key = public_key_algorithm(&spki)?;
+    let key = spki_algorithm(&spki)?;
 
     let mut is_ca = false;
     for ext in tbs.extensions.iter().flatten() {
@@ -210,7 +210,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// The key type of a certificate's public key.
-fn public_key_algorithm(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<KeyAlgorithm, CryptoError> {
+pub(crate) fn spki_algorithm(
+    spki: &SubjectPublicKeyInfoRef<'_>,
+) -> Result<KeyAlgorithm, CryptoError> {
     let oid = spki.algorithm.oid;
     Ok(match oid {
         OID_RSA | OID_RSA_PSS => {
@@ -275,7 +277,7 @@ pub(crate) struct PemBlock {
 impl PemBlock {
     /// The DER bytes. The base64 is re-wrapped at 64 columns so that the
     /// strict RFC 7468 decoder accepts any line width and line ending.
-    fn decode(&self) -> Result<Vec<u8>, CryptoError> {
+    pub(crate) fn decode(&self) -> Result<Vec<u8>, CryptoError> {
         let bad = |detail: &str| CryptoError::BadPem {
             index: self.index,
             detail: detail.to_owned(),
