@@ -1,1 +1,1134 @@
-//! (being written)
+//! PKCS#12 bundles (RFC 7292), as in `autoprov_credentials.p12` and
+//! `client_auth.p12`: open with a password, verify the MAC, decrypt, and
+//! hand back the client certificate, its key and the CA chain.
+//!
+//! The ASN.1 types and the PKCS#12 key derivation come from RustCrypto's
+//! `pkcs12` crate, PBES2 from `pkcs5`; the two legacy PBE schemes that OTA
+//! Connect-era bundles use (RC2-40 for certificates, 3DES for the key,
+//! domain.md section 1) are put together here from `rc2`, `des` and `cbc`.
+//!
+//! Order matters: the MAC is verified before any content is trusted, so a
+//! wrong password is reported as such and not as a parse error further in.
+//!
+//! Passwords. The PKCS#12 schemes (MAC and legacy PBE) derive keys from the
+//! password as a BMPString with two terminating zero bytes, so the empty
+//! password is `00 00`; OpenSSL writes bundles that way for `-passout
+//! pass:`. Some writers use no password bytes at all instead; for an empty
+//! password both forms are tried on the MAC, the one that verifies is then
+//! used for decryption (as `openssl pkcs12` does). PBES2 takes the password
+//! as its UTF-8 bytes, as OpenSSL does.
+
+use cbc::cipher::block_padding::Pkcs7;
+use cbc::cipher::{BlockDecryptMut, InnerIvInit, KeyIvInit};
+use der::asn1::{Any, BmpString, ObjectIdentifier, OctetString};
+use der::{Decode, Encode, ErrorKind, Reader, TagMode, TagNumber};
+use hmac::{Hmac, Mac};
+use pkcs12::authenticated_safe::AuthenticatedSafe;
+use pkcs12::cert_type::CertBag;
+use pkcs12::kdf::{derive_key, Pkcs12KeyType};
+use pkcs12::mac_data::MacData;
+use pkcs12::pbe_params::{EncryptedPrivateKeyInfo, Pkcs12PbeParams};
+use pkcs12::pfx::Pfx;
+use pkcs12::safe_bag::{SafeBag, SafeContents};
+use pkcs5::pbes2::{self, Kdf, Pbkdf2Prf};
+use sha1::Sha1;
+use sha2::Sha256;
+use x509_cert::attr::Attributes;
+use x509_cert::spki::AlgorithmIdentifierOwned;
+
+use super::der_detail;
+use super::x509::{self, key_matches_cert, CertInfo, KeyMatch, PrivateKey};
+use crate::secret::Secret;
+
+const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+const ID_ENVELOPED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.3");
+const ID_ENCRYPTED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.6");
+const ID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
+const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+const ID_LOCAL_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.21");
+const PBES2_OID: ObjectIdentifier = pbes2::PBES2_OID;
+
+/// Most key-derivation iterations accepted, for the MAC and every
+/// encryption. OpenSSL writes 2048 (1024 in older versions); a hostile
+/// bundle asking for billions would hang the build.
+pub const MAX_ITERATIONS: u32 = 1_000_000;
+
+/// SafeContents bags may nest; real bundles never do more than once.
+const MAX_NESTING: usize = 4;
+
+/// An opened bundle.
+#[derive(Debug, Clone)]
+pub struct P12 {
+    /// The certificate whose public key is the bundle's private key.
+    pub client: CertInfo,
+    pub key: PrivateKey,
+    /// Every other certificate, de-duplicated by DER, in first-seen order.
+    pub ca_chain: Vec<CertInfo>,
+    /// Certificate bags in the file, duplicates included.
+    pub certificates_stored: usize,
+    /// The MAC, e.g. `HMAC-SHA1, 1024 iterations`; `None` when the bundle
+    /// has no MAC (nothing then proves the content is intact).
+    pub mac: Option<String>,
+    /// The encryption schemes used, distinct, in first-seen order.
+    pub encryption: Vec<String>,
+}
+
+/// Why a bundle cannot be used. No message carries a password or a key
+/// byte.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum P12Error {
+    #[error("not a valid PKCS#12 file: {0}")]
+    Malformed(String),
+
+    #[error("the MAC does not verify: the password is wrong or the file is damaged")]
+    WrongPassword,
+
+    #[error(
+        "an encrypted part does not decrypt with the password: the password is wrong \
+         or the file is damaged"
+    )]
+    DecryptionFailed,
+
+    #[error(
+        "the bundle uses {0}, which is not supported; re-export it with \
+         `openssl pkcs12 -export` (AES-256-CBC, SHA-256 MAC)"
+    )]
+    UnsupportedAlgorithm(String),
+
+    #[error(
+        "the bundle asks for {count} key-derivation iterations, more than the \
+         {max} accepted"
+    )]
+    TooManyIterations { count: i64, max: u32 },
+
+    #[error(
+        "the password holds characters PKCS#12 cannot encode (outside the Basic \
+         Multilingual Plane)"
+    )]
+    UnencodablePassword,
+
+    #[error("the bundle holds no certificate; export it with the client certificate")]
+    NoCertificate,
+
+    #[error("the bundle holds no private key; export it with the client key")]
+    NoPrivateKey,
+
+    #[error("the bundle holds more than one private key; give one with only the client key")]
+    MoreThanOneKey,
+
+    #[error("no certificate in the bundle matches its private key")]
+    KeyDoesNotMatch,
+
+    #[error(
+        "cannot tell which certificate belongs to the private key ({0}), and no \
+         `localKeyId` attribute links them"
+    )]
+    CannotPairKey(String),
+}
+
+fn malformed(what: &str) -> impl Fn(der::Error) -> P12Error + '_ {
+    move |e| P12Error::Malformed(format!("{what}: {}", der_detail(&e)))
+}
+
+/// Open a PKCS#12 bundle with `password` (empty for the OTA Connect
+/// default).
+pub fn open(der: &[u8], password: &Secret<String>) -> Result<P12, P12Error> {
+    let pfx = Pfx::from_der(der).map_err(malformed("the PFX structure does not parse"))?;
+    match pfx.auth_safe.content_type {
+        ID_DATA => {}
+        ID_SIGNED_DATA => {
+            return Err(P12Error::UnsupportedAlgorithm(
+                "public-key integrity mode (signedData)".into(),
+            ))
+        }
+        other => {
+            return Err(P12Error::Malformed(format!(
+                "unexpected content type {other} for the authenticated safe"
+            )))
+        }
+    }
+    let auth_safe = pfx
+        .auth_safe
+        .content
+        .decode_as::<OctetString>()
+        .map_err(malformed("the authenticated safe"))?;
+    let auth_safe = auth_safe.as_bytes();
+
+    let candidates = Password::candidates(password)?;
+    let (password, mac) = match &pfx.mac_data {
+        Some(mac_data) => {
+            let (password, description) = verify_mac(mac_data, auth_safe, candidates)?;
+            (password, Some(description))
+        }
+        None => match candidates.into_iter().next() {
+            Some(password) => (password, None),
+            None => return Err(P12Error::UnencodablePassword),
+        },
+    };
+
+    let mut contents = Contents {
+        password,
+        encryption: Vec::new(),
+        certs: Vec::new(),
+        keys: Vec::new(),
+    };
+    let safes = AuthenticatedSafe::from_der(auth_safe)
+        .map_err(malformed("the authenticated safe's content list"))?;
+    for info in &safes {
+        match info.content_type {
+            ID_DATA => {
+                let data = info
+                    .content
+                    .decode_as::<OctetString>()
+                    .map_err(malformed("a data content"))?;
+                contents.safe_contents(data.as_bytes(), 0)?;
+            }
+            ID_ENCRYPTED_DATA => {
+                let (alg, ciphertext) = encrypted_data(&info.content)?;
+                let plain = contents.decrypt(&alg, &ciphertext)?;
+                contents.safe_contents(plain.expose(), 0)?;
+            }
+            ID_ENVELOPED_DATA => {
+                return Err(P12Error::UnsupportedAlgorithm(
+                    "public-key privacy mode (envelopedData)".into(),
+                ))
+            }
+            other => {
+                return Err(P12Error::UnsupportedAlgorithm(format!(
+                    "content type {other}"
+                )))
+            }
+        }
+    }
+    contents.finish(mac)
+}
+
+/// The password in the two forms the schemes want. `Debug` shows nothing
+/// of it (`Secret`).
+#[derive(Debug)]
+struct Password {
+    /// BMPString bytes and the two terminating zero bytes, or nothing at
+    /// all (the "absent password" form, tried only for an empty password).
+    bmp: Secret<Vec<u8>>,
+    utf8: Secret<Vec<u8>>,
+}
+
+impl Password {
+    fn candidates(password: &Secret<String>) -> Result<Vec<Password>, P12Error> {
+        let text = password.expose();
+        let bmp = BmpString::from_utf8(text).map_err(|_| P12Error::UnencodablePassword)?;
+        let mut bytes = bmp.into_bytes().into_vec();
+        bytes.extend([0, 0]);
+        let mut candidates = vec![Password {
+            bmp: Secret::new(bytes),
+            utf8: Secret::new(text.as_bytes().to_vec()),
+        }];
+        if text.is_empty() {
+            candidates.push(Password {
+                bmp: Secret::new(Vec::new()),
+                utf8: Secret::new(Vec::new()),
+            });
+        }
+        Ok(candidates)
+    }
+}
+
+fn check_iterations(count: i64) -> Result<i32, P12Error> {
+    if count < 1 {
+        return Err(P12Error::Malformed(format!(
+            "an iteration count of {count} is not allowed"
+        )));
+    }
+    if count > i64::from(MAX_ITERATIONS) {
+        return Err(P12Error::TooManyIterations {
+            count,
+            max: MAX_ITERATIONS,
+        });
+    }
+    i32::try_from(count).map_err(|_| P12Error::TooManyIterations {
+        count,
+        max: MAX_ITERATIONS,
+    })
+}
+
+/// Verify the MAC with each candidate password; return the one that
+/// verifies and a description of the MAC.
+fn verify_mac(
+    mac_data: &MacData,
+    content: &[u8],
+    candidates: Vec<Password>,
+) -> Result<(Password, String), P12Error> {
+    let iterations = check_iterations(i64::from(mac_data.iterations))?;
+    let salt = mac_data.mac_salt.as_bytes();
+    let expected = mac_data.mac.digest.as_bytes();
+    let name = match mac_data.mac.algorithm.oid {
+        ID_SHA1 => "HMAC-SHA1",
+        ID_SHA256 => "HMAC-SHA256",
+        other => {
+            return Err(P12Error::UnsupportedAlgorithm(format!(
+                "a MAC with digest {}",
+                digest_name(other)
+            )))
+        }
+    };
+    for password in candidates {
+        let pw = password.bmp.expose();
+        let verified = match mac_data.mac.algorithm.oid {
+            ID_SHA1 => {
+                let key = Secret::new(derive_key::<Sha1>(
+                    pw,
+                    salt,
+                    Pkcs12KeyType::Mac,
+                    iterations,
+                    20,
+                ));
+                Hmac::<Sha1>::new_from_slice(key.expose())
+                    .map(|mac| mac.chain_update(content).verify_slice(expected).is_ok())
+            }
+            _ => {
+                let key = Secret::new(derive_key::<Sha256>(
+                    pw,
+                    salt,
+                    Pkcs12KeyType::Mac,
+                    iterations,
+                    32,
+                ));
+                Hmac::<Sha256>::new_from_slice(key.expose())
+                    .map(|mac| mac.chain_update(content).verify_slice(expected).is_ok())
+            }
+        };
+        if verified.unwrap_or(false) {
+            return Ok((password, format!("{name}, {iterations} iterations")));
+        }
+    }
+    Err(P12Error::WrongPassword)
+}
+
+fn digest_name(oid: ObjectIdentifier) -> String {
+    match oid.to_string().as_str() {
+        "1.2.840.113549.2.5" => "MD5".into(),
+        "2.16.840.1.101.3.4.2.4" => "SHA-224".into(),
+        "2.16.840.1.101.3.4.2.2" => "SHA-384".into(),
+        "2.16.840.1.101.3.4.2.3" => "SHA-512".into(),
+        other => other.into(),
+    }
+}
+
+/// CMS `EncryptedData` (RFC 5652 8): the algorithm and the ciphertext.
+///
+/// ```text
+/// EncryptedData ::= SEQUENCE {
+///   version CMSVersion,
+///   encryptedContentInfo SEQUENCE {
+///     contentType ContentType,
+///     contentEncryptionAlgorithm AlgorithmIdentifier,
+///     encryptedContent [0] IMPLICIT OCTET STRING OPTIONAL },
+///   unprotectedAttrs [1] IMPLICIT UnprotectedAttributes OPTIONAL }
+/// ```
+fn encrypted_data(content: &Any) -> Result<(AlgorithmIdentifierOwned, Vec<u8>), P12Error> {
+    let (alg, data) = content
+        .sequence(|reader| {
+            let _version: u8 = reader.decode()?;
+            let inner = reader.sequence(|eci| {
+                let _content_type: ObjectIdentifier = eci.decode()?;
+                let alg: AlgorithmIdentifierOwned = eci.decode()?;
+                let data: Option<OctetString> =
+                    eci.context_specific(TagNumber::N0, TagMode::Implicit)?;
+                Ok((alg, data))
+            })?;
+            while !reader.is_finished() {
+                reader.decode::<Any>()?;
+            }
+            Ok(inner)
+        })
+        .map_err(malformed("an encrypted data content"))?;
+    let data = data.ok_or_else(|| {
+        P12Error::Malformed("an encrypted data content has no encrypted content".into())
+    })?;
+    Ok((alg, data.into_bytes()))
+}
+
+/// The two legacy PKCS#12 PBE ciphers in use, and their siblings that
+/// cost nothing more (RFC 7292 appendix C).
+#[derive(Clone, Copy)]
+enum LegacyCipher {
+    Rc2_40,
+    Rc2_128,
+    TripleDes3Key,
+    TripleDes2Key,
+}
+
+impl LegacyCipher {
+    fn from_oid(oid: ObjectIdentifier) -> Option<Self> {
+        match oid {
+            pkcs12::PKCS_12_PBEWITH_SHAAND40_BIT_RC2_CBC => Some(Self::Rc2_40),
+            pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC2_CBC => Some(Self::Rc2_128),
+            pkcs12::PKCS_12_PBE_WITH_SHAAND3_KEY_TRIPLE_DES_CBC => Some(Self::TripleDes3Key),
+            pkcs12::PKCS_12_PBE_WITH_SHAAND2_KEY_TRIPLE_DES_CBC => Some(Self::TripleDes2Key),
+            _ => None,
+        }
+    }
+
+    /// OpenSSL's names.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Rc2_40 => "pbeWithSHA1And40BitRC2-CBC",
+            Self::Rc2_128 => "pbeWithSHA1And128BitRC2-CBC",
+            Self::TripleDes3Key => "pbeWithSHA1And3-KeyTripleDES-CBC",
+            Self::TripleDes2Key => "pbeWithSHA1And2-KeyTripleDES-CBC",
+        }
+    }
+
+    fn key_len(self) -> usize {
+        match self {
+            Self::Rc2_40 => 5,
+            Self::Rc2_128 | Self::TripleDes2Key => 16,
+            Self::TripleDes3Key => 24,
+        }
+    }
+
+    fn decrypt(self, key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Self::Rc2_40 | Self::Rc2_128 => {
+                let bits = key.len() * 8;
+                let cipher = rc2::Rc2::new_with_eff_key_len(key, bits);
+                cbc::Decryptor::<rc2::Rc2>::inner_iv_slice_init(cipher, iv)
+                    .ok()?
+                    .decrypt_padded_vec_mut::<Pkcs7>(data)
+                    .ok()
+            }
+            Self::TripleDes3Key => cbc::Decryptor::<des::TdesEde3>::new_from_slices(key, iv)
+                .ok()?
+                .decrypt_padded_vec_mut::<Pkcs7>(data)
+                .ok(),
+            Self::TripleDes2Key => cbc::Decryptor::<des::TdesEde2>::new_from_slices(key, iv)
+                .ok()?
+                .decrypt_padded_vec_mut::<Pkcs7>(data)
+                .ok(),
+        }
+    }
+}
+
+/// What the bags of a bundle hold, gathered while reading it.
+struct Contents {
+    password: Password,
+    encryption: Vec<String>,
+    /// Certificates with their `localKeyId`, in file order.
+    certs: Vec<(CertInfo, Option<Vec<u8>>)>,
+    keys: Vec<(PrivateKey, Option<Vec<u8>>)>,
+}
+
+impl Contents {
+    fn record(&mut self, scheme: String) {
+        if !self.encryption.contains(&scheme) {
+            self.encryption.push(scheme);
+        }
+    }
+
+    fn decrypt(
+        &mut self,
+        alg: &AlgorithmIdentifierOwned,
+        data: &[u8],
+    ) -> Result<Secret<Vec<u8>>, P12Error> {
+        let params = alg
+            .parameters
+            .as_ref()
+            .ok_or_else(|| {
+                P12Error::Malformed(format!("encryption {} has no parameters", alg.oid))
+            })?
+            .to_der()
+            .map_err(malformed("encryption parameters"))?;
+        if let Some(cipher) = LegacyCipher::from_oid(alg.oid) {
+            let params =
+                Pkcs12PbeParams::from_der(&params).map_err(malformed("PKCS#12 PBE parameters"))?;
+            let iterations = check_iterations(i64::from(params.iterations))?;
+            let salt = params.salt.as_bytes();
+            let pw = self.password.bmp.expose();
+            let key = Secret::new(derive_key::<Sha1>(
+                pw,
+                salt,
+                Pkcs12KeyType::EncryptionKey,
+                iterations,
+                cipher.key_len(),
+            ));
+            let iv = derive_key::<Sha1>(pw, salt, Pkcs12KeyType::Iv, iterations, 8);
+            self.record(cipher.name().into());
+            return cipher
+                .decrypt(key.expose(), &iv, data)
+                .map(Secret::new)
+                .ok_or(P12Error::DecryptionFailed);
+        }
+        if alg.oid == PBES2_OID {
+            let params = pbes2::Parameters::from_der(&params).map_err(|e| match e.kind() {
+                ErrorKind::OidUnknown { oid } => {
+                    P12Error::UnsupportedAlgorithm(format!("PBES2 with {oid}"))
+                }
+                _ => malformed("PBES2 parameters")(e),
+            })?;
+            let prf = match &params.kdf {
+                Kdf::Pbkdf2(kdf) => {
+                    check_iterations(i64::from(kdf.iteration_count))?;
+                    match kdf.prf {
+                        Pbkdf2Prf::HmacWithSha1 => "HMAC-SHA1",
+                        Pbkdf2Prf::HmacWithSha224 => "HMAC-SHA224",
+                        Pbkdf2Prf::HmacWithSha256 => "HMAC-SHA256",
+                        Pbkdf2Prf::HmacWithSha384 => "HMAC-SHA384",
+                        Pbkdf2Prf::HmacWithSha512 => "HMAC-SHA512",
+                        other => {
+                            return Err(P12Error::UnsupportedAlgorithm(format!(
+                                "PBKDF2 with {}",
+                                other.oid()
+                            )))
+                        }
+                    }
+                }
+                // scrypt (whose cost parameters could ask for gigabytes)
+                // and whatever comes next.
+                other => {
+                    return Err(P12Error::UnsupportedAlgorithm(format!(
+                        "PBES2 with {}",
+                        other.oid()
+                    )))
+                }
+            };
+            let cipher = match params.encryption {
+                pbes2::EncryptionScheme::Aes128Cbc { .. } => "AES-128-CBC",
+                pbes2::EncryptionScheme::Aes192Cbc { .. } => "AES-192-CBC",
+                pbes2::EncryptionScheme::Aes256Cbc { .. } => "AES-256-CBC",
+                pbes2::EncryptionScheme::DesEde3Cbc { .. } => "DES-EDE3-CBC",
+                _ => {
+                    return Err(P12Error::UnsupportedAlgorithm(format!(
+                        "PBES2 with {}",
+                        params.encryption.oid()
+                    )))
+                }
+            };
+            self.record(format!("PBES2 (PBKDF2-{prf}, {cipher})"));
+            return params
+                .decrypt(self.password.utf8.expose(), data)
+                .map(Secret::new)
+                .map_err(|_| P12Error::DecryptionFailed);
+        }
+        Err(P12Error::UnsupportedAlgorithm(match alg.oid {
+            pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC4 => "pbeWithSHA1And128BitRC4".into(),
+            pkcs12::PKCS_12_PBE_WITH_SHAAND40_BIT_RC4 => "pbeWithSHA1And40BitRC4".into(),
+            other => format!("encryption {other}"),
+        }))
+    }
+
+    fn safe_contents(&mut self, der: &[u8], depth: usize) -> Result<(), P12Error> {
+        let bags = SafeContents::from_der(der).map_err(malformed("a bag list"))?;
+        for bag in &bags {
+            self.bag(bag, depth)?;
+        }
+        Ok(())
+    }
+
+    fn bag(&mut self, bag: &SafeBag, depth: usize) -> Result<(), P12Error> {
+        // `bag_value` is the `[0] EXPLICIT` wrapper; the value is inside.
+        let inner = der::asn1::ContextSpecific::<Any>::from_der(&bag.bag_value)
+            .and_then(|cs| cs.value.to_der())
+            .map(Secret::new)
+            .map_err(malformed("a bag"))?;
+        let inner = inner.expose();
+        let local_key_id = local_key_id(bag.bag_attributes.as_ref());
+        match bag.bag_id {
+            pkcs12::PKCS_12_CERT_BAG_OID => {
+                let cert_bag = CertBag::from_der(inner).map_err(malformed("a certificate bag"))?;
+                if cert_bag.cert_id != pkcs12::PKCS_12_X509_CERT_OID {
+                    return Err(P12Error::UnsupportedAlgorithm(format!(
+                        "certificates of type {}",
+                        cert_bag.cert_id
+                    )));
+                }
+                let cert = x509::parse_der(cert_bag.cert_value.as_bytes())
+                    .map_err(|e| P12Error::Malformed(format!("a certificate bag: {e}")))?;
+                self.certs.push((cert, local_key_id));
+            }
+            pkcs12::PKCS_12_KEY_BAG_OID => {
+                let key = PrivateKey::from_pkcs8_der(inner)
+                    .map_err(|e| P12Error::Malformed(format!("a key bag: {e}")))?;
+                self.keys.push((key, local_key_id));
+            }
+            pkcs12::PKCS_12_PKCS8_KEY_BAG_OID => {
+                let shrouded = EncryptedPrivateKeyInfo::from_der(inner)
+                    .map_err(malformed("a shrouded key bag"))?;
+                let plain = self.decrypt(
+                    &shrouded.encryption_algorithm,
+                    shrouded.encrypted_data.as_bytes(),
+                )?;
+                let key = PrivateKey::from_pkcs8_der(plain.expose())
+                    .map_err(|e| P12Error::Malformed(format!("a shrouded key bag: {e}")))?;
+                self.keys.push((key, local_key_id));
+            }
+            pkcs12::PKCS_12_SAFE_CONTENTS_BAG_OID => {
+                if depth >= MAX_NESTING {
+                    return Err(P12Error::Malformed("bags are nested too deep".into()));
+                }
+                self.safe_contents(inner, depth + 1)?;
+            }
+            // CRL and secret bags, and bag types from the future: nothing
+            // the device or the tool uses.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(self, mac: Option<String>) -> Result<P12, P12Error> {
+        let Contents {
+            encryption,
+            certs,
+            keys: stored_keys,
+            ..
+        } = self;
+        // The same key stored twice is still one key.
+        let mut keys: Vec<(PrivateKey, Option<Vec<u8>>)> = Vec::new();
+        for key in stored_keys {
+            if !keys.iter().any(|k| k.0.pkcs8_der() == key.0.pkcs8_der()) {
+                keys.push(key);
+            }
+        }
+        let (key, key_id) = match keys.len() {
+            0 => return Err(P12Error::NoPrivateKey),
+            1 => keys.remove(0),
+            _ => return Err(P12Error::MoreThanOneKey),
+        };
+        if certs.is_empty() {
+            return Err(P12Error::NoCertificate);
+        }
+
+        let matches: Vec<KeyMatch> = certs
+            .iter()
+            .map(|(cert, _)| key_matches_cert(&key, cert))
+            .collect();
+        let by_key = matches.iter().position(|m| *m == KeyMatch::Matches);
+        // Only when the key cannot be compared: the attribute that PKCS#12
+        // writers put on a key and its certificate alike.
+        let by_id = || {
+            let id = key_id.as_ref()?;
+            certs.iter().zip(&matches).position(|((_, cert_id), m)| {
+                cert_id.as_ref() == Some(id) && matches!(m, KeyMatch::CannotTell(_))
+            })
+        };
+        let Some(client_index) = by_key.or_else(by_id) else {
+            return Err(
+                match matches.into_iter().find_map(|m| match m {
+                    KeyMatch::CannotTell(reason) => Some(reason),
+                    _ => None,
+                }) {
+                    Some(reason) => P12Error::CannotPairKey(reason),
+                    None => P12Error::KeyDoesNotMatch,
+                },
+            );
+        };
+
+        let certificates_stored = certs.len();
+        let mut client = None;
+        let mut ca_chain: Vec<CertInfo> = Vec::new();
+        for (index, (cert, _)) in certs.into_iter().enumerate() {
+            if index == client_index {
+                client = Some(cert);
+            } else if !ca_chain.iter().any(|c| c.der == cert.der) {
+                ca_chain.push(cert);
+            }
+        }
+        let client = client.ok_or(P12Error::NoCertificate)?;
+        ca_chain.retain(|c| c.der != client.der);
+        Ok(P12 {
+            client,
+            key,
+            ca_chain,
+            certificates_stored,
+            mac,
+            encryption,
+        })
+    }
+}
+
+/// The `localKeyId` attribute of a bag (PKCS#9), when it is there.
+fn local_key_id(attributes: Option<&Attributes>) -> Option<Vec<u8>> {
+    attributes?
+        .iter()
+        .find(|attr| attr.oid == ID_LOCAL_KEY_ID)?
+        .values
+        .iter()
+        .next()?
+        .decode_as::<OctetString>()
+        .ok()
+        .map(OctetString::into_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::test_support::{upstream_entry, Workdir};
+    use crate::crypto::x509::{parse_pem_certificates, KeyAlgorithm};
+
+    fn secret(password: &str) -> Secret<String> {
+        Secret::new(password.to_owned())
+    }
+
+    /// A CA (EC P-256) and a client certificate with a `kind` key, signed
+    /// by it, as `ca.key`/`ca.pem` and `client.key`/`client.pem`.
+    fn material(tag: &str, kind: &str) -> Workdir {
+        let dir = Workdir::new(tag);
+        dir.key("ca.key", "ec");
+        dir.ca("ca.key", "ca.pem", "/O=Test/CN=test-ca", 3650);
+        dir.key("client.key", kind);
+        dir.client(
+            "client.key",
+            "client.pem",
+            "/CN=device-1",
+            ("ca.pem", "ca.key"),
+            365,
+        );
+        dir
+    }
+
+    fn export(dir: &Workdir, password: &str, extra: &[&str]) -> Vec<u8> {
+        let mut args = vec![
+            "-inkey",
+            "client.key",
+            "-in",
+            "client.pem",
+            "-certfile",
+            "ca.pem",
+        ];
+        args.extend_from_slice(extra);
+        dir.p12("bundle.p12", password, &args)
+    }
+
+    /// No error message or `Debug` output shows the password or the key.
+    fn assert_nothing_leaks(text: &str, password: &str, key: Option<&PrivateKey>) {
+        if !password.is_empty() {
+            assert!(!text.contains(password), "the password leaks: {text}");
+        }
+        if let Some(key) = key {
+            let der = key.pkcs8_der().expose();
+            // Any 12-byte window of the key, in hex, or a line of its PEM.
+            for window in der.windows(12).step_by(7) {
+                assert!(!text.contains(&x509::hex(window)), "key bytes leak: {text}");
+            }
+            for line in key
+                .to_pem()
+                .expose()
+                .lines()
+                .filter(|l| !l.starts_with("---"))
+            {
+                assert!(!text.contains(line), "key base64 leaks: {text}");
+            }
+        }
+    }
+
+    /// Open a bundle made by OpenSSL and check everything `open` returns.
+    fn round_trip(legacy: bool, password: &str, kind: &str, expected: KeyAlgorithm) {
+        let dir = material(&format!("p12-{kind}-{legacy}"), kind);
+        let extra: &[&str] = if legacy { &["-legacy"] } else { &[] };
+        let bytes = export(&dir, password, extra);
+        let p12 = open(&bytes, &secret(password)).unwrap();
+
+        assert_eq!(p12.client.common_name.as_deref(), Some("device-1"));
+        assert!(!p12.client.is_ca);
+        assert_eq!(p12.key.algorithm(), &expected);
+        assert_eq!(p12.client.key, expected);
+        let client_pem = parse_pem_certificates(&dir.read("client.pem")).unwrap();
+        assert_eq!(p12.client.der, client_pem[0].der);
+        assert_eq!(p12.ca_chain.len(), 1);
+        assert_eq!(p12.ca_chain[0].subject, "CN=test-ca,O=Test");
+        assert!(p12.ca_chain[0].is_ca);
+        assert_eq!(p12.certificates_stored, 2);
+        if legacy {
+            assert_eq!(p12.mac.as_deref(), Some("HMAC-SHA1, 2048 iterations"));
+            assert_eq!(
+                p12.encryption,
+                [
+                    "pbeWithSHA1And40BitRC2-CBC",
+                    "pbeWithSHA1And3-KeyTripleDES-CBC"
+                ]
+            );
+        } else {
+            assert_eq!(p12.mac.as_deref(), Some("HMAC-SHA256, 2048 iterations"));
+            assert_eq!(p12.encryption, ["PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC)"]);
+        }
+        // The key comes out as OpenSSL reads it, and it is the client's.
+        let again = x509::parse_private_key_pem(p12.key.to_pem().expose().as_bytes()).unwrap();
+        assert_eq!(key_matches_cert(&again, &p12.client), KeyMatch::Matches);
+        dir.write("out.key", p12.key.to_pem().expose().as_bytes());
+        let theirs = dir.openssl(&["pkey", "-in", "client.key", "-pubout"]);
+        let ours = dir.openssl(&["pkey", "-in", "out.key", "-pubout"]);
+        assert_eq!(theirs, ours);
+
+        assert_nothing_leaks(&format!("{p12:?}"), password, Some(&p12.key));
+    }
+
+    #[test]
+    fn legacy_bundle_with_empty_password() {
+        round_trip(true, "", "ec", KeyAlgorithm::EcP256);
+    }
+
+    #[test]
+    fn legacy_bundle_with_password() {
+        round_trip(true, "s3cret pass", "rsa", KeyAlgorithm::Rsa { bits: 2048 });
+    }
+
+    #[test]
+    fn aes_bundle_with_empty_password() {
+        round_trip(false, "", "rsa1024", KeyAlgorithm::Rsa { bits: 1024 });
+    }
+
+    #[test]
+    fn aes_bundle_with_password() {
+        round_trip(false, "s3cret pass", "ec384", KeyAlgorithm::EcP384);
+    }
+
+    #[test]
+    fn non_ascii_passwords_are_encoded_as_openssl_does() {
+        round_trip(true, "pässwörd€", "ec", KeyAlgorithm::EcP256);
+        round_trip(false, "pässwörd€", "ec", KeyAlgorithm::EcP256);
+    }
+
+    #[test]
+    fn the_upstream_sample_opens_with_the_empty_password() {
+        // Both samples: same shape, different namespaces; the CA's CN is
+        // the UUID in the archive's autoprov.url.
+        for (archive, client, ca) in [
+            ("aktualizr-credentials.zip", "47ff9a99-", "bd8012b4-"),
+            (
+                "aktualizr-auth_test_good_offline.zip",
+                "79561c6d-",
+                "dc7ac2e8-",
+            ),
+        ] {
+            let bytes = upstream_entry(archive, "autoprov_credentials.p12");
+            let p12 = open(&bytes, &secret("")).unwrap();
+            let client_cn = p12.client.common_name.as_deref().unwrap_or_default();
+            assert!(client_cn.starts_with(client), "{archive}: {client_cn}");
+            assert_eq!(p12.client.key, KeyAlgorithm::EcP256);
+            assert_eq!(p12.key.algorithm(), &KeyAlgorithm::EcP256);
+            assert!(!p12.client.is_ca);
+            assert_eq!(p12.certificates_stored, 3);
+            assert_eq!(p12.ca_chain.len(), 1, "the CA is stored twice");
+            let ca_cn = ca;
+            let ca = &p12.ca_chain[0];
+            assert!(ca
+                .common_name
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with(ca_cn));
+            assert!(ca.is_ca);
+            assert!(ca.is_self_issued());
+            assert_eq!(p12.client.issuer, ca.subject);
+            assert_eq!(p12.mac.as_deref(), Some("HMAC-SHA1, 1024 iterations"));
+            assert_eq!(
+                p12.encryption,
+                [
+                    "pbeWithSHA1And3-KeyTripleDES-CBC",
+                    "pbeWithSHA1And40BitRC2-CBC"
+                ]
+            );
+            // OTA Connect wrote the empty password as OpenSSL does: `00 00`.
+            let pfx = Pfx::from_der(&bytes).unwrap();
+            let auth_safe = pfx.auth_safe.content.decode_as::<OctetString>().unwrap();
+            let mut bmp_only = Password::candidates(&secret("")).unwrap();
+            bmp_only.truncate(1);
+            let mac_data = pfx.mac_data.as_ref().unwrap();
+            assert!(verify_mac(mac_data, auth_safe.as_bytes(), bmp_only).is_ok());
+
+            assert_eq!(
+                open(&bytes, &secret("not the password")).unwrap_err(),
+                P12Error::WrongPassword
+            );
+        }
+    }
+
+    #[test]
+    fn a_wrong_password_is_reported_before_anything_is_parsed() {
+        let dir = material("wrong-password", "ec");
+        for extra in [&["-legacy"][..], &[][..]] {
+            let bytes = export(&dir, "right horse", extra);
+            for wrong in ["", "right hors", "wrong battery staple"] {
+                let err = open(&bytes, &secret(wrong)).unwrap_err();
+                assert_eq!(err, P12Error::WrongPassword);
+                assert_nothing_leaks(&format!("{err} {err:?}"), wrong, None);
+                assert_nothing_leaks(&format!("{err} {err:?}"), "right horse", None);
+            }
+        }
+    }
+
+    #[test]
+    fn without_a_mac_a_wrong_password_fails_to_decrypt() {
+        let dir = material("nomac", "ec");
+        for extra in [&["-legacy", "-nomac"][..], &["-nomac"][..]] {
+            let bytes = export(&dir, "pw", extra);
+            let p12 = open(&bytes, &secret("pw")).unwrap();
+            assert_eq!(p12.mac, None);
+            assert_eq!(
+                open(&bytes, &secret("other")).unwrap_err(),
+                P12Error::DecryptionFailed
+            );
+        }
+    }
+
+    #[test]
+    fn unencrypted_bags_are_read() {
+        let dir = material("plain", "ec");
+        let bytes = export(&dir, "", &["-keypbe", "NONE", "-certpbe", "NONE"]);
+        let p12 = open(&bytes, &secret("")).unwrap();
+        assert!(p12.encryption.is_empty());
+        assert_eq!(p12.client.common_name.as_deref(), Some("device-1"));
+        assert_eq!(p12.ca_chain.len(), 1);
+    }
+
+    #[test]
+    fn pbes2_with_triple_des_and_sha1() {
+        let dir = material("pbes2-3des", "ec");
+        let bytes = export(
+            &dir,
+            "pw",
+            &[
+                "-keypbe",
+                "DES-EDE3-CBC",
+                "-certpbe",
+                "AES-128-CBC",
+                "-macalg",
+                "SHA1",
+            ],
+        );
+        let p12 = open(&bytes, &secret("pw")).unwrap();
+        assert_eq!(p12.mac.as_deref(), Some("HMAC-SHA1, 2048 iterations"));
+        assert_eq!(
+            p12.encryption,
+            [
+                "PBES2 (PBKDF2-HMAC-SHA256, AES-128-CBC)",
+                "PBES2 (PBKDF2-HMAC-SHA256, DES-EDE3-CBC)"
+            ]
+        );
+    }
+
+    #[test]
+    fn unsupported_mac_digest_is_named() {
+        let dir = material("mac512", "ec");
+        let bytes = export(&dir, "", &["-macalg", "SHA512"]);
+        assert_eq!(
+            open(&bytes, &secret("")).unwrap_err(),
+            P12Error::UnsupportedAlgorithm("a MAC with digest SHA-512".into())
+        );
+    }
+
+    #[test]
+    fn absurd_iteration_counts_are_refused() {
+        let dir = material("iter", "ec");
+        let bytes = export(&dir, "", &["-nomac", "-iter", "1000001"]);
+        assert_eq!(
+            open(&bytes, &secret("")).unwrap_err(),
+            P12Error::TooManyIterations {
+                count: 1_000_001,
+                max: MAX_ITERATIONS
+            }
+        );
+    }
+
+    #[test]
+    fn a_bundle_without_key_or_without_certificate_is_refused() {
+        let dir = material("partial", "ec");
+        let no_keys = dir.p12(
+            "nokeys.p12",
+            "",
+            &["-nokeys", "-in", "client.pem", "-certfile", "ca.pem"],
+        );
+        assert_eq!(
+            open(&no_keys, &secret("")).unwrap_err(),
+            P12Error::NoPrivateKey
+        );
+        let no_certs = dir.p12("nocerts.p12", "", &["-nocerts", "-inkey", "client.key"]);
+        assert_eq!(
+            open(&no_certs, &secret("")).unwrap_err(),
+            P12Error::NoCertificate
+        );
+    }
+
+    #[test]
+    fn the_ca_chain_is_deduplicated_in_first_seen_order() {
+        let dir = material("dedup", "ec");
+        dir.key("other.key", "rsa1024");
+        dir.ca("other.key", "other.pem", "/CN=other-ca", 30);
+        let mut chain = dir.read("ca.pem");
+        chain.extend(dir.read("other.pem"));
+        chain.extend(dir.read("ca.pem"));
+        chain.extend(dir.read("client.pem"));
+        dir.write("chain.pem", &chain);
+        let bytes = dir.p12(
+            "dedup.p12",
+            "",
+            &[
+                "-inkey",
+                "client.key",
+                "-in",
+                "client.pem",
+                "-certfile",
+                "chain.pem",
+            ],
+        );
+        let p12 = open(&bytes, &secret("")).unwrap();
+        assert_eq!(p12.certificates_stored, 5);
+        let names: Vec<_> = p12
+            .ca_chain
+            .iter()
+            .map(|c| c.common_name.as_deref().unwrap_or_default())
+            .collect();
+        assert_eq!(names, ["test-ca", "other-ca"]);
+        assert_eq!(p12.client.common_name.as_deref(), Some("device-1"));
+    }
+
+    #[test]
+    fn an_ed25519_client_is_found_by_its_local_key_id() {
+        // OpenSSL writes ED25519 keys as PKCS#8 v1, without the public key,
+        // so only the localKeyId attribute pairs key and certificate.
+        let dir = material("ed25519", "ed25519");
+        let bytes = export(&dir, "pw", &[]);
+        let p12 = open(&bytes, &secret("pw")).unwrap();
+        assert_eq!(p12.client.common_name.as_deref(), Some("device-1"));
+        assert_eq!(p12.key.algorithm(), &KeyAlgorithm::Ed25519);
+        assert_eq!(p12.ca_chain.len(), 1);
+    }
+
+    fn contents(
+        certs: Vec<(CertInfo, Option<Vec<u8>>)>,
+        keys: Vec<(PrivateKey, Option<Vec<u8>>)>,
+    ) -> Contents {
+        Contents {
+            password: Password {
+                bmp: Secret::new(Vec::new()),
+                utf8: Secret::new(Vec::new()),
+            },
+            encryption: Vec::new(),
+            certs,
+            keys,
+        }
+    }
+
+    #[test]
+    fn a_key_that_matches_no_certificate_is_refused() {
+        let dir = material("mismatch", "ec");
+        dir.key("stray.key", "ec");
+        dir.key("ed.key", "ed25519");
+        let certs = || {
+            let mut certs = parse_pem_certificates(&dir.read("client.pem")).unwrap();
+            certs.extend(parse_pem_certificates(&dir.read("ca.pem")).unwrap());
+            certs.into_iter().map(|c| (c, None)).collect::<Vec<_>>()
+        };
+        let stray = x509::parse_private_key_pem(&dir.read("stray.key")).unwrap();
+        let err = contents(certs(), vec![(stray.clone(), None)])
+            .finish(None)
+            .unwrap_err();
+        assert_eq!(err, P12Error::KeyDoesNotMatch);
+        assert_eq!(
+            err.to_string(),
+            "no certificate in the bundle matches its private key"
+        );
+
+        let client = x509::parse_private_key_pem(&dir.read("client.key")).unwrap();
+        let err = contents(certs(), vec![(stray, None), (client.clone(), None)])
+            .finish(None)
+            .unwrap_err();
+        assert_eq!(err, P12Error::MoreThanOneKey);
+
+        // The same key twice is one key.
+        let p12 = contents(certs(), vec![(client.clone(), None), (client, None)])
+            .finish(None)
+            .unwrap();
+        assert_eq!(p12.client.common_name.as_deref(), Some("device-1"));
+
+        // An ED25519 cert and key with no localKeyId: nothing pairs them.
+        dir.ca("ed.key", "ed.pem", "/CN=ed", 30);
+        let ed_cert = parse_pem_certificates(&dir.read("ed.pem")).unwrap();
+        let ed_key = x509::parse_private_key_pem(&dir.read("ed.key")).unwrap();
+        let err = contents(
+            ed_cert.into_iter().map(|c| (c, None)).collect(),
+            vec![(ed_key, None)],
+        )
+        .finish(None)
+        .unwrap_err();
+        assert!(matches!(err, P12Error::CannotPairKey(_)), "{err}");
+    }
+
+    #[test]
+    fn an_absent_empty_password_is_tried_after_the_bmp_one() {
+        // Some writers derive the MAC key from no password bytes at all
+        // rather than from the BMPString terminator `00 00`.
+        let content = b"authenticated safe";
+        let salt = [7u8; 8];
+        let key = derive_key::<Sha1>(&[], &salt, Pkcs12KeyType::Mac, 3, 20);
+        let digest = Hmac::<Sha1>::new_from_slice(&key)
+            .unwrap()
+            .chain_update(content)
+            .finalize()
+            .into_bytes();
+        let mac_data = MacData {
+            mac: pkcs12::digest_info::DigestInfo {
+                algorithm: AlgorithmIdentifierOwned {
+                    oid: ID_SHA1,
+                    parameters: None,
+                },
+                digest: OctetString::new(digest.to_vec()).unwrap(),
+            },
+            mac_salt: OctetString::new(salt.to_vec()).unwrap(),
+            iterations: 3,
+        };
+        let (password, mac) = verify_mac(
+            &mac_data,
+            content,
+            Password::candidates(&secret("")).unwrap(),
+        )
+        .unwrap();
+        assert!(password.bmp.expose().is_empty());
+        assert_eq!(mac, "HMAC-SHA1, 3 iterations");
+        assert_eq!(
+            verify_mac(
+                &mac_data,
+                content,
+                Password::candidates(&secret("x")).unwrap()
+            )
+            .unwrap_err(),
+            P12Error::WrongPassword
+        );
+    }
+
+    #[test]
+    fn garbage_and_truncated_files_are_malformed() {
+        let bytes = upstream_entry("aktualizr-credentials.zip", "autoprov_credentials.p12");
+        for bad in [
+            &b""[..],
+            b"not a p12",
+            &bytes[..bytes.len() / 2],
+            &bytes[1..],
+        ] {
+            let err = open(bad, &secret("")).unwrap_err();
+            assert!(matches!(err, P12Error::Malformed(_)), "{err}");
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(matches!(
+            open(&trailing, &secret("")).unwrap_err(),
+            P12Error::Malformed(_)
+        ));
+        // A flipped byte inside the content: the MAC catches it.
+        let mut flipped = bytes;
+        let at = flipped.len() / 2;
+        flipped[at] ^= 0x01;
+        let err = open(&flipped, &secret("")).unwrap_err();
+        assert!(
+            matches!(err, P12Error::WrongPassword | P12Error::Malformed(_)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn non_bmp_passwords_are_refused_clearly() {
+        let bytes = upstream_entry("aktualizr-credentials.zip", "autoprov_credentials.p12");
+        let err = open(&bytes, &secret("emoji 🔑")).unwrap_err();
+        assert_eq!(err, P12Error::UnencodablePassword);
+        assert_nothing_leaks(&format!("{err} {err:?}"), "emoji 🔑", None);
+    }
+}
