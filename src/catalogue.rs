@@ -106,7 +106,12 @@ pub const CATALOGUE: &[Known] = &[
         purpose: "treehub URL and OAuth2 client secret",
         role: Role::Host,
         secret: true,
-        readers: &["garage-push", "garage-deploy", "garage-check", "garage-sign"],
+        readers: &[
+            "garage-push",
+            "garage-deploy",
+            "garage-check",
+            "garage-sign",
+        ],
         content: Content::Treehub,
     },
     Known {
@@ -191,7 +196,12 @@ mod tests {
 
     #[test]
     fn host_secrets_never_go_to_the_device() {
-        for name in ["treehub.json", "targets.sec", "client_auth.p12", "provision.json"] {
+        for name in [
+            "treehub.json",
+            "targets.sec",
+            "client_auth.p12",
+            "provision.json",
+        ] {
             let k = lookup(name).expect("known");
             assert_eq!(k.role, Role::Host, "{name}");
             assert!(k.secret, "{name}");

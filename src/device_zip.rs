@@ -43,7 +43,8 @@ pub fn build(entries: &[(&str, &[u8])], epoch: i64) -> Result<Vec<u8>> {
         .last_modified_time(dos_time(epoch))
         .unix_permissions(ENTRY_MODE)
         .large_file(false);
-    let fail = |e: zip::result::ZipError| Error::Invalid(format!("cannot build a zip in memory: {e}"));
+    let fail =
+        |e: zip::result::ZipError| Error::Invalid(format!("cannot build a zip in memory: {e}"));
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
     for (name, data) in sorted {
         zip.start_file(*name, options).map_err(fail)?;

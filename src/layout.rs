@@ -221,7 +221,10 @@ pub fn fragments(opts: &Options<'_>) -> Result<Vec<Fragment>> {
     if let Some(id) = &opts.hardware_id {
         check_hardware_id(id)?;
         out.push(Fragment {
-            name: render::HARDWARE_ID.file.trim_end_matches(".hbs").to_string(),
+            name: render::HARDWARE_ID
+                .file
+                .trim_end_matches(".hbs")
+                .to_string(),
             text: Secret::new(render::render(
                 render::HARDWARE_ID,
                 &json!({ "hardware_id": id }),
@@ -242,7 +245,12 @@ fn is_host_entry(name: &str) -> bool {
 }
 
 /// Plans the whole staging run. `label` names the archive in messages.
-pub fn plan(label: &str, archive: &Archive, findings: &Findings, opts: &Options<'_>) -> Result<Plan> {
+pub fn plan(
+    label: &str,
+    archive: &Archive,
+    findings: &Findings,
+    opts: &Options<'_>,
+) -> Result<Plan> {
     let method = opts.method;
     let missing = findings.offers.missing_for(method);
     let mut blocking: Vec<String> = findings
@@ -276,7 +284,9 @@ pub fn plan(label: &str, archive: &Archive, findings: &Findings, opts: &Options<
     for entry in &findings.entries {
         let staged = used.contains(&entry.name.as_str())
             || (opts.with_host && is_host_entry(&entry.name))
-            || (opts.with_host && entry.role == EntryRole::Unknown && opts.unknown == UnknownPolicy::Host);
+            || (opts.with_host
+                && entry.role == EntryRole::Unknown
+                && opts.unknown == UnknownPolicy::Host);
         if entry.role == EntryRole::Unknown {
             unknown.push(entry.name.as_str());
             continue;
@@ -305,7 +315,9 @@ pub fn plan(label: &str, archive: &Archive, findings: &Findings, opts: &Options<
                     "the server CA `{name}` expired on {}",
                     crate::time::format_date(ca.not_after)
                 )),
-                Validity::NotYetValid => blocking.push(format!("the server CA `{name}` is not valid yet")),
+                Validity::NotYetValid => {
+                    blocking.push(format!("the server CA `{name}` is not valid yet"))
+                }
                 _ => {}
             }
         }
@@ -350,7 +362,11 @@ pub fn plan(label: &str, archive: &Archive, findings: &Findings, opts: &Options<
                 .as_ref()
                 .map(|u| u.text.clone())
                 .unwrap_or_default();
-            files.push(device(&format!("{IMPORT_DIR}/gateway.url"), url.into_bytes(), false));
+            files.push(device(
+                &format!("{IMPORT_DIR}/gateway.url"),
+                url.into_bytes(),
+                false,
+            ));
             files.push(device(
                 &format!("{IMPORT_DIR}/root.crt"),
                 x509::to_pem(&findings.server_ca).into_bytes(),
@@ -467,7 +483,8 @@ fn folders(files: &[FileSpec]) -> Vec<DirSpec> {
             }
             path.push_str(part);
             if !dirs.iter().any(|d| d.root == file.root && d.path == path) {
-                let mode = if file.root == Root::Device && (path == SOTA_DIR || path == IMPORT_DIR) {
+                let mode = if file.root == Root::Device && (path == SOTA_DIR || path == IMPORT_DIR)
+                {
                     MODE_PRIVATE_DIR
                 } else {
                     MODE_DIR

@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -77,9 +76,8 @@ impl Manifest {
 
     /// Reads a manifest; `label` names it in messages.
     pub fn parse(label: &str, text: &[u8]) -> Result<Self> {
-        let m: Manifest = serde_json::from_slice(text).map_err(|e| {
-            Error::Invalid(format!("{label}: not a sota-stage manifest ({e})"))
-        })?;
+        let m: Manifest = serde_json::from_slice(text)
+            .map_err(|e| Error::Invalid(format!("{label}: not a sota-stage manifest ({e})")))?;
         if m.schema != SCHEMA {
             return Err(Error::Invalid(format!(
                 "{label}: manifest schema {} is not supported (this sota-stage reads schema {SCHEMA})",
@@ -89,7 +87,9 @@ impl Manifest {
         for f in &m.files {
             let unsafe_path = f.path.is_empty()
                 || f.path.starts_with('/')
-                || f.path.split('/').any(|p| p.is_empty() || p == "." || p == "..");
+                || f.path
+                    .split('/')
+                    .any(|p| p.is_empty() || p == "." || p == "..");
             if unsafe_path || parse_mode(&f.mode).is_none() {
                 return Err(Error::Invalid(format!(
                     "{label}: entry `{}` has an unsafe path or a bad mode `{}`",
@@ -106,7 +106,14 @@ impl Manifest {
         self.files
             .iter()
             .filter(|f| f.root == root)
-            .map(|f| format!("{}  {}/{}\n", f.sha256, prefix.trim_end_matches('/'), f.path))
+            .map(|f| {
+                format!(
+                    "{}  {}/{}\n",
+                    f.sha256,
+                    prefix.trim_end_matches('/'),
+                    f.path
+                )
+            })
             .collect()
     }
 }
@@ -122,10 +129,24 @@ fn parse_mode(mode: &str) -> Option<u32> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Difference {
-    Missing { root: Root, path: String },
-    Changed { root: Root, path: String },
-    Moded { root: Root, path: String, expected: String, actual: String },
-    Extra { root: Root, path: String },
+    Missing {
+        root: Root,
+        path: String,
+    },
+    Changed {
+        root: Root,
+        path: String,
+    },
+    Moded {
+        root: Root,
+        path: String,
+        expected: String,
+        actual: String,
+    },
+    Extra {
+        root: Root,
+        path: String,
+    },
 }
 
 impl std::fmt::Display for Difference {
@@ -135,7 +156,12 @@ impl std::fmt::Display for Difference {
             Difference::Changed { root, path } => {
                 write!(f, "changed: {}:{path} (content differs)", root.as_str())
             }
-            Difference::Moded { root, path, expected, actual } => write!(
+            Difference::Moded {
+                root,
+                path,
+                expected,
+                actual,
+            } => write!(
                 f,
                 "mode: {}:{path} is {actual}, the manifest says {expected}",
                 root.as_str()
@@ -178,18 +204,27 @@ pub fn verify(manifest: &Manifest, roots: &Roots<'_>) -> Result<Vec<Difference>>
             let meta = match fs::symlink_metadata(&path) {
                 Ok(m) if m.file_type().is_file() => m,
                 Ok(_) => {
-                    out.push(Difference::Changed { root, path: f.path.clone() });
+                    out.push(Difference::Changed {
+                        root,
+                        path: f.path.clone(),
+                    });
                     continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    out.push(Difference::Missing { root, path: f.path.clone() });
+                    out.push(Difference::Missing {
+                        root,
+                        path: f.path.clone(),
+                    });
                     continue;
                 }
                 Err(e) => return Err(Error::io("look at", &path, e)),
             };
             let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
             if bytes.len() as u64 != f.size || sha256_hex(&bytes) != f.sha256 {
-                out.push(Difference::Changed { root, path: f.path.clone() });
+                out.push(Difference::Changed {
+                    root,
+                    path: f.path.clone(),
+                });
             }
             let actual = format!("{:04o}", meta.permissions().mode() & 0o7777);
             if actual != f.mode {
@@ -202,7 +237,11 @@ pub fn verify(manifest: &Manifest, roots: &Roots<'_>) -> Result<Vec<Difference>>
             }
         }
         for folder in &parents {
-            let dir = if folder.is_empty() { base.to_path_buf() } else { base.join(folder) };
+            let dir = if folder.is_empty() {
+                base.to_path_buf()
+            } else {
+                base.join(folder)
+            };
             let entries = match fs::read_dir(&dir) {
                 Ok(e) => e,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -215,7 +254,11 @@ pub fn verify(manifest: &Manifest, roots: &Roots<'_>) -> Result<Vec<Difference>>
             }
             names.sort();
             for name in names {
-                let rel = if folder.is_empty() { name } else { format!("{folder}/{name}") };
+                let rel = if folder.is_empty() {
+                    name
+                } else {
+                    format!("{folder}/{name}")
+                };
                 if !listed.contains(rel.as_str()) && !ancestors.contains(&rel) {
                     out.push(Difference::Extra { root, path: rel });
                 }

@@ -19,7 +19,11 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 3] = [Method::SharedCred, Method::DeviceCred, Method::DeviceCredHsm];
+    pub const ALL: [Method; 3] = [
+        Method::SharedCred,
+        Method::DeviceCred,
+        Method::DeviceCredHsm,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -56,15 +56,16 @@ pub const TEMPLATES: [Template; 4] = [SHARED_CRED, DEVICE_CRED, DEVICE_CRED_HSM,
 pub fn render(template: Template, data: &Value, template_dir: Option<&Path>) -> Result<String> {
     let (text, origin) = match template_dir.map(|d| d.join(template.file)) {
         Some(path) if path.is_file() => {
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
             (text, path.display().to_string())
         }
-        _ => (template.text.to_string(), format!("templates/{}", template.file)),
+        _ => (
+            template.text.to_string(),
+            format!("templates/{}", template.file),
+        ),
     };
-    let rendered = render_text(&text, data).map_err(|why| {
-        Error::Invalid(format!("template `{origin}`: {why}"))
-    })?;
+    let rendered = render_text(&text, data)
+        .map_err(|why| Error::Invalid(format!("template `{origin}`: {why}")))?;
     let fragment = normalise(&rendered);
     check_fragment(template.file.trim_end_matches(".hbs"), &fragment)?;
     Ok(fragment)
@@ -146,7 +147,10 @@ pub fn dialect_path(value: &str) -> std::result::Result<String, String> {
     dialect_string(value)
 }
 
-fn param<'a>(h: &'a Helper<'_>, name: &'static str) -> std::result::Result<&'a Value, RenderErrorReason> {
+fn param<'a>(
+    h: &'a Helper<'_>,
+    name: &'static str,
+) -> std::result::Result<&'a Value, RenderErrorReason> {
     let p = h
         .param(0)
         .ok_or(RenderErrorReason::ParamNotFoundForIndex(name, 0))?;
@@ -214,11 +218,9 @@ fn int_helper(
     match param(h, "int")? {
         Value::Number(n) if n.is_i64() || n.is_u64() => out.write(&n.to_string())?,
         _ => {
-            return Err(RenderErrorReason::Other(format!(
-                "`{}` is not an integer",
-                var_name(h)
-            ))
-            .into())
+            return Err(
+                RenderErrorReason::Other(format!("`{}` is not an integer", var_name(h))).into(),
+            )
         }
     }
     Ok(())
@@ -249,7 +251,10 @@ mod tests {
 
     #[test]
     fn strings_are_quoted_or_refused() {
-        assert_eq!(dialect_string("raspberrypi4").as_deref(), Ok("\"raspberrypi4\""));
+        assert_eq!(
+            dialect_string("raspberrypi4").as_deref(),
+            Ok("\"raspberrypi4\"")
+        );
         for bad in ["pa\"ss", "a\\b", "a\nb", "a\tb", "a\u{7f}"] {
             assert!(dialect_string(bad).is_err(), "{bad:?}");
         }

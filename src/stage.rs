@@ -85,10 +85,12 @@ pub fn apply_with(
     hook: &dyn Fn(Step) -> io::Result<()>,
 ) -> Result<Applied> {
     let target = |root: Root, rel: &str| -> Result<PathBuf> {
-        roots
-            .get(root)
-            .map(|r| r.join(rel))
-            .ok_or_else(|| Error::Usage(format!("the plan has {} files but no {0} root was given", root.as_str())))
+        roots.get(root).map(|r| r.join(rel)).ok_or_else(|| {
+            Error::Usage(format!(
+                "the plan has {} files but no {0} root was given",
+                root.as_str()
+            ))
+        })
     };
 
     // 1. Look at everything; change nothing.
@@ -366,7 +368,8 @@ mod tests {
 
     impl Scratch {
         fn new(name: &str) -> Self {
-            let p = std::env::temp_dir().join(format!("sota-stage-unit-{name}-{}", std::process::id()));
+            let p =
+                std::env::temp_dir().join(format!("sota-stage-unit-{name}-{}", std::process::id()));
             let _ = fs::remove_dir_all(&p);
             fs::create_dir_all(&p).expect("scratch");
             Scratch(p)
@@ -391,12 +394,26 @@ mod tests {
 
     fn plan() -> Plan {
         let files = vec![
-            file(Root::Device, "usr/lib/sota/conf.d/20-x.toml", b"[a]\n", MODE_FILE),
-            file(Root::Device, "var/sota/import/gateway.url", b"https://x", MODE_FILE),
+            file(
+                Root::Device,
+                "usr/lib/sota/conf.d/20-x.toml",
+                b"[a]\n",
+                MODE_FILE,
+            ),
+            file(
+                Root::Device,
+                "var/sota/import/gateway.url",
+                b"https://x",
+                MODE_FILE,
+            ),
             file(Root::Device, "var/sota/z.zip", b"zip", MODE_SECRET),
             file(Root::Host, "treehub.json", b"{}", MODE_SECRET),
         ];
-        let dir = |root, path: &str, mode| DirSpec { root, path: path.into(), mode };
+        let dir = |root, path: &str, mode| DirSpec {
+            root,
+            path: path.into(),
+            mode,
+        };
         Plan {
             method: Method::DeviceCred,
             credentials_sha256: "0".repeat(64),
@@ -420,8 +437,17 @@ mod tests {
         for entry in walkdir::WalkDir::new(dir).min_depth(1) {
             let entry = entry.expect("walk");
             let m = entry.metadata().expect("meta");
-            let bytes = if m.is_file() { fs::read(entry.path()).expect("read") } else { Vec::new() };
-            let rel = entry.path().strip_prefix(dir).expect("rel").to_string_lossy().into_owned();
+            let bytes = if m.is_file() {
+                fs::read(entry.path()).expect("read")
+            } else {
+                Vec::new()
+            };
+            let rel = entry
+                .path()
+                .strip_prefix(dir)
+                .expect("rel")
+                .to_string_lossy()
+                .into_owned();
             out.insert(rel, (m.mode(), bytes));
         }
         out
@@ -431,15 +457,30 @@ mod tests {
     fn writes_modes_and_times_exactly() {
         let s = Scratch::new("exact");
         let (dev, host) = (s.0.join("d"), s.0.join("h"));
-        let roots = Roots { device: &dev, host: Some(&host) };
+        let roots = Roots {
+            device: &dev,
+            host: Some(&host),
+        };
         let applied = apply(&plan(), &roots, 1_700_000_000, false).expect("staged");
-        assert_eq!(applied, Applied { written: 4, unchanged: 0 });
+        assert_eq!(
+            applied,
+            Applied {
+                written: 4,
+                unchanged: 0
+            }
+        );
         let meta = |p: &Path| fs::symlink_metadata(p).expect("exists");
         assert_eq!(meta(&dev.join("var/sota")).mode() & 0o7777, 0o700);
         assert_eq!(meta(&dev.join("var/sota/import")).mode() & 0o7777, 0o700);
-        assert_eq!(meta(&dev.join("usr/lib/sota/conf.d")).mode() & 0o7777, 0o755);
+        assert_eq!(
+            meta(&dev.join("usr/lib/sota/conf.d")).mode() & 0o7777,
+            0o755
+        );
         assert_eq!(meta(&dev.join("var/sota/z.zip")).mode() & 0o7777, 0o600);
-        assert_eq!(meta(&dev.join("var/sota/import/gateway.url")).mode() & 0o7777, 0o644);
+        assert_eq!(
+            meta(&dev.join("var/sota/import/gateway.url")).mode() & 0o7777,
+            0o644
+        );
         assert_eq!(meta(&host.join("treehub.json")).mode() & 0o7777, 0o600);
         assert_eq!(meta(&dev.join("var/sota/z.zip")).mtime(), 1_700_000_000);
         assert_eq!(meta(&dev.join("var/sota")).mtime(), 1_700_000_000);
@@ -447,7 +488,13 @@ mod tests {
         assert!(snapshot(&s.0).keys().all(|k| !k.contains("sota-stage-")));
         // A second run finds everything in place.
         let again = apply(&plan(), &roots, 1_700_000_000, false).expect("idempotent");
-        assert_eq!(again, Applied { written: 0, unchanged: 4 });
+        assert_eq!(
+            again,
+            Applied {
+                written: 0,
+                unchanged: 4
+            }
+        );
     }
 
     #[test]
@@ -465,14 +512,20 @@ mod tests {
                 fs::create_dir_all(&host).expect("mkdir");
                 if replace {
                     fs::write(host.join("treehub.json"), b"old").expect("write");
-                    fs::set_permissions(host.join("treehub.json"), fs::Permissions::from_mode(0o600))
-                        .expect("chmod");
+                    fs::set_permissions(
+                        host.join("treehub.json"),
+                        fs::Permissions::from_mode(0o600),
+                    )
+                    .expect("chmod");
                 }
                 let before = snapshot(&s.0);
-                let roots = Roots { device: &dev, host: Some(&host) };
+                let roots = Roots {
+                    device: &dev,
+                    host: Some(&host),
+                };
                 let fail = |at: Step| {
                     if at == *step {
-                        Err(io::Error::new(io::ErrorKind::Other, "injected"))
+                        Err(io::Error::other("injected"))
                     } else {
                         Ok(())
                     }
@@ -492,19 +545,34 @@ mod tests {
         let s = Scratch::new("conflict");
         let dev = s.0.join("d");
         fs::create_dir_all(dev.join("var/sota/import")).expect("mkdir");
-        fs::set_permissions(dev.join("var/sota"), fs::Permissions::from_mode(0o700)).expect("chmod");
-        fs::set_permissions(dev.join("var/sota/import"), fs::Permissions::from_mode(0o700)).expect("chmod");
+        fs::set_permissions(dev.join("var/sota"), fs::Permissions::from_mode(0o700))
+            .expect("chmod");
+        fs::set_permissions(
+            dev.join("var/sota/import"),
+            fs::Permissions::from_mode(0o700),
+        )
+        .expect("chmod");
         fs::write(dev.join("var/sota/import/gateway.url"), b"https://other").expect("write");
         let mut p = plan();
         p.files.retain(|f| f.root == Root::Device);
-        let roots = Roots { device: &dev, host: None };
+        let roots = Roots {
+            device: &dev,
+            host: None,
+        };
         let before = snapshot(&s.0);
         let e = apply(&p, &roots, 1, false).expect_err("conflict");
-        assert!(e.to_string().contains("device:var/sota/import/gateway.url exists with different content"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("device:var/sota/import/gateway.url exists with different content"),
+            "{e}"
+        );
         assert!(e.to_string().contains("--force"), "{e}");
         assert_eq!(snapshot(&s.0), before);
         apply(&p, &roots, 1, true).expect("forced");
-        assert_eq!(fs::read(dev.join("var/sota/import/gateway.url")).expect("read"), b"https://x");
+        assert_eq!(
+            fs::read(dev.join("var/sota/import/gateway.url")).expect("read"),
+            b"https://x"
+        );
     }
 
     #[test]
@@ -515,7 +583,10 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", dev.join("var/sota/z.zip")).expect("link");
         let mut p = plan();
         p.files.retain(|f| f.root == Root::Device);
-        let roots = Roots { device: &dev, host: None };
+        let roots = Roots {
+            device: &dev,
+            host: None,
+        };
         let e = apply(&p, &roots, 1, true).expect_err("link");
         assert!(e.to_string().contains("not a regular file"), "{e}");
     }

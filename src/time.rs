@@ -72,7 +72,10 @@ mod tests {
         assert_eq!(format_date(1_531_873_082), "2018-07-18");
         assert_eq!(format_date(-86_400), "1969-12-31");
         let c = civil_from_unix(1_764_115_199);
-        assert_eq!((c.year, c.month, c.day, c.hour, c.minute, c.second), (2025, 11, 25, 23, 59, 59));
+        assert_eq!(
+            (c.year, c.month, c.day, c.hour, c.minute, c.second),
+            (2025, 11, 25, 23, 59, 59)
+        );
     }
 
     #[test]

@@ -12,9 +12,9 @@ use serde::Serialize;
 
 use crate::archive::{Archive, Entry};
 use crate::catalogue::{self, Content, Role};
+use crate::crypto::keys;
 use crate::crypto::pkcs12::{self, P12Error, P12};
 use crate::crypto::x509::{self, CertInfo, Validity};
-use crate::crypto::keys;
 use crate::methods::{Method, Offers};
 use crate::report::{has_errors, Problem};
 use crate::secret::Secret;
@@ -175,7 +175,7 @@ pub fn check_archive(archive: &Archive, ctx: &Context<'_>) -> Findings {
             },
             Content::TargetsPrivateKey => match keys::parse_private(&entry.data) {
                 Ok(key) => {
-                    detail(out, "key", key.to_string());
+                    detail(out, "key", key.description());
                     targets_sec = Some(key);
                 }
                 Err(e) => out.problems.push(Problem::error(format!(
@@ -197,7 +197,11 @@ pub fn check_archive(archive: &Archive, ctx: &Context<'_>) -> Findings {
 
     match (&targets_pub, &targets_sec) {
         (Some(public), Some(private)) if !keys::matches(public, private) => {
-            if let Some(report) = findings.entries.iter_mut().find(|e| e.name == "targets.sec") {
+            if let Some(report) = findings
+                .entries
+                .iter_mut()
+                .find(|e| e.name == "targets.sec")
+            {
                 report.problems.push(Problem::error(
                     "does not match targets.pub; garage-sign would sign with a key the image repository does not trust: download the credentials again",
                 ));
@@ -248,10 +252,17 @@ pub fn check_archive(archive: &Archive, ctx: &Context<'_>) -> Findings {
         server_ca: !findings.server_ca.is_empty(),
     };
     findings.methods = findings.offers.supported();
-    if findings.methods.is_empty() && (archive.entry("autoprov.url").is_some() || findings.p12.is_some()) {
+    if findings.methods.is_empty()
+        && (archive.entry("autoprov.url").is_some() || findings.p12.is_some())
+    {
         let why: Vec<String> = Method::ALL
             .iter()
-            .map(|m| format!("{m} needs {}", findings.offers.missing_for(*m).join(" and ")))
+            .map(|m| {
+                format!(
+                    "{m} needs {}",
+                    findings.offers.missing_for(*m).join(" and ")
+                )
+            })
             .collect();
         findings.problems.push(Problem::warning(format!(
             "the archive supports no provisioning method: {}",
@@ -396,8 +407,11 @@ fn check_provisioning_p12(entry: &Entry, ctx: &Context<'_>, out: &mut EntryRepor
     let p12 = match pkcs12::open(&entry.data, ctx.p12_password) {
         Ok(p12) => p12,
         Err(e) => {
-            out.problems
-                .push(Problem::error(p12_error_message(&e, ctx.p12_password, &entry.name)));
+            out.problems.push(Problem::error(p12_error_message(
+                &e,
+                ctx.p12_password,
+                &entry.name,
+            )));
             return None;
         }
     };
@@ -459,7 +473,11 @@ fn check_host_p12(entry: &Entry, ctx: &Context<'_>, out: &mut EntryReport) {
     }
 }
 
-fn check_pem_certificates(entry: &Entry, ctx: &Context<'_>, out: &mut EntryReport) -> Option<Vec<CertInfo>> {
+fn check_pem_certificates(
+    entry: &Entry,
+    ctx: &Context<'_>,
+    out: &mut EntryReport,
+) -> Option<Vec<CertInfo>> {
     match x509::parse_pem_certificates(&entry.data) {
         Ok(certs) => {
             for cert in &certs {
@@ -512,9 +530,9 @@ fn check_root_metadata(entry: &Entry, out: &mut EntryReport) {
     }
     match signed.get("expires").and_then(|v| v.as_str()) {
         Some(e) => detail(out, "expires", e.to_string()),
-        None => out
-            .problems
-            .push(Problem::error("`signed.expires` is missing or not a string")),
+        None => out.problems.push(Problem::error(
+            "`signed.expires` is missing or not a string",
+        )),
     }
     if !json.get("signatures").is_some_and(|s| s.is_array()) {
         out.problems

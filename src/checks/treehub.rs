@@ -181,25 +181,40 @@ mod tests {
     fn oauth2_form() {
         let t = check(br#"{"oauth2":{"server":"https://auth.example.test","client_id":"id","client_secret":"TEST-ONLY-s3cr3t"},"ostree":{"server":"https://treehub.example.test/api/v3"}}"#, false);
         assert_eq!(t.auth, Some(Auth::OAuth2));
-        assert_eq!(t.server.as_deref(), Some("https://treehub.example.test/api/v3"));
+        assert_eq!(
+            t.server.as_deref(),
+            Some("https://treehub.example.test/api/v3")
+        );
         assert!(t.problems.is_empty(), "{:?}", t.problems);
     }
 
     #[test]
     fn client_auth_p12_wins() {
-        let t = check(br#"{"oauth2":{},"ostree":{"server":"https://t.example.test"}}"#, true);
+        let t = check(
+            br#"{"oauth2":{},"ostree":{"server":"https://t.example.test"}}"#,
+            true,
+        );
         assert_eq!(t.auth, Some(Auth::MutualTls));
         assert!(t.problems.is_empty());
     }
 
     #[test]
     fn no_auth_forms() {
-        let t = check(br#"{"no_auth": true, "ostree": {"server": "http://treehub.example.test/api/v3/"}}"#, false);
+        let t = check(
+            br#"{"no_auth": true, "ostree": {"server": "http://treehub.example.test/api/v3/"}}"#,
+            false,
+        );
         assert_eq!(t.auth, Some(Auth::None));
         assert_eq!(severities(&t), [Severity::Warning]);
-        let t = check(br#"{"no_auth": false, "ostree": {"server": "https://t.example.test"}}"#, false);
+        let t = check(
+            br#"{"no_auth": false, "ostree": {"server": "https://t.example.test"}}"#,
+            false,
+        );
         assert_eq!(severities(&t), [Severity::Error]);
-        let t = check(br#"{"ostree": {"server": "https://localhost:2443/api/v3"}}"#, false);
+        let t = check(
+            br#"{"ostree": {"server": "https://localhost:2443/api/v3"}}"#,
+            false,
+        );
         assert_eq!(severities(&t), [Severity::Warning]);
     }
 

@@ -75,7 +75,9 @@ pub fn parse(text: &str) -> Result<Url, String> {
     let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
     let (authority, rest) = after.split_at(authority_end);
     if authority.contains('@') {
-        return Err("it carries user information (`user@`); credentials do not belong in a URL".into());
+        return Err(
+            "it carries user information (`user@`); credentials do not belong in a URL".into(),
+        );
     }
     let (host, port) = split_host_port(authority)?;
     Ok(Url {
@@ -92,14 +94,19 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
         let (addr, after) = v6
             .split_once(']')
             .ok_or_else(|| "its IPv6 host has no closing `]`".to_string())?;
-        if addr.is_empty() || !addr.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+        if addr.is_empty()
+            || !addr
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
             return Err(format!("its IPv6 host `[{addr}]` is not an address"));
         }
         let port = match after {
             "" => None,
-            p => Some(p.strip_prefix(':').ok_or_else(|| {
-                format!("unexpected `{p}` after its IPv6 host")
-            })?),
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or_else(|| format!("unexpected `{p}` after its IPv6 host"))?,
+            ),
         };
         (format!("[{addr}]"), port)
     } else {
@@ -112,9 +119,9 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
         return Err("it has no host".into());
     }
     if !host.starts_with('[') {
-        let valid = host
-            .split('.')
-            .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        let valid = host.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
         if !valid {
             return Err(format!("its host `{host}` is not a valid host name"));
         }

@@ -92,8 +92,9 @@ fn layout_options<'a>(
 /// `SOURCE_DATE_EPOCH`, or the documented default when it is unset.
 fn source_date_epoch() -> Result<i64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(text) if !text.is_empty() => crate::time::parse_source_date_epoch(&text)
-            .map_err(crate::error::Error::Usage),
+        Ok(text) if !text.is_empty() => {
+            crate::time::parse_source_date_epoch(&text).map_err(crate::error::Error::Usage)
+        }
         _ => Ok(crate::time::DEFAULT_SOURCE_DATE_EPOCH),
     }
 }

@@ -22,10 +22,15 @@ pub fn run(args: &RenderArgs) -> Result<Outcome> {
             },
         );
         // The same refusals as `stage`, without writing anything.
-        layout::plan(&file_label(path), &archive, &findings, &layout::Options {
-            unknown: layout::UnknownPolicy::Drop,
-            ..opts.clone()
-        })?;
+        layout::plan(
+            &file_label(path),
+            &archive,
+            &findings,
+            &layout::Options {
+                unknown: layout::UnknownPolicy::Drop,
+                ..opts.clone()
+            },
+        )?;
     }
     let fragments = layout::fragments(&opts)?;
     match &args.output {
@@ -35,7 +40,11 @@ pub fn run(args: &RenderArgs) -> Result<Outcome> {
                     "--output takes one fragment, but --hardware-id adds a second (40-hardware-id.toml); render them separately or use `stage`".into(),
                 ));
             };
-            let mode = if fragment.secret { MODE_SECRET } else { MODE_FILE };
+            let mode = if fragment.secret {
+                MODE_SECRET
+            } else {
+                MODE_FILE
+            };
             stage::write_file(path, fragment.text.expose().as_bytes(), mode, opts.epoch)?;
             Ok(Outcome::default())
         }

@@ -18,9 +18,8 @@ pub fn run(args: &StageArgs) -> Result<Outcome> {
     if let (Some(cert), Some(key)) = (&args.device_cert, &args.device_key) {
         let cert_pem = std::fs::read(cert).map_err(|e| Error::io("read", cert, e))?;
         let key_pem = std::fs::read(key).map_err(|e| Error::io("read", key, e))?;
-        let certs = x509::parse_pem_certificates(&cert_pem).map_err(|e| {
-            Error::Invalid(format!("--device-cert `{}`: {e}", cert.display()))
-        })?;
+        let certs = x509::parse_pem_certificates(&cert_pem)
+            .map_err(|e| Error::Invalid(format!("--device-cert `{}`: {e}", cert.display())))?;
         let [cert_info] = <[_; 1]>::try_from(certs).map_err(|certs: Vec<_>| {
             Error::Invalid(format!(
                 "--device-cert `{}` holds {} certificates; give only the device's own",
@@ -54,7 +53,12 @@ pub fn run(args: &StageArgs) -> Result<Outcome> {
     };
     let applied = stage::apply(&plan, &roots, opts.epoch, args.force)?;
     if let Some(path) = &args.manifest {
-        stage::write_file(path, manifest.to_json().as_bytes(), layout::MODE_FILE, opts.epoch)?;
+        stage::write_file(
+            path,
+            manifest.to_json().as_bytes(),
+            layout::MODE_FILE,
+            opts.epoch,
+        )?;
     }
     let mut stderr = warnings_text(&plan.warnings);
     stderr.push_str(&format!(

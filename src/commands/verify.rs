@@ -18,7 +18,11 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
         host: args.host_root.as_deref(),
     };
     let differences = manifest::verify(&manifest, &roots)?;
-    let exit = if differences.is_empty() { EXIT_OK } else { EXIT_INVALID };
+    let exit = if differences.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_INVALID
+    };
     let listing: String = differences.iter().map(|d| format!("{d}\n")).collect();
     let checked = manifest
         .files
@@ -30,7 +34,11 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
             let mut out = listing;
             out.push_str(&format!(
                 "{}: {} files checked, {} differences\n",
-                if differences.is_empty() { "ok" } else { "not ok" },
+                if differences.is_empty() {
+                    "ok"
+                } else {
+                    "not ok"
+                },
                 checked,
                 differences.len()
             ));
@@ -62,5 +70,9 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
             (out, listing)
         }
     };
-    Ok(Outcome { stdout, stderr, exit })
+    Ok(Outcome {
+        stdout,
+        stderr,
+        exit,
+    })
 }
