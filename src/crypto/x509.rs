@@ -541,25 +541,7 @@ pub fn now_unix() -> i64 {
 }
 
 /// A unix time as its UTC date, `YYYY-MM-DD`.
-pub fn format_date(unix: i64) -> String {
-    let (y, m, d) = civil_from_days(unix.div_euclid(SECONDS_PER_DAY));
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01, after Howard
-/// Hinnant's `civil_from_days` (<http://howardhinnant.github.io/date_algorithms.html>).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11], March first
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+pub use crate::time::format_date;
 
 // ---------------------------------------------------------------------------
 // Private keys
