@@ -268,6 +268,9 @@ pub struct Section {
     pub trailing_column: Option<usize>,
     /// Whether that dropped text starts with `#` or `;`.
     pub trailing_is_comment: bool,
+    /// The header has no `]` (a [`SyntaxErrorKind::UnclosedSection`]); the
+    /// section is kept so the keys under it are still checked.
+    pub unclosed: bool,
     pub entries: Vec<Entry>,
 }
 
@@ -405,6 +408,7 @@ pub fn parse(file: &str, text: &str) -> Document {
                     name_column: column(line, start + 1 + name_off),
                     trailing_column: None,
                     trailing_is_comment: false,
+                    unclosed: true,
                     entries: Vec::new(),
                 });
                 continue;
@@ -439,6 +443,7 @@ pub fn parse(file: &str, text: &str) -> Document {
                 name_column,
                 trailing_column,
                 trailing_is_comment: after_t.starts_with('#') || after_t.starts_with(';'),
+                unclosed: false,
                 entries: Vec::new(),
             });
             continue;

@@ -216,6 +216,10 @@ fn section_header(out: &mut Out, section: &Section) -> bool {
     if dialect::is_section(name) {
         return true;
     }
+    if section.unclosed {
+        // The error says it all; a name cut short is not a second problem.
+        return false;
+    }
     let (message, fix) = if name.is_empty() {
         (
             "an empty section name: aktualizr ignores `[]` and every key under it".to_string(),
@@ -1239,6 +1243,7 @@ mod tests {
         ("line starting with =", "[tls]\n= x\n", &[(E, 2, 1)], "key expected"),
         ("byte order mark", "\u{feff}[tls]\nserver = \"a\"\n", &[(E, 1, 1)], "byte order mark"),
         ("unclosed section", "[tls\nserver = \"a\"\n", &[(E, 1, 1)], "unmatched"),
+        ("unclosed unknown section", "[provison\nx = 1\n", &[(E, 1, 1)], "unmatched"),
         ("root key then same section", "tls = 1\n[tls]\n", &[(W, 1, 1), (E, 2, 1)], "before any"),
         // Inline comments.
         ("comment after string", "[tls]\nserver = \"https://a\" # x\n", &[(W, 2, 22)], "`https://a # x`"),
