@@ -431,32 +431,41 @@ fn check_value(out: &mut Out, spec: &KeySpec, entry: &Entry) {
         );
         return;
     }
-    if raw.starts_with('\'') {
-        let what = match spec.ty {
-            ValueType::String if spec.secret => {
-                "aktualizr keeps the single quotes as part of the value".to_string()
+    if let Some(inner) = raw.strip_prefix('\'') {
+        let inner = inner.split('\'').next().unwrap_or(inner);
+        let (what, fix) = match spec.ty {
+            ValueType::Enum(values) => {
+                check_enum(out, spec, values, entry);
+                return;
             }
-            ValueType::String | ValueType::Path => format!(
-                "aktualizr keeps single quotes: it reads `{}`",
-                match spec.ty {
-                    ValueType::Path => dialect::read_path(raw).map(|p| p.value).unwrap_or_default(),
-                    _ => dialect::read_string(raw),
-                }
+            ValueType::String if spec.secret => (
+                format!(
+                    "aktualizr keeps single quotes: they become part of the secret value of \
+                     `{key}`"
+                ),
+                "use double quotes".to_string(),
             ),
-            ValueType::Enum(_) => format!(
-                "aktualizr keeps single quotes: `{raw}` is not a value it knows for `{key}`"
+            ValueType::String => (
+                format!(
+                    "aktualizr keeps single quotes: it reads `{}`",
+                    dialect::read_string(raw)
+                ),
+                format!("write `{key} = \"{inner}\"`"),
             ),
-            _ => format!(
-                "aktualizr does not read a quoted value here: it ignores `{key}` ({})",
-                kept(spec)
+            ValueType::Path => (
+                match dialect::read_path(raw) {
+                    Ok(path) => format!("aktualizr keeps single quotes: it reads `{}`", path.value),
+                    Err(_) => format!(
+                        "single quotes are no quotes to aktualizr: it ignores `{key}` ({})",
+                        kept(spec)
+                    ),
+                },
+                format!("write `{key} = \"{}\"`", double_ampersands(inner)),
             ),
-        };
-        let fix = match spec.ty {
-            _ if spec.secret => "use double quotes".to_string(),
-            ValueType::String | ValueType::Path | ValueType::Enum(_) => {
-                format!("write `{key} = \"{}\"`", raw.trim_matches('\''))
-            }
-            _ => format!("write `{key} = {}`", raw.trim_matches('\'')),
+            ValueType::Integer | ValueType::Unsigned | ValueType::Boolean => (
+                format!("a quoted value: aktualizr ignores `{key}` ({})", kept(spec)),
+                format!("write `{key} = {inner}`"),
+            ),
         };
         out.warn(entry.line, entry.value_column, what, Some(fix));
         return;
@@ -1255,6 +1264,9 @@ mod tests {
         // Strings.
         ("escaped quote", "[provision]\ndevice_id = \"pa\\\"ss\"\n", &[(W, 2, 16), (W, 2, 17)], "`pa\\ss`"),
         ("single quotes", "[provision]\ndevice_id = 'id'\n", &[(W, 2, 13)], "`'id'`"),
+        ("single-quoted number", "[uptane]\npolling_sec = '30'\n", &[(W, 2, 15)], "write `polling_sec = 30`"),
+        ("single-quoted enum", "[storage]\ntype = 'sqlite'\n", &[(W, 2, 8)], "filesystem storage"),
+        ("single-quoted path", "[storage]\npath = '/my dir'\n", &[(W, 2, 8)], "ignores `path`"),
         ("backslash", "[provision]\ndevice_id = \"a\\nb\"\n", &[(W, 2, 15)], "no escape"),
         ("text after closing quote", "[tls]\nserver = \"a\" b\n", &[(W, 2, 14)], "`a b`"),
         ("unclosed quote", "[tls]\nserver = \"https://a\n", &[(W, 2, 10)], "closing"),
