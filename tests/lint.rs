@@ -1,6 +1,9 @@
 //! `sota-stage lint` end to end: the real binary on files the tests write,
 //! and on aktualizr's own example configs.
 
+// Test helpers panic on purpose: a failed set-up is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
