@@ -254,16 +254,22 @@ pub fn read_secret_file(path: &Path, flag: &str) -> Result<Secret<String>> {
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// aktualizr config files (*.toml) or conf.d folders, in the order given
+    /// aktualizr config files or conf.d folders, read like `aktualizr
+    /// --config PATH...`: a folder's *.toml files (hidden ones too, not
+    /// recursive), all applied in byte-wise file-name order, a later PATH's
+    /// file hiding an earlier one of the same name. With --root, each PATH
+    /// is taken inside DIR and replaces the default folders
     #[arg(value_name = "PATH", required_unless_present = "root")]
     pub paths: Vec<PathBuf>,
 
-    /// Read DIR/usr/lib/sota/conf.d and DIR/etc/sota/conf.d the way
-    /// aktualizr does
+    /// Read DIR/usr/lib/sota/conf.d then DIR/etc/sota/conf.d the way
+    /// aktualizr does, and print paths relative to DIR
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
-    /// Show the configuration aktualizr ends up with, key by key
+    /// Show the configuration aktualizr ends up with, key by key, with the
+    /// file and line each value comes from and the derived server URLs
+    /// (p12_password and p11.pass masked)
     #[arg(long)]
     pub explain: bool,
 
