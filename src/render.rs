@@ -101,10 +101,9 @@ fn normalise(text: &str) -> String {
 /// A rendered fragment must parse as TOML and pass `lint` without a
 /// single problem.
 pub fn check_fragment(name: &str, fragment: &str) -> Result<()> {
-    if let Err(e) = fragment.parse::<toml::Table>() {
+    if let Err(e) = fragment.parse::<toml::Value>() {
         return Err(Error::Invalid(format!(
-            "rendered `{name}` is not valid TOML ({}); fix the template",
-            e.message()
+            "rendered `{name}` is not valid TOML ({e}); fix the template"
         )));
     }
     let problems = crate::lint::lint_text(name, fragment);
