@@ -433,23 +433,28 @@ mod tests {
 
     /// Every path under `dir` with its type, mode, size and content.
     fn snapshot(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
-        let mut out = BTreeMap::new();
-        for entry in walkdir::WalkDir::new(dir).min_depth(1) {
-            let entry = entry.expect("walk");
-            let m = entry.metadata().expect("meta");
-            let bytes = if m.is_file() {
-                fs::read(entry.path()).expect("read")
-            } else {
-                Vec::new()
-            };
-            let rel = entry
-                .path()
-                .strip_prefix(dir)
-                .expect("rel")
-                .to_string_lossy()
-                .into_owned();
-            out.insert(rel, (m.mode(), bytes));
+        fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, (u32, Vec<u8>)>) {
+            for entry in fs::read_dir(dir).expect("list") {
+                let path = entry.expect("entry").path();
+                let m = fs::symlink_metadata(&path).expect("meta");
+                let bytes = if m.is_file() {
+                    fs::read(&path).expect("read")
+                } else {
+                    Vec::new()
+                };
+                let rel = path
+                    .strip_prefix(base)
+                    .expect("rel")
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, (m.mode(), bytes));
+                if m.is_dir() {
+                    walk(base, &path, out);
+                }
+            }
         }
+        let mut out = BTreeMap::new();
+        walk(dir, dir, &mut out);
         out
     }
 
