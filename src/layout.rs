@@ -292,10 +292,16 @@ pub fn plan(
             continue;
         }
         for p in &entry.problems {
-            if p.is_error() && staged {
+            if !p.is_error() {
+                warnings.push(p.clone());
+            } else if staged {
                 blocking.push(p.message.clone());
             } else {
-                warnings.push(p.clone());
+                // Wrong, but nothing of it reaches this run's output.
+                warnings.push(Problem::warning(format!(
+                    "{} (not staged for {method}, so not an error here)",
+                    p.message
+                )));
             }
         }
     }

@@ -107,10 +107,10 @@ fn file_label(path: &std::path::Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
-/// Warnings, one per line, for standard error.
-fn warnings_text(problems: &[crate::report::Problem]) -> String {
+/// Warnings, one per line, for standard error, naming the archive.
+fn warnings_text(label: &str, problems: &[crate::report::Problem]) -> String {
     problems
         .iter()
-        .map(|p| format!("{}: {}\n", p.severity.as_str(), p.message))
+        .map(|p| format!("{}: {label}: {}\n", p.severity.as_str(), p.message))
         .collect()
 }

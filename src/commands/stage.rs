@@ -60,7 +60,7 @@ pub fn run(args: &StageArgs) -> Result<Outcome> {
             opts.epoch,
         )?;
     }
-    let mut stderr = warnings_text(&plan.warnings);
+    let mut stderr = warnings_text(&label, &plan.warnings);
     stderr.push_str(&format!(
         "staged {} for {}: {} files written, {} already in place\n",
         label, plan.method, applied.written, applied.unchanged
