@@ -1,0 +1,236 @@
+//! `sota-stage stage`: the exact trees each method stages (files, modes,
+//! contents, times), the device zip byte by byte, host secrets kept off the
+//! device, reproducibility, and all-or-nothing writes (design.md 4-6).
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// The time every staged file and zip entry gets in these tests, odd on
+/// purpose: zip times count seconds in twos.
+const EPOCH: i64 = 1_700_000_001;
+
+// --- the kit of this file ---------------------------------------------------
+
+/// What is at one path: a folder or a file, with its mode and mtime.
+#[derive(Clone, PartialEq, Eq)]
+struct Node {
+    mode: u32,
+    mtime: (i64, i64),
+    /// `None` for a folder, the target for a link.
+    bytes: Option<Vec<u8>>,
+}
+
+/// Short, so a failed tree comparison stays readable: mode in octal, and
+/// the size and digest of the bytes.
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use sha2::Digest;
+        write!(
+            f,
+            "{:o} mtime {}.{:09}",
+            self.mode, self.mtime.0, self.mtime.1
+        )?;
+        if let Some(b) = &self.bytes {
+            let digest = sha2::Sha256::digest(b);
+            write!(f, " {} bytes sha256 {}", b.len(), &hex(&digest)[..16])?;
+        }
+        Ok(())
+    }
+}
+
+/// Every path under `root` (and `root` itself, as ""), links not followed.
+/// An absent root is an empty map.
+fn tree(root: &Path) -> BTreeMap<String, Node> {
+    let mut out = BTreeMap::new();
+    if fs::symlink_metadata(root).is_ok() {
+        walk(root, "", &mut out);
+    }
+    out
+}
+
+fn walk(path: &Path, rel: &str, out: &mut BTreeMap<String, Node>) {
+    let m = fs::symlink_metadata(path).unwrap();
+    let bytes = if m.is_file() {
+        Some(fs::read(path).unwrap())
+    } else if m.file_type().is_symlink() {
+        Some(
+            fs::read_link(path)
+                .unwrap()
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+    } else {
+        None
+    };
+    out.insert(
+        rel.to_string(),
+        Node {
+            mode: m.mode(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            bytes,
+        },
+    );
+    if m.is_dir() {
+        let mut names: Vec<_> = fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        for name in names {
+            let child = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            walk(&path.join(&name), &child, out);
+        }
+    }
+}
+
+/// Every mtime in the tree (folders and files) is `epoch`.
+#[track_caller]
+fn assert_times(tree: &BTreeMap<String, Node>, epoch: i64) {
+    for (path, node) in tree {
+        assert_eq!(node.mtime, (epoch, 0), "mtime of `{path}`");
+    }
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+// --- reproducible --------------------------------------------------------------
+
+/// Runs `stage` through `sh` with `umask`, in `cwd`, with `TZ`.
+fn stage_with_umask(umask: &str, cwd: &Path, tz: &str, args: &[&std::ffi::OsStr]) {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_sota-stage"))
+        .args(args)
+        .current_dir(cwd)
+        .env("TZ", tz)
+        .env("SOURCE_DATE_EPOCH", EPOCH.to_string());
+    for name in HERMETIC_ENV {
+        if name != "SOURCE_DATE_EPOCH" {
+            cmd.env_remove(name);
+        }
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "umask {umask}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn two_runs_in_different_folders_times_and_umasks_give_identical_trees() {
+    let one = TestDir::new();
+    let two = TestDir::new();
+    let pki = Pki::new(&one);
+    let device = pki.client(KeyAlg::Ec, Validity::Normal);
+    let zip_bytes = Creds::typical(&pki).server_ca().build();
+    let zip_one = one.write("in/credentials.zip", &zip_bytes);
+    let zip_two = two.write("elsewhere/deeper/c.zip", &zip_bytes);
+    let cert_two = two.write("d.pem", device.cert_pem());
+    let key_two = two.write("d.key", device.key_pem());
+    let methods: [(&str, Vec<&std::ffi::OsStr>, Vec<&std::ffi::OsStr>); 3] = [
+        ("shared-cred", vec![], vec![]),
+        (
+            "device-cred",
+            vec![
+                os("--device-cert"),
+                device.cert.as_os_str(),
+                os("--device-key"),
+                device.key.as_os_str(),
+            ],
+            vec![
+                os("--device-cert"),
+                cert_two.as_os_str(),
+                os("--device-key"),
+                key_two.as_os_str(),
+            ],
+        ),
+        ("device-cred-hsm", vec![], vec![]),
+    ];
+    let run = |dir: &TestDir,
+               umask: &str,
+               tz: &str,
+               zip: &Path,
+               method: &str,
+               extra: &[&std::ffi::OsStr],
+               relative: bool| {
+        // Roots the tool creates, given as absolute paths in one run and
+        // relative to the working folder in the other.
+        let base = if relative {
+            PathBuf::from(method)
+        } else {
+            dir.join("build").join(method)
+        };
+        let cwd = if relative {
+            dir.mkdir("build")
+        } else {
+            dir.path().to_path_buf()
+        };
+        let (dev, host, manifest) = (base.join("image"), base.join("native"), base.join("m.json"));
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            os("stage"),
+            os("--method"),
+            os(method),
+            os("--credentials"),
+            zip.as_os_str(),
+        ];
+        args.extend([
+            os("--device-root"),
+            dev.as_os_str(),
+            os("--host-root"),
+            host.as_os_str(),
+            os("--hardware-id"),
+            os("rpi4"),
+        ]);
+        fs::create_dir_all(cwd.join(&base)).unwrap();
+        args.extend([os("--manifest"), manifest.as_os_str()]);
+        args.extend(extra);
+        stage_with_umask(umask, &cwd, tz, &args);
+        let base = cwd.join(base);
+        (
+            tree(&base.join("image")),
+            tree(&base.join("native")),
+            fs::read(base.join("m.json")).unwrap(),
+        )
+    };
+    let mut first = Vec::new();
+    for (method, extra, _) in &methods {
+        first.push(run(&one, "022", "UTC", &zip_one, method, extra, false));
+    }
+    // A later wall clock: the times in the tree must not follow it.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    for ((method, _, extra), (dev, host, manifest)) in methods.iter().zip(first) {
+        let (dev2, host2, manifest2) =
+            run(&two, "077", "Asia/Kolkata", &zip_two, method, extra, true);
+        assert_eq!(dev, dev2, "{method}: device tree");
+        assert_eq!(host, host2, "{method}: host tree");
+        assert_eq!(manifest, manifest2, "{method}: manifest");
+        assert_times(&dev, EPOCH);
+        // The roots the tool made have the folder mode, whatever the umask.
+        assert_eq!(dev[""].mode & 0o7777, 0o755, "{method}: device root");
+        assert_eq!(host[""].mode & 0o7777, 0o755, "{method}: host root");
+        let text = String::from_utf8(manifest).unwrap();
+        for path in [one.path(), two.path()] {
+            assert!(
+                !text.contains(path.to_str().unwrap()),
+                "{method}: no path in the manifest"
+            );
+        }
+    }
+}
