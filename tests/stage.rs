@@ -18,6 +18,8 @@ use common::*;
 /// purpose: zip times count seconds in twos.
 const EPOCH: i64 = 1_700_000_001;
 
+const SHARED_FRAGMENT: &str = "usr/lib/sota/conf.d/20-sota-shared-cred.toml";
+
 // --- the kit of this file ---------------------------------------------------
 
 /// What is at one path: a folder or a file, with its mode and mtime.
@@ -93,6 +95,46 @@ fn walk(path: &Path, rel: &str, out: &mut BTreeMap<String, Node>) {
             };
             walk(&path.join(&name), &child, out);
         }
+    }
+}
+
+/// One test's folders: the device root, the host root, the manifest path.
+struct Roots {
+    dir: TestDir,
+    dev: PathBuf,
+    host: PathBuf,
+    manifest: PathBuf,
+}
+
+impl Roots {
+    fn new() -> Roots {
+        let dir = TestDir::new();
+        Roots {
+            dev: dir.join("image"),
+            host: dir.join("native"),
+            manifest: dir.join("manifest.json"),
+            dir,
+        }
+    }
+
+    /// `stage` with both roots and the manifest, `SOURCE_DATE_EPOCH` =
+    /// [`EPOCH`].
+    fn stage(&self, zip: &Path, method: &str, extra: &[&str]) -> Run {
+        self.stage_cmd(zip, method, extra)
+            .env("SOURCE_DATE_EPOCH", EPOCH.to_string())
+            .run()
+    }
+
+    fn stage_cmd(&self, zip: &Path, method: &str, extra: &[&str]) -> Sota {
+        sota(["stage", "--method", method, "--credentials"])
+            .arg(zip)
+            .arg("--device-root")
+            .arg(&self.dev)
+            .arg("--host-root")
+            .arg(&self.host)
+            .arg("--manifest")
+            .arg(&self.manifest)
+            .args(extra)
     }
 }
 
@@ -233,4 +275,100 @@ fn two_runs_in_different_folders_times_and_umasks_give_identical_trees() {
             );
         }
     }
+}
+
+// --- all or nothing --------------------------------------------------------------
+
+/// A device root and a host root that already hold the recipe's own files.
+fn populated() -> (Roots, PathBuf) {
+    let roots = Roots::new();
+    fs::create_dir_all(roots.dev.join("etc")).unwrap();
+    fs::write(roots.dev.join("etc/hostname"), "rpi\n").unwrap();
+    fs::create_dir_all(roots.dev.join("var")).unwrap();
+    fs::create_dir_all(&roots.host).unwrap();
+    fs::write(roots.host.join("README"), "host things\n").unwrap();
+    let pki = Pki::new(&roots.dir);
+    let zip = Creds::typical(&pki).write_to(&roots.dir, "c.zip");
+    (roots, zip)
+}
+
+/// Runs `stage`, expects it to fail with `code` and `message`, and checks
+/// that nothing under the test folder changed, the manifest included.
+#[track_caller]
+fn fails_untouched(
+    roots: &Roots,
+    zip: &Path,
+    method: &str,
+    extra: &[&str],
+    code: i32,
+    message: &str,
+) {
+    let before = tree(roots.dir.path());
+    roots
+        .stage(zip, method, extra)
+        .code(code)
+        .stderr_has(message);
+    assert_eq!(
+        tree(roots.dir.path()),
+        before,
+        "{method} {extra:?}: {message}"
+    );
+    assert!(!roots.manifest.is_file());
+}
+
+#[test]
+fn a_file_where_a_folder_must_be_changes_nothing() {
+    // Tests run as root, so a read-only folder would not stop a write: a
+    // regular file where a folder goes does.
+    let (roots, zip) = populated();
+    fs::write(roots.dev.join("var/sota"), "in the way\n").unwrap();
+    fails_untouched(
+        &roots,
+        &zip,
+        "shared-cred",
+        &[],
+        1,
+        "device:var/sota exists and is not a folder; remove it",
+    );
+    fs::remove_file(roots.dev.join("var/sota")).unwrap();
+
+    // A host root that is a file.
+    let (roots, zip) = populated();
+    fs::remove_file(roots.host.join("README")).unwrap();
+    fs::remove_dir(&roots.host).unwrap();
+    fs::write(&roots.host, "a file\n").unwrap();
+    fails_untouched(&roots, &zip, "device-cred", &[], 3, "native");
+
+    // A folder where the fragment goes.
+    let (roots, zip) = populated();
+    fs::create_dir_all(roots.dev.join(SHARED_FRAGMENT)).unwrap();
+    fails_untouched(
+        &roots,
+        &zip,
+        "shared-cred",
+        &[],
+        1,
+        "exists and is not a regular file",
+    );
+
+    // A manifest that cannot be written: found before the roots change.
+    let (mut roots, zip) = populated();
+    roots.manifest = roots.dir.join("no-such-folder/manifest.json");
+    fails_untouched(
+        &roots,
+        &zip,
+        "shared-cred",
+        &[],
+        3,
+        "cannot write the manifest in `",
+    );
+    roots.manifest = roots.dir.mkdir("a-folder");
+    fails_untouched(
+        &roots,
+        &zip,
+        "shared-cred",
+        &[],
+        3,
+        "a-folder`: it is a folder",
+    );
 }

@@ -1,6 +1,9 @@
 //! `sota-stage stage`: split, render and write, all or nothing, with an
 //! optional manifest (design.md sections 4-6).
 
+use std::io;
+use std::path::Path;
+
 use crate::archive::{self, Limits};
 use crate::checks::{self, Context};
 use crate::cli::StageArgs;
@@ -47,6 +50,9 @@ pub fn run(args: &StageArgs) -> Result<Outcome> {
     );
     let plan = layout::plan(&label, &archive, &findings, &opts)?;
     let manifest = Manifest::from_plan(&plan);
+    if let Some(path) = &args.manifest {
+        check_manifest_path(path)?;
+    }
     let roots = Roots {
         device: &args.device_root,
         host: args.host_root.as_deref(),
@@ -70,4 +76,32 @@ pub fn run(args: &StageArgs) -> Result<Outcome> {
         stderr,
         exit: EXIT_OK,
     })
+}
+
+/// The manifest is written after the roots, so a manifest that cannot be
+/// written would fail the run with the roots already changed: its folder is
+/// checked with everything else, before the first write (design.md
+/// section 5).
+fn check_manifest_path(path: &Path) -> Result<()> {
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let meta =
+        std::fs::metadata(folder).map_err(|e| Error::io("write the manifest in", folder, e))?;
+    if !meta.is_dir() {
+        return Err(Error::io(
+            "write the manifest in",
+            folder,
+            io::Error::other("not a folder"),
+        ));
+    }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::io(
+            "write the manifest to",
+            path,
+            io::Error::other("it is a folder"),
+        ));
+    }
+    Ok(())
 }
