@@ -294,6 +294,13 @@ pub fn plan(
         for p in &entry.problems {
             if p.is_error() && staged {
                 blocking.push(p.message.clone());
+            } else if p.is_error() {
+                // An error in an entry this run does not stage is worth
+                // reading, but the run succeeds: say so, as a warning.
+                warnings.push(Problem::warning(format!(
+                    "{} (not staged for {method})",
+                    p.message
+                )));
             } else {
                 warnings.push(p.clone());
             }

@@ -8,6 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,6 +20,8 @@ use common::*;
 const EPOCH: i64 = 1_700_000_001;
 
 const SHARED_FRAGMENT: &str = "usr/lib/sota/conf.d/20-sota-shared-cred.toml";
+const DEVICE_FRAGMENT: &str = "usr/lib/sota/conf.d/20-sota-device-cred.toml";
+const HSM_FRAGMENT: &str = "usr/lib/sota/conf.d/20-sota-device-cred-hsm.toml";
 
 // --- the kit of this file ---------------------------------------------------
 
@@ -98,6 +101,18 @@ fn walk(path: &Path, rel: &str, out: &mut BTreeMap<String, Node>) {
     }
 }
 
+/// The files of a tree: path -> (permission bits, bytes).
+fn files(tree: &BTreeMap<String, Node>) -> BTreeMap<String, (u32, Vec<u8>)> {
+    tree.iter()
+        .filter_map(|(p, n)| n.bytes.clone().map(|b| (p.clone(), (n.mode & 0o7777, b))))
+        .collect()
+}
+
+/// The file names of `files`, sorted, with their modes.
+fn listing(files: &BTreeMap<String, (u32, Vec<u8>)>) -> Vec<(&str, u32)> {
+    files.iter().map(|(p, (m, _))| (p.as_str(), *m)).collect()
+}
+
 /// One test's folders: the device root, the host root, the manifest path.
 struct Roots {
     dir: TestDir,
@@ -146,8 +161,131 @@ fn assert_times(tree: &BTreeMap<String, Node>, epoch: i64) {
     }
 }
 
+/// Name -> bytes of every entry of a zip, through the zip crate.
+fn zip_entries(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut out = BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).unwrap();
+        out.insert(f.name().to_string(), data);
+    }
+    out
+}
+
+/// The PEM blocks in `text`, in order.
+fn pem_blocks(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let end_marker = "-----END CERTIFICATE-----";
+        let end = rest[start..].find(end_marker).unwrap() + start + end_marker.len();
+        out.push(format!("{}\n", &rest[start..end]));
+        rest = &rest[end..];
+    }
+    out
+}
+
+fn upstream_entry(name: &str, entry: &str) -> Vec<u8> {
+    zip_entries(&fs::read(upstream(name)).unwrap())
+        .remove(entry)
+        .unwrap()
+}
+
+// --- the upstream samples -----------------------------------------------------
+
+#[test]
+fn upstream_credentials_zip_refused_for_shared_cred_staged_for_device_cred() {
+    // Its shared client certificate expired in 2018.
+    let roots = Roots::new();
+    let zip = upstream("aktualizr-credentials.zip");
+    roots
+        .stage(&zip, "shared-cred", &[])
+        .code(1)
+        .stderr_has("aktualizr-credentials.zip: cannot stage for shared-cred:\n  - entry 'autoprov_credentials.p12': the client certificate `47ff9a99-7a8d-42f9-ae28-f7f0332016b5` expired on 2018-07-18");
+    assert!(!roots.dev.exists() && !roots.host.exists() && !roots.manifest.exists());
+
+    // device-cred uses only its URL and the CA inside the p12 (still valid).
+    for (method, fragment) in [
+        ("device-cred", DEVICE_FRAGMENT),
+        ("device-cred-hsm", HSM_FRAGMENT),
+    ] {
+        let roots = Roots::new();
+        let run = roots.stage(&zip, method, &[]);
+        run.success()
+            .stderr_has("warning: entry 'autoprov_credentials.p12': the client certificate `47ff9a99-7a8d-42f9-ae28-f7f0332016b5` expired on 2018-07-18")
+            .stderr_lacks("error")
+            .stderr_has(&format!("staged aktualizr-credentials.zip for {method}: 5 files written, 0 already in place"));
+        let files = files(&tree(&roots.dev));
+        let mode = if method == "device-cred" {
+            0o644
+        } else {
+            0o600
+        };
+        assert_eq!(
+            listing(&files),
+            [
+                (fragment, mode),
+                ("var/sota/import/gateway.url", 0o644),
+                ("var/sota/import/root.crt", 0o644),
+            ]
+        );
+        assert_eq!(
+            files["var/sota/import/gateway.url"].1,
+            upstream_entry("aktualizr-credentials.zip", "autoprov.url")
+        );
+        // root.crt: the p12's CA certificates (the same one twice), once;
+        // openssl reads the same out of the p12.
+        let p12 = roots.dir.write(
+            "sample.p12",
+            upstream_entry("aktualizr-credentials.zip", "autoprov_credentials.p12"),
+        );
+        let cas = openssl(
+            roots.dir.path(),
+            [
+                os("pkcs12"),
+                os("-in"),
+                p12.as_os_str(),
+                os("-legacy"),
+                os("-passin"),
+                os("pass:"),
+                os("-nokeys"),
+                os("-cacerts"),
+            ],
+        );
+        let mut blocks = pem_blocks(&String::from_utf8(cas).unwrap());
+        assert_eq!(blocks.len(), 2, "the sample holds its CA twice");
+        blocks.dedup();
+        assert_eq!(
+            String::from_utf8(files["var/sota/import/root.crt"].1.clone()).unwrap(),
+            blocks.concat()
+        );
+        // Host: treehub.json, and the host-only zip; never the p12.
+        let host = files_of(&roots.host);
+        assert_eq!(
+            listing(&host),
+            [("credentials.zip", 0o600), ("treehub.json", 0o600)]
+        );
+        assert_eq!(
+            host["treehub.json"].1,
+            upstream_entry("aktualizr-credentials.zip", "treehub.json")
+        );
+        assert_eq!(
+            zip_entries(&host["credentials.zip"].1)
+                .into_keys()
+                .collect::<Vec<_>>(),
+            ["treehub.json"]
+        );
+    }
+}
+
 fn os(s: &str) -> &std::ffi::OsStr {
     std::ffi::OsStr::new(s)
+}
+
+fn files_of(root: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
+    files(&tree(root))
 }
 
 // --- reproducible --------------------------------------------------------------
