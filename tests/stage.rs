@@ -1377,6 +1377,41 @@ fn a_file_where_a_folder_must_be_changes_nothing() {
 }
 
 #[test]
+fn a_manifest_beside_roots_that_staging_creates_is_written() {
+    // `--device-root out/image --manifest out/manifest.json` in a fresh
+    // folder: `out` does not exist until the roots are made.
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let zip = Creds::typical(&pki).write_to(&dir, "c.zip");
+    sota(["stage", "--method", "shared-cred", "--credentials"])
+        .arg(&zip)
+        .args(["--device-root", "out/image", "--host-root", "out/native"])
+        .args(["--manifest", "out/manifest.json"])
+        .current_dir(dir.path())
+        .run()
+        .success();
+    assert!(dir.join("out/manifest.json").is_file());
+    assert_eq!(
+        fs::metadata(dir.join("out")).unwrap().mode() & 0o7777,
+        0o755
+    );
+    // A missing folder that is no root's parent is still refused up front.
+    sota(["stage", "--method", "shared-cred", "--credentials"])
+        .arg(&zip)
+        .args([
+            "--device-root",
+            "out2/image",
+            "--manifest",
+            "elsewhere/m.json",
+        ])
+        .current_dir(dir.path())
+        .run()
+        .code(3)
+        .stderr_has("cannot write the manifest in `elsewhere`");
+    assert!(!dir.join("out2").exists());
+}
+
+#[test]
 fn an_existing_different_file_is_refused_unless_forced() {
     let (roots, zip) = populated();
     // verify would report it as an extra file of the host root.
