@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
-use crate::layout::{Plan, Root};
+use crate::layout::{Plan, Root, MODE_DIR};
 
 /// Where the two roots are.
 #[derive(Debug, Clone, Copy)]
@@ -276,8 +276,8 @@ impl Undo {
     }
 }
 
-/// Creates a missing root and its missing parents; returns what it created,
-/// parents first.
+/// Creates a missing root and its missing parents, each with the folder
+/// mode (never the umask's); returns what it created, parents first.
 fn create_root(root: &Path) -> Result<Vec<PathBuf>> {
     let mut missing = Vec::new();
     let mut at = Some(root);
@@ -291,13 +291,16 @@ fn create_root(root: &Path) -> Result<Vec<PathBuf>> {
     missing.reverse();
     let mut created = Vec::new();
     for dir in missing {
-        if let Err(e) = fs::create_dir(&dir) {
+        let made = fs::create_dir(&dir).map_err(|e| Error::io("create folder", &dir, e));
+        if made.is_ok() {
+            created.push(dir.clone());
+        }
+        if let Err(e) = made.and_then(|()| set_mode(&dir, MODE_DIR)) {
             for d in created.iter().rev() {
                 let _ = fs::remove_dir(d);
             }
-            return Err(Error::io("create folder", &dir, e));
+            return Err(e);
         }
-        created.push(dir);
     }
     Ok(created)
 }

@@ -1,6 +1,9 @@
 //! `sota-stage stage`: split, render and write, all or nothing, with an
 //! optional manifest (design.md sections 4-6).
 
+use std::io;
+use std::path::Path;
+
 use crate::archive::{self, Limits};
 use crate::checks::{self, Context};
 use crate::cli::StageArgs;
@@ -47,6 +50,10 @@ pub fn run(args: &StageArgs) -> Result<Outcome> {
     );
     let plan = layout::plan(&label, &archive, &findings, &opts)?;
     let manifest = Manifest::from_plan(&plan);
+    if let Some(path) = &args.manifest {
+        let roots = [Some(args.device_root.as_path()), args.host_root.as_deref()];
+        check_manifest_path(path, &roots)?;
+    }
     let roots = Roots {
         device: &args.device_root,
         host: args.host_root.as_deref(),
@@ -70,4 +77,38 @@ pub fn run(args: &StageArgs) -> Result<Outcome> {
         stderr,
         exit: EXIT_OK,
     })
+}
+
+/// The manifest is written after the roots, so a manifest that cannot be
+/// written would fail the run with the roots already changed: its folder is
+/// checked with everything else, before the first write (design.md
+/// section 5). A folder that does not exist yet is fine when it is a root
+/// or a parent of one: staging creates it.
+fn check_manifest_path(path: &Path, roots: &[Option<&Path>]) -> Result<()> {
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match std::fs::metadata(folder) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::io(
+                "write the manifest in",
+                folder,
+                io::Error::other("not a folder"),
+            ))
+        }
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound
+                && roots.iter().flatten().any(|r| r.starts_with(folder)) => {}
+        Err(e) => return Err(Error::io("write the manifest in", folder, e)),
+    }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::io(
+            "write the manifest to",
+            path,
+            io::Error::other("it is a folder"),
+        ));
+    }
+    Ok(())
 }

@@ -1,0 +1,593 @@
+//! `sota-stage render`: every fragment against its snapshot, the values that
+//! must be refused rather than mangled, secrets kept off standard output,
+//! and the fragments compared with aktualizr's own example configs.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// Compares `actual` with `tests/snapshots/<name>` byte for byte; with
+/// `UPDATE_SNAPSHOTS=1` rewrites it instead. A missing snapshot fails.
+#[track_caller]
+fn assert_snapshot(name: &str, actual: &[u8]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "snapshot `{}` cannot be read ({e}); run with UPDATE_SNAPSHOTS=1 and review the new file",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "snapshot `{name}` differs (UPDATE_SNAPSHOTS=1 rewrites it)\n--- expected ---\n{}\n--- actual ---\n{}",
+        String::from_utf8_lossy(&expected),
+        String::from_utf8_lossy(actual)
+    );
+}
+
+/// `render` to a file; returns its bytes and mode.
+fn render_to_file(dir: &TestDir, args: &[&str]) -> (Vec<u8>, u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let out: PathBuf = dir.join("fragment.toml");
+    let _ = fs::remove_file(&out);
+    sota(["render"])
+        .args(args)
+        .arg("--output")
+        .arg(&out)
+        .run()
+        .success();
+    let mode = fs::metadata(&out).unwrap().permissions().mode() & 0o7777;
+    (fs::read(&out).unwrap(), mode)
+}
+
+#[test]
+fn device_cred_fragments_render() {
+    // aktualizr reads the [import] file names relative to base_path: the
+    // templates once wrote them with the absolute-path helper, so neither
+    // device-credential method could be rendered or staged at all.
+    let run = sota(["render", "--method", "device-cred"]).run();
+    run.success();
+    assert_snapshot("20-sota-device-cred.toml", run.stdout.as_bytes());
+    let dir = TestDir::new();
+    let (hsm, mode) = render_to_file(&dir, &["--method", "device-cred-hsm"]);
+    assert_eq!(mode, 0o600, "the HSM fragment holds the PIN");
+    assert_snapshot("20-sota-device-cred-hsm.toml", &hsm);
+}
+
+#[test]
+fn shared_cred_fragment_and_method_aliases() {
+    let run = sota(["render", "--method", "shared-cred"]).run();
+    run.success().stderr_is("");
+    assert_snapshot("20-sota-shared-cred.toml", run.stdout.as_bytes());
+    // meta-updater's recipe name, as a flag and as SOTA_CLIENT_PROV.
+    sota(["render", "--method", "aktualizr-shared-prov"])
+        .run()
+        .success()
+        .stdout_is(&run.stdout);
+    sota(["render"])
+        .env("SOTA_CLIENT_PROV", "aktualizr-shared-prov")
+        .run()
+        .success()
+        .stdout_is(&run.stdout);
+    // The flag beats the environment.
+    sota(["render", "--method", "device-cred"])
+        .env("SOTA_CLIENT_PROV", "aktualizr-shared-prov")
+        .run()
+        .success()
+        .stdout_has("[import]");
+    let device = sota(["render", "--method", "aktualizr-device-prov"]).run();
+    device
+        .success()
+        .stdout_has("tls_cacert_path = \"root.crt\"");
+    sota(["render", "--method", "ota-plus"])
+        .run()
+        .code(2)
+        .stderr_has("ota-plus");
+}
+
+#[test]
+fn hardware_id_adds_a_second_fragment() {
+    let run = sota([
+        "render",
+        "--method",
+        "device-cred",
+        "--hardware-id",
+        "raspberrypi4-64",
+    ])
+    .run();
+    run.success();
+    assert_snapshot(
+        "render-device-cred-hardware-id.stdout",
+        run.stdout.as_bytes(),
+    );
+    sota(["render", "--method", "device-cred"])
+        .env("SOTA_HARDWARE_ID", "raspberrypi4-64")
+        .run()
+        .success()
+        .stdout_is(&run.stdout);
+    // Two fragments cannot go to one file.
+    let dir = TestDir::new();
+    let out = dir.join("f.toml");
+    sota(["render", "--method", "shared-cred", "--hardware-id", "rpi"])
+        .arg("--output")
+        .arg(&out)
+        .run()
+        .code(2)
+        .stderr_has("--output takes one fragment");
+    assert!(!out.exists());
+}
+
+#[test]
+fn hsm_options_are_rendered_and_the_fragment_is_secret() {
+    let dir = TestDir::new();
+    let pin_file = dir.write("pin", "7 seven 7\n");
+    let (text, mode) = render_to_file(
+        &dir,
+        &[
+            "--method",
+            "device-cred-hsm",
+            "--p11-module",
+            "/usr/lib/opensc-pkcs11.so",
+            "--p11-pin-file",
+            pin_file.to_str().unwrap(),
+            "--p11-tls-cert-id",
+            "0a",
+            "--p11-tls-key-id",
+            "0b",
+            "--p11-uptane-key-id",
+            "0c",
+        ],
+    );
+    assert_eq!(mode, 0o600);
+    // The pin file's one trailing newline is dropped, the inner spaces kept.
+    assert_snapshot("20-sota-device-cred-hsm.custom.toml", &text);
+    // The PIN given as a flag gives the same fragment.
+    let (same, _) = render_to_file(
+        &dir,
+        &[
+            "--method",
+            "device-cred-hsm",
+            "--p11-module",
+            "/usr/lib/opensc-pkcs11.so",
+            "--p11-pin",
+            "7 seven 7",
+            "--p11-tls-cert-id",
+            "0a",
+            "--p11-tls-key-id",
+            "0b",
+            "--p11-uptane-key-id",
+            "0c",
+        ],
+    );
+    assert_eq!(same, text);
+    // The --p11-* options belong to device-cred-hsm only.
+    for method in ["shared-cred", "device-cred"] {
+        sota(["render", "--method", method, "--p11-pin", "1"])
+            .run()
+            .code(2)
+            .stderr_has("--p11-* options are for device-cred-hsm");
+    }
+    sota([
+        "render",
+        "--method",
+        "device-cred-hsm",
+        "--p11-pin",
+        "1",
+        "--p11-pin-file",
+    ])
+    .arg(&pin_file)
+    .run()
+    .code(2);
+}
+
+#[test]
+fn a_p12_password_lands_in_a_0600_fragment() {
+    let dir = TestDir::new();
+    let (plain, mode) = render_to_file(&dir, &["--method", "shared-cred"]);
+    assert_eq!(mode, 0o644);
+    assert!(!String::from_utf8(plain).unwrap().contains("p12_password"));
+    let (text, mode) = render_to_file(
+        &dir,
+        &[
+            "--method",
+            "shared-cred",
+            "--p12-password",
+            "TEST-ONLY-p12 pw",
+        ],
+    );
+    assert_eq!(mode, 0o600);
+    assert_snapshot("20-sota-shared-cred.p12-password.toml", &text);
+    // From the environment and from a file: the same fragment.
+    let out = dir.join("env.toml");
+    sota(["render", "--method", "shared-cred", "--output"])
+        .arg(&out)
+        .env("SOTA_P12_PASSWORD", "TEST-ONLY-p12 pw")
+        .run()
+        .success()
+        .output_lacks("TEST-ONLY");
+    assert_eq!(fs::read(&out).unwrap(), text);
+    let pw = dir.write("pw", "TEST-ONLY-p12 pw\r\n");
+    let out = dir.join("file.toml");
+    sota(["render", "--method", "shared-cred", "--output"])
+        .arg(&out)
+        .arg("--p12-password-file")
+        .arg(&pw)
+        .run()
+        .success();
+    assert_eq!(fs::read(&out).unwrap(), text);
+}
+
+#[test]
+fn a_fragment_with_a_secret_is_never_printed() {
+    let hsm = sota([
+        "render",
+        "--method",
+        "device-cred-hsm",
+        "--p11-pin",
+        "TEST-ONLY-4711",
+    ])
+    .run();
+    hsm.code(2)
+        .stderr_has("`20-sota-device-cred-hsm.toml` holds a password or PIN and is not printed")
+        .stderr_has("--output FILE (mode 0600)")
+        .output_lacks("TEST-ONLY-4711");
+    assert!(hsm.stdout.is_empty());
+    // The default PIN too: it is still a PIN.
+    let default = sota(["render", "--method", "device-cred-hsm"]).run();
+    default.code(2);
+    assert!(default.stdout.is_empty());
+    let shared = sota(["render", "--method", "shared-cred"])
+        .env("SOTA_P12_PASSWORD", "TEST-ONLY-pw")
+        .run();
+    shared
+        .code(2)
+        .stderr_has("`20-sota-shared-cred.toml` holds a password or PIN")
+        .output_lacks("TEST-ONLY-pw");
+    assert!(shared.stdout.is_empty());
+}
+
+/// Values that cannot be written in aktualizr's dialect: each is refused
+/// with a message that names the option, nothing is written, and a secret
+/// value is never echoed.
+#[test]
+fn values_that_cannot_be_written_safely_are_refused_never_mangled() {
+    let dir = TestDir::new();
+    let pin_file = dir.write("pin", "12\"34\n");
+    let pin_file = pin_file.to_str().unwrap();
+    // (args, exit code, words in the message, text that must not appear)
+    let cases: &[(&[&str], i32, &[&str], &str)] = &[
+        (
+            &["--method", "device-cred", "--hardware-id", "rpi\"4"],
+            2,
+            &["hardware ID", "not allowed"],
+            "",
+        ),
+        (
+            &["--method", "device-cred", "--hardware-id", "rpi 4"],
+            2,
+            &["hardware ID", "not allowed"],
+            "",
+        ),
+        (
+            &["--method", "device-cred", "--hardware-id", "rpi\n[tls]"],
+            2,
+            &["hardware ID", "not allowed"],
+            "",
+        ),
+        (
+            &["--method", "device-cred", "--hardware-id", ""],
+            2,
+            &["hardware ID"],
+            "",
+        ),
+        (
+            &["--method", "device-cred-hsm", "--p11-pin", "TEST-12\"34"],
+            1,
+            &["`p11_pin` cannot be written safely", "`\"`"],
+            "TEST-12",
+        ),
+        (
+            &["--method", "device-cred-hsm", "--p11-pin", "TEST-12\\34"],
+            1,
+            &["`p11_pin` cannot be written safely", "`\\`"],
+            "TEST-12",
+        ),
+        (
+            &["--method", "device-cred-hsm", "--p11-pin", "TEST-12\n34"],
+            1,
+            &["`p11_pin` cannot be written safely", "line break"],
+            "TEST-12",
+        ),
+        (
+            &["--method", "device-cred-hsm", "--p11-pin-file", pin_file],
+            1,
+            &["`p11_pin` cannot be written safely"],
+            "12\"34",
+        ),
+        (
+            &[
+                "--method",
+                "device-cred-hsm",
+                "--p11-module",
+                "/usr/lib/soft hsm/libsofthsm2.so",
+            ],
+            1,
+            &["`p11_module` cannot be written safely", "whitespace"],
+            "",
+        ),
+        (
+            &[
+                "--method",
+                "device-cred-hsm",
+                "--p11-module",
+                "/usr/lib/a&b/libsofthsm2.so",
+            ],
+            1,
+            &["`p11_module` cannot be written safely", "`&`"],
+            "",
+        ),
+        (
+            &[
+                "--method",
+                "device-cred-hsm",
+                "--p11-module",
+                "libsofthsm2.so",
+            ],
+            1,
+            &["`p11_module` cannot be written safely", "absolute"],
+            "",
+        ),
+        (
+            &["--method", "device-cred-hsm", "--p11-tls-cert-id", "01\" x"],
+            1,
+            &["`p11_tls_cert_id` cannot be written safely"],
+            "",
+        ),
+        (
+            &["--method", "device-cred-hsm", "--p11-uptane-key-id", "03\t"],
+            1,
+            &["`p11_uptane_key_id` cannot be written safely"],
+            "",
+        ),
+        (
+            &["--method", "shared-cred", "--p12-password", "TEST-pa\"ss"],
+            1,
+            &["`p12_password` cannot be written safely"],
+            "TEST-pa",
+        ),
+    ];
+    for (i, (args, code, words, secret)) in cases.iter().enumerate() {
+        let out = dir.join(format!("out-{i}.toml"));
+        let run = sota(["render"])
+            .args(args.iter())
+            .arg("--output")
+            .arg(&out)
+            .run();
+        run.code(*code);
+        run.stderr_has("error: ");
+        for w in *words {
+            run.stderr_has(w);
+        }
+        if !secret.is_empty() {
+            run.output_lacks(secret);
+        }
+        assert!(!out.exists(), "case {i}: nothing is written");
+    }
+}
+
+#[test]
+fn render_checks_the_archive_when_given_one() {
+    // The upstream sample's shared p12 expired in 2018: shared-cred is
+    // refused, device-cred only needs its URL and CA.
+    sota(["render", "--method", "shared-cred", "--credentials"])
+        .arg(upstream("aktualizr-credentials.zip"))
+        .run()
+        .code(1)
+        .stderr_has("aktualizr-credentials.zip: cannot stage for shared-cred")
+        .stderr_has("expired on 2018-07-18");
+    let device = sota(["render", "--method", "device-cred", "--credentials"])
+        .arg(upstream("aktualizr-credentials.zip"))
+        .run();
+    device.success();
+    assert_snapshot("20-sota-device-cred.toml", device.stdout.as_bytes());
+    // From the environment, as bitbake passes it.
+    sota(["render", "--method", "shared-cred"])
+        .env("SOTA_PACKED_CREDENTIALS", upstream("aktualizr-cred.zip"))
+        .run()
+        .code(1)
+        .stderr_has("aktualizr-cred.zip: cannot stage for shared-cred");
+    sota(["render", "--method", "shared-cred", "--credentials"])
+        .arg(upstream("aktualizr-invalid-credentials.zip"))
+        .run()
+        .code(1)
+        .stderr_has("not a zip archive");
+    // A typical archive made here: fine for every method.
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let zip = Creds::typical(&pki).write_to(&dir, "c.zip");
+    sota(["render", "--method", "shared-cred", "--credentials"])
+        .arg(&zip)
+        .run()
+        .success()
+        .output_lacks(OAUTH2_SECRET);
+}
+
+#[test]
+fn the_output_file_has_the_source_date_epoch_as_mtime() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TestDir::new();
+    let out = dir.join("f.toml");
+    sota(["render", "--method", "shared-cred", "--output"])
+        .arg(&out)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .run()
+        .success();
+    assert_eq!(fs::metadata(&out).unwrap().mtime(), 1_700_000_000);
+    // Unset: OE-core's SOURCE_DATE_EPOCH_FALLBACK.
+    fs::remove_file(&out).unwrap();
+    sota(["render", "--method", "shared-cred", "--output"])
+        .arg(&out)
+        .run()
+        .success();
+    assert_eq!(fs::metadata(&out).unwrap().mtime(), 1_302_044_400);
+    sota(["render", "--method", "shared-cred"])
+        .env("SOURCE_DATE_EPOCH", "yesterday")
+        .run()
+        .code(2)
+        .stderr_has("SOURCE_DATE_EPOCH");
+}
+
+#[test]
+fn template_dir_overrides_file_by_file_strictly() {
+    let dir = TestDir::new();
+    let templates = dir.mkdir("templates");
+    fs::write(
+        templates.join("20-sota-shared-cred.toml.hbs"),
+        "[provision]\nprovision_path = {{path provision_path}}\nprimary_ecu_hardware_id = \"site-a\"\n",
+    )
+    .unwrap();
+    let run = sota(["render", "--method", "shared-cred", "--hardware-id", "rpi"])
+        .arg("--template-dir")
+        .arg(&templates)
+        .run();
+    run.success()
+        .stdout_has("primary_ecu_hardware_id = \"site-a\"\n")
+        // The other template is still the built-in one.
+        .stdout_has("# The hardware ID of the primary ECU (sota-stage).");
+    // Strict: an unknown variable is an error, not an empty string.
+    fs::write(
+        templates.join("20-sota-shared-cred.toml.hbs"),
+        "[provision]\nprovision_path = {{path provison_path}}\n",
+    )
+    .unwrap();
+    sota(["render", "--method", "shared-cred", "--template-dir"])
+        .arg(&templates)
+        .run()
+        .code(1)
+        .stderr_has("20-sota-shared-cred.toml.hbs")
+        .stderr_has("provison_path");
+    // A raw value, not through a helper, that breaks TOML is caught.
+    fs::write(
+        templates.join("20-sota-shared-cred.toml.hbs"),
+        "[provision]\nprovision_path = {{provision_path}}\n",
+    )
+    .unwrap();
+    sota(["render", "--method", "shared-cred", "--template-dir"])
+        .arg(&templates)
+        .run()
+        .code(1)
+        .stderr_has("rendered `20-sota-shared-cred.toml` is not valid TOML");
+}
+
+// --- the fragments against aktualizr's own example configs -----------------
+
+/// `section.key` -> value of an aktualizr config, read the simple way:
+/// `[section]` lines and `key = value` lines; comments and blank lines
+/// skipped. A key seen twice fails (aktualizr refuses that too).
+fn keys(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut section = String::new();
+    for line in meaningful_lines(text) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_string();
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("not `key = value`: {line:?}"));
+        let key = format!("{section}.{}", key.trim());
+        assert!(
+            out.insert(key.clone(), value.trim().to_string()).is_none(),
+            "{key} twice"
+        );
+    }
+    out
+}
+
+/// The lines that mean something to aktualizr: no comment, no blank line.
+fn meaningful_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+fn upstream_config(name: &str) -> String {
+    let candidates = [
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures/upstream/aktualizr-config"),
+        PathBuf::from("/work/shared/fixtures/upstream/aktualizr-config"),
+    ];
+    candidates
+        .iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .map(|p| fs::read_to_string(p).unwrap())
+        .unwrap_or_else(|| panic!("upstream config `{name}` not found"))
+}
+
+/// Our fragment for each method means to aktualizr exactly what its own
+/// example config means: the same keys with the same values, in the same
+/// order. The only differences, listed and justified:
+///
+/// - comment lines at the top: they say which method the fragment is for
+///   and that sota-stage wrote it (aktualizr skips comments);
+/// - with `--hardware-id`, `[provision] primary_ecu_hardware_id` in its own
+///   fragment `40-hardware-id.toml`: the examples leave it out, so
+///   aktualizr falls back to the machine name; the upstream examples have
+///   no counterpart.
+/// - the HSM PIN and p11 ids are the examples' values by default (the
+///   flags exist to change them).
+#[test]
+fn fragments_mean_what_aktualizrs_example_configs_mean() {
+    let dir = TestDir::new();
+    for (method, upstream_name) in [
+        ("shared-cred", "sota-shared-cred.toml"),
+        ("device-cred", "sota-device-cred.toml"),
+        ("device-cred-hsm", "sota-device-cred-hsm.toml"),
+    ] {
+        let (ours, _) = render_to_file(&dir, &["--method", method]);
+        let ours = String::from_utf8(ours).unwrap();
+        let theirs = upstream_config(upstream_name);
+        assert_eq!(keys(&ours), keys(&theirs), "{method} vs {upstream_name}");
+        assert_eq!(
+            meaningful_lines(&ours),
+            meaningful_lines(&theirs),
+            "{method}: same lines in the same order"
+        );
+        // What differs is comments only.
+        let comments: Vec<&str> = ours
+            .lines()
+            .filter(|l| l.trim_start().starts_with('#'))
+            .collect();
+        assert!(
+            comments.iter().all(|l| l.starts_with("# ")),
+            "{method}: {comments:?}"
+        );
+        assert!(comments.iter().any(|l| l.contains("(sota-stage)")));
+    }
+    // The hardware ID fragment: one key, none of the examples has it.
+    let run = sota(["render", "--method", "device-cred", "--hardware-id", "rpi4"]).run();
+    run.success();
+    let (_, hardware) = run.stdout.split_once("40-hardware-id.toml ---\n").unwrap();
+    let keys = keys(hardware);
+    assert_eq!(
+        keys.into_iter().collect::<Vec<_>>(),
+        [(
+            "provision.primary_ecu_hardware_id".to_string(),
+            "\"rpi4\"".to_string()
+        )]
+    );
+}
