@@ -296,17 +296,11 @@ pub fn plan(
                 warnings.push(p.clone());
             } else if staged {
                 blocking.push(p.message.clone());
-            } else if p.is_error() {
+            } else {
                 // An error in an entry this run does not stage is worth
                 // reading, but the run succeeds: say so, as a warning.
                 warnings.push(Problem::warning(format!(
                     "{} (not staged for {method})",
-                    p.message
-                )));
-            } else {
-                // Wrong, but nothing of it reaches this run's output.
-                warnings.push(Problem::warning(format!(
-                    "{} (not staged for {method}, so not an error here)",
                     p.message
                 )));
             }

@@ -862,7 +862,7 @@ fn upstream_credentials_zip_refused_for_shared_cred_staged_for_device_cred() {
         let roots = Roots::new();
         let run = roots.stage(&zip, method, &[]);
         run.success()
-            .stderr_has("warning: entry 'autoprov_credentials.p12': the client certificate `47ff9a99-7a8d-42f9-ae28-f7f0332016b5` expired on 2018-07-18")
+            .stderr_has("warning: aktualizr-credentials.zip: entry 'autoprov_credentials.p12': the client certificate `47ff9a99-7a8d-42f9-ae28-f7f0332016b5` expired on 2018-07-18")
             .stderr_lacks("error")
             .stderr_has(&format!("staged aktualizr-credentials.zip for {method}: 5 files written, 0 already in place"));
         let files = files(&tree(&roots.dev));
@@ -948,7 +948,7 @@ fn upstream_offline_signing_set() {
     roots
         .stage(&zip, "device-cred", &[])
         .success()
-        .stderr_has("warning: entry 'tufrepo.url' is empty");
+        .stderr_has("warning: aktualizr-auth_test_good_offline.zip: entry 'tufrepo.url' is empty");
     let dev = files_of(&roots.dev);
     assert_eq!(
         listing(&dev),
