@@ -125,6 +125,17 @@ fn parse_mode(mode: &str) -> Option<u32> {
     u32::from_str_radix(mode, 8).ok()
 }
 
+/// The device folders that belong to sota-stage alone (design.md section 4).
+const DEVICE_OWNED: [&str; 2] = ["var/sota", "usr/lib/sota"];
+
+/// `path` is `folder` or inside it.
+fn is_within(path: &str, folder: &str) -> bool {
+    path == folder
+        || path
+            .strip_prefix(folder)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// One way a root differs from its manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -187,16 +198,21 @@ pub fn verify(manifest: &Manifest, roots: &Roots<'_>) -> Result<Vec<Difference>>
         };
         let files: Vec<&ManifestFile> = manifest.files.iter().filter(|f| f.root == root).collect();
         let listed: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-        // The folders that hold staged files are searched for strays; their
-        // ancestors may hold anything else of the recipe's.
-        let mut parents: BTreeSet<String> = BTreeSet::new();
+        // Folders that are the tool's own are searched for strays: every
+        // folder of the host root, and on the device those under
+        // `var/sota` and `usr/lib/sota`. `usr`, `var` and the root itself
+        // may hold anything else of the recipe's.
+        let mut owned: BTreeSet<String> = BTreeSet::new();
         let mut ancestors: BTreeSet<String> = BTreeSet::new();
         for f in &files {
             let mut parts: Vec<&str> = f.path.split('/').collect();
             parts.pop();
-            parents.insert(parts.join("/"));
             for n in 0..=parts.len() {
-                ancestors.insert(parts[..n].join("/"));
+                let folder = parts[..n].join("/");
+                if root == Root::Host || DEVICE_OWNED.iter().any(|o| is_within(&folder, o)) {
+                    owned.insert(folder.clone());
+                }
+                ancestors.insert(folder);
             }
         }
         for f in &files {
@@ -236,7 +252,7 @@ pub fn verify(manifest: &Manifest, roots: &Roots<'_>) -> Result<Vec<Difference>>
                 });
             }
         }
-        for folder in &parents {
+        for folder in &owned {
             let dir = if folder.is_empty() {
                 base.to_path_buf()
             } else {

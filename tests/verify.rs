@@ -327,3 +327,39 @@ fn bad_manifests_are_refused() {
         .code(3)
         .stderr_has("cannot read `");
 }
+
+#[test]
+fn strays_in_the_tools_own_folders_are_found_and_the_recipes_are_not() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let zip = Creds::typical(&pki).write_to(&dir, "c.zip");
+    let dev = dir.join("image");
+    let manifest = dir.join("m.json");
+    sota(["stage", "--method", "shared-cred", "--credentials"])
+        .arg(&zip)
+        .arg("--device-root")
+        .arg(&dev)
+        .arg("--manifest")
+        .arg(&manifest)
+        .run()
+        .success();
+    // var/sota/import holds no staged file of its own for shared-cred (only
+    // repo/), yet it is the tool's folder: a planted file there is found.
+    fs::write(dev.join("var/sota/import/planted.pem"), "x").unwrap();
+    fs::create_dir(dev.join("usr/lib/sota/extra")).unwrap();
+    // The recipe's own files beside them are not the manifest's business.
+    fs::create_dir_all(dev.join("usr/bin")).unwrap();
+    fs::write(dev.join("usr/bin/tool"), "x").unwrap();
+    fs::write(dev.join("var/other"), "x").unwrap();
+    let run = sota(["verify", "--manifest"])
+        .arg(&manifest)
+        .arg("--device-root")
+        .arg(&dev)
+        .run();
+    run.code(1)
+        .stdout_has("extra: device:var/sota/import/planted.pem is not in the manifest")
+        .stdout_has("extra: device:usr/lib/sota/extra is not in the manifest")
+        .stdout_lacks("usr/bin")
+        .stdout_lacks("var/other")
+        .stdout_has("2 differences");
+}
