@@ -234,10 +234,16 @@ pub fn apply_with(
             for dir in undo.created_dirs.iter().rev() {
                 set_mtime_path(dir, epoch);
             }
-            for (path, _, _) in &file_actions {
-                if let Some(parent) = path.parent() {
-                    sync_dir(parent);
-                }
+            // Each folder whose entries changed is synced once: the parents
+            // of placed files and of created folders.
+            let changed: std::collections::BTreeSet<&Path> = undo
+                .placed
+                .iter()
+                .chain(undo.created_dirs.iter())
+                .filter_map(|p| p.parent())
+                .collect();
+            for dir in changed {
+                sync_dir(dir);
             }
             Ok(applied)
         }
