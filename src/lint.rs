@@ -805,27 +805,8 @@ fn check_integer(out: &mut Out, spec: &KeySpec, entry: &Entry) {
     let ignored = |why: &str| format!("{why}: aktualizr ignores `{key}` ({})", kept(spec));
     let (line, col) = (entry.line, entry.value_column);
     let fix_with = |n: &str| Some(format!("write `{key} = {n}`"));
-    if raw.is_empty() {
-        out.warn(line, col, ignored("an empty number"), None);
-        return;
-    }
-    if let Some(inner) = unquote(raw).or_else(|| quoted_prefix(raw)) {
-        let fix = dialect::read_integer(inner).and_then(|_| fix_with(inner));
-        out.warn(line, col, ignored("a quoted number"), fix);
-        return;
-    }
-    if let Some(at) = inline_comment(raw) {
-        let before = raw[..at].trim_end_matches([' ', '\t']);
-        out.warn(
-            line,
-            value_col(entry, at),
-            format!(
-                "aktualizr does not support inline comments: after a number it ignores `{key}` \
-                 ({}); move the comment to its own line",
-                kept(spec)
-            ),
-            fix_with(before),
-        );
+    let canonical = |inner: &str| dialect::read_integer(inner).map(|_| inner.to_string());
+    if misquoted_bare_value(out, spec, entry, "number", canonical) {
         return;
     }
     match dialect::read_integer(raw) {
@@ -893,6 +874,48 @@ fn non_decimal(raw: &str) -> (String, Option<String>) {
     ("not a decimal number".to_string(), None)
 }
 
+/// The mistakes numbers and booleans share: empty, quoted, or followed by
+/// an inline comment. Each makes aktualizr ignore the key. Warns and
+/// returns true when one is found; `canonical` gives the bare form of a
+/// value that is valid inside its quotes.
+fn misquoted_bare_value(
+    out: &mut Out,
+    spec: &KeySpec,
+    entry: &Entry,
+    what: &str,
+    canonical: impl Fn(&str) -> Option<String>,
+) -> bool {
+    let raw = entry.value.as_str();
+    let key = spec.key;
+    let (line, col) = (entry.line, entry.value_column);
+    let ignored = |why: &str| format!("{why}: aktualizr ignores `{key}` ({})", kept(spec));
+    let fix_with = |v: &str| Some(format!("write `{key} = {v}`"));
+    if raw.is_empty() {
+        out.warn(line, col, ignored(&format!("an empty {what}")), None);
+        return true;
+    }
+    if let Some(inner) = unquote(raw).or_else(|| quoted_prefix(raw)) {
+        let fix = canonical(inner).and_then(|v| fix_with(&v));
+        out.warn(line, col, ignored(&format!("a quoted {what}")), fix);
+        return true;
+    }
+    if let Some(at) = inline_comment(raw) {
+        let before = raw[..at].trim_end_matches([' ', '\t']);
+        out.warn(
+            line,
+            value_col(entry, at),
+            format!(
+                "aktualizr does not support inline comments: after a {what} it ignores `{key}` \
+                 ({}); move the comment to its own line",
+                kept(spec)
+            ),
+            fix_with(before),
+        );
+        return true;
+    }
+    false
+}
+
 fn check_bool(out: &mut Out, spec: &KeySpec, entry: &Entry) {
     let raw = entry.value.as_str();
     let key = spec.key;
@@ -902,28 +925,8 @@ fn check_bool(out: &mut Out, spec: &KeySpec, entry: &Entry) {
     }
     let ignored = |why: &str| format!("{why}: aktualizr ignores `{key}` ({})", kept(spec));
     let fix_with = |b: &str| Some(format!("write `{key} = {b}`"));
-    if raw.is_empty() {
-        out.warn(line, col, ignored("an empty boolean"), None);
-        return;
-    }
-    if let Some(inner) = unquote(raw).or_else(|| quoted_prefix(raw)) {
-        let fix =
-            dialect::read_bool(inner).and_then(|b| fix_with(if b { "true" } else { "false" }));
-        out.warn(line, col, ignored("a quoted boolean"), fix);
-        return;
-    }
-    if let Some(at) = inline_comment(raw) {
-        let before = raw[..at].trim_end_matches([' ', '\t']);
-        out.warn(
-            line,
-            value_col(entry, at),
-            format!(
-                "aktualizr does not support inline comments: after a boolean it ignores `{key}` \
-                 ({}); move the comment to its own line",
-                kept(spec)
-            ),
-            fix_with(before),
-        );
+    let canonical = |inner: &str| dialect::read_bool(inner).map(|b| b.to_string());
+    if misquoted_bare_value(out, spec, entry, "boolean", canonical) {
         return;
     }
     let word = raw.to_ascii_lowercase();

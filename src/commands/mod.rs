@@ -89,6 +89,24 @@ fn layout_options<'a>(
     })
 }
 
+/// Reads and checks an archive for `stage` and `render`.
+fn read_checked(
+    path: &std::path::Path,
+    opts: &crate::layout::Options<'_>,
+    allow_http: bool,
+) -> Result<(crate::archive::Archive, crate::checks::Findings)> {
+    let archive = crate::archive::read(path, &crate::archive::Limits::default())?;
+    let findings = crate::checks::check_archive(
+        &archive,
+        &crate::checks::Context {
+            p12_password: &opts.p12_password,
+            allow_http,
+            now: opts.now,
+        },
+    );
+    Ok((archive, findings))
+}
+
 /// `SOURCE_DATE_EPOCH`, or the documented default when it is unset.
 fn source_date_epoch() -> Result<i64> {
     match std::env::var("SOURCE_DATE_EPOCH") {

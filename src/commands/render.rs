@@ -1,10 +1,8 @@
 //! `sota-stage render`: aktualizr's config fragment(s) for a method, to
 //! standard output or a file. The same templates and checks as `stage`.
 
-use crate::archive::{self, Limits};
-use crate::checks::{self, Context};
 use crate::cli::RenderArgs;
-use crate::commands::{file_label, layout_options, Outcome};
+use crate::commands::{file_label, layout_options, read_checked, Outcome};
 use crate::error::{Error, Result, EXIT_OK};
 use crate::layout::{self, CONF_DIR, MODE_FILE, MODE_SECRET};
 use crate::stage;
@@ -12,15 +10,7 @@ use crate::stage;
 pub fn run(args: &RenderArgs) -> Result<Outcome> {
     let opts = layout_options(&args.fragment, false)?;
     if let Some(path) = &args.credentials {
-        let archive = archive::read(path, &Limits::default())?;
-        let findings = checks::check_archive(
-            &archive,
-            &Context {
-                p12_password: &opts.p12_password,
-                allow_http: args.allow_http,
-                now: opts.now,
-            },
-        );
+        let (archive, findings) = read_checked(path, &opts, args.allow_http)?;
         // The same refusals as `stage`, without writing anything.
         layout::plan(
             &file_label(path),

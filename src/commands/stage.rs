@@ -4,10 +4,8 @@
 use std::io;
 use std::path::Path;
 
-use crate::archive::{self, Limits};
-use crate::checks::{self, Context};
 use crate::cli::StageArgs;
-use crate::commands::{file_label, layout_options, warnings_text, Outcome};
+use crate::commands::{file_label, layout_options, read_checked, warnings_text, Outcome};
 use crate::crypto::x509;
 use crate::error::{Error, Result, EXIT_OK};
 use crate::layout::{self, DeviceCert};
@@ -39,15 +37,7 @@ pub fn run(args: &StageArgs) -> Result<Outcome> {
     }
 
     let label = file_label(&args.credentials);
-    let archive = archive::read(&args.credentials, &Limits::default())?;
-    let findings = checks::check_archive(
-        &archive,
-        &Context {
-            p12_password: &opts.p12_password,
-            allow_http: args.allow_http,
-            now: opts.now,
-        },
-    );
+    let (archive, findings) = read_checked(&args.credentials, &opts, args.allow_http)?;
     let plan = layout::plan(&label, &archive, &findings, &opts)?;
     let manifest = Manifest::from_plan(&plan);
     if let Some(path) = &args.manifest {
