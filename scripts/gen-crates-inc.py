@@ -95,6 +95,7 @@ def render(lock_path):
         "#   %s" % REGENERATE,
         "",
         "# from Cargo.lock",
+        "# nooelint: oelint.vars.inconspaces - the layout cargo-update-recipe-crates writes",
         'SRC_URI += " \\',
     ]
     for name, version, _ in crates:

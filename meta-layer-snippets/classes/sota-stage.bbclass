@@ -1,3 +1,4 @@
+# nooelint: oelint.bbclass.underscores - the name the project documents (OE-core has dashed class names too)
 # sota-stage.bbclass: run the native sota-stage tool from a recipe's tasks to
 # put OTA credentials and aktualizr config into ${D} or a native sysroot.
 #

@@ -1,3 +1,4 @@
+# nooelint: oelint.file.underscores - no upstream version: PV is the default 1.0
 SUMMARY = "The host side of the OTA credentials, for garage-push and garage-sign"
 DESCRIPTION = "Every entry of SOTA_PACKED_CREDENTIALS that a host tool reads \
 (treehub.json, targets.pub, targets.sec, root.json, tufrepo.url, ...) and \
@@ -11,7 +12,11 @@ SECTION = "devel"
 # The files are your OTA server's credentials, not third-party code.
 LICENSE = "CLOSED"
 
-inherit native sota-stage
+# No sources: sota-stage reads SOTA_PACKED_CREDENTIALS by path.
+SRC_URI = ""
+
+inherit sota-stage
+inherit_defer native
 
 # Native output must not depend on the machine.
 SOTA_STAGE_HARDWARE_ID = ""

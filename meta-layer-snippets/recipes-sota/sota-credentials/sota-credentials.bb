@@ -1,3 +1,4 @@
+# nooelint: oelint.file.underscores - no upstream version: PV is the default 1.0
 SUMMARY = "OTA credentials and aktualizr config for the device, staged by sota-stage"
 DESCRIPTION = "The device's share of SOTA_PACKED_CREDENTIALS for SOTA_CLIENT_PROV \
 (shared-cred: /var/sota/sota_provisioning_credentials.zip; device-cred and \
@@ -8,6 +9,10 @@ HOMEPAGE = "https://github.com/uptane/aktualizr"
 SECTION = "base"
 # The package holds your OTA server's credentials, not third-party code.
 LICENSE = "CLOSED"
+
+# No sources: sota-stage reads SOTA_PACKED_CREDENTIALS by path (never a
+# SRC_URI entry, which would put the path into the task signatures).
+SRC_URI = ""
 
 inherit sota-stage
 
@@ -23,10 +28,7 @@ do_install() {
 }
 
 # aktualizr reads /usr/lib/sota/conf.d whatever libdir is: nonarch_libdir.
-FILES:${PN} = " \
-    ${localstatedir}/sota \
-    ${nonarch_libdir}/sota \
-"
+FILES:${PN} += "${localstatedir}/sota ${nonarch_libdir}/sota"
 
 # The same files as meta-updater's provisioning packages: with meta-updater,
 # use its recipes (this layer's .bbappends make them stage with sota-stage).

@@ -3,7 +3,8 @@ DESCRIPTION = "sota-stage checks the credentials.zip an OTA server hands out, \
 splits it into what the device needs and what only host tools need, renders \
 aktualizr's config fragments and stages them with exact modes, reproducibly. \
 Recipes run the native tool through sota-stage.bbclass."
-HOMEPAGE = "${SOTA_STAGE_HOMEPAGE}"
+# No public home yet: a placeholder until the project is published.
+HOMEPAGE = "https://example.invalid/sota-stage"
 SECTION = "devel"
 LICENSE = "MIT | Apache-2.0"
 # LICENSE-MIT is checked from line 5 on, so the copyright line may change.
@@ -17,7 +18,6 @@ LIC_FILES_CHKSUM = " \
 # commit whose Cargo.lock matches sota-stage-crates.inc (the project's test
 # checks that they match on every commit). The sources must unpack to ${BP},
 # or set S to where they do.
-SOTA_STAGE_HOMEPAGE ?= "https://example.invalid/sota-stage"
 SOTA_STAGE_SRC_URI ?= "git://git.example.invalid/sota-stage.git;protocol=https;branch=main;destsuffix=${BP}"
 SOTA_STAGE_SRCREV ?= "0000000000000000000000000000000000000000"
 

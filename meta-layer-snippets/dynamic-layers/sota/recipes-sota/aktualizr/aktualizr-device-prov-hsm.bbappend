@@ -16,7 +16,7 @@ do_install() {
     fi
 }
 
-FILES:${PN} += "/usr/lib/sota/conf.d/20-sota-device-cred-hsm.toml ${localstatedir}/sota"
+FILES:${PN} += "${nonarch_libdir}/sota/conf.d/20-sota-device-cred-hsm.toml ${localstatedir}/sota"
 
 # The fragment holds the PKCS#11 PIN: no sstate archive of any output.
 SSTATE_SKIP_CREATION:task-populate-sysroot = "1"

@@ -16,4 +16,4 @@ do_install() {
     fi
 }
 
-FILES:${PN} += "/usr/lib/sota/conf.d/20-sota-device-cred.toml ${localstatedir}/sota"
+FILES:${PN} += "${nonarch_libdir}/sota/conf.d/20-sota-device-cred.toml ${localstatedir}/sota"

@@ -8,10 +8,10 @@ SOTA_STAGE_HARDWARE_ID = "${SOTA_HARDWARE_ID}"
 SOTA_STAGE_ARCHIVE_TASKS = ""
 
 do_install() {
-    install -d ${D}/usr/lib/sota/conf.d
+    install -d ${D}${nonarch_libdir}/sota/conf.d
     sota_stage_hardware_id ${D}
 }
 
 # meta-updater lists ${libdir}/sota/conf.d, which is not where aktualizr
 # looks when libdir is not /usr/lib.
-FILES:${PN} += "/usr/lib/sota/conf.d"
+FILES:${PN} += "${nonarch_libdir}/sota/conf.d"

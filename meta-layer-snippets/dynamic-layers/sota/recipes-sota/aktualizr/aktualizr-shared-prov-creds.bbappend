@@ -8,19 +8,20 @@ inherit sota-stage
 SOTA_STAGE_METHOD = "shared-cred"
 # allarch: the hardware ID is aktualizr-hwid's.
 SOTA_STAGE_HARDWARE_ID = ""
+# No zip-native needed.
+DEPENDS:remove = "zip-native"
 # The archive is read by sota-stage, by path: not a SRC_URI entry (meta-updater's
 # credentials.inc), which would put its path into the fetch signatures and a
-# copy of it into WORKDIR. No zip-native needed either.
+# copy of it into WORKDIR.
 SRC_URI:remove = "file://${SOTA_PACKED_CREDENTIALS}"
 SRC_URI[vardepsexclude] += "SOTA_PACKED_CREDENTIALS"
-DEPENDS:remove = "zip-native"
 
 do_install() {
     if [ "${SOTA_STAGE_HAVE_ARCHIVE}" = 1 ]; then
         sota_stage_device ${D}
         # The fragment is aktualizr-shared-prov's.
-        rm ${D}/usr/lib/sota/conf.d/20-sota-shared-cred.toml
-        rmdir ${D}/usr/lib/sota/conf.d ${D}/usr/lib/sota ${D}/usr/lib ${D}/usr
+        rm ${D}${nonarch_libdir}/sota/conf.d/20-sota-shared-cred.toml
+        rmdir ${D}${nonarch_libdir}/sota/conf.d ${D}${nonarch_libdir}/sota ${D}${nonarch_libdir} ${D}${exec_prefix}
     fi
 }
 

@@ -14,7 +14,7 @@ do_install() {
     sota_stage_fragment ${D}
 }
 
-FILES:${PN} += "/usr/lib/sota/conf.d/20-sota-shared-cred.toml"
+FILES:${PN} += "${nonarch_libdir}/sota/conf.d/20-sota-shared-cred.toml"
 
 # Holds the p12 password when SOTA_P12_PASSWORD_FILE is set: no sstate archive.
 SSTATE_SKIP_CREATION:task-populate-sysroot = "1"
