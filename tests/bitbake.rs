@@ -401,6 +401,16 @@ impl Outcome {
     }
 }
 
+/// The recipes with an entry in the stand-in sstate cache, sorted.
+fn sstate_recipes(build: &Build) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(build.top().join("sstate-cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// `recipe:do_task` for each task.
 fn tasks(recipe: &str, names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|t| format!("{recipe}:do_{t}")).collect()
@@ -690,15 +700,7 @@ fn shared_cred_device_and_host_files_and_their_signatures() {
         "the host-only archive has no device secret"
     );
     // The stand-in sstate cache: the tool is cached, the credentials never.
-    let sstate: Vec<String> = fs::read_dir(build.top().join("sstate-cache"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        sstate,
-        ["sota-stage-prebuilt-native"],
-        "recipes in the sstate cache"
-    );
+    assert_eq!(sstate_recipes(&build), ["sota-stage-prebuilt-native"]);
     let target_sysroot = build.top().join("tmp/sysroots/qemux86-64");
     assert!(
         !target_sysroot.exists() || tree(&target_sysroot).is_empty(),
@@ -934,6 +936,11 @@ fn meta_updater_shared_cred_recipes_stage_with_sota_stage() {
             .exists(),
         "meta-updater's SRC_URI entry for the archive is gone"
     );
+    assert_eq!(
+        sstate_recipes(&build),
+        ["aktualizr-hwid", "sota-stage-prebuilt-native"],
+        "only the recipes without secrets are in the sstate cache"
+    );
     let shared = build.image("aktualizr-shared-prov-1.0-r0");
     assert_tree(
         &shared,
@@ -1025,6 +1032,11 @@ fn meta_updater_device_cred_recipes_stage_with_sota_stage() {
             .contains(&format!("pass = \"{PIN}\""))
     );
 
+    assert_eq!(
+        sstate_recipes(&build),
+        ["aktualizr-device-prov", "sota-stage-prebuilt-native"],
+        "the HSM fragment (PIN) is not in the sstate cache"
+    );
     let needles = secret_needles(&build.dir, &[], &[("the PIN", PIN)]);
     assert_no_leak(&build, &needles);
 }
