@@ -979,6 +979,13 @@ fn meta_updater_shared_cred_recipes_stage_with_sota_stage() {
         "aktualizr-shared-prov-creds",
         TARGET_TASKS_AFTER_CHECK,
     ));
+    // meta-updater copied the whole archive into WORKDIR: no more.
+    let needles = secret_needles(
+        &build.dir,
+        &[("the OAuth2 client secret", OAUTH2_SECRET)],
+        &[],
+    );
+    assert_no_leak(&build, &needles);
 }
 
 /// meta-updater's recipes for device credentials (with and without an HSM),
@@ -1039,4 +1046,35 @@ fn meta_updater_device_cred_recipes_stage_with_sota_stage() {
     );
     let needles = secret_needles(&build.dir, &[], &[("the PIN", PIN)]);
     assert_no_leak(&build, &needles);
+}
+
+/// The real tool recipe parses (with stub cargo classes), takes its crates
+/// from the generated .inc, and skips itself with a reason until it is told
+/// where the sources are.
+#[test]
+fn the_tool_recipe_parses_and_says_what_it_needs() {
+    let Some(bitbake) = bitbake() else { return };
+    let mut build = Build::new(&bitbake, false);
+    build
+        .run(&["sota-stage"])
+        .failed()
+        .log_has("set SOTA_STAGE_SRC_URI and SOTA_STAGE_SRCREV");
+
+    build.set(
+        "SOTA_STAGE_SRC_URI",
+        "git://git.example.test/sota-stage.git;protocol=https;branch=main;destsuffix=${BP}",
+    );
+    build.set(
+        "SOTA_STAGE_SRCREV",
+        "0123456789abcdef0123456789abcdef01234567",
+    );
+    let env = build.run(&["-e", "sota-stage"]);
+    env.ok()
+        .log_has("crate://crates.io/serde/")
+        .log_has("[serde-1.")
+        .log_has(".sha256sum] \"")
+        .log_has("\nLICENSE=\"MIT | Apache-2.0\"")
+        .log_has("\nBBCLASSEXTEND=\"native\"")
+        .log_has("\nS=\"")
+        .log_has("/sota-stage-0.1.0\"");
 }
