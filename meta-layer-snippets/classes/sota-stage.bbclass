@@ -92,9 +92,14 @@ def sota_stage_secrets_digest(d, archive):
 
 python __anonymous() {
     import os
+    for var in ("SOTA_PACKED_CREDENTIALS", "SOTA_P12_PASSWORD_FILE", "SOTA_HSM_PIN_FILE"):
+        path = d.getVar(var) or ""
+        if path and not os.path.isabs(path):
+            bb.fatal("%s must be an absolute path, not '%s'" % (var, path))
+        if any(c.isspace() for c in path):
+            # [file-checksums] takes a space-separated list.
+            bb.fatal("%s must not contain whitespace: '%s'" % (var, path))
     archive = d.getVar("SOTA_PACKED_CREDENTIALS") or ""
-    if archive and not os.path.isabs(archive):
-        bb.fatal("SOTA_PACKED_CREDENTIALS must be an absolute path, not '%s'" % archive)
     d.setVar("SOTA_STAGE_HAVE_ARCHIVE", "1" if archive else "0")
     tasks = (d.getVar("SOTA_STAGE_ARCHIVE_TASKS") or "").split()
     if archive:
