@@ -103,8 +103,8 @@ python __anonymous() {
     d.setVar("SOTA_STAGE_HAVE_ARCHIVE", "1" if archive else "0")
     tasks = (d.getVar("SOTA_STAGE_ARCHIVE_TASKS") or "").split()
     if archive:
-        # The content, not the path: file-checksums records the path in the
-        # signature data but hashes only the checksum.
+        # The content, not the path: the signature hashes only the file's
+        # checksum (the signature data also records its name).
         for task in tasks:
             d.appendVarFlag(task, "file-checksums", " %s:True" % archive)
     if not archive or "do_sota_check" not in tasks:
