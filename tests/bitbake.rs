@@ -1,0 +1,1080 @@
+//! meta-layer-snippets with a real BitBake: the real `sota-stage.bbclass`,
+//! `sota-credentials.bb`, `sota-credentials-host-native.bb` and the
+//! meta-updater `.bbappend`s, run by the `bitbake` named in `BITBAKE`.
+//!
+//! The build folder comes from `tests/bitbake/`: `meta-test` stands in for
+//! OE-core (its task names and order, OE-core's signature settings, a
+//! stand-in sstate cache and installed-vs-shipped check) and provides
+//! `sota-stage-native` as the binary cargo just built; the real
+//! `sota-stage_*.bb` is parsed with stub cargo classes and skips itself (no
+//! source URL). `meta-updater-standin` holds meta-updater's provisioning
+//! recipes reduced to their SRC_URI, DEPENDS, do_install and FILES.
+//!
+//! Without `BITBAKE` the tests report themselves skipped, except in CI
+//! (`CI` set), where they fail: `.ci/run` always sets it.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{upstream, Creds, KeyAlg, P12Form, Pki, TestDir, Validity, OAUTH2_SECRET};
+use sha2::{Digest, Sha256};
+
+const HOW: &str = "BITBAKE=$(../shared/tools/bitbake/setup.sh) cargo test --test bitbake";
+/// A bitbake run here takes about 3 s; a hung one fails the test.
+const RUN_TIMEOUT: Duration = Duration::from_secs(240);
+const EPOCH: u64 = 1_700_000_000;
+
+/// The `bitbake` to use, or `None` (reported) when the tests are skipped.
+fn bitbake() -> Option<PathBuf> {
+    match std::env::var_os("BITBAKE").filter(|v| !v.is_empty()) {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_file(),
+                "BITBAKE={} is not a file; get one with: {HOW}",
+                path.display()
+            );
+            Some(path)
+        }
+        None if std::env::var_os("CI").is_some() => panic!(
+            "BITBAKE is not set, and CI is: the bitbake tests must run in CI. \
+             Get a bitbake with: {HOW}"
+        ),
+        None => {
+            // Written to the real stderr, past libtest's capture, once.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    format!("SKIPPED: tests/bitbake.rs needs a bitbake: {HOW}\n").as_bytes(),
+                );
+            });
+            None
+        }
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Writes `bytes` and gives the file an mtime no other write in this process
+/// gets: bitbake's checksum cache keys on the mtime in whole seconds.
+fn write_input(path: &Path, bytes: impl AsRef<[u8]>) {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, bytes).unwrap();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let when = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000 + 10 * n);
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
+/// A build folder: the stand-in layers, the real meta-layer-snippets, a
+/// local.conf made from `conf`, and an `inputs` folder outside the build.
+struct Build {
+    dir: TestDir,
+    bitbake: PathBuf,
+    conf: BTreeMap<String, String>,
+}
+
+impl Build {
+    fn new(bitbake: &Path, meta_updater: bool) -> Build {
+        let dir = TestDir::new();
+        let src = repo().join("tests/bitbake");
+        let mut layers = vec![dir.join("meta-test"), repo().join("meta-layer-snippets")];
+        copy_tree(&src.join("meta-test"), &dir.join("meta-test"));
+        if meta_updater {
+            copy_tree(
+                &src.join("meta-updater-standin"),
+                &dir.join("meta-updater-standin"),
+            );
+            layers.push(dir.join("meta-updater-standin"));
+        }
+        let layers: Vec<String> = layers.iter().map(|p| p.display().to_string()).collect();
+        dir.write(
+            "build/conf/bblayers.conf",
+            format!(
+                "BBPATH = \"${{TOPDIR}}\"\nBBFILES ?= \"\"\nBBLAYERS = \"{}\"\n",
+                layers.join(" ")
+            ),
+        );
+        let mut conf = BTreeMap::new();
+        conf.insert(
+            "SOTA_STAGE_TEST_BINARY".into(),
+            env!("CARGO_BIN_EXE_sota-stage").into(),
+        );
+        conf.insert("SOTA_HARDWARE_ID".into(), "test-board".into());
+        conf.insert("SOURCE_DATE_EPOCH".into(), EPOCH.to_string());
+        Build {
+            dir,
+            bitbake: bitbake.to_owned(),
+            conf,
+        }
+    }
+
+    fn set(&mut self, key: &str, value: impl AsRef<Path>) {
+        self.conf
+            .insert(key.into(), value.as_ref().display().to_string());
+    }
+
+    fn input(&self, rel: &str) -> PathBuf {
+        self.dir.join("inputs").join(rel)
+    }
+
+    fn top(&self) -> PathBuf {
+        self.dir.join("build")
+    }
+
+    fn image(&self, pf: &str) -> PathBuf {
+        self.top().join("tmp/work").join(pf).join("image")
+    }
+
+    fn host_files(&self) -> PathBuf {
+        self.top().join("tmp/sysroots/native/usr/share/sota-stage")
+    }
+
+    /// Runs bitbake on `targets` with the current local.conf.
+    fn run(&self, targets: &[&str]) -> Outcome {
+        let local: String = self
+            .conf
+            .iter()
+            .map(|(k, v)| format!("{k} = \"{v}\"\n"))
+            .collect();
+        self.dir.write("build/conf/local.conf", local);
+        let bindir = self.bitbake.parent().unwrap();
+        let path = format!(
+            "{}:{}",
+            bindir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let log_path = self.dir.join("build/last-run.log");
+        let log = fs::File::create(&log_path).unwrap();
+        let mut command = Command::new(&self.bitbake);
+        command
+            .args(targets)
+            .current_dir(self.top())
+            .env("PATH", path)
+            .env("LANG", "C.UTF-8")
+            .env("LC_ALL", "C.UTF-8")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for var in [
+            "BBPATH",
+            "BBSERVER",
+            "BB_ENV_PASSTHROUGH_ADDITIONS",
+            "BB_ENV_PASSTHROUGH",
+            "BUILDDIR",
+        ]
+        .into_iter()
+        .chain(common::HERMETIC_ENV)
+        {
+            command.env_remove(var);
+        }
+        let started = Instant::now();
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bitbake.display()));
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > RUN_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "bitbake {targets:?} took over {RUN_TIMEOUT:?}; log: {}",
+                    log_path.display()
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        };
+        eprintln!(
+            "bitbake {}: {:.1} s",
+            targets.join(" "),
+            started.elapsed().as_secs_f64()
+        );
+        let mut log = String::new();
+        fs::File::open(&log_path)
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        Outcome {
+            what: format!("bitbake {}", targets.join(" ")),
+            success: status.success(),
+            ran: ran_tasks(&log),
+            log,
+        }
+    }
+
+    /// Every file under the build folder a reader of the build could see
+    /// (signature files, task scripts and logs, caches, the stand-in sstate
+    /// cache, scratch space), decompressed where bitbake compresses: the
+    /// places secrets must never reach. The staged outputs themselves
+    /// (image, package, sysroot, deploy folders) are left out: they are
+    /// meant to hold the device's and the host's secrets.
+    fn readable_leftovers(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let top = self.top();
+        let outputs = ["image", "packages-split", "deploy-ipks", "sysroot-destdir"];
+        let mut found = Vec::new();
+        let mut stack = vec![top.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in fs::read_dir(&dir).unwrap() {
+                let entry = entry.unwrap();
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let kind = entry.file_type().unwrap();
+                let rel = path.strip_prefix(&top).unwrap().to_path_buf();
+                if kind.is_dir() {
+                    let is_output = outputs.contains(&name.as_str())
+                        || rel == Path::new("tmp/sysroots")
+                        || rel == Path::new("tmp/deploy");
+                    if !is_output {
+                        stack.push(path);
+                    }
+                } else if kind.is_file() {
+                    let bytes = if name.contains(".sigdata.") || name.contains(".siginfo") {
+                        zstd_decompress(&path)
+                    } else if name.starts_with("fifo.") || name.ends_with(".sock") {
+                        continue;
+                    } else {
+                        fs::read(&path).unwrap()
+                    };
+                    found.push((rel, bytes));
+                }
+            }
+        }
+        found
+    }
+
+    /// The decompressed JSON of the signature file of `pf`'s `task`.
+    fn sigdata(&self, pf: &str, task: &str) -> serde_json::Value {
+        let prefix = format!("{pf}.{task}.sigdata.");
+        let stamps = self.top().join("tmp/stamps");
+        let mut matches: Vec<PathBuf> = fs::read_dir(&stamps)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&prefix)
+            })
+            .collect();
+        // The newest one: a task re-run with another hash writes another.
+        matches.sort_by_key(|p| fs::metadata(p).unwrap().modified().unwrap());
+        let newest = matches
+            .last()
+            .unwrap_or_else(|| panic!("no {prefix}* in {}", stamps.display()));
+        serde_json::from_slice(&zstd_decompress(newest)).unwrap()
+    }
+}
+
+fn zstd_decompress(path: &Path) -> Vec<u8> {
+    let out = Command::new("zstd")
+        .args(["-d", "-c", "-q"])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("zstd (bitbake needs it too) cannot run: {e}"));
+    assert!(
+        out.status.success(),
+        "zstd -d {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The tasks bitbake ran (noexec ones included: they ran because their
+/// signature changed), as `recipe:do_task` with the recipe file's name
+/// without version.
+fn ran_tasks(log: &str) -> BTreeSet<String> {
+    log.lines()
+        .filter(|l| l.contains("Running task ") || l.contains("Running noexec task "))
+        .filter_map(|l| {
+            let inner = &l[l.rfind('(')? + 1..l.rfind(')')?];
+            let (file, task) = inner.rsplit_once(':')?;
+            let stem = Path::new(file).file_stem()?.to_string_lossy().into_owned();
+            let recipe = stem.split('_').next()?.to_owned();
+            Some(format!("{recipe}:{task}"))
+        })
+        .collect()
+}
+
+struct Outcome {
+    what: String,
+    success: bool,
+    ran: BTreeSet<String>,
+    log: String,
+}
+
+impl Outcome {
+    #[track_caller]
+    fn fail(&self, why: &str) -> ! {
+        let lines: Vec<&str> = self.log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(120)..].join("\n");
+        panic!(
+            "{}: {why}\ntasks run: {:?}\n--- bitbake output (end) ---\n{tail}\n--- end ---",
+            self.what, self.ran
+        )
+    }
+
+    #[track_caller]
+    fn ok(&self) -> &Outcome {
+        if !self.success {
+            self.fail("bitbake failed");
+        }
+        self
+    }
+
+    #[track_caller]
+    fn failed(&self) -> &Outcome {
+        if self.success {
+            self.fail("bitbake succeeded, but it should have failed");
+        }
+        self
+    }
+
+    #[track_caller]
+    fn log_has(&self, needle: &str) -> &Outcome {
+        if !self.log.contains(needle) {
+            self.fail(&format!("the output lacks {needle:?}"));
+        }
+        self
+    }
+
+    #[track_caller]
+    fn log_lacks(&self, needle: &str) -> &Outcome {
+        if self.log.contains(needle) {
+            self.fail(&format!("the output has {needle:?}"));
+        }
+        self
+    }
+
+    #[track_caller]
+    fn ran_nothing(&self) -> &Outcome {
+        if !self.ran.is_empty() {
+            self.fail("expected no task to run");
+        }
+        self
+    }
+
+    #[track_caller]
+    fn ran_exactly(&self, expected: &BTreeSet<String>) -> &Outcome {
+        if &self.ran != expected {
+            let extra: Vec<_> = self.ran.difference(expected).collect();
+            let missing: Vec<_> = expected.difference(&self.ran).collect();
+            self.fail(&format!(
+                "ran other tasks than expected: extra {extra:?}, missing {missing:?}"
+            ));
+        }
+        self
+    }
+}
+
+/// The recipes with an entry in the stand-in sstate cache, sorted.
+fn sstate_recipes(build: &Build) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(build.top().join("sstate-cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `recipe:do_task` for each task.
+fn tasks(recipe: &str, names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|t| format!("{recipe}:do_{t}")).collect()
+}
+
+/// The tasks of a target recipe of this layer that depend on the archive:
+/// the check and everything after it.
+const TARGET_TASKS_AFTER_CHECK: &[&str] = &[
+    "sota_check",
+    "configure",
+    "compile",
+    "install",
+    "populate_sysroot",
+    "package",
+    "package_write_ipk",
+    "build",
+];
+const NATIVE_TASKS_AFTER_CHECK: &[&str] = &[
+    "sota_check",
+    "configure",
+    "compile",
+    "install",
+    "populate_sysroot",
+    "build",
+];
+
+/// Relative path -> (mode, is_dir) of everything under `root`.
+fn tree(root: &Path) -> BTreeMap<String, (u32, bool)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in
+            fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        {
+            let entry = entry.unwrap();
+            let meta = fs::symlink_metadata(entry.path()).unwrap();
+            let rel = entry
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .display()
+                .to_string();
+            out.insert(rel, (meta.permissions().mode() & 0o7777, meta.is_dir()));
+            if meta.is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    out
+}
+
+/// Asserts that `root` holds exactly these files (path, mode) and these
+/// folders with a mode given (others must be 0755), all files dated
+/// SOURCE_DATE_EPOCH.
+#[track_caller]
+fn assert_tree(root: &Path, files: &[(&str, u32)], dirs: &[(&str, u32)]) {
+    let found = tree(root);
+    let found_files: BTreeMap<&str, u32> = found
+        .iter()
+        .filter(|(_, (_, is_dir))| !is_dir)
+        .map(|(p, (m, _))| (p.as_str(), *m))
+        .collect();
+    let wanted: BTreeMap<&str, u32> = files.iter().copied().collect();
+    assert_eq!(
+        found_files
+            .iter()
+            .map(|(p, m)| format!("{p} {m:o}"))
+            .collect::<Vec<_>>(),
+        wanted
+            .iter()
+            .map(|(p, m)| format!("{p} {m:o}"))
+            .collect::<Vec<_>>(),
+        "files and modes under {}",
+        root.display()
+    );
+    for (path, (mode, is_dir)) in &found {
+        if *is_dir {
+            let want = dirs
+                .iter()
+                .find(|(d, _)| d == path)
+                .map_or(0o755, |(_, m)| *m);
+            assert_eq!(
+                *mode,
+                want,
+                "mode of folder {path} under {}: {mode:o}",
+                root.display()
+            );
+        } else {
+            let mtime = fs::metadata(root.join(path)).unwrap().mtime();
+            assert_eq!(mtime, EPOCH as i64, "mtime of {path} (SOURCE_DATE_EPOCH)");
+        }
+    }
+}
+
+/// The entry names of a zip file.
+fn zip_names(path: &Path) -> Vec<String> {
+    let file = fs::File::open(path).unwrap();
+    let mut zip = zip::ZipArchive::new(file)
+        .unwrap_or_else(|e| panic!("{} is not a zip: {e}", path.display()));
+    let mut names: Vec<String> = (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn read(path: impl AsRef<Path>) -> String {
+    let path = path.as_ref();
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn md5_hex(dir: &TestDir, bytes: &[u8]) -> String {
+    let file = dir.write("md5-input", bytes);
+    let out = common::openssl(dir.path(), ["dgst", "-md5", "-r", file.to_str().unwrap()]);
+    fs::remove_file(file).unwrap();
+    String::from_utf8(out).unwrap()[..32].to_owned()
+}
+
+/// What must never be found outside the staged outputs: each secret, and
+/// the digests (sha256, md5) of the short ones, which a dictionary reverses.
+fn secret_needles(
+    dir: &TestDir,
+    secrets: &[(&str, &str)],
+    short: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut needles: Vec<(String, String)> = secrets
+        .iter()
+        .chain(short)
+        .map(|(what, value)| ((*what).to_owned(), (*value).to_owned()))
+        .collect();
+    for (what, value) in short {
+        for variant in [value.to_string(), format!("{value}\n")] {
+            needles.push((format!("sha256 of {what}"), sha256_hex(variant.as_bytes())));
+            needles.push((format!("md5 of {what}"), md5_hex(dir, variant.as_bytes())));
+        }
+    }
+    needles
+}
+
+#[track_caller]
+fn assert_no_leak(build: &Build, needles: &[(String, String)]) -> Vec<(PathBuf, String)> {
+    let started = Instant::now();
+    let files = build.readable_leftovers();
+    let sigdata = files
+        .iter()
+        .filter(|(p, _)| p.to_string_lossy().contains(".sigdata."))
+        .count();
+    assert!(sigdata > 20, "the scan found only {sigdata} sigdata files");
+    // The needles are ASCII: a lossy conversion keeps every match, and
+    // str::contains is fast even in a debug build.
+    let files: Vec<(PathBuf, String)> = files
+        .into_iter()
+        .map(|(path, bytes)| (path, String::from_utf8_lossy(&bytes).into_owned()))
+        .collect();
+    for (path, text) in &files {
+        for (what, needle) in needles {
+            assert!(
+                !text.contains(needle.as_str()),
+                "{what} leaked into {}",
+                path.display()
+            );
+        }
+    }
+    eprintln!(
+        "scan: {} files, {:.1} s",
+        files.len(),
+        started.elapsed().as_secs_f64()
+    );
+    files
+}
+
+/// A line of base64 from the body of a PEM text: a piece of key material.
+fn pem_body_line(pem: &str) -> String {
+    pem.lines()
+        .find(|l| l.len() >= 40 && !l.starts_with("-----"))
+        .unwrap()
+        .to_owned()
+}
+
+const P12_PASSWORD: &str = "TEST-ONLY-p12-pass-7319";
+const PIN: &str = "TEST-ONLY-pin-8642";
+const PIN_2: &str = "TEST-ONLY-pin-5150";
+
+#[test]
+fn shared_cred_device_and_host_files_and_their_signatures() {
+    let Some(bitbake) = bitbake() else { return };
+    let mut build = Build::new(&bitbake, false);
+    let pki = Pki::new(&build.dir);
+    let client = pki.client(KeyAlg::Ec, Validity::Normal);
+    let p12 = pki.p12(&client, P12_PASSWORD, P12Form::Aes, 1);
+    let (targets_pub, targets_sec) = pki.targets_rsa();
+    let rsa_pem = serde_json::from_str::<serde_json::Value>(&targets_sec).unwrap()["keyval"]
+        ["private"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let creds = |tufrepo: &str| {
+        Creds::typical(&pki)
+            .p12(p12.clone())
+            .file("targets.pub", targets_pub.as_str())
+            .file("targets.sec", targets_sec.as_str())
+            .tufrepo_url(tufrepo)
+            .build()
+    };
+
+    let archive = build.input("a/credentials.zip");
+    write_input(&archive, creds("https://tuf.example.test/api/v1/user_repo"));
+    write_input(&build.input("p12-password"), format!("{P12_PASSWORD}\n"));
+    build.set("SOTA_PACKED_CREDENTIALS", &archive);
+    build.set("SOTA_P12_PASSWORD_FILE", build.input("p12-password"));
+    build.set("SOTA_CLIENT_PROV", "aktualizr-shared-prov");
+    let both = ["sota-credentials", "sota-credentials-host-native"];
+
+    // The device files in ${D}, packaged; the host files in the native sysroot.
+    build.run(&both).ok();
+    let image = build.image("sota-credentials-1.0-r0");
+    assert_tree(
+        &image,
+        &[
+            ("var/sota/sota_provisioning_credentials.zip", 0o600),
+            ("var/sota/import/repo/root.json", 0o644),
+            // It holds the p12 password.
+            ("usr/lib/sota/conf.d/20-sota-shared-cred.toml", 0o600),
+            ("usr/lib/sota/conf.d/40-hardware-id.toml", 0o644),
+        ],
+        &[("var/sota", 0o700), ("var/sota/import", 0o700)],
+    );
+    assert_eq!(
+        zip_names(&image.join("var/sota/sota_provisioning_credentials.zip")),
+        ["autoprov.url", "autoprov_credentials.p12"]
+    );
+    let fragment = read(image.join("usr/lib/sota/conf.d/20-sota-shared-cred.toml"));
+    assert!(
+        fragment.contains("provision_path = \"/var/sota/sota_provisioning_credentials.zip\""),
+        "{fragment}"
+    );
+    assert!(
+        fragment.contains(&format!("p12_password = \"{P12_PASSWORD}\"")),
+        "{fragment}"
+    );
+    assert!(read(image.join("usr/lib/sota/conf.d/40-hardware-id.toml"))
+        .contains("primary_ecu_hardware_id = \"test-board\""));
+    let packaged = build
+        .top()
+        .join("tmp/work/sota-credentials-1.0-r0/packages-split/sota-credentials");
+    assert_eq!(
+        tree(&packaged),
+        tree(&image),
+        "the package ships all of ${{D}}"
+    );
+    assert!(
+        build
+            .top()
+            .join("tmp/work/sota-credentials-1.0-r0/deploy-ipks/qemux86_64/sota-credentials.tar")
+            .is_file(),
+        "PACKAGE_ARCH is MACHINE_ARCH"
+    );
+
+    assert_tree(
+        &build.host_files(),
+        &[
+            ("credentials.zip", 0o600),
+            ("root.json", 0o644),
+            ("targets.pub", 0o644),
+            ("targets.sec", 0o600),
+            ("treehub.json", 0o600),
+            ("tufrepo.url", 0o644),
+        ],
+        &[],
+    );
+    assert_eq!(
+        zip_names(&build.host_files().join("credentials.zip")),
+        [
+            "root.json",
+            "targets.pub",
+            "targets.sec",
+            "treehub.json",
+            "tufrepo.url"
+        ],
+        "the host-only archive has no device secret"
+    );
+    // The stand-in sstate cache: the tool is cached, the credentials never.
+    assert_eq!(sstate_recipes(&build), ["sota-stage-prebuilt-native"]);
+    let target_sysroot = build.top().join("tmp/sysroots/qemux86-64");
+    assert!(
+        !target_sysroot.exists() || tree(&target_sysroot).is_empty(),
+        "nothing of the device recipe in a sysroot"
+    );
+
+    // An unrelated setting, an unrelated file, the same bytes rewritten: nothing re-runs.
+    let sig_before = build.sigdata("sota-credentials-1.0-r0", "do_install");
+    build.set("UNRELATED_SETTING", "1");
+    write_input(&build.input("a/notes.txt"), "unrelated");
+    write_input(&archive, creds("https://tuf.example.test/api/v1/user_repo"));
+    build.run(&both).ok().ran_nothing();
+
+    // The same bytes at another path (and the password file moved too): nothing re-runs.
+    let moved = build.input("elsewhere/renamed.zip");
+    fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    fs::rename(&archive, &moved).unwrap();
+    fs::rename(build.input("p12-password"), build.input("elsewhere/pw")).unwrap();
+    build.set("SOTA_PACKED_CREDENTIALS", &moved);
+    build.set("SOTA_P12_PASSWORD_FILE", build.input("elsewhere/pw"));
+    build.run(&both).ok().ran_nothing();
+
+    // Other content at the same path: exactly the tasks that read it, and
+    // those after them, re-run; the tool's recipe does not.
+    write_input(
+        &moved,
+        creds("https://tuf.example.test/api/v1/another_repo"),
+    );
+    let mut expected = tasks("sota-credentials", TARGET_TASKS_AFTER_CHECK);
+    expected.extend(tasks(
+        "sota-credentials-host-native",
+        NATIVE_TASKS_AFTER_CHECK,
+    ));
+    build.run(&both).ok().ran_exactly(&expected);
+    assert_eq!(
+        read(build.host_files().join("tufrepo.url")),
+        "https://tuf.example.test/api/v1/another_repo"
+    );
+    let sig_after = build.sigdata("sota-credentials-1.0-r0", "do_install");
+    let checksums = |sig: &serde_json::Value| sig["file_checksum_values"].to_string();
+    assert!(
+        checksums(&sig_before).contains("credentials.zip"),
+        "{}",
+        checksums(&sig_before)
+    );
+    assert_ne!(
+        checksums(&sig_before),
+        checksums(&sig_after),
+        "the content is in the signature"
+    );
+
+    // No secret in any signature file, task script, log, cache or sstate
+    // archive; no input's path in any signature.
+    let needles = secret_needles(
+        &build.dir,
+        &[
+            ("the OAuth2 client secret", OAUTH2_SECRET),
+            ("targets.sec's RSA key", &pem_body_line(&rsa_pem)),
+            ("the p12 client key", &pem_body_line(&client.key_pem())),
+        ],
+        &[("the p12 password", P12_PASSWORD)],
+    );
+    let inputs = build.dir.join("inputs").display().to_string();
+    for (path, text) in assert_no_leak(&build, &needles) {
+        if path.to_string_lossy().contains(".sigdata.") {
+            assert!(
+                !text.contains(&inputs),
+                "an input's path is in the signature {}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn device_cred_and_hsm_files_and_the_pin_file() {
+    let Some(bitbake) = bitbake() else { return };
+    let mut build = Build::new(&bitbake, false);
+    let pki = Pki::new(&build.dir);
+    let archive = build.input("credentials.zip");
+    write_input(&archive, Creds::typical(&pki).build());
+    build.set("SOTA_PACKED_CREDENTIALS", &archive);
+    build.set("SOTA_CLIENT_PROV", "device-cred");
+    let image = build.image("sota-credentials-1.0-r0");
+
+    build.run(&["sota-credentials"]).ok();
+    let device_cred_files = |fragment: (&'static str, u32)| {
+        vec![
+            ("var/sota/import/gateway.url", 0o644),
+            ("var/sota/import/root.crt", 0o644),
+            ("var/sota/import/repo/root.json", 0o644),
+            fragment,
+            ("usr/lib/sota/conf.d/40-hardware-id.toml", 0o644),
+        ]
+    };
+    assert_tree(
+        &image,
+        &device_cred_files(("usr/lib/sota/conf.d/20-sota-device-cred.toml", 0o644)),
+        &[("var/sota", 0o700), ("var/sota/import", 0o700)],
+    );
+    assert_eq!(
+        read(image.join("var/sota/import/gateway.url")).trim(),
+        format!("https://{}.device-gateway.example.test:443", pki.uuid())
+    );
+    assert!(read(image.join("var/sota/import/root.crt")).contains("BEGIN CERTIFICATE"));
+
+    // device-cred-hsm by meta-updater's name, the PIN from a file, an id changed.
+    write_input(&build.input("pin"), format!("{PIN}\n"));
+    build.set("SOTA_CLIENT_PROV", "aktualizr-device-prov-hsm");
+    build.set("SOTA_HSM_PIN_FILE", build.input("pin"));
+    build.set("SOTA_HSM_UPTANE_KEY_ID", "07");
+    build.run(&["sota-credentials"]).ok();
+    let fragment_path = "usr/lib/sota/conf.d/20-sota-device-cred-hsm.toml";
+    assert_tree(
+        &image,
+        &device_cred_files((fragment_path, 0o600)),
+        &[("var/sota", 0o700), ("var/sota/import", 0o700)],
+    );
+    let fragment = read(image.join(fragment_path));
+    for line in [
+        format!("pass = \"{PIN}\""),
+        // The stand-in's libdir is /usr/lib64, as on a multilib machine.
+        "module = \"/usr/lib64/softhsm/libsofthsm2.so\"".to_owned(),
+        "uptane_key_id = \"07\"".to_owned(),
+        "tls_clientcert_id = \"01\"".to_owned(),
+    ] {
+        assert!(fragment.contains(&line), "{line} in\n{fragment}");
+    }
+
+    // Another PIN in the same file re-runs the tasks that read it ...
+    write_input(&build.input("pin"), format!("{PIN_2}\n"));
+    build
+        .run(&["sota-credentials"])
+        .ok()
+        .ran_exactly(&tasks("sota-credentials", TARGET_TASKS_AFTER_CHECK));
+    assert!(read(image.join(fragment_path)).contains(&format!("pass = \"{PIN_2}\"")));
+    // ... the same PIN in another file re-runs nothing.
+    fs::rename(build.input("pin"), build.input("pin-moved")).unwrap();
+    build.set("SOTA_HSM_PIN_FILE", build.input("pin-moved"));
+    build.run(&["sota-credentials"]).ok().ran_nothing();
+
+    let needles = secret_needles(
+        &build.dir,
+        &[],
+        &[("the first PIN", PIN), ("the second PIN", PIN_2)],
+    );
+    assert_no_leak(&build, &needles);
+}
+
+#[test]
+fn an_unusable_archive_fails_the_check_with_the_tools_message() {
+    let Some(bitbake) = bitbake() else { return };
+    let mut build = Build::new(&bitbake, false);
+
+    // Not a zip: do_sota_check fails, do_install never runs.
+    let bad = build.input("bad.zip");
+    write_input(&bad, "this is not a zip archive");
+    build.set("SOTA_PACKED_CREDENTIALS", &bad);
+    let run = build.run(&["sota-credentials"]);
+    run.failed()
+        .log_has("error: bad.zip: not a zip archive")
+        .log_has("sota-credentials.bb:do_sota_check) failed");
+    assert!(
+        !run.ran.contains("sota-credentials:do_install"),
+        "{:?}",
+        run.ran
+    );
+
+    // aktualizr's sample: its shared client certificate expired in 2018.
+    let expired = build.input("expired/credentials.zip");
+    write_input(
+        &expired,
+        fs::read(upstream("aktualizr-credentials.zip")).unwrap(),
+    );
+    build.set("SOTA_PACKED_CREDENTIALS", &expired);
+    build
+        .run(&["sota-credentials-host-native"])
+        .failed()
+        .log_has("error: credentials.zip: cannot stage for shared-cred")
+        .log_has("expired on 2018-07-18")
+        .log_has("sota-credentials-host-native.bb:do_sota_check) failed");
+
+    // A relative path is refused when the recipes are parsed.
+    build.set("SOTA_PACKED_CREDENTIALS", "inputs/credentials.zip");
+    build
+        .run(&["sota-credentials"])
+        .failed()
+        .log_has("SOTA_PACKED_CREDENTIALS must be an absolute path");
+}
+
+/// meta-updater's recipes for shared credentials, switched over by the
+/// dynamic layer's .bbappends.
+#[test]
+fn meta_updater_shared_cred_recipes_stage_with_sota_stage() {
+    let Some(bitbake) = bitbake() else { return };
+    let mut build = Build::new(&bitbake, true);
+    let pki = Pki::new(&build.dir);
+    let archive = build.input("credentials.zip");
+    write_input(&archive, Creds::typical(&pki).build());
+    build.set("SOTA_PACKED_CREDENTIALS", &archive);
+    let recipes = [
+        "aktualizr-shared-prov-creds",
+        "aktualizr-shared-prov",
+        "aktualizr-hwid",
+    ];
+
+    let run = build.run(&recipes);
+    run.ok();
+    assert!(
+        run.ran
+            .iter()
+            .all(|t| !t.starts_with("aktualizr:") && !t.starts_with("zip-native:")),
+        "aktualizr and zip-native are not needed any more: {:?}",
+        run.ran
+    );
+    let creds = build.image("aktualizr-shared-prov-creds-1.0-r0");
+    assert_tree(
+        &creds,
+        &[
+            ("var/sota/sota_provisioning_credentials.zip", 0o600),
+            ("var/sota/import/repo/root.json", 0o644),
+        ],
+        &[("var/sota", 0o700), ("var/sota/import", 0o700)],
+    );
+    assert_eq!(
+        zip_names(&creds.join("var/sota/sota_provisioning_credentials.zip")),
+        ["autoprov.url", "autoprov_credentials.p12"]
+    );
+    assert!(
+        !build
+            .top()
+            .join("tmp/work/aktualizr-shared-prov-creds-1.0-r0/credentials.zip")
+            .exists(),
+        "meta-updater's SRC_URI entry for the archive is gone"
+    );
+    assert_eq!(
+        sstate_recipes(&build),
+        ["aktualizr-hwid", "sota-stage-prebuilt-native"],
+        "only the recipes without secrets are in the sstate cache"
+    );
+    let shared = build.image("aktualizr-shared-prov-1.0-r0");
+    assert_tree(
+        &shared,
+        &[("usr/lib/sota/conf.d/20-sota-shared-cred.toml", 0o644)],
+        &[],
+    );
+    assert!(
+        read(shared.join("usr/lib/sota/conf.d/20-sota-shared-cred.toml"))
+            .contains("provision_path = \"/var/sota/sota_provisioning_credentials.zip\"")
+    );
+    let hwid = build.image("aktualizr-hwid-1.0-r0");
+    assert_tree(
+        &hwid,
+        &[("usr/lib/sota/conf.d/40-hardware-id.toml", 0o644)],
+        &[],
+    );
+    assert_eq!(
+        read(hwid.join("usr/lib/sota/conf.d/40-hardware-id.toml")),
+        "# The hardware ID of the primary ECU (sota-stage).\n[provision]\nprimary_ecu_hardware_id = \"test-board\"\n"
+    );
+
+    // Moving the archive re-runs nothing; other content re-runs only the
+    // recipe that stages it.
+    let moved = build.input("moved/credentials.zip");
+    fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    fs::rename(&archive, &moved).unwrap();
+    build.set("SOTA_PACKED_CREDENTIALS", &moved);
+    build.run(&recipes).ok().ran_nothing();
+    write_input(
+        &moved,
+        Creds::typical(&pki)
+            .tufrepo_url("https://tuf.example.test/other")
+            .build(),
+    );
+    build.run(&recipes).ok().ran_exactly(&tasks(
+        "aktualizr-shared-prov-creds",
+        TARGET_TASKS_AFTER_CHECK,
+    ));
+    // meta-updater copied the whole archive into WORKDIR: no more.
+    let needles = secret_needles(
+        &build.dir,
+        &[("the OAuth2 client secret", OAUTH2_SECRET)],
+        &[],
+    );
+    assert_no_leak(&build, &needles);
+}
+
+/// meta-updater's recipes for device credentials (with and without an HSM),
+/// switched over by the dynamic layer's .bbappends.
+#[test]
+fn meta_updater_device_cred_recipes_stage_with_sota_stage() {
+    let Some(bitbake) = bitbake() else { return };
+    let mut build = Build::new(&bitbake, true);
+    let pki = Pki::new(&build.dir);
+    let recipes = ["aktualizr-device-prov", "aktualizr-device-prov-hsm"];
+    let dirs = [("var/sota", 0o700), ("var/sota/import", 0o700)];
+
+    // Without an archive: the fragments only, as meta-updater does.
+    let run = build.run(&recipes);
+    run.ok().log_has("SOTA_HSM_PIN_FILE is not set");
+    assert_tree(
+        &build.image("aktualizr-device-prov-1.0-r0"),
+        &[("usr/lib/sota/conf.d/20-sota-device-cred.toml", 0o644)],
+        &[],
+    );
+    assert_tree(
+        &build.image("aktualizr-device-prov-hsm-1.0-r0"),
+        &[("usr/lib/sota/conf.d/20-sota-device-cred-hsm.toml", 0o600)],
+        &[],
+    );
+
+    // With one: the server URL, its CA and the pinned root too.
+    let archive = build.input("credentials.zip");
+    write_input(&archive, Creds::typical(&pki).build());
+    write_input(&build.input("pin"), PIN);
+    build.set("SOTA_PACKED_CREDENTIALS", &archive);
+    build.set("SOTA_HSM_PIN_FILE", build.input("pin"));
+    build
+        .run(&recipes)
+        .ok()
+        .log_lacks("SOTA_HSM_PIN_FILE is not set");
+    let common_files = [
+        ("var/sota/import/gateway.url", 0o644),
+        ("var/sota/import/root.crt", 0o644),
+        ("var/sota/import/repo/root.json", 0o644),
+    ];
+    let mut files = common_files.to_vec();
+    files.push(("usr/lib/sota/conf.d/20-sota-device-cred.toml", 0o644));
+    assert_tree(&build.image("aktualizr-device-prov-1.0-r0"), &files, &dirs);
+    let mut files = common_files.to_vec();
+    files.push(("usr/lib/sota/conf.d/20-sota-device-cred-hsm.toml", 0o600));
+    let hsm = build.image("aktualizr-device-prov-hsm-1.0-r0");
+    assert_tree(&hsm, &files, &dirs);
+    assert!(
+        read(hsm.join("usr/lib/sota/conf.d/20-sota-device-cred-hsm.toml"))
+            .contains(&format!("pass = \"{PIN}\""))
+    );
+
+    assert_eq!(
+        sstate_recipes(&build),
+        ["aktualizr-device-prov", "sota-stage-prebuilt-native"],
+        "the HSM fragment (PIN) is not in the sstate cache"
+    );
+    let needles = secret_needles(&build.dir, &[], &[("the PIN", PIN)]);
+    assert_no_leak(&build, &needles);
+}
+
+/// The real tool recipe parses (with stub cargo classes), takes its crates
+/// from the generated .inc, and skips itself with a reason until it is told
+/// where the sources are.
+#[test]
+fn the_tool_recipe_parses_and_says_what_it_needs() {
+    let Some(bitbake) = bitbake() else { return };
+    let mut build = Build::new(&bitbake, false);
+    build
+        .run(&["sota-stage"])
+        .failed()
+        .log_has("set SOTA_STAGE_SRC_URI and SOTA_STAGE_SRCREV");
+
+    build.set(
+        "SOTA_STAGE_SRC_URI",
+        "git://git.example.test/sota-stage.git;protocol=https;branch=main;destsuffix=${BP}",
+    );
+    build.set(
+        "SOTA_STAGE_SRCREV",
+        "0123456789abcdef0123456789abcdef01234567",
+    );
+    let env = build.run(&["-e", "sota-stage"]);
+    env.ok()
+        .log_has("crate://crates.io/serde/")
+        .log_has("[serde-1.")
+        .log_has(".sha256sum] \"")
+        .log_has("\nLICENSE=\"MIT | Apache-2.0\"")
+        .log_has("\nBBCLASSEXTEND=\"native\"")
+        .log_has("\nS=\"")
+        .log_has("/sota-stage-0.1.0\"");
+}

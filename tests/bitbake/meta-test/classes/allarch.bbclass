@@ -1,0 +1,2 @@
+# Stand-in for OE-core's allarch.bbclass.
+PACKAGE_ARCH = "all"
