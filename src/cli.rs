@@ -149,8 +149,26 @@ pub struct RenderArgs {
 
     /// Write the fragment to FILE (mode 0600 if it holds a password or PIN,
     /// else 0644) instead of standard output
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "output_dir")]
     pub output: Option<PathBuf>,
+
+    /// Write each fragment into DIR under its own name (e.g.
+    /// DIR/40-hardware-id.toml), with its mode
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+
+    /// Render only this fragment: the method's, or 40-hardware-id.toml
+    #[arg(long = "fragment", value_enum, value_name = "WHICH")]
+    pub only: Option<FragmentKind>,
+}
+
+/// One of the fragments `render` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FragmentKind {
+    /// 20-sota-<method>.toml
+    Method,
+    /// 40-hardware-id.toml (needs --hardware-id)
+    HardwareId,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 mod common;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::*;
@@ -127,6 +128,76 @@ fn hardware_id_adds_a_second_fragment() {
         .code(2)
         .stderr_has("--output takes one fragment");
     assert!(!out.exists());
+}
+
+#[test]
+fn fragments_one_by_one_or_into_a_folder() {
+    let dir = TestDir::new();
+    let conf = dir.mkdir("conf.d");
+    // Only the hardware-ID fragment, under its own name, 0644, with the time.
+    sota(["render", "--method", "shared-cred", "--hardware-id", "rpi"])
+        .args(["--fragment", "hardware-id", "--output-dir"])
+        .arg(&conf)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .run()
+        .success();
+    let names: Vec<String> = fs::read_dir(&conf)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["40-hardware-id.toml"]);
+    let path = conf.join("40-hardware-id.toml");
+    let meta = fs::metadata(&path).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o644);
+    assert_eq!(
+        meta.modified().unwrap(),
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000)
+    );
+    assert!(fs::read_to_string(&path)
+        .unwrap()
+        .contains("primary_ecu_hardware_id = \"rpi\""));
+    // Both fragments of an HSM run: the one with the PIN is 0600.
+    let both = dir.mkdir("both");
+    sota([
+        "render",
+        "--method",
+        "device-cred-hsm",
+        "--hardware-id",
+        "rpi",
+        "--output-dir",
+    ])
+    .arg(&both)
+    .run()
+    .success();
+    let mode = |n: &str| fs::metadata(both.join(n)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode("20-sota-device-cred-hsm.toml"), 0o600);
+    assert_eq!(mode("40-hardware-id.toml"), 0o644);
+    // --fragment method alone may go to --output; hardware-id needs an ID.
+    let out = dir.join("m.toml");
+    sota([
+        "render",
+        "--method",
+        "device-cred",
+        "--hardware-id",
+        "rpi",
+        "--fragment",
+        "method",
+        "--output",
+    ])
+    .arg(&out)
+    .run()
+    .success();
+    assert!(!fs::read_to_string(&out).unwrap().contains("hardware_id"));
+    sota([
+        "render",
+        "--method",
+        "device-cred",
+        "--fragment",
+        "hardware-id",
+    ])
+    .run()
+    .code(2)
+    .stderr_has("--fragment hardware-id needs --hardware-id");
 }
 
 #[test]

@@ -136,20 +136,10 @@ sota_stage_fragment() {
 sota_stage_hardware_id() {
     [ -n "${SOTA_STAGE_HARDWARE_ID}" ] || return 0
     install -d "$1/usr/lib/sota/conf.d"
-    mkdir -p "${SOTA_STAGE_SCRATCH}"
-    # `render --output` takes one fragment and a hardware ID always comes
-    # with a method's: render both (neither holds a secret) and keep ours.
+    # The method only selects templates; the hardware-ID fragment is the
+    # same for all of them. Mode and mtime (SOURCE_DATE_EPOCH) are the tool's.
     sota_stage_call render --method shared-cred --hardware-id "${SOTA_STAGE_HARDWARE_ID}" \
-        > "${SOTA_STAGE_SCRATCH}/render.out"
-    sed -n '\|^# --- usr/lib/sota/conf.d/40-hardware-id.toml ---$|,$p' \
-        "${SOTA_STAGE_SCRATCH}/render.out" | sed 1d > "$1/usr/lib/sota/conf.d/40-hardware-id.toml"
-    rm -f "${SOTA_STAGE_SCRATCH}/render.out"
-    grep -q '^primary_ecu_hardware_id = ' "$1/usr/lib/sota/conf.d/40-hardware-id.toml" ||
-        bbfatal "sota-stage render printed no 40-hardware-id.toml for ${PN}"
-    chmod 0644 "$1/usr/lib/sota/conf.d/40-hardware-id.toml"
-    if [ -n "$SOURCE_DATE_EPOCH" ]; then
-        touch -d "@$SOURCE_DATE_EPOCH" "$1/usr/lib/sota/conf.d/40-hardware-id.toml"
-    fi
+        --fragment hardware-id --output-dir "$1/usr/lib/sota/conf.d"
 }
 
 # sota_stage_check: fails with the tool's own message when the archive cannot

@@ -1,7 +1,7 @@
 //! `sota-stage render`: aktualizr's config fragment(s) for a method, to
 //! standard output or a file. The same templates and checks as `stage`.
 
-use crate::cli::RenderArgs;
+use crate::cli::{FragmentKind, RenderArgs};
 use crate::commands::{file_label, layout_options, read_checked, Outcome};
 use crate::error::{Error, Result, EXIT_OK};
 use crate::layout::{self, CONF_DIR, MODE_FILE, MODE_SECRET};
@@ -22,12 +22,36 @@ pub fn run(args: &RenderArgs) -> Result<Outcome> {
             },
         )?;
     }
-    let fragments = layout::fragments(&opts)?;
+    let mut fragments = layout::fragments(&opts)?;
+    match args.only {
+        None => {}
+        Some(FragmentKind::Method) => fragments.truncate(1),
+        Some(FragmentKind::HardwareId) => {
+            if opts.hardware_id.is_none() {
+                return Err(Error::Usage(
+                    "--fragment hardware-id needs --hardware-id (or SOTA_HARDWARE_ID)".into(),
+                ));
+            }
+            fragments.drain(..1);
+        }
+    }
+    if let Some(dir) = &args.output_dir {
+        for f in &fragments {
+            let mode = if f.secret { MODE_SECRET } else { MODE_FILE };
+            stage::write_file(
+                &dir.join(&f.name),
+                f.text.expose().as_bytes(),
+                mode,
+                opts.epoch,
+            )?;
+        }
+        return Ok(Outcome::default());
+    }
     match &args.output {
         Some(path) => {
             let [fragment] = fragments.as_slice() else {
                 return Err(Error::Usage(
-                    "--output takes one fragment, but --hardware-id adds a second (40-hardware-id.toml); render them separately or use `stage`".into(),
+                    "--output takes one fragment, but --hardware-id adds a second (40-hardware-id.toml); pick one with --fragment, or use --output-dir".into(),
                 ));
             };
             let mode = if fragment.secret {
