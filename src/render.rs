@@ -76,8 +76,26 @@ fn render_text(text: &str, data: &Value) -> std::result::Result<String, String> 
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_escape_fn(handlebars::no_escape);
-    hb.register_helper("str", Box::new(str_helper));
-    hb.register_helper("path", Box::new(path_helper));
+    hb.register_helper(
+        "str",
+        Box::new(
+            |h: &Helper<'_>,
+             _: &Handlebars<'_>,
+             _: &Context,
+             _: &mut RenderContext<'_, '_>,
+             out: &mut dyn Output| { write_checked(h, out, "str", dialect_string) },
+        ),
+    );
+    hb.register_helper(
+        "path",
+        Box::new(
+            |h: &Helper<'_>,
+             _: &Handlebars<'_>,
+             _: &Context,
+             _: &mut RenderContext<'_, '_>,
+             out: &mut dyn Output| { write_checked(h, out, "path", dialect_path) },
+        ),
+    );
     hb.register_helper("int", Box::new(int_helper));
     hb.register_helper("bool", Box::new(bool_helper));
     hb.render_template(text, data).map_err(|e| {
@@ -185,26 +203,6 @@ fn write_checked(
     })?;
     out.write(&written)?;
     Ok(())
-}
-
-fn str_helper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    write_checked(h, out, "str", dialect_string)
-}
-
-fn path_helper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    write_checked(h, out, "path", dialect_path)
 }
 
 fn int_helper(

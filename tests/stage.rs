@@ -177,30 +177,6 @@ fn assert_times(tree: &BTreeMap<String, Node>, epoch: i64) {
     }
 }
 
-/// Compares with `tests/snapshots/<name>`; `UPDATE_SNAPSHOTS=1` rewrites.
-#[track_caller]
-fn assert_snapshot(name: &str, actual: &[u8]) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
-        fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "snapshot `{}` cannot be read ({e}); run with UPDATE_SNAPSHOTS=1 and review the new file",
-            path.display()
-        )
-    });
-    assert!(
-        expected == actual,
-        "snapshot `{name}` differs (UPDATE_SNAPSHOTS=1 rewrites it)\n--- expected ---\n{}\n--- actual ---\n{}",
-        String::from_utf8_lossy(&expected),
-        String::from_utf8_lossy(actual)
-    );
-}
-
 /// The entries of an archive the tests built, by name.
 fn entries_of(creds: &Creds<'_>) -> BTreeMap<String, Vec<u8>> {
     zip_entries(&creds.build())

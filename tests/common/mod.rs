@@ -21,6 +21,7 @@ mod creds;
 mod dir;
 mod pki;
 mod rawzip;
+mod snapshot;
 mod sota;
 
 pub use creds::{Creds, OAUTH2_CLIENT_ID, OAUTH2_SECRET, ROOT_JSON};
@@ -30,6 +31,7 @@ pub use rawzip::{
     crc32, crc32_of_zeros, deflate_raw, deflate_zeros, RawZip, ZipEntry, MODE_DIR, MODE_FILE,
     MODE_SYMLINK,
 };
+pub use snapshot::assert_snapshot;
 pub use sota::{sota, Run, Sota, HERMETIC_ENV};
 
 use std::path::PathBuf;
