@@ -96,8 +96,30 @@ fn render_text(text: &str, data: &Value) -> std::result::Result<String, String> 
              out: &mut dyn Output| { write_checked(h, out, "path", dialect_path) },
         ),
     );
-    hb.register_helper("int", Box::new(int_helper));
-    hb.register_helper("bool", Box::new(bool_helper));
+    hb.register_helper(
+        "int",
+        Box::new(
+            |h: &Helper<'_>,
+             _: &Handlebars<'_>,
+             _: &Context,
+             _: &mut RenderContext<'_, '_>,
+             out: &mut dyn Output| {
+                write_bare(h, out, "int", "an integer", bare_integer)
+            },
+        ),
+    );
+    hb.register_helper(
+        "bool",
+        Box::new(
+            |h: &Helper<'_>,
+             _: &Handlebars<'_>,
+             _: &Context,
+             _: &mut RenderContext<'_, '_>,
+             out: &mut dyn Output| {
+                write_bare(h, out, "bool", "a boolean", bare_bool)
+            },
+        ),
+    );
     hb.render_template(text, data).map_err(|e| {
         // Keep handlebars' own words (they name the variable or the helper
         // and the line) but never the data.
@@ -205,40 +227,30 @@ fn write_checked(
     Ok(())
 }
 
-fn int_helper(
+/// Writes a value bare (aktualizr ignores quoted numbers and booleans), or
+/// refuses it when `bare` finds it is not of the kind `what`.
+fn write_bare(
     h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
     out: &mut dyn Output,
+    name: &'static str,
+    what: &str,
+    bare: fn(&Value) -> Option<String>,
 ) -> HelperResult {
-    match param(h, "int")? {
-        Value::Number(n) if n.is_i64() || n.is_u64() => out.write(&n.to_string())?,
-        _ => {
-            return Err(
-                RenderErrorReason::Other(format!("`{}` is not an integer", var_name(h))).into(),
-            )
-        }
-    }
+    let Some(written) = bare(param(h, name)?) else {
+        return Err(RenderErrorReason::Other(format!("`{}` is not {what}", var_name(h))).into());
+    };
+    out.write(&written)?;
     Ok(())
 }
 
-fn bool_helper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    match param(h, "bool")? {
-        Value::Bool(b) => out.write(if *b { "true" } else { "false" })?,
-        _ => {
-            return Err(
-                RenderErrorReason::Other(format!("`{}` is not a boolean", var_name(h))).into(),
-            )
-        }
-    }
-    Ok(())
+fn bare_integer(v: &Value) -> Option<String> {
+    v.as_number()
+        .filter(|n| n.is_i64() || n.is_u64())
+        .map(ToString::to_string)
+}
+
+fn bare_bool(v: &Value) -> Option<String> {
+    v.as_bool().map(|b| b.to_string())
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -439,27 +439,12 @@ const NATIVE_TASKS_AFTER_CHECK: &[&str] = &[
 
 /// Relative path -> (mode, is_dir) of everything under `root`.
 fn tree(root: &Path) -> BTreeMap<String, (u32, bool)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in
-            fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        {
-            let entry = entry.unwrap();
-            let meta = fs::symlink_metadata(entry.path()).unwrap();
-            let rel = entry
-                .path()
-                .strip_prefix(root)
-                .unwrap()
-                .display()
-                .to_string();
-            out.insert(rel, (meta.permissions().mode() & 0o7777, meta.is_dir()));
-            if meta.is_dir() {
-                stack.push(entry.path());
-            }
-        }
-    }
-    out
+    assert!(root.is_dir(), "cannot read {}", root.display());
+    common::tree(root)
+        .into_iter()
+        .filter(|(rel, _)| !rel.is_empty())
+        .map(|(rel, node)| (rel, (node.mode & 0o7777, node.bytes.is_none())))
+        .collect()
 }
 
 /// Asserts that `root` holds exactly these files (path, mode) and these

@@ -23,6 +23,7 @@ mod pki;
 mod rawzip;
 mod snapshot;
 mod sota;
+mod tree;
 
 pub use creds::{Creds, OAUTH2_CLIENT_ID, OAUTH2_SECRET, ROOT_JSON};
 pub use dir::TestDir;
@@ -33,6 +34,7 @@ pub use rawzip::{
 };
 pub use snapshot::assert_snapshot;
 pub use sota::{sota, Run, Sota, HERMETIC_ENV};
+pub use tree::{tree, Node};
 
 use std::path::PathBuf;
 
