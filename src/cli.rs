@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::{Error, Result};
-use crate::layout::UnknownPolicy;
-use crate::methods::Method;
+use crate::plan::layout::UnknownPolicy;
+use crate::plan::methods::Method;
 use crate::report::Format;
 use crate::secret::Secret;
 

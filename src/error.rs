@@ -4,8 +4,6 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::archive::ArchiveError;
-
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
 /// Exit status: the input is invalid (bad archive, bad config, mismatch).
@@ -65,3 +63,35 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why an archive is refused as a whole. Each message names the entry
+/// (escaped, so a hostile name cannot forge output) and says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("not a zip archive ({detail}); pass the credentials.zip your OTA server gave you")]
+    NotAZip { detail: String },
+    #[error("the zip archive is truncated or damaged ({detail}); download the credentials again")]
+    Truncated { detail: String },
+    #[error("the archive has no entries; download the credentials again")]
+    Empty,
+    #[error("entry '{entry}' is encrypted; sota-stage reads only unencrypted archives: re-pack it without a password")]
+    Encrypted { entry: String },
+    #[error("entry '{entry}' has an unsafe name ({reason}); re-pack the archive with plain file names at its root")]
+    UnsafeEntryName { entry: String, reason: &'static str },
+    #[error("entry '{entry}' is a symbolic link; re-pack the archive with the real file")]
+    SymlinkEntry { entry: String },
+    #[error("entry '{entry}' appears more than once; tools would disagree on which copy is meant: re-pack the archive with one")]
+    DuplicateEntry { entry: String },
+    #[error("entry '{entry}' is in a subfolder, but aktualizr and the garage tools read '{root_name}' only at the archive root; re-pack the archive with the files at its root")]
+    InSubfolder { entry: String, root_name: String },
+    #[error("the archive has {count} entries, more than the limit of {limit}; this is not a credentials archive")]
+    TooManyEntries { count: usize, limit: usize },
+    #[error("entry '{entry}' is larger than the limit of {limit} bytes uncompressed; this is not a credentials file")]
+    EntryTooLarge { entry: String, limit: u64 },
+    #[error("the entries add up to more than the limit of {limit} bytes uncompressed; this is not a credentials archive")]
+    TotalTooLarge { limit: u64 },
+    #[error("the archive is {size} bytes, more than the limit of {limit}; this is not a credentials archive")]
+    ArchiveTooLarge { size: u64, limit: u64 },
+    #[error("entry '{entry}' cannot be read ({detail}); download the credentials again")]
+    Unreadable { entry: String, detail: String },
+}

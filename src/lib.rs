@@ -3,24 +3,19 @@
 //!
 //! The library never prints: commands return an [`commands::Outcome`] (what
 //! to print and the exit status) or an [`error::Error`]. Only
-//! [`archive`] reads a credentials archive; everything after it works on
-//! bytes in memory and is pure.
+//! [`intake::archive`] reads a credentials archive and only [`write`]
+//! writes files; everything between them works on bytes in memory and is
+//! pure. DEVELOPERS.md maps every module.
 
-pub mod archive;
-pub mod catalogue;
+pub mod aktualizr;
 pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod crypto;
-pub mod device_zip;
-pub mod dialect;
 pub mod error;
-pub mod layout;
-pub mod lint;
-pub mod manifest;
-pub mod methods;
-pub mod render;
+pub mod intake;
+pub mod plan;
 pub mod report;
 pub mod secret;
-pub mod stage;
 pub mod time;
+pub mod write;

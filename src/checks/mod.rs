@@ -10,12 +10,12 @@ pub mod url;
 
 use serde::Serialize;
 
-use crate::archive::{Archive, Entry};
-use crate::catalogue::{self, Content, Role};
-use crate::crypto::keys;
+use crate::crypto::garage_keys;
 use crate::crypto::pkcs12::{self, P12Error, P12};
 use crate::crypto::x509::{self, CertInfo, Validity};
-use crate::methods::{Method, Offers};
+use crate::intake::archive::{Archive, Entry};
+use crate::intake::catalogue::{self, Content, Role};
+use crate::plan::methods::{Method, Offers};
 use crate::report::{has_errors, Problem};
 use crate::secret::Secret;
 
@@ -164,7 +164,7 @@ pub fn check_archive(archive: &Archive, ctx: &Context<'_>) -> Findings {
                 out.problems.extend(t.problems);
             }
             Content::RootMetadata => check_root_metadata(entry, out),
-            Content::TargetsPublicKey => match keys::parse_public(&entry.data) {
+            Content::TargetsPublicKey => match garage_keys::parse_public(&entry.data) {
                 Ok(key) => {
                     detail(out, "key", key.to_string());
                     targets_pub = Some(key);
@@ -173,7 +173,7 @@ pub fn check_archive(archive: &Archive, ctx: &Context<'_>) -> Findings {
                     "is not a garage-sign public key: {e}"
                 ))),
             },
-            Content::TargetsPrivateKey => match keys::parse_private(&entry.data) {
+            Content::TargetsPrivateKey => match garage_keys::parse_private(&entry.data) {
                 Ok(key) => {
                     detail(out, "key", key.description());
                     targets_sec = Some(key);
@@ -196,7 +196,7 @@ pub fn check_archive(archive: &Archive, ctx: &Context<'_>) -> Findings {
     }
 
     match (&targets_pub, &targets_sec) {
-        (Some(public), Some(private)) if !keys::matches(public, private) => {
+        (Some(public), Some(private)) if !garage_keys::matches(public, private) => {
             if let Some(report) = findings
                 .entries
                 .iter_mut()

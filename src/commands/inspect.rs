@@ -8,13 +8,13 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::archive::{self, Limits};
 use crate::checks::{self, Context, EntryReport, Findings};
 use crate::cli::InspectArgs;
 use crate::commands::{file_label, Outcome};
 use crate::crypto::x509;
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
-use crate::methods::Method;
+use crate::intake::archive::{self, Limits};
+use crate::plan::methods::Method;
 use crate::report::{Format, Problem};
 
 pub fn run(args: &InspectArgs) -> Result<Outcome> {

@@ -10,7 +10,7 @@
 //! the default folders `DIR/usr/lib/sota/conf.d` then `DIR/etc/sota/conf.d`.
 //!
 //! This module does the reading and the printing; the checks and the merge
-//! are in [`crate::lint`].
+//! are in [`crate::aktualizr::lint`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -20,11 +20,11 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::aktualizr::dialect;
+use crate::aktualizr::lint::{self, Diagnostic, Explanation};
 use crate::cli::LintArgs;
 use crate::commands::Outcome;
-use crate::dialect;
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
-use crate::lint::{self, Diagnostic, Explanation};
 use crate::report::{Format, Severity};
 
 /// aktualizr's default configuration folders, in the order it reads them.

@@ -34,10 +34,10 @@ pub fn run(command: Command) -> Result<Outcome> {
 fn layout_options<'a>(
     args: &'a crate::cli::FragmentArgs,
     with_host: bool,
-) -> Result<crate::layout::Options<'a>> {
+) -> Result<crate::plan::layout::Options<'a>> {
     use crate::error::Error;
-    use crate::layout::{Hsm, Options, UnknownPolicy};
-    use crate::methods::Method;
+    use crate::plan::layout::{Hsm, Options, UnknownPolicy};
+    use crate::plan::methods::Method;
 
     let mut hsm = Hsm::default();
     let hsm_flags = [
@@ -72,7 +72,7 @@ fn layout_options<'a>(
         }
     }
     if let Some(id) = &args.hardware_id {
-        crate::layout::check_hardware_id(id)?;
+        crate::plan::layout::check_hardware_id(id)?;
     }
     Ok(Options {
         method: args.method,
@@ -92,10 +92,10 @@ fn layout_options<'a>(
 /// Reads and checks an archive for `stage` and `render`.
 fn read_checked(
     path: &std::path::Path,
-    opts: &crate::layout::Options<'_>,
+    opts: &crate::plan::layout::Options<'_>,
     allow_http: bool,
-) -> Result<(crate::archive::Archive, crate::checks::Findings)> {
-    let archive = crate::archive::read(path, &crate::archive::Limits::default())?;
+) -> Result<(crate::intake::archive::Archive, crate::checks::Findings)> {
+    let archive = crate::intake::archive::read(path, &crate::intake::archive::Limits::default())?;
     let findings = crate::checks::check_archive(
         &archive,
         &crate::checks::Context {

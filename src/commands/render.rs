@@ -4,8 +4,8 @@
 use crate::cli::{FragmentKind, RenderArgs};
 use crate::commands::{file_label, layout_options, read_checked, Outcome};
 use crate::error::{Error, Result, EXIT_OK};
-use crate::layout::{self, CONF_DIR, MODE_FILE, MODE_SECRET};
-use crate::stage;
+use crate::plan::layout::{self, CONF_DIR, MODE_FILE, MODE_SECRET};
+use crate::write::apply;
 
 pub fn run(args: &RenderArgs) -> Result<Outcome> {
     let opts = layout_options(&args.fragment, false)?;
@@ -38,7 +38,7 @@ pub fn run(args: &RenderArgs) -> Result<Outcome> {
     if let Some(dir) = &args.output_dir {
         for f in &fragments {
             let mode = if f.secret { MODE_SECRET } else { MODE_FILE };
-            stage::write_file(
+            apply::write_file(
                 &dir.join(&f.name),
                 f.text.expose().as_bytes(),
                 mode,
@@ -59,7 +59,7 @@ pub fn run(args: &RenderArgs) -> Result<Outcome> {
             } else {
                 MODE_FILE
             };
-            stage::write_file(path, fragment.text.expose().as_bytes(), mode, opts.epoch)?;
+            apply::write_file(path, fragment.text.expose().as_bytes(), mode, opts.epoch)?;
             Ok(Outcome::default())
         }
         None => {

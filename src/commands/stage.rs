@@ -8,9 +8,9 @@ use crate::cli::StageArgs;
 use crate::commands::{file_label, layout_options, read_checked, warnings_text, Outcome};
 use crate::crypto::x509;
 use crate::error::{Error, Result, EXIT_OK};
-use crate::layout::{self, DeviceCert};
-use crate::manifest::Manifest;
-use crate::stage::{self, Roots};
+use crate::plan::layout::{self, DeviceCert};
+use crate::plan::manifest::Manifest;
+use crate::write::apply::{self, Roots};
 
 pub fn run(args: &StageArgs) -> Result<Outcome> {
     let mut opts = layout_options(&args.fragment, args.host_root.is_some())?;
@@ -48,9 +48,9 @@ pub fn run(args: &StageArgs) -> Result<Outcome> {
         device: &args.device_root,
         host: args.host_root.as_deref(),
     };
-    let applied = stage::apply(&plan, &roots, opts.epoch, args.force)?;
+    let applied = apply::apply(&plan, &roots, opts.epoch, args.force)?;
     if let Some(path) = &args.manifest {
-        stage::write_file(
+        apply::write_file(
             path,
             manifest.to_json().as_bytes(),
             layout::MODE_FILE,

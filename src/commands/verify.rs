@@ -6,9 +6,9 @@ use serde::Serialize;
 use crate::cli::{VerifyArgs, VerifyFormat};
 use crate::commands::{file_label, Outcome};
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
-use crate::layout::Root;
-use crate::manifest::{self, Difference, Manifest};
-use crate::stage::Roots;
+use crate::plan::layout::Root;
+use crate::plan::manifest::{self, Difference, Manifest};
+use crate::write::apply::Roots;
 
 pub fn run(args: &VerifyArgs) -> Result<Outcome> {
     let text = std::fs::read(&args.manifest).map_err(|e| Error::io("read", &args.manifest, e))?;

@@ -9,7 +9,7 @@
 //! docs/crypto.md lists the accepted formats and algorithms, and what is
 //! deliberately not checked.
 
-pub mod keys;
+pub mod garage_keys;
 pub mod pkcs12;
 pub mod x509;
 
@@ -93,7 +93,7 @@ pub(crate) mod test_support {
             .join(archive);
         let bytes =
             std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let archive = crate::archive::parse(&bytes, &Default::default())
+        let archive = crate::intake::archive::parse(&bytes, &Default::default())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         archive
             .entry(entry)

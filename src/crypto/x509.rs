@@ -174,7 +174,7 @@ pub fn parse_der(der: &[u8]) -> Result<CertInfo, CryptoError> {
         not_after: unix_seconds(tbs.validity.not_after.to_unix_duration()),
         is_ca,
         key,
-        sha256: crate::archive::sha256_hex(der),
+        sha256: crate::intake::archive::sha256_hex(der),
         der: der.to_vec(),
         spki_der,
     })

@@ -8,14 +8,14 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::archive::Archive;
-use crate::catalogue::{self, Role};
 use crate::checks::{EntryRole, Findings};
 use crate::crypto::x509::{self, CertInfo, PrivateKey, Validity};
-use crate::device_zip;
 use crate::error::{Error, Result};
-use crate::methods::Method;
-use crate::render::{self, Template};
+use crate::intake::archive::Archive;
+use crate::intake::catalogue::{self, Role};
+use crate::plan::methods::Method;
+use crate::plan::render::{self, Template};
+use crate::plan::zip;
 use crate::report::Problem;
 use crate::secret::Secret;
 
@@ -357,7 +357,7 @@ pub fn plan(
         Method::SharedCred => {
             let url = entry_bytes("autoprov.url").unwrap_or_default();
             let p12 = entry_bytes("autoprov_credentials.p12").unwrap_or_default();
-            let zip = device_zip::build(
+            let zip = zip::build(
                 &[("autoprov.url", &url), ("autoprov_credentials.p12", &p12)],
                 opts.epoch,
             )?;
@@ -434,7 +434,7 @@ pub fn plan(
             });
         }
         if !host_entries.is_empty() {
-            let zip = device_zip::build(&host_entries, opts.epoch)?;
+            let zip = zip::build(&host_entries, opts.epoch)?;
             let secret = files.iter().any(|f| f.root == Root::Host && f.secret);
             files.push(FileSpec {
                 root: Root::Host,

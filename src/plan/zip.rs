@@ -57,7 +57,7 @@ pub fn build(entries: &[(&str, &[u8])], epoch: i64) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::{parse, Limits};
+    use crate::intake::archive::{parse, Limits};
 
     #[test]
     fn same_input_same_bytes_sorted_entries() {

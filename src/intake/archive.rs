@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 use zip::result::ZipError;
 use zip::ZipArchive;
 
-use crate::catalogue;
-use crate::error::{Error, Result};
+use crate::error::{ArchiveError, Error, Result};
+use crate::intake::catalogue;
 
 /// Bounds on what an archive may hold. The defaults are far above any real
 /// credentials archive (a dozen entries of a few KiB) and far below what
@@ -72,38 +72,6 @@ impl Archive {
     pub fn entry(&self, name: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.name == name)
     }
-}
-
-/// Why an archive is refused as a whole. Each message names the entry
-/// (escaped, so a hostile name cannot forge output) and says what to do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ArchiveError {
-    #[error("not a zip archive ({detail}); pass the credentials.zip your OTA server gave you")]
-    NotAZip { detail: String },
-    #[error("the zip archive is truncated or damaged ({detail}); download the credentials again")]
-    Truncated { detail: String },
-    #[error("the archive has no entries; download the credentials again")]
-    Empty,
-    #[error("entry '{entry}' is encrypted; sota-stage reads only unencrypted archives: re-pack it without a password")]
-    Encrypted { entry: String },
-    #[error("entry '{entry}' has an unsafe name ({reason}); re-pack the archive with plain file names at its root")]
-    UnsafeEntryName { entry: String, reason: &'static str },
-    #[error("entry '{entry}' is a symbolic link; re-pack the archive with the real file")]
-    SymlinkEntry { entry: String },
-    #[error("entry '{entry}' appears more than once; tools would disagree on which copy is meant: re-pack the archive with one")]
-    DuplicateEntry { entry: String },
-    #[error("entry '{entry}' is in a subfolder, but aktualizr and the garage tools read '{root_name}' only at the archive root; re-pack the archive with the files at its root")]
-    InSubfolder { entry: String, root_name: String },
-    #[error("the archive has {count} entries, more than the limit of {limit}; this is not a credentials archive")]
-    TooManyEntries { count: usize, limit: usize },
-    #[error("entry '{entry}' is larger than the limit of {limit} bytes uncompressed; this is not a credentials file")]
-    EntryTooLarge { entry: String, limit: u64 },
-    #[error("the entries add up to more than the limit of {limit} bytes uncompressed; this is not a credentials archive")]
-    TotalTooLarge { limit: u64 },
-    #[error("the archive is {size} bytes, more than the limit of {limit}; this is not a credentials archive")]
-    ArchiveTooLarge { size: u64, limit: u64 },
-    #[error("entry '{entry}' cannot be read ({detail}); download the credentials again")]
-    Unreadable { entry: String, detail: String },
 }
 
 /// Reads and checks the archive at `path`. `Error::Io` when the file cannot

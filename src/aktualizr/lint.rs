@@ -1,6 +1,6 @@
 //! The checks of aktualizr config files, and `--explain`'s merge.
 //!
-//! [`crate::dialect`] says how aktualizr splits a file and reads each value;
+//! [`crate::aktualizr::dialect`] says how aktualizr splits a file and reads each value;
 //! this module turns every difference between what a file seems to say and
 //! what aktualizr really does into a [`Diagnostic`] worded for the
 //! integrator (domain.md section 3), and merges files the way aktualizr
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::dialect::{
+use crate::aktualizr::dialect::{
     self, Document, Entry, KeySpec, MultiLine, PathFailure, Section, SyntaxError, SyntaxErrorKind,
     Value, ValueType,
 };

@@ -12,11 +12,11 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::archive::sha256_hex;
 use crate::error::{Error, Result};
-use crate::layout::{Plan, Root};
-use crate::methods::Method;
-use crate::stage::Roots;
+use crate::intake::archive::sha256_hex;
+use crate::plan::layout::{Plan, Root};
+use crate::plan::methods::Method;
+use crate::write::apply::Roots;
 
 pub const SCHEMA: u32 = 1;
 

@@ -38,7 +38,7 @@ macro_rules! template {
     ($file:literal) => {
         Template {
             file: $file,
-            text: include_str!(concat!("../templates/", $file)),
+            text: include_str!(concat!("../../templates/", $file)),
         }
     };
 }
@@ -146,7 +146,7 @@ pub fn check_fragment(name: &str, fragment: &str) -> Result<()> {
             "rendered `{name}` is not valid TOML ({e}); fix the template"
         )));
     }
-    let problems = crate::lint::lint_text(name, fragment);
+    let problems = crate::aktualizr::lint::lint_text(name, fragment);
     if let Some(first) = problems.first() {
         return Err(Error::Invalid(format!(
             "rendered `{name}` would not be read as intended by aktualizr: line {}: {}; fix the template",

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
-use crate::layout::{Plan, Root, MODE_DIR};
+use crate::plan::layout::{Plan, Root, MODE_DIR};
 
 /// Where the two roots are.
 #[derive(Debug, Clone, Copy)]
@@ -367,8 +367,10 @@ fn sync_dir(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{DirSpec, FileSpec, MODE_DIR, MODE_FILE, MODE_PRIVATE_DIR, MODE_SECRET};
-    use crate::methods::Method;
+    use crate::plan::layout::{
+        DirSpec, FileSpec, MODE_DIR, MODE_FILE, MODE_PRIVATE_DIR, MODE_SECRET,
+    };
+    use crate::plan::methods::Method;
     use crate::secret::Secret;
     use std::collections::BTreeMap;
     use std::os::unix::fs::MetadataExt;

@@ -15,7 +15,7 @@
 //!   value of a given [`ValueType`], or that it silently ignores the key.
 //! - [`SCHEMA`] lists every key aktualizr reads, with its type.
 //!
-//! It judges nothing: the wording of problems is in [`crate::lint`].
+//! It judges nothing: the wording of problems is in [`crate::aktualizr::lint`].
 
 use std::collections::BTreeMap;
 
