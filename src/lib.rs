@@ -12,6 +12,7 @@ pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod crypto;
+pub mod digest;
 pub mod error;
 pub mod intake;
 pub mod plan;

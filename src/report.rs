@@ -47,9 +47,23 @@ impl Problem {
     }
 }
 
-/// True when any of the problems is an error.
-pub fn has_errors<'a>(problems: impl IntoIterator<Item = &'a Problem>) -> bool {
-    problems.into_iter().any(Problem::is_error)
+/// Anything reported with a severity: an archive's [`Problem`], a lint
+/// diagnostic.
+pub trait Graded {
+    fn severity(&self) -> Severity;
+}
+
+impl Graded for Problem {
+    fn severity(&self) -> Severity {
+        self.severity
+    }
+}
+
+/// True when any of the items is an error.
+pub fn has_errors<'a, T: Graded + 'a>(items: impl IntoIterator<Item = &'a T>) -> bool {
+    items
+        .into_iter()
+        .any(|item| item.severity() == Severity::Error)
 }
 
 /// The output format of a reporting command (`--format`).

@@ -19,7 +19,7 @@ use crate::aktualizr::dialect::{
     self, Document, Entry, KeySpec, MultiLine, PathFailure, Section, SyntaxError, SyntaxErrorKind,
     Value, ValueType,
 };
-use crate::report::Severity;
+use crate::report::{Graded, Severity};
 
 /// What is shown instead of a secret value.
 pub const MASK: &str = "********";
@@ -40,6 +40,12 @@ pub struct Diagnostic {
     pub fix: Option<String>,
 }
 
+impl Graded for Diagnostic {
+    fn severity(&self) -> Severity {
+        self.severity
+    }
+}
+
 impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
@@ -49,11 +55,6 @@ impl Diagnostic {
 /// Checks one file's text. `file` is the name to put in diagnostics.
 pub fn lint_text(file: &str, text: &str) -> Vec<Diagnostic> {
     lint_document(&dialect::parse(file, text))
-}
-
-/// True when any diagnostic is an error (aktualizr would stop).
-pub fn has_errors(diagnostics: &[Diagnostic]) -> bool {
-    diagnostics.iter().any(Diagnostic::is_error)
 }
 
 /// Checks one parsed file. Diagnostics come sorted by line and column.

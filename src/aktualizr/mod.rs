@@ -4,3 +4,4 @@
 
 pub mod dialect;
 pub mod lint;
+pub mod paths;

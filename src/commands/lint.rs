@@ -22,13 +22,11 @@ use serde::Serialize;
 
 use crate::aktualizr::dialect;
 use crate::aktualizr::lint::{self, Diagnostic, Explanation};
+use crate::aktualizr::paths::DEFAULT_CONFIG_DIRS;
 use crate::cli::LintArgs;
 use crate::commands::Outcome;
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
 use crate::report::{Format, Severity};
-
-/// aktualizr's default configuration folders, in the order it reads them.
-pub const DEFAULT_CONFIG_DIRS: [&str; 2] = ["usr/lib/sota/conf.d", "etc/sota/conf.d"];
 
 /// Version of the JSON report.
 pub const JSON_SCHEMA: u32 = 1;

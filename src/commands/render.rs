@@ -1,10 +1,11 @@
 //! `sota-stage render`: aktualizr's config fragment(s) for a method, to
 //! standard output or a file. The same templates and checks as `stage`.
 
+use crate::aktualizr::paths::SYSTEM_CONFIG_DIR as CONF_DIR;
 use crate::cli::{FragmentKind, RenderArgs};
 use crate::commands::{file_label, layout_options, read_checked, Outcome};
 use crate::error::{Error, Result, EXIT_OK};
-use crate::plan::layout::{self, CONF_DIR, MODE_FILE, MODE_SECRET};
+use crate::plan::layout::{self, MODE_FILE, MODE_SECRET};
 use crate::write::apply;
 
 pub fn run(args: &RenderArgs) -> Result<Outcome> {

@@ -357,9 +357,7 @@ mod tests {
         }
     }
 
-    fn hex(bytes: &[u8]) -> String {
-        x509::hex(bytes)
-    }
+    use crate::digest::hex;
 
     /// An ED25519 key made by OpenSSL: its 32-byte seed and public key.
     fn ed25519(dir: &Workdir, name: &str) -> ([u8; 32], [u8; 32]) {

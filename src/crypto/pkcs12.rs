@@ -708,7 +708,10 @@ mod tests {
             let der = key.pkcs8_der().expose();
             // Any 12-byte window of the key, in hex, or a line of its PEM.
             for window in der.windows(12).step_by(7) {
-                assert!(!text.contains(&x509::hex(window)), "key bytes leak: {text}");
+                assert!(
+                    !text.contains(&crate::digest::hex(window)),
+                    "key bytes leak: {text}"
+                );
             }
             for line in key
                 .to_pem()

@@ -169,12 +169,12 @@ pub fn parse_der(der: &[u8]) -> Result<CertInfo, CryptoError> {
         subject: tbs.subject.to_string(),
         issuer: tbs.issuer.to_string(),
         common_name,
-        serial_hex: hex(tbs.serial_number.as_bytes()),
+        serial_hex: crate::digest::hex(tbs.serial_number.as_bytes()),
         not_before: unix_seconds(tbs.validity.not_before.to_unix_duration()),
         not_after: unix_seconds(tbs.validity.not_after.to_unix_duration()),
         is_ca,
         key,
-        sha256: crate::intake::archive::sha256_hex(der),
+        sha256: crate::digest::sha256_hex(der),
         der: der.to_vec(),
         spki_der,
     })
@@ -198,15 +198,6 @@ fn directory_string(value: AnyRef<'_>) -> Option<String> {
 
 fn unix_seconds(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// The key type of a certificate's public key.

@@ -11,10 +11,10 @@ use std::collections::HashSet;
 use std::io::{Cursor, Read};
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
 use zip::result::ZipError;
 use zip::ZipArchive;
 
+use crate::digest::sha256_hex;
 use crate::error::{ArchiveError, Error, Result};
 use crate::intake::catalogue;
 
@@ -174,19 +174,6 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Archive, ArchiveError> {
         sha256: sha256_hex(bytes),
         entries,
         directories,
-    })
-}
-
-/// Lowercase hex sha256 of some bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
     })
 }
 

@@ -8,6 +8,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::aktualizr::paths::{
+    IMPORT_DIR, PROVISIONING_ZIP as DEVICE_ZIP, SOTA_DIR, SYSTEM_CONFIG_DIR as CONF_DIR,
+};
 use crate::checks::{EntryRole, Findings};
 use crate::crypto::x509::{self, CertInfo, PrivateKey, Validity};
 use crate::error::{Error, Result};
@@ -46,12 +49,6 @@ pub const MODE_PRIVATE_DIR: u32 = 0o700;
 /// Mode of every other folder.
 pub const MODE_DIR: u32 = 0o755;
 
-/// Where aktualizr looks (domain.md sections 3 and 4), relative to the
-/// device root.
-pub const SOTA_DIR: &str = "var/sota";
-pub const IMPORT_DIR: &str = "var/sota/import";
-pub const CONF_DIR: &str = "usr/lib/sota/conf.d";
-pub const DEVICE_ZIP: &str = "var/sota/sota_provisioning_credentials.zip";
 /// The host-only archive for garage-push and garage-sign.
 pub const HOST_ZIP: &str = "credentials.zip";
 

@@ -12,8 +12,9 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::aktualizr::paths::OWNED_DIRS as DEVICE_OWNED;
+use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
-use crate::intake::archive::sha256_hex;
 use crate::plan::layout::{Plan, Root};
 use crate::plan::methods::Method;
 use crate::write::apply::Roots;
@@ -124,9 +125,6 @@ fn parse_mode(mode: &str) -> Option<u32> {
     }
     u32::from_str_radix(mode, 8).ok()
 }
-
-/// The device folders that belong to sota-stage alone (design.md section 4).
-const DEVICE_OWNED: [&str; 2] = ["var/sota", "usr/lib/sota"];
 
 /// `path` is `folder` or inside it.
 fn is_within(path: &str, folder: &str) -> bool {
