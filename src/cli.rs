@@ -1,13 +1,20 @@
-//! The command line: clap definitions, and their conversion into the
-//! validated options the library works with. Flags beat the environment.
+//! The command line: clap's definitions, and their conversion into the one
+//! complete, validated configuration of each command
+//! ([`crate::commands::Config`]). Flags beat the environment. Nothing below
+//! this module knows clap or a flag's name; files named by flags (password
+//! and PIN files, device certificates) are read here, each once.
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::commands::{self, inspect, lint, render, stage, verify};
+use crate::crypto::x509;
 use crate::error::{Error, Result};
-use crate::plan::layout::UnknownPolicy;
-use crate::plan::methods::Method;
+use crate::plan::methods::{Method, MethodOption};
+use crate::plan::options::{
+    DeviceCert, FragmentOptions, HardwareId, Hsm, StageOptions, UnknownPolicy,
+};
 use crate::report::Format;
 use crate::secret::Secret;
 
@@ -36,6 +43,22 @@ pub enum Command {
     Lint(LintArgs),
 }
 
+/// The name of the environment variable that may hold the p12 password.
+pub const P12_PASSWORD_ENV: &str = "SOTA_P12_PASSWORD";
+
+impl Command {
+    /// The command's configuration, complete and checked.
+    pub fn into_config(self) -> Result<commands::Config> {
+        Ok(match self {
+            Command::Inspect(a) => commands::Config::Inspect(a.into_config()?),
+            Command::Stage(a) => commands::Config::Stage(Box::new(a.into_config()?)),
+            Command::Render(a) => commands::Config::Render(a.into_config()?),
+            Command::Verify(a) => commands::Config::Verify(a.into_config()),
+            Command::Lint(a) => commands::Config::Lint(a.into_config()),
+        })
+    }
+}
+
 /// The options that shape the rendered fragments, shared by `stage` and
 /// `render`.
 #[derive(Debug, Args)]
@@ -50,15 +73,27 @@ pub struct FragmentArgs {
     #[arg(long, env = "SOTA_HARDWARE_ID", value_name = "ID")]
     pub hardware_id: Option<String>,
 
+    /// Folder whose *.toml.hbs files replace the built-in templates, file by file
+    #[arg(long, value_name = "DIR")]
+    pub template_dir: Option<PathBuf>,
+
     #[command(flatten)]
     pub p12: P12PasswordArgs,
 
-    /// PKCS#11 module (device-cred-hsm) [default: /usr/lib/softhsm/libsofthsm2.so]
+    #[command(flatten)]
+    pub p11: P11Args,
+}
+
+/// The `[p11]` settings of device-cred-hsm.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "PKCS#11 (device-cred-hsm only)")]
+pub struct P11Args {
+    /// PKCS#11 module [default: /usr/lib/softhsm/libsofthsm2.so]
     #[arg(long, value_name = "PATH")]
     pub p11_module: Option<String>,
 
-    /// PKCS#11 user PIN (device-cred-hsm; visible in the process list: prefer
-    /// --p11-pin-file) [default: 1234]
+    /// PKCS#11 user PIN (visible in the process list: prefer --p11-pin-file)
+    /// [default: 1234]
     #[arg(long, value_name = "PIN", conflicts_with = "p11_pin_file")]
     pub p11_pin: Option<String>,
 
@@ -77,21 +112,102 @@ pub struct FragmentArgs {
     /// Token object ID of the Uptane key [default: 03]
     #[arg(long, value_name = "ID")]
     pub p11_uptane_key_id: Option<String>,
+}
 
-    /// Folder whose *.toml.hbs files replace the built-in templates, file by file
-    #[arg(long, value_name = "DIR")]
-    pub template_dir: Option<PathBuf>,
+impl P11Args {
+    /// The flags given, by name.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("--p11-module", self.p11_module.is_some()),
+            ("--p11-pin", self.p11_pin.is_some()),
+            ("--p11-pin-file", self.p11_pin_file.is_some()),
+            ("--p11-tls-cert-id", self.p11_tls_cert_id.is_some()),
+            ("--p11-tls-key-id", self.p11_tls_key_id.is_some()),
+            ("--p11-uptane-key-id", self.p11_uptane_key_id.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, given)| *given)
+        .map(|(flag, _)| flag)
+        .collect()
+    }
+
+    fn into_hsm(self) -> Result<Hsm> {
+        let defaults = Hsm::default();
+        let pin = match (self.p11_pin, &self.p11_pin_file) {
+            (Some(pin), _) => Secret::new(pin),
+            (None, Some(path)) => read_secret_file(path, "--p11-pin-file")?,
+            (None, None) => defaults.pin,
+        };
+        Ok(Hsm {
+            module: self.p11_module.unwrap_or(defaults.module),
+            pin,
+            tls_cert_id: self.p11_tls_cert_id.unwrap_or(defaults.tls_cert_id),
+            tls_key_id: self.p11_tls_key_id.unwrap_or(defaults.tls_key_id),
+            uptane_key_id: self.p11_uptane_key_id.unwrap_or(defaults.uptane_key_id),
+        })
+    }
 }
 
 fn parse_method(s: &str) -> std::result::Result<Method, String> {
     s.parse()
 }
 
+/// Refuses options the method does not take, the same way for each:
+/// `given` lists (option, flag) pairs the user gave.
+fn refuse_foreign(method: Method, given: &[(MethodOption, &str)]) -> Result<()> {
+    for (option, flag) in given {
+        if !method.takes(*option) {
+            let takers: Vec<String> = Method::taking(*option)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            return Err(Error::Usage(format!(
+                "`{flag}` does not apply to {method}: it is for {}",
+                takers.join(" and ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl FragmentArgs {
+    /// The fragment options. `reads_archive`: the p12 password is also
+    /// needed to open the archive's p12, whatever the method.
+    fn into_options(self, reads_archive: bool) -> Result<(FragmentOptions, Option<PathBuf>)> {
+        let method = self.method;
+        let mut given: Vec<(MethodOption, &str)> = self
+            .p11
+            .given()
+            .into_iter()
+            .map(|flag| (MethodOption::Pkcs11, flag))
+            .collect();
+        if !reads_archive {
+            given.extend(
+                self.p12
+                    .given()
+                    .into_iter()
+                    .map(|flag| (MethodOption::P12Password, flag)),
+            );
+        }
+        refuse_foreign(method, &given)?;
+        let hardware_id = self
+            .hardware_id
+            .as_deref()
+            .map(HardwareId::parse)
+            .transpose()
+            .map_err(Error::Usage)?;
+        let opts = FragmentOptions {
+            method,
+            hardware_id,
+            p12_password: self.p12.resolve()?,
+            hsm: self.p11.into_hsm()?,
+        };
+        Ok((opts, self.template_dir))
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct StageArgs {
-    #[command(flatten)]
-    pub fragment: FragmentArgs,
-
     /// The credentials archive (credentials.zip)
     #[arg(long, env = "SOTA_PACKED_CREDENTIALS", value_name = "FILE")]
     pub credentials: PathBuf,
@@ -100,6 +216,23 @@ pub struct StageArgs {
     #[arg(long, value_name = "DIR")]
     pub device_root: PathBuf,
 
+    #[command(flatten)]
+    pub fragment: FragmentArgs,
+
+    #[command(flatten)]
+    pub output: StageOutputArgs,
+
+    #[command(flatten)]
+    pub device: DeviceCertArgs,
+
+    #[command(flatten)]
+    pub content: StageContentArgs,
+}
+
+/// Where `stage` writes besides the device root.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Outputs")]
+pub struct StageOutputArgs {
     /// Folder the host tools' files go under
     #[arg(long, value_name = "DIR")]
     pub host_root: Option<PathBuf>,
@@ -108,14 +241,55 @@ pub struct StageArgs {
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
 
-    /// Device certificate (PEM) to put in the image (device-cred)
+    /// Replace files (and folder modes) that differ from what would be staged
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// A device certificate staged into a device-cred image.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Device certificate (device-cred only)")]
+pub struct DeviceCertArgs {
+    /// Device certificate (PEM) to put in the image
     #[arg(long, value_name = "FILE", requires = "device_key")]
     pub device_cert: Option<PathBuf>,
 
     /// Its private key (PEM, unencrypted)
     #[arg(long, value_name = "FILE", requires = "device_cert")]
     pub device_key: Option<PathBuf>,
+}
 
+impl DeviceCertArgs {
+    fn read(self) -> Result<Option<DeviceCert>> {
+        let (Some(cert), Some(key)) = (self.device_cert, self.device_key) else {
+            return Ok(None);
+        };
+        let cert_pem = read_bounded(&cert)?;
+        let key_pem = read_bounded(&key)?;
+        let certs = x509::parse_pem_certificates(&cert_pem)
+            .map_err(|e| Error::Invalid(format!("--device-cert `{}`: {e}", cert.display())))?;
+        let [cert_info] = <[_; 1]>::try_from(certs).map_err(|certs: Vec<_>| {
+            Error::Invalid(format!(
+                "--device-cert `{}` holds {} certificates; give only the device's own",
+                cert.display(),
+                certs.len()
+            ))
+        })?;
+        let key_info = x509::parse_private_key_pem(&key_pem)
+            .map_err(|e| Error::Invalid(format!("--device-key `{}`: {e}", key.display())))?;
+        Ok(Some(DeviceCert {
+            cert: cert_info,
+            key: key_info,
+            cert_file: file_name(&cert),
+            key_file: file_name(&key),
+        }))
+    }
+}
+
+/// What `stage` takes from the archive.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Archive content")]
+pub struct StageContentArgs {
     /// Do not pin root.json (and director.root.json) under var/sota/import
     #[arg(long)]
     pub no_root_pinning: bool,
@@ -123,15 +297,53 @@ pub struct StageArgs {
     /// What to do with entries no tool reads: stage them with the host
     /// files, or drop them [default: refuse the archive]
     #[arg(long, value_enum, value_name = "WHAT")]
-    pub unknown: Option<UnknownPolicy>,
+    pub unknown: Option<UnknownArg>,
 
     /// Accept a plain-http device URL (local test servers only)
     #[arg(long)]
     pub allow_http: bool,
+}
 
-    /// Replace files (and folder modes) that differ from what would be staged
-    #[arg(long)]
-    pub force: bool,
+/// `--unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnknownArg {
+    /// Stage them on the host side, with the host tools' files.
+    Host,
+    /// Leave them out.
+    Drop,
+}
+
+impl StageArgs {
+    fn into_config(self) -> Result<stage::Config> {
+        let method = self.fragment.method;
+        if self.device.device_cert.is_some() {
+            refuse_foreign(method, &[(MethodOption::DeviceCert, "--device-cert")])?;
+        }
+        let (fragment, template_dir) = self.fragment.into_options(true)?;
+        let options = StageOptions {
+            fragment,
+            device_cert: self.device.read()?,
+            root_pinning: !self.content.no_root_pinning,
+            unknown: match self.content.unknown {
+                None => UnknownPolicy::Refuse,
+                Some(UnknownArg::Host) => UnknownPolicy::Host,
+                Some(UnknownArg::Drop) => UnknownPolicy::Drop,
+            },
+            with_host: self.output.host_root.is_some(),
+            epoch: source_date_epoch()?,
+            now: x509::now_unix(),
+        };
+        Ok(stage::Config {
+            options,
+            template_dir,
+            credentials: self.credentials,
+            device_root: self.device_root,
+            host_root: self.output.host_root,
+            manifest: self.output.manifest,
+            allow_http: self.content.allow_http,
+            force: self.output.force,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -159,16 +371,55 @@ pub struct RenderArgs {
 
     /// Render only this fragment: the method's, or 40-hardware-id.toml
     #[arg(long = "fragment", value_enum, value_name = "WHICH")]
-    pub only: Option<FragmentKind>,
+    pub only: Option<FragmentArg>,
 }
 
-/// One of the fragments `render` can write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FragmentKind {
+/// `--fragment`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FragmentArg {
     /// 20-sota-<method>.toml
     Method,
     /// 40-hardware-id.toml (needs --hardware-id)
     HardwareId,
+}
+
+impl RenderArgs {
+    fn into_config(self) -> Result<render::Config> {
+        let reads_archive = self.credentials.is_some();
+        let (fragment, template_dir) = self.fragment.into_options(reads_archive)?;
+        let only = match self.only {
+            None => None,
+            Some(FragmentArg::Method) => Some(render::Only::Method),
+            Some(FragmentArg::HardwareId) if fragment.hardware_id.is_none() => {
+                return Err(Error::Usage(
+                    "--fragment hardware-id needs --hardware-id (or SOTA_HARDWARE_ID)".into(),
+                ))
+            }
+            Some(FragmentArg::HardwareId) => Some(render::Only::HardwareId),
+        };
+        let output = match (self.output, self.output_dir) {
+            (Some(file), _) => {
+                if fragment.hardware_id.is_some() && only.is_none() {
+                    return Err(Error::Usage(
+                        "--output takes one fragment, but --hardware-id adds a second (40-hardware-id.toml); pick one with --fragment, or use --output-dir".into(),
+                    ));
+                }
+                render::Output::File(file)
+            }
+            (None, Some(dir)) => render::Output::Dir(dir),
+            (None, None) => render::Output::Stdout,
+        };
+        Ok(render::Config {
+            fragment,
+            template_dir,
+            credentials: self.credentials,
+            allow_http: self.allow_http,
+            output,
+            only,
+            epoch: source_date_epoch()?,
+            now: x509::now_unix(),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -186,15 +437,47 @@ pub struct VerifyArgs {
     pub host_root: Option<PathBuf>,
 
     /// Output format: a report, JSON, or a `sha256sum -c` listing
-    #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
-    pub format: VerifyFormat,
+    #[arg(long, value_enum, default_value_t = VerifyFormatArg::Text)]
+    pub format: VerifyFormatArg,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum VerifyFormat {
+/// `verify --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyFormatArg {
     Text,
     Json,
     Sha256sum,
+}
+
+impl VerifyArgs {
+    fn into_config(self) -> verify::Config {
+        verify::Config {
+            manifest: self.manifest,
+            device_root: self.device_root,
+            host_root: self.host_root,
+            format: match self.format {
+                VerifyFormatArg::Text => verify::Format::Text,
+                VerifyFormatArg::Json => verify::Format::Json,
+                VerifyFormatArg::Sha256sum => verify::Format::Sha256sum,
+            },
+        }
+    }
+}
+
+/// `--format` of the reporting commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Json,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Text => Format::Text,
+            FormatArg::Json => Format::Json,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -211,8 +494,20 @@ pub struct InspectArgs {
     pub allow_http: bool,
 
     /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+}
+
+impl InspectArgs {
+    fn into_config(self) -> Result<inspect::Config> {
+        Ok(inspect::Config {
+            p12_password: self.p12.resolve()?,
+            credentials: self.credentials,
+            allow_http: self.allow_http,
+            format: self.format.into(),
+            now: x509::now_unix(),
+        })
+    }
 }
 
 /// Where the password of `autoprov_credentials.p12` comes from: the flag,
@@ -229,12 +524,20 @@ pub struct P12PasswordArgs {
     pub p12_password_file: Option<PathBuf>,
 }
 
-/// The name of the environment variable that may hold the p12 password.
-pub const P12_PASSWORD_ENV: &str = "SOTA_P12_PASSWORD";
-
 impl P12PasswordArgs {
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("--p12-password", self.p12_password.is_some()),
+            ("--p12-password-file", self.p12_password_file.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, given)| *given)
+        .map(|(flag, _)| flag)
+        .collect()
+    }
+
     /// Resolves the password: flag, else file, else environment, else empty.
-    pub fn resolve(&self) -> Result<Secret<String>> {
+    fn resolve(&self) -> Result<Secret<String>> {
         if let Some(password) = &self.p12_password {
             return Ok(Secret::new(password.clone()));
         }
@@ -251,10 +554,31 @@ impl P12PasswordArgs {
     }
 }
 
+/// The largest file read for a flag (a password, a PIN, a certificate).
+const MAX_FLAG_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Reads a small file named by a flag, refusing one too large to be what
+/// the flag wants.
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FLAG_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", path, e))?;
+    if bytes.len() as u64 > MAX_FLAG_FILE_BYTES {
+        return Err(Error::Usage(format!(
+            "`{}` is larger than {MAX_FLAG_FILE_BYTES} bytes; give the file the option asks for",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
 /// Reads a one-line secret from a file: one trailing `\n` or `\r\n` is
 /// dropped, anything else is kept as is (a password may end in a space).
-pub fn read_secret_file(path: &Path, flag: &str) -> Result<Secret<String>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+fn read_secret_file(path: &Path, flag: &str) -> Result<Secret<String>> {
+    let bytes = read_bounded(path)?;
     let mut text = String::from_utf8(bytes).map_err(|_| {
         Error::Usage(format!(
             "{flag} `{}`: the file is not valid UTF-8",
@@ -270,13 +594,35 @@ pub fn read_secret_file(path: &Path, flag: &str) -> Result<Secret<String>> {
     Ok(Secret::new(text))
 }
 
+/// A file's name without its folder, for messages that must not depend on
+/// where the build runs.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// `SOURCE_DATE_EPOCH`, or the documented default when it is unset.
+fn source_date_epoch() -> Result<i64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) if !text.is_empty() => {
+            crate::time::parse_source_date_epoch(&text).map_err(Error::Usage)
+        }
+        _ => Ok(crate::time::DEFAULT_SOURCE_DATE_EPOCH),
+    }
+}
+
 #[derive(Debug, Args)]
+#[command(
+    override_usage = "sota-stage lint [OPTIONS] <PATH>...\n       sota-stage lint [OPTIONS] --root <DIR> [PATH]..."
+)]
 pub struct LintArgs {
     /// aktualizr config files or conf.d folders, read like `aktualizr
     /// --config PATH...`: a folder's *.toml files (hidden ones too, not
     /// recursive), all applied in byte-wise file-name order, a later PATH's
-    /// file hiding an earlier one of the same name. With --root, each PATH
-    /// is taken inside DIR and replaces the default folders
+    /// file hiding an earlier one of the same name. Required unless --root
+    /// is given; with --root, each PATH is taken inside DIR and replaces
+    /// the default folders
     #[arg(value_name = "PATH", required_unless_present = "root")]
     pub paths: Vec<PathBuf>,
 
@@ -296,6 +642,18 @@ pub struct LintArgs {
     pub deny_warnings: bool,
 
     /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+}
+
+impl LintArgs {
+    fn into_config(self) -> lint::Config {
+        lint::Config {
+            paths: self.paths,
+            root: self.root,
+            explain: self.explain,
+            deny_warnings: self.deny_warnings,
+            format: self.format.into(),
+        }
+    }
 }

@@ -36,6 +36,15 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// A staging run is refused before anything is written; every reason
+    /// at once.
+    #[error("{label}: cannot stage for {method}:{}", list(blockers))]
+    Refused {
+        label: String,
+        method: String,
+        blockers: Vec<Blocker>,
+    },
+
     /// The command line is wrong in a way clap cannot see (conflicting
     /// sources, a value in the wrong shape).
     #[error("{0}")]
@@ -56,13 +65,44 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Io { .. } => EXIT_IO,
-            Error::Archive { .. } | Error::Invalid(_) => EXIT_INVALID,
+            Error::Archive { .. } | Error::Invalid(_) | Error::Refused { .. } => EXIT_INVALID,
             Error::Usage(_) => EXIT_USAGE,
         }
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One reason a staging run is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocker {
+    /// Worded for the user already.
+    Problem(String),
+    /// Entries the catalogue does not know, and nobody said what to do with
+    /// them; the command line adds how to say it.
+    UnknownEntries(Vec<String>),
+}
+
+impl std::fmt::Display for Blocker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Blocker::Problem(message) => f.write_str(message),
+            Blocker::UnknownEntries(names) => write!(
+                f,
+                "unknown entries {}: say what to do with them",
+                names
+                    .iter()
+                    .map(|n| format!("'{n}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+fn list(blockers: &[Blocker]) -> String {
+    blockers.iter().map(|b| format!("\n  - {b}")).collect()
+}
 
 /// Why an archive is refused as a whole. Each message names the entry
 /// (escaped, so a hostile name cannot forge output) and says what to do.

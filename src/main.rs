@@ -19,7 +19,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match sota_stage::commands::run(cli.command) {
+    match cli
+        .command
+        .into_config()
+        .and_then(sota_stage::commands::run)
+    {
         Ok(outcome) => {
             if !outcome.stderr.is_empty() {
                 let _ = std::io::stderr().write_all(outcome.stderr.as_bytes());

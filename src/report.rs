@@ -67,7 +67,7 @@ pub fn has_errors<'a, T: Graded + 'a>(items: impl IntoIterator<Item = &'a T>) ->
 }
 
 /// The output format of a reporting command (`--format`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     #[default]
     Text,

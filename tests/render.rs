@@ -222,7 +222,9 @@ fn hsm_options_are_rendered_and_the_fragment_is_secret() {
         sota(["render", "--method", method, "--p11-pin", "1"])
             .run()
             .code(2)
-            .stderr_has("--p11-* options are for device-cred-hsm");
+            .stderr_is(&format!(
+                "error: `--p11-pin` does not apply to {method}: it is for device-cred-hsm\n"
+            ));
     }
     sota([
         "render",
@@ -534,6 +536,72 @@ fn template_dir_overrides_file_by_file_strictly() {
         .run()
         .code(1)
         .stderr_has("rendered `20-sota-shared-cred.toml` is not valid TOML");
+}
+
+#[test]
+fn a_template_folder_is_read_once_and_never_silently_ignored() {
+    let dir = TestDir::new();
+    // A folder that is not there is an error, not the built-in templates.
+    let missing = dir.path().join("no-such-folder");
+    sota(["render", "--method", "shared-cred", "--template-dir"])
+        .arg(&missing)
+        .run()
+        .code(3)
+        .stdout_is("")
+        .stderr_has("cannot read the template folder `")
+        .stderr_has("no-such-folder`: No such file or directory");
+    // A misspelt template would leave the built-in one in place: refused.
+    let templates = dir.mkdir("templates");
+    fs::write(
+        templates.join("20-sota-shared-creds.toml.hbs"),
+        "[provision]\n",
+    )
+    .unwrap();
+    fs::write(templates.join("README"), "not a template").unwrap();
+    sota(["render", "--method", "shared-cred", "--template-dir"])
+        .arg(&templates)
+        .run()
+        .code(2)
+        .stderr_has("20-sota-shared-creds.toml.hbs` is not a template sota-stage knows; name a replacement after one of `20-sota-shared-cred.toml.hbs`");
+    // Other files are left alone.
+    fs::remove_file(templates.join("20-sota-shared-creds.toml.hbs")).unwrap();
+    sota(["render", "--method", "shared-cred", "--template-dir"])
+        .arg(&templates)
+        .run()
+        .success();
+}
+
+#[test]
+fn an_option_the_method_does_not_take_is_refused_alike() {
+    for (method, flag, value, takers) in [
+        ("device-cred", "--p12-password", "pw", "shared-cred"),
+        (
+            "device-cred-hsm",
+            "--p12-password-file",
+            "/dev/null",
+            "shared-cred",
+        ),
+        ("shared-cred", "--p11-module", "/x.so", "device-cred-hsm"),
+        ("device-cred", "--p11-tls-key-id", "02", "device-cred-hsm"),
+    ] {
+        sota(["render", "--method", method, flag, value])
+            .run()
+            .code(2)
+            .stdout_is("")
+            .stderr_is(&format!(
+                "error: `{flag}` does not apply to {method}: it is for {takers}\n"
+            ));
+    }
+    // With an archive to read, the p12 password opens its p12 whatever the
+    // method: accepted.
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let zip = Creds::typical(&pki).write_to(&dir, "c.zip");
+    sota(["render", "--method", "device-cred", "--p12-password", ""])
+        .arg("--credentials")
+        .arg(&zip)
+        .run()
+        .success();
 }
 
 // --- the fragments against aktualizr's own example configs -----------------

@@ -516,11 +516,12 @@ fn device_cred_with_a_device_certificate_and_key() {
     // Refused: the key of another certificate; an expired certificate.
     run_with(args(&device, &other))
         .code(1)
-        .stderr_has("--device-key does not match --device-cert `client-")
+        .stderr_has("the device key `client-")
+        .stderr_has("` does not match the device certificate `client-")
         .output_lacks("BEGIN");
     run_with(args(&expired, &expired))
         .code(1)
-        .stderr_has("--device-cert `client-")
+        .stderr_has("the device certificate `client-")
         .stderr_has("expired on 2020-01-01");
     assert!(!roots.dev.exists() && !roots.host.exists() && !roots.manifest.exists());
     // Half a pair is a usage error.
@@ -537,8 +538,8 @@ fn device_cred_with_a_device_certificate_and_key() {
     for method in ["shared-cred", "device-cred-hsm"] {
         let a = args(&device, &device);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        roots.stage(&zip, method, &a).code(2).stderr_has(&format!(
-            "--device-cert and --device-key are for device-cred, not {method}"
+        roots.stage(&zip, method, &a).code(2).stderr_is(&format!(
+            "error: `--device-cert` does not apply to {method}: it is for device-cred\n"
         ));
     }
     // A certificate file with the chain in it: only the device's own.

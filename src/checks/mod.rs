@@ -14,7 +14,7 @@ use crate::crypto::garage_keys;
 use crate::crypto::pkcs12::{self, P12Error, P12};
 use crate::crypto::x509::{self, CertInfo, Validity};
 use crate::intake::archive::{Archive, Entry};
-use crate::intake::catalogue::{self, Content, Role};
+use crate::intake::catalogue::{self, Content, Side};
 use crate::plan::methods::{Method, Offers};
 use crate::report::{has_errors, Problem};
 use crate::secret::Secret;
@@ -30,6 +30,12 @@ pub struct Context<'a> {
     pub allow_http: bool,
     /// The time certificates are judged at (unix seconds).
     pub now: i64,
+    /// How the user gives the p12 password, worded by the command line:
+    /// ends the wrong-password message.
+    pub password_hint: &'a str,
+    /// How the user says what to do with unknown entries, worded by the
+    /// command line.
+    pub unknown_hint: &'a str,
 }
 
 /// The role an entry is reported with.
@@ -130,14 +136,14 @@ pub fn check_archive(archive: &Archive, ctx: &Context<'_>) -> Findings {
 
     for entry in &archive.entries {
         let Some(known) = catalogue::lookup(&entry.name) else {
-            findings.entries.push(unknown_entry(entry));
+            findings.entries.push(unknown_entry(entry, ctx));
             continue;
         };
         let mut report = EntryReport {
             name: entry.name.clone(),
             role: match known.role {
-                Role::Device => EntryRole::Device,
-                Role::Host => EntryRole::Host,
+                Side::Device => EntryRole::Device,
+                Side::Host => EntryRole::Host,
             },
             secret: known.secret,
             size: entry.data.len() as u64,
@@ -289,19 +295,20 @@ fn detail(report: &mut EntryReport, label: &'static str, value: impl Into<String
     });
 }
 
-fn unknown_entry(entry: &Entry) -> EntryReport {
+fn unknown_entry(entry: &Entry, ctx: &Context<'_>) -> EntryReport {
     EntryReport {
         name: entry.name.clone(),
         role: EntryRole::Unknown,
-        secret: true,
+        secret: catalogue::is_secret(&entry.name),
         size: entry.data.len() as u64,
         sha256: Some(entry.sha256.clone()),
         purpose: None,
         readers: Vec::new(),
         details: Vec::new(),
-        problems: vec![Problem::warning(
-            "is not a known credentials entry and no tool reads it; `stage` refuses it unless told --unknown host or --unknown drop",
-        )],
+        problems: vec![Problem::warning(format!(
+            "is not a known credentials entry and no tool reads it; `stage` refuses it unless told {}",
+            ctx.unknown_hint
+        ))],
     }
 }
 
@@ -371,35 +378,49 @@ fn describe_cert(cert: &CertInfo) -> String {
 
 /// Adds an error or warning for a certificate's validity at `now`.
 fn judge_validity(cert: &CertInfo, what: &str, ctx: &Context<'_>, out: &mut EntryReport) {
-    let name = cert.common_name.as_deref().unwrap_or(&cert.subject);
+    let named = format!("{what} `{}`", cert_name(cert));
+    out.problems.extend(validity_problem(cert, &named, ctx.now));
+}
+
+/// A certificate's common name, else its subject.
+pub fn cert_name(cert: &CertInfo) -> &str {
+    cert.common_name.as_deref().unwrap_or(&cert.subject)
+}
+
+/// What is wrong with a certificate's validity at `now`, if anything: an
+/// error when it is expired or not valid yet, a warning when it expires
+/// within [`EXPIRY_WARNING_DAYS`]. `named` says which certificate ("the
+/// server CA `x`").
+pub fn validity_problem(cert: &CertInfo, named: &str, now: i64) -> Option<Problem> {
     let expires = x509::format_date(cert.not_after);
-    match x509::validity(cert, ctx.now, EXPIRY_WARNING_DAYS) {
-        Validity::Valid { .. } => {}
-        Validity::ExpiresSoon { days_left } => out.problems.push(Problem::warning(format!(
-            "{what} `{name}` expires in {days_left} days ({expires}); ask your OTA server for new credentials"
+    match x509::validity(cert, now, EXPIRY_WARNING_DAYS) {
+        Validity::Valid { .. } => None,
+        Validity::ExpiresSoon { days_left } => Some(Problem::warning(format!(
+            "{named} expires in {days_left} days ({expires}); ask your OTA server for new credentials"
         ))),
-        Validity::Expired { .. } => out.problems.push(Problem::error(format!(
-            "{what} `{name}` expired on {expires}; ask your OTA server for new credentials"
+        Validity::Expired { .. } => Some(Problem::error(format!(
+            "{named} expired on {expires}; ask your OTA server for new credentials"
         ))),
-        Validity::NotYetValid => out.problems.push(Problem::error(format!(
-            "{what} `{name}` is not valid before {}; check the build host's clock",
+        Validity::NotYetValid => Some(Problem::error(format!(
+            "{named} is not valid before {}; check the build host's clock",
             x509::format_date(cert.not_before)
         ))),
     }
 }
 
-fn p12_error_message(e: &P12Error, password: &Secret<String>, entry: &str) -> String {
+fn p12_error_message(e: &P12Error, password: &Secret<String>, hint: &str, entry: &str) -> String {
     let given = if password.expose().is_empty() {
         "the empty password"
     } else {
         "the given password"
     };
     match e {
-        P12Error::WrongPassword => format!(
-            "does not open with {given} (its MAC does not verify); give the right one with --p12-password-file or {}",
-            crate::cli::P12_PASSWORD_ENV
+        P12Error::WrongPassword => {
+            format!("does not open with {given} (its MAC does not verify); {hint}")
+        }
+        other => format!(
+            "cannot be used: {other}; `{entry}` must hold one client certificate and its key"
         ),
-        other => format!("cannot be used: {other}; `{entry}` must hold one client certificate and its key"),
     }
 }
 
@@ -410,6 +431,7 @@ fn check_provisioning_p12(entry: &Entry, ctx: &Context<'_>, out: &mut EntryRepor
             out.problems.push(Problem::error(p12_error_message(
                 &e,
                 ctx.p12_password,
+                ctx.password_hint,
                 &entry.name,
             )));
             return None;
@@ -468,7 +490,12 @@ fn check_host_p12(entry: &Entry, ctx: &Context<'_>, out: &mut EntryReport) {
         }
         Err(e) => out.problems.push(Problem::warning(format!(
             "was not checked: {}",
-            p12_error_message(&e, &empty, &entry.name)
+            p12_error_message(
+                &e,
+                &empty,
+                "host tools open it with the empty password",
+                &entry.name
+            )
         ))),
     }
 }

@@ -8,17 +8,29 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::checks::{self, Context, EntryReport, Findings};
-use crate::cli::InspectArgs;
-use crate::commands::{file_label, Outcome};
-use crate::crypto::x509;
+use std::path::PathBuf;
+
+use crate::checks::{self, EntryReport, Findings};
+use crate::commands::shared::{context, file_label, Outcome};
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
 use crate::intake::archive::{self, Limits};
 use crate::plan::methods::Method;
 use crate::report::{Format, Problem};
+use crate::secret::Secret;
 
-pub fn run(args: &InspectArgs) -> Result<Outcome> {
-    let password = args.p12.resolve()?;
+/// Everything one `inspect` run needs.
+#[derive(Debug)]
+pub struct Config {
+    pub credentials: PathBuf,
+    pub p12_password: Secret<String>,
+    pub allow_http: bool,
+    pub format: Format,
+    /// The time certificates are judged at.
+    pub now: i64,
+}
+
+pub fn run(args: &Config) -> Result<Outcome> {
+    let password = &args.p12_password;
     let label = file_label(&args.credentials);
     let archive = match archive::read(&args.credentials, &Limits::default()) {
         Ok(archive) => archive,
@@ -40,12 +52,7 @@ pub fn run(args: &InspectArgs) -> Result<Outcome> {
         }
         Err(e) => return Err(e),
     };
-    let ctx = Context {
-        p12_password: &password,
-        allow_http: args.allow_http,
-        now: x509::now_unix(),
-    };
-    let findings = checks::check_archive(&archive, &ctx);
+    let findings = checks::check_archive(&archive, &context(password, args.allow_http, args.now));
     let stdout = match args.format {
         Format::Json => to_json(&Report {
             schema: 1,

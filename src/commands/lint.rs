@@ -23,15 +23,26 @@ use serde::Serialize;
 use crate::aktualizr::dialect;
 use crate::aktualizr::lint::{self, Diagnostic, Explanation};
 use crate::aktualizr::paths::DEFAULT_CONFIG_DIRS;
-use crate::cli::LintArgs;
-use crate::commands::Outcome;
+use crate::commands::shared::Outcome;
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
 use crate::report::{Format, Severity};
 
 /// Version of the JSON report.
 pub const JSON_SCHEMA: u32 = 1;
 
-pub fn run(args: &LintArgs) -> Result<Outcome> {
+/// What `lint` reads and how it reports.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Config files or conf.d folders; inside `root` when it is given.
+    pub paths: Vec<PathBuf>,
+    /// A device root: read aktualizr's default folders under it.
+    pub root: Option<PathBuf>,
+    pub explain: bool,
+    pub deny_warnings: bool,
+    pub format: Format,
+}
+
+pub fn run(args: &Config) -> Result<Outcome> {
     let sources = gather(args)?;
     if sources.applied.is_empty() {
         return Err(Error::Invalid(no_files_message(args)));
@@ -105,7 +116,7 @@ pub fn run(args: &LintArgs) -> Result<Outcome> {
     })
 }
 
-fn no_files_message(args: &LintArgs) -> String {
+fn no_files_message(args: &Config) -> String {
     match (&args.root, args.paths.is_empty()) {
         (Some(root), true) => format!(
             "no aktualizr configuration under `{}`: no *.toml file in `{}` or `{}`",
@@ -166,7 +177,7 @@ struct Target {
     required: bool,
 }
 
-fn gather(args: &LintArgs) -> Result<Sources> {
+fn gather(args: &Config) -> Result<Sources> {
     let targets = match &args.root {
         Some(root) => {
             let meta = fs::metadata(root).map_err(|e| Error::io("read", root, e))?;

@@ -1,69 +1,103 @@
 //! `sota-stage render`: aktualizr's config fragment(s) for a method, to
-//! standard output or a file. The same templates and checks as `stage`.
+//! standard output, a file or a folder. The same templates and checks as
+//! `stage`; with an archive, the same refusals.
 
-use crate::aktualizr::paths::SYSTEM_CONFIG_DIR as CONF_DIR;
-use crate::cli::{FragmentKind, RenderArgs};
-use crate::commands::{file_label, layout_options, read_checked, Outcome};
+use std::path::PathBuf;
+
+use crate::aktualizr::paths::SYSTEM_CONFIG_DIR;
+use crate::commands::shared::{file_label, read_checked, read_templates, Outcome};
 use crate::error::{Error, Result, EXIT_OK};
-use crate::plan::layout::{self, MODE_FILE, MODE_SECRET};
+use crate::plan::files::file_mode;
+use crate::plan::fragments::{self, Fragment};
+use crate::plan::options::{FragmentOptions, StageOptions, UnknownPolicy};
+use crate::plan::staging;
 use crate::write::apply;
 
-pub fn run(args: &RenderArgs) -> Result<Outcome> {
-    let opts = layout_options(&args.fragment, false)?;
-    if let Some(path) = &args.credentials {
-        let (archive, findings) = read_checked(path, &opts, args.allow_http)?;
+/// Which fragment to render, when not all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    /// `20-sota-<method>.toml`.
+    Method,
+    /// `40-hardware-id.toml`.
+    HardwareId,
+}
+
+/// Where the fragments go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Standard output; refused for a fragment that holds a secret.
+    Stdout,
+    /// One file; the configuration holds one fragment.
+    File(PathBuf),
+    /// A folder, each fragment under its own name.
+    Dir(PathBuf),
+}
+
+/// Everything one `render` run needs.
+#[derive(Debug)]
+pub struct Config {
+    pub fragment: FragmentOptions,
+    pub template_dir: Option<PathBuf>,
+    /// Check that this archive supports the method first.
+    pub credentials: Option<PathBuf>,
+    pub allow_http: bool,
+    pub output: Output,
+    pub only: Option<Only>,
+    pub epoch: i64,
+    pub now: i64,
+}
+
+pub fn run(config: &Config) -> Result<Outcome> {
+    let templates = read_templates(config.template_dir.as_deref())?;
+    let opts = &config.fragment;
+    if let Some(path) = &config.credentials {
+        let (archive, findings) =
+            read_checked(path, &opts.p12_password, config.allow_http, config.now)?;
         // The same refusals as `stage`, without writing anything.
-        layout::plan(
-            &file_label(path),
-            &archive,
-            &findings,
-            &layout::Options {
-                unknown: layout::UnknownPolicy::Drop,
-                ..opts.clone()
-            },
-        )?;
+        let stage = StageOptions {
+            fragment: opts.clone(),
+            device_cert: None,
+            root_pinning: true,
+            unknown: UnknownPolicy::Drop,
+            with_host: false,
+            epoch: config.epoch,
+            now: config.now,
+        };
+        staging::plan(&file_label(path), &archive, &findings, &stage, &templates)?;
     }
-    let mut fragments = layout::fragments(&opts)?;
-    match args.only {
-        None => {}
-        Some(FragmentKind::Method) => fragments.truncate(1),
-        Some(FragmentKind::HardwareId) => {
-            if opts.hardware_id.is_none() {
-                return Err(Error::Usage(
-                    "--fragment hardware-id needs --hardware-id (or SOTA_HARDWARE_ID)".into(),
-                ));
+    let fragments: Vec<Fragment> = match (config.only, &opts.hardware_id) {
+        (None, _) => fragments::fragments(opts, &templates)?,
+        (Some(Only::Method), _) => vec![fragments::method_fragment(opts, &templates)?],
+        (Some(Only::HardwareId), Some(id)) => {
+            vec![fragments::hardware_id_fragment(id, &templates)?]
+        }
+        (Some(Only::HardwareId), None) => Vec::new(),
+    };
+    match &config.output {
+        Output::Dir(dir) => {
+            for f in &fragments {
+                let path = dir.join(&f.name);
+                apply::write_file(
+                    &path,
+                    f.text.expose().as_bytes(),
+                    file_mode(f.secret),
+                    config.epoch,
+                )?;
             }
-            fragments.drain(..1);
-        }
-    }
-    if let Some(dir) = &args.output_dir {
-        for f in &fragments {
-            let mode = if f.secret { MODE_SECRET } else { MODE_FILE };
-            apply::write_file(
-                &dir.join(&f.name),
-                f.text.expose().as_bytes(),
-                mode,
-                opts.epoch,
-            )?;
-        }
-        return Ok(Outcome::default());
-    }
-    match &args.output {
-        Some(path) => {
-            let [fragment] = fragments.as_slice() else {
-                return Err(Error::Usage(
-                    "--output takes one fragment, but --hardware-id adds a second (40-hardware-id.toml); pick one with --fragment, or use --output-dir".into(),
-                ));
-            };
-            let mode = if fragment.secret {
-                MODE_SECRET
-            } else {
-                MODE_FILE
-            };
-            apply::write_file(path, fragment.text.expose().as_bytes(), mode, opts.epoch)?;
             Ok(Outcome::default())
         }
-        None => {
+        Output::File(path) => {
+            for f in &fragments {
+                apply::write_file(
+                    path,
+                    f.text.expose().as_bytes(),
+                    file_mode(f.secret),
+                    config.epoch,
+                )?;
+            }
+            Ok(Outcome::default())
+        }
+        Output::Stdout => {
             if let Some(secret) = fragments.iter().find(|f| f.secret) {
                 return Err(Error::Usage(format!(
                     "`{}` holds a password or PIN and is not printed; write it with --output FILE (mode 0600)",
@@ -73,7 +107,7 @@ pub fn run(args: &RenderArgs) -> Result<Outcome> {
             let mut stdout = String::new();
             for f in &fragments {
                 if fragments.len() > 1 {
-                    stdout.push_str(&format!("# --- {CONF_DIR}/{} ---\n", f.name));
+                    stdout.push_str(&format!("# --- {SYSTEM_CONFIG_DIR}/{} ---\n", f.name));
                 }
                 stdout.push_str(f.text.expose());
             }

@@ -2,60 +2,55 @@
 //! optional manifest (design.md sections 4-6).
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::cli::StageArgs;
-use crate::commands::{file_label, layout_options, read_checked, warnings_text, Outcome};
-use crate::crypto::x509;
+use crate::commands::shared::{file_label, read_checked, read_templates, warnings_text, Outcome};
 use crate::error::{Error, Result, EXIT_OK};
-use crate::plan::layout::{self, DeviceCert};
+use crate::plan::files::MODE_FILE;
 use crate::plan::manifest::Manifest;
+use crate::plan::options::StageOptions;
+use crate::plan::staging;
 use crate::write::apply::{self, Roots};
 
-pub fn run(args: &StageArgs) -> Result<Outcome> {
-    let mut opts = layout_options(&args.fragment, args.host_root.is_some())?;
-    opts.root_pinning = !args.no_root_pinning;
-    opts.unknown = args.unknown.unwrap_or_default();
-    if let (Some(cert), Some(key)) = (&args.device_cert, &args.device_key) {
-        let cert_pem = std::fs::read(cert).map_err(|e| Error::io("read", cert, e))?;
-        let key_pem = std::fs::read(key).map_err(|e| Error::io("read", key, e))?;
-        let certs = x509::parse_pem_certificates(&cert_pem)
-            .map_err(|e| Error::Invalid(format!("--device-cert `{}`: {e}", cert.display())))?;
-        let [cert_info] = <[_; 1]>::try_from(certs).map_err(|certs: Vec<_>| {
-            Error::Invalid(format!(
-                "--device-cert `{}` holds {} certificates; give only the device's own",
-                cert.display(),
-                certs.len()
-            ))
-        })?;
-        let key_info = x509::parse_private_key_pem(&key_pem)
-            .map_err(|e| Error::Invalid(format!("--device-key `{}`: {e}", key.display())))?;
-        opts.device_cert = Some(DeviceCert {
-            cert: cert_info,
-            key: key_info,
-        });
-    }
+/// Everything one `stage` run needs.
+#[derive(Debug)]
+pub struct Config {
+    pub options: StageOptions,
+    pub template_dir: Option<PathBuf>,
+    pub credentials: PathBuf,
+    pub device_root: PathBuf,
+    pub host_root: Option<PathBuf>,
+    pub manifest: Option<PathBuf>,
+    pub allow_http: bool,
+    pub force: bool,
+}
 
-    let label = file_label(&args.credentials);
-    let (archive, findings) = read_checked(&args.credentials, &opts, args.allow_http)?;
-    let plan = layout::plan(&label, &archive, &findings, &opts)?;
+pub fn run(config: &Config) -> Result<Outcome> {
+    let opts = &config.options;
+    let templates = read_templates(config.template_dir.as_deref())?;
+    let label = file_label(&config.credentials);
+    let (archive, findings) = read_checked(
+        &config.credentials,
+        &opts.fragment.p12_password,
+        config.allow_http,
+        opts.now,
+    )?;
+    let plan = staging::plan(&label, &archive, &findings, opts, &templates)?;
     let manifest = Manifest::from_plan(&plan);
-    if let Some(path) = &args.manifest {
-        let roots = [Some(args.device_root.as_path()), args.host_root.as_deref()];
+    if let Some(path) = &config.manifest {
+        let roots = [
+            Some(config.device_root.as_path()),
+            config.host_root.as_deref(),
+        ];
         check_manifest_path(path, &roots)?;
     }
     let roots = Roots {
-        device: &args.device_root,
-        host: args.host_root.as_deref(),
+        device: &config.device_root,
+        host: config.host_root.as_deref(),
     };
-    let applied = apply::apply(&plan, &roots, opts.epoch, args.force)?;
-    if let Some(path) = &args.manifest {
-        apply::write_file(
-            path,
-            manifest.to_json().as_bytes(),
-            layout::MODE_FILE,
-            opts.epoch,
-        )?;
+    let applied = apply::apply(&plan, &roots, opts.epoch, config.force)?;
+    if let Some(path) = &config.manifest {
+        apply::write_file(path, manifest.to_json().as_bytes(), MODE_FILE, opts.epoch)?;
     }
     let mut stderr = warnings_text(&label, &plan.warnings);
     stderr.push_str(&format!(

@@ -3,21 +3,40 @@
 
 use serde::Serialize;
 
-use crate::cli::{VerifyArgs, VerifyFormat};
-use crate::commands::{file_label, Outcome};
-use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
-use crate::plan::layout::Root;
-use crate::plan::manifest::{self, Difference, Manifest};
-use crate::write::apply::Roots;
+use std::path::PathBuf;
 
-pub fn run(args: &VerifyArgs) -> Result<Outcome> {
+use crate::commands::shared::{file_label, Outcome};
+use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
+use crate::intake::catalogue::Side;
+use crate::plan::manifest::Manifest;
+use crate::write::apply::Roots;
+use crate::write::verify::{self, Difference};
+
+/// `verify`'s output: a report, JSON, or a `sha256sum -c` listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Sha256sum,
+}
+
+/// Everything one `verify` run needs.
+#[derive(Debug)]
+pub struct Config {
+    pub manifest: PathBuf,
+    pub device_root: PathBuf,
+    pub host_root: Option<PathBuf>,
+    pub format: Format,
+}
+
+pub fn run(args: &Config) -> Result<Outcome> {
     let text = std::fs::read(&args.manifest).map_err(|e| Error::io("read", &args.manifest, e))?;
     let manifest = Manifest::parse(&file_label(&args.manifest), &text)?;
     let roots = Roots {
         device: &args.device_root,
         host: args.host_root.as_deref(),
     };
-    let differences = manifest::verify(&manifest, &roots)?;
+    let differences = verify::verify(&manifest, &roots)?;
     let exit = if differences.is_empty() {
         EXIT_OK
     } else {
@@ -27,10 +46,10 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
     let checked = manifest
         .files
         .iter()
-        .filter(|f| f.root == Root::Device || args.host_root.is_some())
+        .filter(|f| f.root == Side::Device || args.host_root.is_some())
         .count();
     let (stdout, stderr) = match args.format {
-        VerifyFormat::Text => {
+        Format::Text => {
             let mut out = listing;
             out.push_str(&format!(
                 "{}: {} files checked, {} differences\n",
@@ -44,7 +63,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
             ));
             (out, String::new())
         }
-        VerifyFormat::Json => {
+        Format::Json => {
             #[derive(Serialize)]
             struct Report<'a> {
                 schema: u32,
@@ -62,10 +81,10 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
             out.push('\n');
             (out, String::new())
         }
-        VerifyFormat::Sha256sum => {
-            let mut out = manifest.sha256sum(Root::Device, &args.device_root.to_string_lossy());
+        Format::Sha256sum => {
+            let mut out = manifest.sha256sum(Side::Device, &args.device_root.to_string_lossy());
             if let Some(host) = &args.host_root {
-                out.push_str(&manifest.sha256sum(Root::Host, &host.to_string_lossy()));
+                out.push_str(&manifest.sha256sum(Side::Host, &host.to_string_lossy()));
             }
             (out, listing)
         }

@@ -2,23 +2,24 @@
 //! data in one place: what each entry is, where it belongs, whether it is a
 //! secret, and which tools read it. Everything else is unknown.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// Where an entry belongs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// The two sides of a build: the device image, and the build host's tools.
+/// An entry belongs to one; a staged file goes under one side's root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Reaches the device image (some entries are also read on the host).
+pub enum Side {
+    /// The device image (some device entries are also read on the host).
     Device,
-    /// Stays on the build host; never in an image.
+    /// The build host; never in an image.
     Host,
 }
 
-impl Role {
+impl Side {
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::Device => "device",
-            Role::Host => "host",
+            Side::Device => "device",
+            Side::Host => "host",
         }
     }
 }
@@ -53,8 +54,11 @@ pub enum Content {
 pub struct Known {
     pub name: &'static str,
     pub purpose: &'static str,
-    pub role: Role,
+    pub role: Side,
     pub secret: bool,
+    /// A host tool reads it: staged under the host root. Host entries are,
+    /// and so are the Uptane roots garage-sign and Torizon's classes read.
+    pub on_host: bool,
     pub readers: &'static [&'static str],
     pub content: Content,
 }
@@ -64,48 +68,54 @@ pub const CATALOGUE: &[Known] = &[
     Known {
         name: "autoprov.url",
         purpose: "URL of the device gateway (provisioning server)",
-        role: Role::Device,
+        role: Side::Device,
         secret: false,
+        on_host: false,
         readers: &["aktualizr", "aktualizr-cert-provider"],
         content: Content::DeviceUrl,
     },
     Known {
         name: "autoprov_credentials.p12",
         purpose: "shared provisioning TLS client cert and key, and the server CA chain",
-        role: Role::Device,
+        role: Side::Device,
         secret: true,
+        on_host: false,
         readers: &["aktualizr", "aktualizr-cert-provider"],
         content: Content::ProvisioningP12,
     },
     Known {
         name: "root.json",
         purpose: "initial Uptane root metadata of the image repository",
-        role: Role::Device,
+        role: Side::Device,
         secret: false,
+        on_host: true,
         readers: &["garage-sign", "aktualizr (pinned initial root)"],
         content: Content::RootMetadata,
     },
     Known {
         name: "director.root.json",
         purpose: "Torizon: initial root metadata of the Director",
-        role: Role::Device,
+        role: Side::Device,
         secret: false,
+        on_host: true,
         readers: &["Torizon build classes", "aktualizr (pinned initial root)"],
         content: Content::RootMetadata,
     },
     Known {
         name: "server_ca.pem",
         purpose: "OTA Community Edition: the server CA",
-        role: Role::Device,
+        role: Side::Device,
         secret: false,
+        on_host: false,
         readers: &["aktualizr-cert-provider", "aktualizr (as root.crt)"],
         content: Content::PemCertificates,
     },
     Known {
         name: "treehub.json",
         purpose: "treehub URL and OAuth2 client secret",
-        role: Role::Host,
+        role: Side::Host,
         secret: true,
+        on_host: true,
         readers: &[
             "garage-push",
             "garage-deploy",
@@ -117,24 +127,27 @@ pub const CATALOGUE: &[Known] = &[
     Known {
         name: "client_auth.p12",
         purpose: "TLS client credentials for treehub (mutual TLS)",
-        role: Role::Host,
+        role: Side::Host,
         secret: true,
+        on_host: true,
         readers: &["garage-push", "garage-deploy", "garage-sign"],
         content: Content::HostP12,
     },
     Known {
         name: "server.p12",
         purpose: "server cert for mutual TLS",
-        role: Role::Host,
+        role: Side::Host,
         secret: true,
+        on_host: true,
         readers: &["garage-sign"],
         content: Content::HostP12,
     },
     Known {
         name: "api_gateway.url",
         purpose: "URL of the gateway to the Director",
-        role: Role::Host,
+        role: Side::Host,
         secret: false,
+        on_host: true,
         readers: &["garage-sign"],
         content: Content::HostUrl {
             may_be_empty: false,
@@ -143,32 +156,36 @@ pub const CATALOGUE: &[Known] = &[
     Known {
         name: "tufrepo.url",
         purpose: "URL of the Uptane image repository",
-        role: Role::Host,
+        role: Side::Host,
         secret: false,
+        on_host: true,
         readers: &["garage-sign", "garage-push"],
         content: Content::HostUrl { may_be_empty: true },
     },
     Known {
         name: "targets.pub",
         purpose: "public key for offline image signing",
-        role: Role::Host,
+        role: Side::Host,
         secret: false,
+        on_host: true,
         readers: &["garage-sign"],
         content: Content::TargetsPublicKey,
     },
     Known {
         name: "targets.sec",
         purpose: "private key for offline image signing",
-        role: Role::Host,
+        role: Side::Host,
         secret: true,
+        on_host: true,
         readers: &["garage-sign"],
         content: Content::TargetsPrivateKey,
     },
     Known {
         name: "provision.json",
         purpose: "Torizon: fleet-wide OAuth2 client for device self-registration",
-        role: Role::Host,
+        role: Side::Host,
         secret: true,
+        on_host: true,
         readers: &["Torizon auto-provisioning"],
         content: Content::ProvisionJson,
     },
@@ -178,6 +195,12 @@ pub const CATALOGUE: &[Known] = &[
 /// reader does).
 pub fn lookup(name: &str) -> Option<&'static Known> {
     CATALOGUE.iter().find(|k| k.name == name)
+}
+
+/// Whether an entry is a secret. An unknown entry is: nothing says it is
+/// not.
+pub fn is_secret(name: &str) -> bool {
+    lookup(name).map_or(true, |k| k.secret)
 }
 
 #[cfg(test)]
@@ -203,13 +226,13 @@ mod tests {
             "provision.json",
         ] {
             let k = lookup(name).expect("known");
-            assert_eq!(k.role, Role::Host, "{name}");
+            assert_eq!(k.role, Side::Host, "{name}");
             assert!(k.secret, "{name}");
         }
         // The only secret a device gets is the shared provisioning bundle.
         let device_secrets: Vec<_> = CATALOGUE
             .iter()
-            .filter(|k| k.role == Role::Device && k.secret)
+            .filter(|k| k.role == Side::Device && k.secret)
             .map(|k| k.name)
             .collect();
         assert_eq!(device_secrets, ["autoprov_credentials.p12"]);

@@ -17,7 +17,7 @@
 //! then checked: it parses as TOML, and the `lint` checker finds nothing in
 //! it. A fragment that fails is never staged.
 
-use std::path::Path;
+use std::collections::BTreeMap;
 
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
@@ -26,48 +26,91 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
-/// A built-in template: its file name and text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Template {
-    /// File name under `templates/`, e.g. `20-sota-shared-cred.toml.hbs`.
-    pub file: &'static str,
-    pub text: &'static str,
+/// The built-in templates: file name under `templates/`, and text.
+pub const BUILT_IN: [(&str, &str); 4] = [
+    (
+        "20-sota-shared-cred.toml.hbs",
+        include_str!("../../templates/20-sota-shared-cred.toml.hbs"),
+    ),
+    (
+        "20-sota-device-cred.toml.hbs",
+        include_str!("../../templates/20-sota-device-cred.toml.hbs"),
+    ),
+    (
+        "20-sota-device-cred-hsm.toml.hbs",
+        include_str!("../../templates/20-sota-device-cred-hsm.toml.hbs"),
+    ),
+    (
+        "40-hardware-id.toml.hbs",
+        include_str!("../../templates/40-hardware-id.toml.hbs"),
+    ),
+];
+
+/// The largest template file read from a template folder.
+pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+
+/// The templates of a run: the built-in ones, some replaced by the files of
+/// a template folder (read once, by the command, before planning).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Templates {
+    /// File name -> (where it came from, for messages; text).
+    overrides: BTreeMap<String, (String, String)>,
 }
 
-macro_rules! template {
-    ($file:literal) => {
-        Template {
-            file: $file,
-            text: include_str!(concat!("../../templates/", $file)),
+impl Templates {
+    /// Only the built-in templates.
+    pub fn built_in() -> Templates {
+        Templates::default()
+    }
+
+    /// The built-in templates, with `files` (file name, where it came from,
+    /// text) in place of those of the same name. A `*.hbs` file that names
+    /// no template is refused: a typo would silently keep the built-in one.
+    pub fn with_overrides(
+        files: impl IntoIterator<Item = (String, String, String)>,
+    ) -> std::result::Result<Templates, String> {
+        let mut overrides = BTreeMap::new();
+        for (name, origin, text) in files {
+            if !BUILT_IN.iter().any(|(file, _)| *file == name) {
+                return Err(format!(
+                    "`{origin}` is not a template sota-stage knows; name a replacement after one of {}",
+                    BUILT_IN
+                        .iter()
+                        .map(|(file, _)| format!("`{file}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if text.len() > MAX_TEMPLATE_BYTES {
+                return Err(format!(
+                    "`{origin}` is larger than {MAX_TEMPLATE_BYTES} bytes; a fragment template is a few lines"
+                ));
+            }
+            overrides.insert(name, (origin, text));
         }
-    };
+        Ok(Templates { overrides })
+    }
+
+    /// The text of template `file` and where it came from.
+    fn get(&self, file: &str) -> Result<(&str, String)> {
+        if let Some((origin, text)) = self.overrides.get(file) {
+            return Ok((text, origin.clone()));
+        }
+        BUILT_IN
+            .iter()
+            .find(|(name, _)| *name == file)
+            .map(|(name, text)| (*text, format!("templates/{name}")))
+            .ok_or_else(|| Error::Invalid(format!("no template `{file}`")))
+    }
 }
 
-pub const SHARED_CRED: Template = template!("20-sota-shared-cred.toml.hbs");
-pub const DEVICE_CRED: Template = template!("20-sota-device-cred.toml.hbs");
-pub const DEVICE_CRED_HSM: Template = template!("20-sota-device-cred-hsm.toml.hbs");
-pub const HARDWARE_ID: Template = template!("40-hardware-id.toml.hbs");
-
-/// Every built-in template.
-pub const TEMPLATES: [Template; 4] = [SHARED_CRED, DEVICE_CRED, DEVICE_CRED_HSM, HARDWARE_ID];
-
-/// Renders one template with `data`, then checks the result. `template_dir`
-/// holds optional overrides, by file name.
-pub fn render(template: Template, data: &Value, template_dir: Option<&Path>) -> Result<String> {
-    let (text, origin) = match template_dir.map(|d| d.join(template.file)) {
-        Some(path) if path.is_file() => {
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-            (text, path.display().to_string())
-        }
-        _ => (
-            template.text.to_string(),
-            format!("templates/{}", template.file),
-        ),
-    };
-    let rendered = render_text(&text, data)
+/// Renders template `file` with `data`, then checks the result.
+pub fn render(templates: &Templates, file: &str, data: &Value) -> Result<String> {
+    let (text, origin) = templates.get(file)?;
+    let rendered = render_text(text, data)
         .map_err(|why| Error::Invalid(format!("template `{origin}`: {why}")))?;
     let fragment = normalise(&rendered);
-    check_fragment(template.file.trim_end_matches(".hbs"), &fragment)?;
+    check_fragment(file.trim_end_matches(".hbs"), &fragment)?;
     Ok(fragment)
 }
 

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
-use crate::plan::layout::{Plan, Root, MODE_DIR};
+use crate::intake::catalogue::Side;
+use crate::plan::files::{Plan, MODE_DIR};
 
 /// Where the two roots are.
 #[derive(Debug, Clone, Copy)]
@@ -24,10 +25,11 @@ pub struct Roots<'a> {
 }
 
 impl Roots<'_> {
-    fn get(&self, root: Root) -> Option<&Path> {
-        match root {
-            Root::Device => Some(self.device),
-            Root::Host => self.host,
+    /// The root of one side, when it was given.
+    pub fn get(&self, side: Side) -> Option<&Path> {
+        match side {
+            Side::Device => Some(self.device),
+            Side::Host => self.host,
         }
     }
 }
@@ -84,7 +86,7 @@ pub fn apply_with(
     force: bool,
     hook: &dyn Fn(Step) -> io::Result<()>,
 ) -> Result<Applied> {
-    let target = |root: Root, rel: &str| -> Result<PathBuf> {
+    let target = |root: Side, rel: &str| -> Result<PathBuf> {
         roots.get(root).map(|r| r.join(rel)).ok_or_else(|| {
             Error::Usage(format!(
                 "the plan has {} files but no {0} root was given",
@@ -97,20 +99,20 @@ pub fn apply_with(
     let mut conflicts = Vec::new();
     let mut dir_actions = Vec::new();
     for dir in &plan.dirs {
-        let path = target(dir.root, &dir.path)?;
+        let path = target(dir.side, &dir.path)?;
         let action = match fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => {
-                if m.permissions().mode() & 0o7777 == dir.mode {
+                if m.permissions().mode() & 0o7777 == dir.mode() {
                     Action::Keep
                 } else if force {
                     Action::Replace
                 } else {
                     conflicts.push(format!(
                         "{}:{} exists with mode {:04o}, not {:04o}",
-                        dir.root.as_str(),
+                        dir.side.as_str(),
                         dir.path,
                         m.permissions().mode() & 0o7777,
-                        dir.mode
+                        dir.mode()
                     ));
                     Action::Keep
                 }
@@ -118,21 +120,21 @@ pub fn apply_with(
             Ok(_) => {
                 return Err(Error::Invalid(format!(
                     "{}:{} exists and is not a folder; remove it",
-                    dir.root.as_str(),
+                    dir.side.as_str(),
                     dir.path
                 )))
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Action::Create,
             Err(e) => return Err(Error::io("look at", &path, e)),
         };
-        dir_actions.push((path, action, dir.mode));
+        dir_actions.push((path, action, dir.mode()));
     }
     let mut file_actions = Vec::new();
     for file in &plan.files {
-        let path = target(file.root, &file.path)?;
+        let path = target(file.side, &file.path)?;
         let action = match fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_file() => {
-                let same_mode = m.permissions().mode() & 0o7777 == file.mode;
+                let same_mode = m.permissions().mode() & 0o7777 == file.mode();
                 let same_bytes = m.len() == file.contents.expose().len() as u64
                     && fs::read(&path).map_err(|e| Error::io("read", &path, e))?
                         == *file.contents.expose();
@@ -143,13 +145,13 @@ pub fn apply_with(
                 } else {
                     conflicts.push(format!(
                         "{}:{} exists with {}",
-                        file.root.as_str(),
+                        file.side.as_str(),
                         file.path,
                         if same_bytes {
                             format!(
                                 "mode {:04o}, not {:04o}",
                                 m.permissions().mode() & 0o7777,
-                                file.mode
+                                file.mode()
                             )
                         } else {
                             "different content".to_string()
@@ -161,7 +163,7 @@ pub fn apply_with(
             Ok(_) => {
                 return Err(Error::Invalid(format!(
                     "{}:{} exists and is not a regular file (a folder or a link); remove it",
-                    file.root.as_str(),
+                    file.side.as_str(),
                     file.path
                 )))
             }
@@ -199,7 +201,7 @@ pub fn apply_with(
             let temp = temp_name(path, "tmp");
             hook(Step::WriteTemp(i)).map_err(|e| Error::io("write", &temp, e))?;
             undo.temps.push(temp.clone());
-            write_temp(&temp, file.contents.expose(), file.mode, epoch)?;
+            write_temp(&temp, file.contents.expose(), file.mode(), epoch)?;
             pending.push((i, temp, path, *action));
         }
         for (i, temp, path, action) in &pending {
@@ -367,11 +369,8 @@ fn sync_dir(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::layout::{
-        DirSpec, FileSpec, MODE_DIR, MODE_FILE, MODE_PRIVATE_DIR, MODE_SECRET,
-    };
+    use crate::plan::files::{FileSpec, MODE_FILE, MODE_SECRET};
     use crate::plan::methods::Method;
-    use crate::secret::Secret;
     use std::collections::BTreeMap;
     use std::os::unix::fs::MetadataExt;
 
@@ -393,53 +392,28 @@ mod tests {
         }
     }
 
-    fn file(root: Root, path: &str, bytes: &[u8], mode: u32) -> FileSpec {
-        FileSpec {
-            root,
-            path: path.into(),
-            contents: Secret::new(bytes.to_vec()),
-            mode,
-            secret: mode == MODE_SECRET,
-        }
+    fn file(side: Side, path: &str, bytes: &[u8], mode: u32) -> FileSpec {
+        FileSpec::new(side, path, bytes.to_vec(), mode == MODE_SECRET)
     }
 
     fn plan() -> Plan {
         let files = vec![
             file(
-                Root::Device,
+                Side::Device,
                 "usr/lib/sota/conf.d/20-x.toml",
                 b"[a]\n",
                 MODE_FILE,
             ),
             file(
-                Root::Device,
+                Side::Device,
                 "var/sota/import/gateway.url",
                 b"https://x",
                 MODE_FILE,
             ),
-            file(Root::Device, "var/sota/z.zip", b"zip", MODE_SECRET),
-            file(Root::Host, "treehub.json", b"{}", MODE_SECRET),
+            file(Side::Device, "var/sota/z.zip", b"zip", MODE_SECRET),
+            file(Side::Host, "treehub.json", b"{}", MODE_SECRET),
         ];
-        let dir = |root, path: &str, mode| DirSpec {
-            root,
-            path: path.into(),
-            mode,
-        };
-        Plan {
-            method: Method::DeviceCred,
-            credentials_sha256: "0".repeat(64),
-            files,
-            dirs: vec![
-                dir(Root::Device, "usr", MODE_DIR),
-                dir(Root::Device, "usr/lib", MODE_DIR),
-                dir(Root::Device, "usr/lib/sota", MODE_DIR),
-                dir(Root::Device, "usr/lib/sota/conf.d", MODE_DIR),
-                dir(Root::Device, "var", MODE_DIR),
-                dir(Root::Device, "var/sota", MODE_PRIVATE_DIR),
-                dir(Root::Device, "var/sota/import", MODE_PRIVATE_DIR),
-            ],
-            warnings: Vec::new(),
-        }
+        Plan::new(Method::DeviceCred, "0".repeat(64), files, Vec::new())
     }
 
     /// Every path under `dir` with its type, mode, size and content.
@@ -570,7 +544,7 @@ mod tests {
         .expect("chmod");
         fs::write(dev.join("var/sota/import/gateway.url"), b"https://other").expect("write");
         let mut p = plan();
-        p.files.retain(|f| f.root == Root::Device);
+        p.files.retain(|f| f.side == Side::Device);
         let roots = Roots {
             device: &dev,
             host: None,
@@ -598,7 +572,7 @@ mod tests {
         fs::create_dir_all(dev.join("var/sota")).expect("mkdir");
         std::os::unix::fs::symlink("/etc/passwd", dev.join("var/sota/z.zip")).expect("link");
         let mut p = plan();
-        p.files.retain(|f| f.root == Root::Device);
+        p.files.retain(|f| f.side == Side::Device);
         let roots = Roots {
             device: &dev,
             host: None,

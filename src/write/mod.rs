@@ -1,4 +1,5 @@
-//! Writing: applying a plan to the roots, all or nothing. The only module
-//! that changes files.
+//! Writing: applying a plan to the roots, all or nothing (the only module
+//! that changes files), and reading them back against a manifest.
 
 pub mod apply;
+pub mod verify;

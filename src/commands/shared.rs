@@ -1,0 +1,132 @@
+//! What the commands share: their outcome, reading and checking the
+//! archive, reading the template folder, and the wording of hints and
+//! refusals that name the command line's flags.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::checks::{self, Context, Findings};
+use crate::error::{Blocker, Error, Result};
+use crate::intake::archive::{self, Archive, Limits};
+use crate::plan::render::{Templates, MAX_TEMPLATE_BYTES};
+use crate::report::Problem;
+use crate::secret::Secret;
+
+/// What a command wants printed, and the exit status.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit: u8,
+}
+
+/// How the user gives the p12 password: ends the wrong-password message.
+const P12_PASSWORD_HINT: &str = "give the right one with --p12-password-file or SOTA_P12_PASSWORD";
+/// How the user says what to do with unknown entries, in a report.
+const UNKNOWN_HINT: &str = "--unknown host or --unknown drop";
+/// The same, in a refusal.
+const UNKNOWN_FIX: &str = "--unknown host (stage them with the host files) or --unknown drop";
+
+/// The checks' context, with the command line's wording.
+pub(crate) fn context(password: &Secret<String>, allow_http: bool, now: i64) -> Context<'_> {
+    Context {
+        p12_password: password,
+        allow_http,
+        now,
+        password_hint: P12_PASSWORD_HINT,
+        unknown_hint: UNKNOWN_HINT,
+    }
+}
+
+/// A refusal, worded with the flags that fix it.
+pub(crate) fn with_flags(e: Error) -> Error {
+    match e {
+        Error::Refused {
+            label,
+            method,
+            blockers,
+        } => {
+            let lines: Vec<String> = blockers
+                .iter()
+                .map(|b| match b {
+                    Blocker::UnknownEntries(_) => format!("{b} with {UNKNOWN_FIX}"),
+                    Blocker::Problem(_) => b.to_string(),
+                })
+                .collect();
+            Error::Invalid(format!(
+                "{label}: cannot stage for {method}:\n  - {}",
+                lines.join("\n  - ")
+            ))
+        }
+        other => other,
+    }
+}
+
+/// Reads and checks an archive for `stage` and `render`.
+pub(crate) fn read_checked(
+    path: &Path,
+    password: &Secret<String>,
+    allow_http: bool,
+    now: i64,
+) -> Result<(Archive, Findings)> {
+    let archive = archive::read(path, &Limits::default())?;
+    let findings = checks::check_archive(&archive, &context(password, allow_http, now));
+    Ok((archive, findings))
+}
+
+/// The most files a template folder may hold: it replaces four templates.
+const MAX_TEMPLATE_DIR_ENTRIES: usize = 1000;
+
+/// The templates of a run: the built-in ones, replaced file by file by the
+/// `*.hbs` files of `dir`. Read once, before planning; a folder that cannot
+/// be read is an error, never a silent fall-back to the built-in ones.
+pub(crate) fn read_templates(dir: Option<&Path>) -> Result<Templates> {
+    let Some(dir) = dir else {
+        return Ok(Templates::built_in());
+    };
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Error::io("read the template folder", dir, e))?;
+    let mut files = Vec::new();
+    for (count, entry) in entries.enumerate() {
+        let entry = entry.map_err(|e| Error::io("read the template folder", dir, e))?;
+        if count >= MAX_TEMPLATE_DIR_ENTRIES {
+            return Err(Error::Usage(format!(
+                "template folder `{}` holds more than {MAX_TEMPLATE_DIR_ENTRIES} entries; give a folder of *.toml.hbs templates",
+                dir.display()
+            )));
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".hbs") {
+            continue;
+        }
+        let path = entry.path();
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path)
+            .and_then(|f| {
+                f.take(MAX_TEMPLATE_BYTES as u64 + 1)
+                    .read_to_end(&mut bytes)
+            })
+            .map_err(|e| Error::io("read", &path, e))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::Invalid(format!("template `{}` is not valid UTF-8", path.display()))
+        })?;
+        files.push((name, path.display().to_string(), text));
+    }
+    Templates::with_overrides(files).map_err(Error::Usage)
+}
+
+/// The archive's file name, without its folder: messages and reports do not
+/// depend on where the archive sits.
+pub(crate) fn file_label(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Warnings, one per line, for standard error, naming the archive.
+pub(crate) fn warnings_text(label: &str, problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{}: {label}: {}\n", p.severity.as_str(), p.message))
+        .collect()
+}

@@ -1,0 +1,133 @@
+//! aktualizr's config fragments for a method: the method's template from
+//! the table in [`crate::plan::methods`], given its variables, rendered and
+//! checked; and `40-hardware-id.toml` when a hardware ID is given.
+
+use serde_json::{json, Map};
+
+use crate::error::Result;
+use crate::plan::methods::{Value, HARDWARE_ID_TEMPLATE};
+use crate::plan::options::{FragmentOptions, HardwareId};
+use crate::plan::render::{self, Templates};
+use crate::secret::Secret;
+
+/// A rendered fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment {
+    /// File name under `usr/lib/sota/conf.d`.
+    pub name: String,
+    pub text: Secret<String>,
+    /// Holds a password or PIN.
+    pub secret: bool,
+}
+
+fn fragment_name(template: &str) -> String {
+    template.trim_end_matches(".hbs").to_string()
+}
+
+/// The method's own fragment (`20-sota-<method>.toml`).
+pub fn method_fragment(opts: &FragmentOptions, templates: &Templates) -> Result<Fragment> {
+    let spec = opts.method.spec();
+    let mut data = Map::new();
+    let mut secret = false;
+    for (name, value) in spec.variables {
+        let text = match value {
+            Value::DevicePath(path) => format!("/{path}"),
+            Value::Text(text) => (*text).to_string(),
+            Value::P12Password => opts.p12_password.expose().clone(),
+            Value::P11Module => opts.hsm.module.clone(),
+            Value::P11Pin => opts.hsm.pin.expose().clone(),
+            Value::P11TlsCertId => opts.hsm.tls_cert_id.clone(),
+            Value::P11TlsKeyId => opts.hsm.tls_key_id.clone(),
+            Value::P11UptaneKeyId => opts.hsm.uptane_key_id.clone(),
+        };
+        secret |= value.is_secret() && !text.is_empty();
+        data.insert((*name).to_string(), text.into());
+    }
+    Ok(Fragment {
+        name: fragment_name(spec.template),
+        text: Secret::new(render::render(templates, spec.template, &data.into())?),
+        secret,
+    })
+}
+
+/// `40-hardware-id.toml`.
+pub fn hardware_id_fragment(id: &HardwareId, templates: &Templates) -> Result<Fragment> {
+    Ok(Fragment {
+        name: fragment_name(HARDWARE_ID_TEMPLATE),
+        text: Secret::new(render::render(
+            templates,
+            HARDWARE_ID_TEMPLATE,
+            &json!({ "hardware_id": id.as_str() }),
+        )?),
+        secret: false,
+    })
+}
+
+/// Every fragment of a run: the method's, then the hardware ID's.
+pub fn fragments(opts: &FragmentOptions, templates: &Templates) -> Result<Vec<Fragment>> {
+    let mut out = vec![method_fragment(opts, templates)?];
+    if let Some(id) = &opts.hardware_id {
+        out.push(hardware_id_fragment(id, templates)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::methods::Method;
+    use crate::plan::options::Hsm;
+
+    fn opts(method: Method, password: &str) -> FragmentOptions {
+        FragmentOptions {
+            method,
+            hardware_id: None,
+            p12_password: Secret::new(password.into()),
+            hsm: Hsm::default(),
+        }
+    }
+
+    #[test]
+    fn a_fragment_is_secret_when_it_holds_a_password_or_pin() {
+        let t = Templates::built_in();
+        let shared = method_fragment(&opts(Method::SharedCred, ""), &t).expect("render");
+        assert_eq!(shared.name, "20-sota-shared-cred.toml");
+        assert!(!shared.secret);
+        assert!(
+            method_fragment(&opts(Method::SharedCred, "pw"), &t)
+                .expect("render")
+                .secret
+        );
+        assert!(
+            !method_fragment(&opts(Method::DeviceCred, "pw"), &t)
+                .expect("render")
+                .secret
+        );
+        assert!(
+            method_fragment(&opts(Method::DeviceCredHsm, ""), &t)
+                .expect("render")
+                .secret
+        );
+    }
+
+    #[test]
+    fn an_override_replaces_its_template_only() {
+        let t = Templates::with_overrides([(
+            "40-hardware-id.toml.hbs".to_string(),
+            "dir/40-hardware-id.toml.hbs".to_string(),
+            "[provision]\nprimary_ecu_hardware_id = {{str hardware_id}}\n# custom\n".to_string(),
+        )])
+        .expect("known name");
+        let id = HardwareId::parse("board").expect("valid");
+        let f = hardware_id_fragment(&id, &t).expect("render");
+        assert!(f.text.expose().ends_with("# custom\n"));
+        let unknown = Templates::with_overrides([(
+            "40-hardware-ids.toml.hbs".to_string(),
+            "dir/40-hardware-ids.toml.hbs".to_string(),
+            String::new(),
+        )]);
+        assert!(unknown
+            .expect_err("typo")
+            .contains("not a template sota-stage knows"));
+    }
+}

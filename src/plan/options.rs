@@ -1,0 +1,121 @@
+//! The validated options of one planning run, as the command line hands
+//! them over: complete when built, never patched afterwards. No flag names
+//! here; the command line words its own errors.
+
+use crate::crypto::x509::CertInfo;
+use crate::crypto::x509::PrivateKey;
+use crate::plan::methods::Method;
+use crate::secret::Secret;
+
+/// What to do with entries the catalogue does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownPolicy {
+    /// Refuse the archive (the default).
+    #[default]
+    Refuse,
+    /// Stage them on the host side, with the host tools' files.
+    Host,
+    /// Leave them out.
+    Drop,
+}
+
+/// The `[p11]` settings of `device-cred-hsm`. Defaults: aktualizr's example
+/// config (`config/sota-device-cred-hsm.toml`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hsm {
+    pub module: String,
+    pub pin: Secret<String>,
+    pub tls_cert_id: String,
+    pub tls_key_id: String,
+    pub uptane_key_id: String,
+}
+
+impl Default for Hsm {
+    fn default() -> Self {
+        Hsm {
+            module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+            pin: Secret::new("1234".into()),
+            tls_cert_id: "01".into(),
+            tls_key_id: "02".into(),
+            uptane_key_id: "03".into(),
+        }
+    }
+}
+
+/// A device certificate and key given for `device-cred`, parsed; planning
+/// checks that they belong together and are valid.
+#[derive(Debug, Clone)]
+pub struct DeviceCert {
+    pub cert: CertInfo,
+    pub key: PrivateKey,
+    /// The files they came from, for messages.
+    pub cert_file: String,
+    pub key_file: String,
+}
+
+/// The primary ECU's hardware ID: letters, digits, `.`, `_` and `-`
+/// (meta-updater's rule), not empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HardwareId(String);
+
+impl HardwareId {
+    /// Checks `id`; the error says what is allowed.
+    pub fn parse(id: &str) -> Result<HardwareId, String> {
+        let ok = !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(HardwareId(id.to_string()))
+        } else {
+            Err(format!(
+                "hardware ID `{}` is not allowed: use letters, digits, `.`, `_` and `-` only (meta-updater's rule)",
+                id.escape_debug()
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What shapes the rendered fragments.
+#[derive(Debug, Clone)]
+pub struct FragmentOptions {
+    pub method: Method,
+    pub hardware_id: Option<HardwareId>,
+    pub p12_password: Secret<String>,
+    pub hsm: Hsm,
+}
+
+/// What shapes a staging plan.
+#[derive(Debug, Clone)]
+pub struct StageOptions {
+    pub fragment: FragmentOptions,
+    pub device_cert: Option<DeviceCert>,
+    /// Pin root.json and director.root.json under var/sota/import.
+    pub root_pinning: bool,
+    pub unknown: UnknownPolicy,
+    /// A host root was given: plan the host side too.
+    pub with_host: bool,
+    /// `SOURCE_DATE_EPOCH`: every time in the zips the tool builds.
+    pub epoch: i64,
+    /// Now, for certificate validity.
+    pub now: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hardware_ids() {
+        for ok in ["qemux86-64", "raspberrypi4_64", "a.b"] {
+            assert_eq!(HardwareId::parse(ok).map(|h| h.0), Ok(ok.to_string()));
+        }
+        for bad in ["", "a b", "a\"b", "a/b", "é"] {
+            assert!(HardwareId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

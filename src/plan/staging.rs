@@ -1,0 +1,263 @@
+//! The split and the layout (design.md section 4): from a checked archive
+//! and the options of one run, every file to stage with its bytes, on the
+//! device side (the method's files from [`crate::plan::methods`], its
+//! fragments, the pinned roots) and on the host side (what host tools
+//! read, and a host-only zip). Pure: nothing is read or written here.
+
+use crate::aktualizr::paths::SYSTEM_CONFIG_DIR;
+use crate::checks::{self, EntryRole, Findings};
+use crate::crypto::x509::{self, CertInfo};
+use crate::error::{Blocker, Error, Result};
+use crate::intake::archive::Archive;
+use crate::intake::catalogue::{self, Side};
+use crate::plan::files::{FileSpec, Plan};
+use crate::plan::fragments;
+use crate::plan::methods::{Source, PINNED_ROOTS};
+use crate::plan::options::{DeviceCert, StageOptions, UnknownPolicy};
+use crate::plan::render::Templates;
+use crate::plan::zip;
+use crate::report::Problem;
+
+/// The host-only archive for garage-push and garage-sign.
+pub const HOST_ZIP: &str = "credentials.zip";
+
+/// Plans the whole staging run. `label` names the archive in messages.
+/// Refuses (`Error::Refused`, every reason at once) when the archive or the
+/// options cannot serve the method.
+pub fn plan(
+    label: &str,
+    archive: &Archive,
+    findings: &Findings,
+    opts: &StageOptions,
+    templates: &Templates,
+) -> Result<Plan> {
+    let (blockers, warnings) = judge(archive, findings, opts);
+    if !blockers.is_empty() {
+        return Err(Error::Refused {
+            label: label.to_string(),
+            method: opts.fragment.method.to_string(),
+            blockers,
+        });
+    }
+    let mut files = device_files(archive, findings, opts, templates)?;
+    if opts.with_host {
+        files.extend(host_files(archive, opts)?);
+    }
+    Ok(Plan::new(
+        opts.fragment.method,
+        archive.sha256.clone(),
+        files,
+        warnings,
+    ))
+}
+
+/// The archive entries whose bytes (or a part of them) this run stages.
+fn staged_entries(archive: &Archive, opts: &StageOptions) -> Vec<&'static str> {
+    let spec = opts.fragment.method.spec();
+    let mut used = vec!["autoprov.url"];
+    for file in spec.device_files {
+        match file.source {
+            Source::ZipOf(names) => used.extend_from_slice(names),
+            // From server_ca.pem when there is one; a CA taken from the p12
+            // is judged on its own (see `judge`), not the p12's client
+            // certificate.
+            Source::ServerCa if archive.entry("server_ca.pem").is_some() => {
+                used.push("server_ca.pem")
+            }
+            Source::ServerCa => {}
+            Source::DeviceUrl | Source::DeviceCert | Source::DeviceKey => {}
+        }
+    }
+    if opts.root_pinning {
+        used.extend(PINNED_ROOTS.iter().map(|(entry, _)| *entry));
+    }
+    used
+}
+
+/// Everything that stops the run, and the warnings worth reading.
+fn judge(
+    archive: &Archive,
+    findings: &Findings,
+    opts: &StageOptions,
+) -> (Vec<Blocker>, Vec<Problem>) {
+    let method = opts.fragment.method;
+    let mut blockers: Vec<Blocker> = findings
+        .problems
+        .iter()
+        .filter(|p| p.is_error())
+        .map(|p| Blocker::Problem(p.message.clone()))
+        .collect();
+    let missing = findings.offers.missing_for(method);
+    if !missing.is_empty() {
+        blockers.push(Blocker::Problem(format!(
+            "the archive does not support {method}: it lacks {}",
+            missing.join(" and ")
+        )));
+    }
+
+    let used = staged_entries(archive, opts);
+    let mut warnings = Vec::new();
+    let mut unknown = Vec::new();
+    for entry in &findings.entries {
+        if entry.role == EntryRole::Unknown {
+            unknown.push(entry.name.clone());
+            continue;
+        }
+        let staged = used.contains(&entry.name.as_str())
+            || (opts.with_host && catalogue::lookup(&entry.name).is_some_and(|k| k.on_host));
+        for p in &entry.problems {
+            if !p.is_error() {
+                warnings.push(p.clone());
+            } else if staged {
+                blockers.push(Blocker::Problem(p.message.clone()));
+            } else {
+                // An error in an entry this run does not stage is worth
+                // reading, but the run succeeds: say so, as a warning.
+                warnings.push(Problem::warning(format!(
+                    "{} (not staged for {method})",
+                    p.message
+                )));
+            }
+        }
+    }
+    if !unknown.is_empty() && opts.unknown == UnknownPolicy::Refuse {
+        blockers.push(Blocker::UnknownEntries(unknown));
+    }
+    // The CA that becomes root.crt is judged on its own: for device-cred it
+    // may come from a p12 whose client certificate is irrelevant.
+    if method
+        .spec()
+        .device_files
+        .iter()
+        .any(|f| f.source == Source::ServerCa)
+    {
+        for ca in &findings.server_ca {
+            let named = format!("the server CA `{}`", checks::cert_name(ca));
+            if let Some(p) = checks::validity_problem(ca, &named, opts.now) {
+                if p.is_error() {
+                    blockers.push(Blocker::Problem(p.message));
+                }
+            }
+        }
+    }
+    if let Some(dc) = &opts.device_cert {
+        judge_device_cert(dc, opts.now, &mut blockers, &mut warnings);
+    }
+    (blockers, warnings)
+}
+
+fn judge_device_cert(
+    dc: &DeviceCert,
+    now: i64,
+    blockers: &mut Vec<Blocker>,
+    warnings: &mut Vec<Problem>,
+) {
+    let name = checks::cert_name(&dc.cert);
+    let (cert, key) = (&dc.cert_file, &dc.key_file);
+    match x509::key_matches_cert(&dc.key, &dc.cert) {
+        x509::KeyMatch::Matches => {}
+        x509::KeyMatch::DoesNotMatch => blockers.push(Blocker::Problem(format!(
+            "the device key `{key}` does not match the device certificate `{cert}` (`{name}`); give the key the certificate was issued for"
+        ))),
+        x509::KeyMatch::CannotTell(why) => blockers.push(Blocker::Problem(format!(
+            "cannot tell whether the device key `{key}` matches the device certificate `{cert}` (`{name}`): {why}"
+        ))),
+    }
+    let named = format!("the device certificate `{cert}` (`{name}`)");
+    match checks::validity_problem(&dc.cert, &named, now) {
+        Some(p) if p.is_error() => blockers.push(Blocker::Problem(p.message)),
+        Some(p) => warnings.push(p),
+        None => {}
+    }
+}
+
+/// The method's device files from the table, its fragments, the pinned
+/// roots.
+fn device_files(
+    archive: &Archive,
+    findings: &Findings,
+    opts: &StageOptions,
+    templates: &Templates,
+) -> Result<Vec<FileSpec>> {
+    let entry_bytes = |name: &str| archive.entry(name).map(|e| e.data.clone());
+    let mut files = Vec::new();
+    for file in opts.fragment.method.spec().device_files {
+        let bytes = match file.source {
+            Source::ZipOf(names) => {
+                let parts: Vec<(&str, Vec<u8>)> = names
+                    .iter()
+                    .map(|n| (*n, entry_bytes(n).unwrap_or_default()))
+                    .collect();
+                let borrowed: Vec<(&str, &[u8])> =
+                    parts.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+                zip::build(&borrowed, opts.epoch)?
+            }
+            Source::DeviceUrl => findings
+                .device_url
+                .as_ref()
+                .map(|u| u.text.clone().into_bytes())
+                .unwrap_or_default(),
+            Source::ServerCa => pem(&findings.server_ca),
+            Source::DeviceCert => match &opts.device_cert {
+                Some(dc) => pem(std::slice::from_ref(&dc.cert)),
+                None => continue,
+            },
+            Source::DeviceKey => match &opts.device_cert {
+                Some(dc) => dc.key.to_pem().expose().clone().into_bytes(),
+                None => continue,
+            },
+        };
+        files.push(FileSpec::new(Side::Device, file.path, bytes, file.secret));
+    }
+    for fragment in fragments::fragments(&opts.fragment, templates)? {
+        files.push(FileSpec::new(
+            Side::Device,
+            format!("{SYSTEM_CONFIG_DIR}/{}", fragment.name),
+            fragment.text.expose().clone().into_bytes(),
+            fragment.secret,
+        ));
+    }
+    if opts.root_pinning {
+        for (entry, path) in PINNED_ROOTS {
+            if let Some(bytes) = entry_bytes(entry) {
+                files.push(FileSpec::new(Side::Device, path, bytes, false));
+            }
+        }
+    }
+    Ok(files)
+}
+
+fn pem(certs: &[CertInfo]) -> Vec<u8> {
+    x509::to_pem(certs).into_bytes()
+}
+
+/// Every entry a host tool reads, as a file and in one host-only zip.
+fn host_files(archive: &Archive, opts: &StageOptions) -> Result<Vec<FileSpec>> {
+    let mut files = Vec::new();
+    let mut zipped = Vec::new();
+    for entry in &archive.entries {
+        let wanted = match catalogue::lookup(&entry.name) {
+            Some(known) => known.on_host,
+            None => opts.unknown == UnknownPolicy::Host,
+        };
+        if wanted {
+            zipped.push((entry.name.as_str(), entry.data.as_slice()));
+            files.push(FileSpec::new(
+                Side::Host,
+                entry.name.clone(),
+                entry.data.clone(),
+                catalogue::is_secret(&entry.name),
+            ));
+        }
+    }
+    if !zipped.is_empty() {
+        let secret = files.iter().any(|f| f.secret);
+        files.push(FileSpec::new(
+            Side::Host,
+            HOST_ZIP,
+            zip::build(&zipped, opts.epoch)?,
+            secret,
+        ));
+    }
+    Ok(files)
+}

@@ -1,0 +1,170 @@
+//! `verify`'s comparison: reads the roots and reports every way they
+//! differ from a manifest. Reads only; [`crate::write::apply`] is the one
+//! writer.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+
+use serde::Serialize;
+
+use crate::aktualizr::paths::OWNED_DIRS;
+use crate::digest::sha256_hex;
+use crate::error::{Error, Result};
+use crate::intake::catalogue::Side;
+use crate::plan::manifest::{Manifest, ManifestFile};
+use crate::write::apply::Roots;
+
+/// `path` is `folder` or inside it.
+fn is_within(path: &str, folder: &str) -> bool {
+    path == folder
+        || path
+            .strip_prefix(folder)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// One way a root differs from its manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Difference {
+    Missing {
+        root: Side,
+        path: String,
+    },
+    Changed {
+        root: Side,
+        path: String,
+    },
+    Moded {
+        root: Side,
+        path: String,
+        expected: String,
+        actual: String,
+    },
+    Extra {
+        root: Side,
+        path: String,
+    },
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Difference::Missing { root, path } => write!(f, "missing: {}:{path}", root.as_str()),
+            Difference::Changed { root, path } => {
+                write!(f, "changed: {}:{path} (content differs)", root.as_str())
+            }
+            Difference::Moded {
+                root,
+                path,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "mode: {}:{path} is {actual}, the manifest says {expected}",
+                root.as_str()
+            ),
+            Difference::Extra { root, path } => {
+                write!(f, "extra: {}:{path} is not in the manifest", root.as_str())
+            }
+        }
+    }
+}
+
+/// Compares the roots with the manifest. Every listed file is read and
+/// hashed; every folder that holds a listed file is searched for files the
+/// manifest does not list. Files of a root that was not given are skipped.
+pub fn verify(manifest: &Manifest, roots: &Roots<'_>) -> Result<Vec<Difference>> {
+    let mut out = Vec::new();
+    for root in [Side::Device, Side::Host] {
+        let Some(base) = roots.get(root) else {
+            continue;
+        };
+        let files: Vec<&ManifestFile> = manifest.files.iter().filter(|f| f.root == root).collect();
+        let listed: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        // Folders that are the tool's own are searched for strays: every
+        // folder of the host root, and on the device those under
+        // `var/sota` and `usr/lib/sota`. `usr`, `var` and the root itself
+        // may hold anything else of the recipe's.
+        let mut owned: BTreeSet<String> = BTreeSet::new();
+        let mut ancestors: BTreeSet<String> = BTreeSet::new();
+        for f in &files {
+            let mut parts: Vec<&str> = f.path.split('/').collect();
+            parts.pop();
+            for n in 0..=parts.len() {
+                let folder = parts[..n].join("/");
+                if root == Side::Host || OWNED_DIRS.iter().any(|o| is_within(&folder, o)) {
+                    owned.insert(folder.clone());
+                }
+                ancestors.insert(folder);
+            }
+        }
+        for f in &files {
+            let path = base.join(&f.path);
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(m) if m.file_type().is_file() => m,
+                Ok(_) => {
+                    out.push(Difference::Changed {
+                        root,
+                        path: f.path.clone(),
+                    });
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    out.push(Difference::Missing {
+                        root,
+                        path: f.path.clone(),
+                    });
+                    continue;
+                }
+                Err(e) => return Err(Error::io("look at", &path, e)),
+            };
+            let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+            if bytes.len() as u64 != f.size || sha256_hex(&bytes) != f.sha256 {
+                out.push(Difference::Changed {
+                    root,
+                    path: f.path.clone(),
+                });
+            }
+            let actual = format!("{:04o}", meta.permissions().mode() & 0o7777);
+            if actual != f.mode {
+                out.push(Difference::Moded {
+                    root,
+                    path: f.path.clone(),
+                    expected: f.mode.clone(),
+                    actual,
+                });
+            }
+        }
+        for folder in &owned {
+            let dir = if folder.is_empty() {
+                base.to_path_buf()
+            } else {
+                base.join(folder)
+            };
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("list", &dir, e)),
+            };
+            let mut names = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+            names.sort();
+            for name in names {
+                let rel = if folder.is_empty() {
+                    name
+                } else {
+                    format!("{folder}/{name}")
+                };
+                if !listed.contains(rel.as_str()) && !ancestors.contains(&rel) {
+                    out.push(Difference::Extra { root, path: rel });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
