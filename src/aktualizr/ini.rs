@@ -21,8 +21,9 @@ pub struct Document {
     pub file: String,
     /// `key = value` lines before the first `[section]`.
     pub root: Vec<Entry>,
-    /// Sections in file order (a repeated one appears twice: it is also a
-    /// [`SyntaxError`]).
+    /// Sections in file order. A repeated one appears twice: a
+    /// [`SyntaxError`] when the first held a key, else
+    /// [`Section::reopens_empty`].
     pub sections: Vec<Section>,
     /// What makes aktualizr stop on this file, in line order.
     pub errors: Vec<SyntaxError>,
@@ -46,6 +47,10 @@ pub struct Section {
     /// The header has no `]` (a [`SyntaxErrorKind::UnclosedSection`]); the
     /// section is kept so the keys under it are still checked.
     pub unclosed: bool,
+    /// The line of an earlier `[name]` of this file that held no key:
+    /// `read_ini` dropped it at the next header, so this opening is no
+    /// duplicate to aktualizr.
+    pub reopens_empty: Option<usize>,
     pub entries: Vec<Entry>,
 }
 
@@ -87,7 +92,8 @@ pub enum SyntaxErrorKind {
         section: Option<String>,
         first_line: usize,
     },
-    /// A section opened twice in one file ("duplicate section name").
+    /// A section opened again in one file after it held a key ("duplicate
+    /// section name"); also a section named like a key before it.
     DuplicateSection { name: String, first_line: usize },
     /// A value that goes on over several lines; `stops_at` is the first
     /// line that `read_ini` rejects. The lines in between are not read.
@@ -142,11 +148,23 @@ struct Names {
     root: BTreeMap<String, usize>,
     /// The keys of the current section.
     section: BTreeMap<String, usize>,
+    /// Sections `read_ini` dropped because they held no key, by name: the
+    /// line of the last such header.
+    dropped: BTreeMap<String, usize>,
 }
 
 /// Reads a `[section]` header line (trimmed text starting with `[`).
 fn header(doc: &mut Document, names: &mut Names, line: &str, line_no: usize) -> Section {
     let (start, t) = trim(line);
+    // Boost's `read_ini`, before it looks at a header: "If the previous
+    // section was empty, drop it again". A section is known only once it
+    // holds a key, so `[a]` alone and then `[a]` again is no duplicate.
+    if let Some(previous) = doc.sections.last() {
+        if names.section.is_empty() && names.root.get(&previous.name) == Some(&previous.line) {
+            names.root.remove(&previous.name);
+            names.dropped.insert(previous.name.clone(), previous.line);
+        }
+    }
     names.section.clear();
     let at = column(line, start);
     let end = t.find(']');
@@ -162,6 +180,7 @@ fn header(doc: &mut Document, names: &mut Names, line: &str, line_no: usize) -> 
         trailing_column: None,
         trailing_is_comment: false,
         unclosed: end.is_none(),
+        reopens_empty: None,
         entries: Vec::new(),
     };
     let Some(end) = end else {
@@ -190,6 +209,7 @@ fn header(doc: &mut Document, names: &mut Names, line: &str, line_no: usize) -> 
         }),
         None => {
             names.root.insert(name.to_string(), line_no);
+            section.reopens_empty = names.dropped.get(name).copied();
         }
     }
     section
@@ -412,6 +432,36 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_section_is_known_once_it_holds_a_key() {
+        // Boost drops a section that holds no key at the next header, so
+        // opening it again is no duplicate (aktualizr starts).
+        let doc = parse("f", "[provision]\n[tls]\n[provision]\nserver = \"a\"\n");
+        assert_eq!(doc.errors, vec![]);
+        let reopened: Vec<_> = doc.sections.iter().map(|s| s.reopens_empty).collect();
+        assert_eq!(reopened, [None, None, Some(1)]);
+        let doc = parse("f", "[a]\n[a]\n[a]\nk = 1\n");
+        assert_eq!(doc.errors, vec![]);
+        assert_eq!(doc.sections[2].reopens_empty, Some(2));
+
+        // Once it held a key, opening it again stops aktualizr.
+        for text in [
+            "[provision]\nserver = \"https://a\"\n[provision]\n",
+            "[provision]\nserver = \"https://a\"\n[tls]\n[provision]\n",
+        ] {
+            let doc = parse("f", text);
+            let kinds: Vec<_> = doc.errors.iter().map(|e| e.kind.clone()).collect();
+            assert_eq!(
+                kinds,
+                [SyntaxErrorKind::DuplicateSection {
+                    name: "provision".into(),
+                    first_line: 1
+                }],
+                "{text}"
+            );
+        }
     }
 
     #[test]

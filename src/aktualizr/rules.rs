@@ -142,6 +142,18 @@ fn section_header(out: &mut FileDiagnostics, section: &Section) -> bool {
             Some(format!("write `[{name}]` alone on its line")),
         );
     }
+    if let Some(first_line) = section.reopens_empty {
+        out.warn(
+            section.line,
+            section.column,
+            format!(
+                "`[{name}]` is opened again (first on line {first_line}, with no key under it): \
+                 aktualizr's parser drops a section with no key, so this is no duplicate to it, \
+                 but TOML tools refuse a table defined twice"
+            ),
+            Some(format!("remove the empty `[{name}]` on line {first_line}")),
+        );
+    }
     if schema::is_section(name) {
         return true;
     }
@@ -369,12 +381,17 @@ mod tests {
         ("multi-line string", "[tls]\nserver = \"\"\"\nhttps://a\n\"\"\"\n", &[(E, 2, 10)], "multi-line string"),
         ("duplicate key", "[tls]\nserver = \"a\"\nserver = \"b\"\n", &[(E, 3, 1)], "first on line 2"),
         ("repeated section", "[tls]\nserver = \"a\"\n[tls]\nca_source = \"file\"\n", &[(E, 3, 1)], "duplicate section name"),
+        ("reopened section that had keys", "[provision]\nserver = \"https://a\"\n[provision]\n", &[(E, 3, 1)], "duplicate section name"),
         ("line without =", "[tls]\nserver\n", &[(E, 2, 1)], "'=' character not found"),
         ("line starting with =", "[tls]\n= x\n", &[(E, 2, 1)], "key expected"),
         ("byte order mark", "\u{feff}[tls]\nserver = \"a\"\n", &[(E, 1, 1)], "byte order mark"),
         ("unclosed section", "[tls\nserver = \"a\"\n", &[(E, 1, 1)], "unmatched"),
         ("unclosed unknown section", "[provison\nx = 1\n", &[(E, 1, 1)], "unmatched"),
         ("root key then same section", "tls = 1\n[tls]\n", &[(W, 1, 1), (E, 2, 1)], "before any"),
+        // Boost drops a section that holds no key at the next header:
+        // aktualizr starts.
+        ("reopened empty section", "[provision]\n[provision]\nprovision_path = \"/x\"\n", &[(W, 2, 1)], "no duplicate to it"),
+        ("reopened empty section later", "[provision]\n[tls]\nserver = \"https://a\"\n[provision]\nprovision_path = \"/x\"\n", &[(W, 4, 1)], "remove the empty `[provision]` on line 1"),
         // Inline comments.
         ("comment after string", "[tls]\nserver = \"https://a\" # x\n", &[(W, 2, 22)], "`https://a # x`"),
         ("comment after bare string", "[tls]\nserver = https://a # x\n", &[(W, 2, 20)], "`https://a # x`"),
