@@ -71,10 +71,9 @@ pub fn check_value(out: &mut FileDiagnostics, spec: &KeySpec, entry: &Entry) {
                 },
                 format!("write `{key} = \"{}\"`", double_ampersands(inner)),
             ),
-            ValueType::Integer | ValueType::Unsigned | ValueType::Boolean => (
-                format!("a quoted value: aktualizr ignores `{key}` ({})", kept(spec)),
-                format!("write `{key} = {inner}`"),
-            ),
+            ValueType::Integer | ValueType::Unsigned | ValueType::Boolean => {
+                (ignored(spec, "a quoted value"), write_bare(key, inner))
+            }
         };
         out.warn(entry.line, entry.value_column, what, Some(fix));
         return;
@@ -100,6 +99,16 @@ fn kept(spec: &KeySpec) -> String {
         }
         None => "it keeps the value from an earlier file, else the default".to_string(),
     }
+}
+
+/// "`why`: aktualizr ignores `key` (it keeps ...)".
+fn ignored(spec: &KeySpec, why: &str) -> String {
+    format!("{why}: aktualizr ignores `{}` ({})", spec.key, kept(spec))
+}
+
+/// The fix for a number or boolean: `value` bare.
+fn write_bare(key: &str, value: &str) -> String {
+    format!("write `{key} = {value}`")
 }
 
 /// Position (byte) of what looks like an inline comment in a bare value:
@@ -411,9 +420,7 @@ fn check_integer(out: &mut FileDiagnostics, spec: &KeySpec, entry: &Entry) {
     let raw = entry.value.as_str();
     let key = spec.key;
     let unsigned = spec.ty == ValueType::Unsigned;
-    let ignored = |why: &str| format!("{why}: aktualizr ignores `{key}` ({})", kept(spec));
     let (line, col) = (entry.line, entry.value_column);
-    let fix_with = |n: &str| Some(format!("write `{key} = {n}`"));
     let canonical = |inner: &str| value::read_integer(inner).map(|_| inner.to_string());
     if misquoted_bare_value(out, spec, entry, "number", canonical) {
         return;
@@ -428,16 +435,21 @@ fn check_integer(out: &mut FileDiagnostics, spec: &KeySpec, entry: &Entry) {
                 ),
                 None,
             ),
-            None => out.warn(line, col, ignored("a number out of range"), None),
+            None => out.warn(line, col, ignored(spec, "a number out of range"), None),
         },
         Some(_) => {
             if value::read(spec.ty, raw).is_none() {
-                out.warn(line, col, ignored("a number out of range"), None);
+                out.warn(line, col, ignored(spec, "a number out of range"), None);
             }
         }
         None => {
             let (why, fix) = non_decimal(raw);
-            out.warn(line, col, ignored(&why), fix.and_then(|n| fix_with(&n)));
+            out.warn(
+                line,
+                col,
+                ignored(spec, &why),
+                fix.map(|n| write_bare(key, &n)),
+            );
         }
     }
 }
@@ -497,15 +509,13 @@ fn misquoted_bare_value(
     let raw = entry.value.as_str();
     let key = spec.key;
     let (line, col) = (entry.line, entry.value_column);
-    let ignored = |why: &str| format!("{why}: aktualizr ignores `{key}` ({})", kept(spec));
-    let fix_with = |v: &str| Some(format!("write `{key} = {v}`"));
     if raw.is_empty() {
-        out.warn(line, col, ignored(&format!("an empty {what}")), None);
+        out.warn(line, col, ignored(spec, &format!("an empty {what}")), None);
         return true;
     }
     if let Some(inner) = unquote(raw).or_else(|| quoted_prefix(raw)) {
-        let fix = canonical(inner).and_then(|v| fix_with(&v));
-        out.warn(line, col, ignored(&format!("a quoted {what}")), fix);
+        let fix = canonical(inner).map(|v| write_bare(key, &v));
+        out.warn(line, col, ignored(spec, &format!("a quoted {what}")), fix);
         return true;
     }
     if let Some(at) = inline_comment(raw) {
@@ -518,7 +528,7 @@ fn misquoted_bare_value(
                  ({}); move the comment to its own line",
                 kept(spec)
             ),
-            fix_with(before),
+            Some(write_bare(key, before)),
         );
         return true;
     }
@@ -532,8 +542,6 @@ fn check_bool(out: &mut FileDiagnostics, spec: &KeySpec, entry: &Entry) {
     if value::read_bool(raw).is_some() {
         return;
     }
-    let ignored = |why: &str| format!("{why}: aktualizr ignores `{key}` ({})", kept(spec));
-    let fix_with = |b: &str| Some(format!("write `{key} = {b}`"));
     let canonical = |inner: &str| value::read_bool(inner).map(|b| b.to_string());
     if misquoted_bare_value(out, spec, entry, "boolean", canonical) {
         return;
@@ -549,5 +557,10 @@ fn check_bool(out: &mut FileDiagnostics, spec: &KeySpec, entry: &Entry) {
     } else {
         format!("`{raw}` is not a boolean")
     };
-    out.warn(line, col, ignored(&why), meant.and_then(fix_with));
+    out.warn(
+        line,
+        col,
+        ignored(spec, &why),
+        meant.map(|b| write_bare(key, b)),
+    );
 }
