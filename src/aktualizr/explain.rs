@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::aktualizr::diagnostic::Diagnostic;
-use crate::aktualizr::ini::Document;
+use crate::aktualizr::ini::{Document, Entry};
 use crate::aktualizr::schema;
 use crate::aktualizr::servers::{self, ServerUrls, Servers};
 use crate::aktualizr::value::{self, unquote, Value};
@@ -92,25 +92,8 @@ pub fn explain(docs: &[Document]) -> Explanation {
                 continue;
             }
             for entry in &section.entries {
-                let spec = schema::key_spec(&section.name, &entry.key);
-                let value = match spec {
-                    Some(spec) => match value::read(spec.ty, &entry.value) {
-                        Some(_) if spec.secret && value::read_string(&entry.value).is_empty() => {
-                            Shown::Text(String::new())
-                        }
-                        Some(_) if spec.secret => Shown::Masked,
-                        Some(Value::Text(s)) => Shown::Text(s),
-                        Some(Value::Integer(n)) => Shown::Integer(n),
-                        Some(Value::Unsigned(n)) => Shown::Unsigned(n),
-                        Some(Value::Boolean(b)) => Shown::Boolean(b),
-                        None => continue,
-                    },
-                    None if schema::accepts_unknown_keys(&section.name)
-                        && unquote(&entry.key).is_none() =>
-                    {
-                        Shown::Text(value::read_string(&entry.value))
-                    }
-                    None => continue,
+                let Some(value) = shown(&section.name, entry) else {
+                    continue;
                 };
                 effective.entry(section.name.clone()).or_default().insert(
                     entry.key.clone(),
@@ -136,6 +119,26 @@ pub fn explain(docs: &[Document]) -> Explanation {
         servers,
         problems,
     }
+}
+
+/// What aktualizr holds for `entry`, as shown; `None` when it ignores the
+/// key. A secret the schema marks is masked here, unless it is empty.
+fn shown(section: &str, entry: &Entry) -> Option<Shown> {
+    let Some(spec) = schema::key_spec(section, &entry.key) else {
+        // Unknown `[pacman]` keys are kept as strings (quoted names are not).
+        let kept = schema::accepts_unknown_keys(section) && unquote(&entry.key).is_none();
+        return kept.then(|| Shown::Text(value::read_string(&entry.value)));
+    };
+    Some(match value::read(spec.ty, &entry.value)? {
+        _ if spec.secret && value::read_string(&entry.value).is_empty() => {
+            Shown::Text(String::new())
+        }
+        _ if spec.secret => Shown::Masked,
+        Value::Text(s) => Shown::Text(s),
+        Value::Integer(n) => Shown::Integer(n),
+        Value::Unsigned(n) => Shown::Unsigned(n),
+        Value::Boolean(b) => Shown::Boolean(b),
+    })
 }
 
 fn get<'a>(effective: &'a Effective, section: &str, key: &str) -> Option<&'a Setting> {
