@@ -511,7 +511,31 @@ fn plural(n: usize, word: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::decode;
+    use super::*;
+
+    #[test]
+    fn check_reads_no_file() {
+        let sources = Sources {
+            applied: vec![SourceFile {
+                path: PathBuf::from("/nowhere/a.toml"),
+                shown: "a.toml".into(),
+            }],
+            hidden: Vec::new(),
+        };
+        let options = Options {
+            explain: false,
+            deny_warnings: true,
+            format: Format::Text,
+        };
+        let contents = [b"[tls]\nserver = \"https://a\" # x\n".to_vec()];
+        let outcome = check(&sources, &contents, options).unwrap();
+        assert_eq!(outcome.exit, EXIT_INVALID);
+        assert!(
+            outcome.stdout.starts_with("a.toml:2:22: warning: "),
+            "{}",
+            outcome.stdout
+        );
+    }
 
     #[test]
     fn decode_points_at_the_first_bad_byte() {
