@@ -5,7 +5,7 @@
 //! with `ptree::get_optional<T>`; the `T` is the [`ValueType`] here. Types
 //! and defaults come from domain.md section 3 where it gives them, else
 //! docs/lint.md ("The schema") says where they come from. This is the one
-//! place that says which keys are secret ([`KeySpec::secret`]): the checks
+//! place that says which keys are secret (`KeySpec::secret`): the checks
 //! and the explanation read it from here.
 
 /// How aktualizr reads the value of a key.

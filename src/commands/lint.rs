@@ -9,8 +9,8 @@
 //! replaces ("hides") an earlier one of the same name. `--root DIR` gives
 //! the default folders `DIR/usr/lib/sota/conf.d` then `DIR/etc/sota/conf.d`.
 //!
-//! [`run`] reads: it finds the files ([`gather`]) and their bytes
-//! ([`read_all`]); [`check`] is pure from there on: it parses, checks,
+//! [`run`] reads: it finds the files (`gather`) and their bytes
+//! (`read_all`); `check` is pure from there on: it parses, checks,
 //! merges and writes the report. The checks are in
 //! [`crate::aktualizr::rules`], the merge in [`crate::aktualizr::explain`].
 
