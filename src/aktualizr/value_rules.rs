@@ -13,6 +13,7 @@ use crate::aktualizr::names;
 use crate::aktualizr::schema::{KeySpec, ValueType};
 use crate::aktualizr::value::{self, quoted_prefix, unquote, PathFailure};
 
+/// Checks the value of a key aktualizr knows, by the key's type.
 pub fn check_value(out: &mut FileDiagnostics, spec: &KeySpec, entry: &Entry) {
     let raw = entry.value.as_str();
     let key = spec.key;
