@@ -9,8 +9,10 @@
 //! replaces ("hides") an earlier one of the same name. `--root DIR` gives
 //! the default folders `DIR/usr/lib/sota/conf.d` then `DIR/etc/sota/conf.d`.
 //!
-//! This module does the reading and the printing; the checks and the merge
-//! are in [`crate::aktualizr::lint`].
+//! [`run`] reads: it finds the files (`gather`) and their bytes
+//! (`read_all`); `check` is pure from there on: it parses, checks,
+//! merges and writes the report. The checks are in
+//! [`crate::aktualizr::rules`], the merge in [`crate::aktualizr::explain`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -20,12 +22,14 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::aktualizr::dialect;
-use crate::aktualizr::lint::{self, Diagnostic, Explanation};
+use crate::aktualizr::diagnostic::Diagnostic;
+use crate::aktualizr::explain::{self, Explanation};
 use crate::aktualizr::paths::DEFAULT_CONFIG_DIRS;
+use crate::aktualizr::servers::{ServerUrls, Servers, RUNTIME_SERVER};
+use crate::aktualizr::{ini, rules};
 use crate::commands::shared::Outcome;
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
-use crate::report::{Format, Severity};
+use crate::report::{has_errors, Format, Severity};
 
 /// Version of the JSON report.
 pub const JSON_SCHEMA: u32 = 1;
@@ -42,70 +46,93 @@ pub struct Config {
     pub format: Format,
 }
 
-pub fn run(args: &Config) -> Result<Outcome> {
-    let sources = gather(args)?;
-    if sources.applied.is_empty() {
-        return Err(Error::Invalid(no_files_message(args)));
-    }
+/// What `lint` is asked to do with the files, apart from finding them.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub explain: bool,
+    pub deny_warnings: bool,
+    pub format: Format,
+}
 
+pub fn run(args: &Config) -> Result<Outcome> {
+    let sources = gather(args.root.as_deref(), &args.paths)?;
+    if sources.applied.is_empty() {
+        return Err(Error::Invalid(no_files_message(
+            args.root.as_deref(),
+            &args.paths,
+        )));
+    }
+    let contents = read_all(&sources)?;
+    let options = Options {
+        explain: args.explain,
+        deny_warnings: args.deny_warnings,
+        format: args.format,
+    };
+    check(&sources, &contents, options)
+}
+
+/// The bytes of every file, in [`Sources::all`] order.
+fn read_all(sources: &Sources) -> Result<Vec<Vec<u8>>> {
+    sources
+        .all()
+        .map(|(file, _)| {
+            fs::read(&file.path).map_err(|e| Error::io("read", Path::new(&file.shown), e))
+        })
+        .collect()
+}
+
+/// The pure part: checks the files read (`contents`, in [`Sources::all`]
+/// order) and writes the report.
+fn check(sources: &Sources, contents: &[Vec<u8>], options: Options) -> Result<Outcome> {
     let mut problems = Vec::new();
     let mut applied_docs = Vec::new();
-    for (file, hidden) in sources
-        .applied
-        .iter()
-        .map(|f| (f, false))
-        .chain(sources.hidden.iter().map(|h| (&h.file, true)))
-    {
-        let bytes =
-            fs::read(&file.path).map_err(|e| Error::io("read", Path::new(&file.shown), e))?;
-        let (text, bad_utf8) = decode(&bytes);
-        if let Some((line, column)) = bad_utf8 {
-            problems.push(Diagnostic {
-                file: file.shown.clone(),
-                line,
-                column,
-                severity: Severity::Warning,
-                message: "the file is not valid UTF-8: aktualizr takes the bytes as they are; \
-                          they are checked here as U+FFFD"
-                    .to_string(),
-                fix: Some("save the file as UTF-8".to_string()),
-            });
+    for ((file, hidden), bytes) in sources.all().zip(contents) {
+        let (text, bad_utf8) = decode(bytes);
+        if let Some(position) = bad_utf8 {
+            problems.push(Diagnostic::warning(
+                file.shown.as_str(),
+                position,
+                "the file is not valid UTF-8: aktualizr takes the bytes as they are; they are \
+                 checked here as U+FFFD",
+                Some("save the file as UTF-8".to_string()),
+            ));
         }
-        let doc = dialect::parse(&file.shown, &text);
-        problems.extend(lint::lint_document(&doc));
+        let doc = ini::parse(&file.shown, &text);
+        problems.extend(rules::lint_document(&doc));
         if !hidden {
             applied_docs.push(doc);
         }
     }
-    let explanation = args.explain.then(|| lint::explain(&applied_docs));
+    let explanation = options.explain.then(|| explain::explain(&applied_docs));
     if let Some(explanation) = &explanation {
         problems.extend(explanation.problems.iter().cloned());
     }
     // Files in the order read, then by position.
     let order: BTreeMap<&str, usize> = sources
-        .applied
-        .iter()
-        .chain(sources.hidden.iter().map(|h| &h.file))
+        .all()
         .enumerate()
-        .map(|(i, f)| (f.shown.as_str(), i))
+        .map(|(i, (f, _))| (f.shown.as_str(), i))
         .collect();
     problems.sort_by_key(|d| (order.get(d.file.as_str()).copied(), d.line, d.column));
 
-    let errors = problems.iter().filter(|d| d.is_error()).count();
+    let errors = problems
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
     let warnings = problems.len() - errors;
-    let exit = if errors > 0 || (args.deny_warnings && warnings > 0) {
+    let exit = if has_errors(&problems) || (options.deny_warnings && warnings > 0) {
         EXIT_INVALID
     } else {
         EXIT_OK
     };
     let report = Report {
-        sources: &sources,
+        sources,
         problems: &problems,
         errors,
         warnings,
         explanation: explanation.as_ref(),
     };
-    let stdout = match args.format {
+    let stdout = match options.format {
         Format::Text => report.text(),
         Format::Json => report.json()?,
     };
@@ -116,8 +143,8 @@ pub fn run(args: &Config) -> Result<Outcome> {
     })
 }
 
-fn no_files_message(args: &Config) -> String {
-    match (&args.root, args.paths.is_empty()) {
+fn no_files_message(root: Option<&Path>, paths: &[PathBuf]) -> String {
+    match (root, paths.is_empty()) {
         (Some(root), true) => format!(
             "no aktualizr configuration under `{}`: no *.toml file in `{}` or `{}`",
             root.display(),
@@ -169,6 +196,15 @@ struct Sources {
     hidden: Vec<HiddenFile>,
 }
 
+impl Sources {
+    /// Every file checked: the applied ones in order, then the hidden ones
+    /// (marked `true`).
+    fn all(&self) -> impl Iterator<Item = (&SourceFile, bool)> {
+        let applied = self.applied.iter().map(|f| (f, false));
+        applied.chain(self.hidden.iter().map(|h| (&h.file, true)))
+    }
+}
+
 /// One PATH to read: the real path, its printed form, and whether a
 /// missing one is an error (aktualizr skips missing default folders).
 struct Target {
@@ -177,8 +213,10 @@ struct Target {
     required: bool,
 }
 
-fn gather(args: &Config) -> Result<Sources> {
-    let targets = match &args.root {
+/// Finds the files under `root` (the default folders, or `paths` inside
+/// it) or at `paths`: the only part that lists folders.
+fn gather(root: Option<&Path>, paths: &[PathBuf]) -> Result<Sources> {
+    let targets = match root {
         Some(root) => {
             let meta = fs::metadata(root).map_err(|e| Error::io("read", root, e))?;
             if !meta.is_dir() {
@@ -187,7 +225,7 @@ fn gather(args: &Config) -> Result<Sources> {
                     root.display()
                 )));
             }
-            if args.paths.is_empty() {
+            if paths.is_empty() {
                 DEFAULT_CONFIG_DIRS
                     .iter()
                     .map(|dir| Target {
@@ -199,7 +237,7 @@ fn gather(args: &Config) -> Result<Sources> {
             } else {
                 // Like `aktualizr --config` on the device: the PATHs replace
                 // the default folders, and are taken inside the root.
-                args.paths
+                paths
                     .iter()
                     .map(|p| {
                         let inside: PathBuf = p
@@ -215,8 +253,7 @@ fn gather(args: &Config) -> Result<Sources> {
                     .collect()
             }
         }
-        None => args
-            .paths
+        None => paths
             .iter()
             .map(|p| Target {
                 path: p.clone(),
@@ -321,9 +358,9 @@ struct JsonReport<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     hidden: Option<Vec<JsonHidden<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    effective: Option<&'a lint::Effective>,
+    effective: Option<&'a explain::Effective>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    servers: Option<&'a lint::Servers>,
+    servers: Option<&'a Servers>,
 }
 
 #[derive(Serialize)]
@@ -342,8 +379,7 @@ impl Report<'_> {
     }
 
     fn json(&self) -> Result<String> {
-        let mut files = self.applied();
-        files.extend(self.sources.hidden.iter().map(|h| h.file.shown.as_str()));
+        let files = self.sources.all().map(|(f, _)| f.shown.as_str()).collect();
         let report = JsonReport {
             schema: JSON_SCHEMA,
             files,
@@ -450,7 +486,7 @@ impl Report<'_> {
                     out,
                     "  tls.server:       read at run time from {file} ({source})"
                 );
-                Some("<server>")
+                Some(RUNTIME_SERVER)
             }
             _ => {
                 let _ = writeln!(
@@ -458,26 +494,21 @@ impl Report<'_> {
                     "  tls.server:       not set: no `server`, `server_url_path` or \
                      `provision_path`"
                 );
-                Some("<server>")
+                Some(RUNTIME_SERVER)
             }
         };
-        let line = |out: &mut String, label: &str, value: &Option<String>, suffix: &str| {
-            let shown = match (value, base) {
-                (Some(v), _) => v.clone(),
-                (None, Some(b)) => format!("{b}{suffix}"),
-                (None, None) => "(none)".to_string(),
-            };
-            let _ = writeln!(out, "  {label:<17} {shown}");
+        let urls = match base {
+            Some(base) => ServerUrls::derive(Some(base), s.urls.clone()),
+            None => s.urls.clone(),
         };
-        line(out, "repo:", &s.repo, "/repo");
-        line(out, "director:", &s.director, "/director");
-        line(out, "treehub:", &s.treehub, "/treehub");
-        line(
-            out,
-            "ECU registration:",
-            &s.ecu_registration,
-            "/director/ecus",
-        );
+        for (label, url) in [
+            ("repo:", &urls.repo),
+            ("director:", &urls.director),
+            ("treehub:", &urls.treehub),
+            ("ECU registration:", &urls.ecu_registration),
+        ] {
+            let _ = writeln!(out, "  {label:<17} {}", url.as_deref().unwrap_or("(none)"));
+        }
     }
 }
 
@@ -491,7 +522,31 @@ fn plural(n: usize, word: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::decode;
+    use super::*;
+
+    #[test]
+    fn check_reads_no_file() {
+        let sources = Sources {
+            applied: vec![SourceFile {
+                path: PathBuf::from("/nowhere/a.toml"),
+                shown: "a.toml".into(),
+            }],
+            hidden: Vec::new(),
+        };
+        let options = Options {
+            explain: false,
+            deny_warnings: true,
+            format: Format::Text,
+        };
+        let contents = [b"[tls]\nserver = \"https://a\" # x\n".to_vec()];
+        let outcome = check(&sources, &contents, options).unwrap();
+        assert_eq!(outcome.exit, EXIT_INVALID);
+        assert!(
+            outcome.stdout.starts_with("a.toml:2:22: warning: "),
+            "{}",
+            outcome.stdout
+        );
+    }
 
     #[test]
     fn decode_points_at_the_first_bad_byte() {

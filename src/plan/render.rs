@@ -189,7 +189,7 @@ pub fn check_fragment(name: &str, fragment: &str) -> Result<()> {
             "rendered `{name}` is not valid TOML ({e}); fix the template"
         )));
     }
-    let problems = crate::aktualizr::lint::lint_text(name, fragment);
+    let problems = crate::aktualizr::rules::lint_text(name, fragment);
     if let Some(first) = problems.first() {
         return Err(Error::Invalid(format!(
             "rendered `{name}` would not be read as intended by aktualizr: line {}: {}; fix the template",
