@@ -119,50 +119,30 @@ fn render_text(text: &str, data: &Value) -> std::result::Result<String, String> 
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_escape_fn(handlebars::no_escape);
-    hb.register_helper(
-        "str",
-        Box::new(
-            |h: &Helper<'_>,
-             _: &Handlebars<'_>,
-             _: &Context,
-             _: &mut RenderContext<'_, '_>,
-             out: &mut dyn Output| { write_checked(h, out, "str", dialect_string) },
-        ),
-    );
-    hb.register_helper(
-        "path",
-        Box::new(
-            |h: &Helper<'_>,
-             _: &Handlebars<'_>,
-             _: &Context,
-             _: &mut RenderContext<'_, '_>,
-             out: &mut dyn Output| { write_checked(h, out, "path", dialect_path) },
-        ),
-    );
-    hb.register_helper(
-        "int",
-        Box::new(
-            |h: &Helper<'_>,
-             _: &Handlebars<'_>,
-             _: &Context,
-             _: &mut RenderContext<'_, '_>,
-             out: &mut dyn Output| {
-                write_bare(h, out, "int", "an integer", bare_integer)
-            },
-        ),
-    );
-    hb.register_helper(
-        "bool",
-        Box::new(
-            |h: &Helper<'_>,
-             _: &Handlebars<'_>,
-             _: &Context,
-             _: &mut RenderContext<'_, '_>,
-             out: &mut dyn Output| {
-                write_bare(h, out, "bool", "a boolean", bare_bool)
-            },
-        ),
-    );
+    // The dialect helpers; a value reaches a template only through them.
+    type Writer = fn(&Helper<'_>, &mut dyn Output) -> HelperResult;
+    let helpers: [(&str, Writer); 4] = [
+        ("str", |h, out| write_checked(h, out, "str", dialect_string)),
+        ("path", |h, out| write_checked(h, out, "path", dialect_path)),
+        ("int", |h, out| {
+            write_bare(h, out, "int", "an integer", bare_integer)
+        }),
+        ("bool", |h, out| {
+            write_bare(h, out, "bool", "a boolean", bare_bool)
+        }),
+    ];
+    for (name, write) in helpers {
+        hb.register_helper(
+            name,
+            Box::new(
+                move |h: &Helper<'_>,
+                      _: &Handlebars<'_>,
+                      _: &Context,
+                      _: &mut RenderContext<'_, '_>,
+                      out: &mut dyn Output| write(h, out),
+            ),
+        );
+    }
     hb.render_template(text, data).map_err(|e| {
         // Keep handlebars' own words (they name the variable or the helper
         // and the line) but never the data.
