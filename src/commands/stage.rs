@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::cli::StageArgs;
 use crate::commands::{file_label, layout_options, read_checked, warnings_text, Outcome};
-use crate::crypto::x509;
+use crate::crypto::{private_key, x509};
 use crate::error::{Error, Result, EXIT_OK};
 use crate::plan::layout::{self, DeviceCert};
 use crate::plan::manifest::Manifest;
@@ -28,7 +28,7 @@ pub fn run(args: &StageArgs) -> Result<Outcome> {
                 certs.len()
             ))
         })?;
-        let key_info = x509::parse_private_key_pem(&key_pem)
+        let key_info = private_key::parse_private_key_pem(&key_pem)
             .map_err(|e| Error::Invalid(format!("--device-key `{}`: {e}", key.display())))?;
         opts.device_cert = Some(DeviceCert {
             cert: cert_info,

@@ -36,8 +36,9 @@ use sha2::Sha256;
 use x509_cert::attr::Attributes;
 use x509_cert::spki::AlgorithmIdentifierOwned;
 
-use super::der_detail;
-use super::x509::{self, key_matches_cert, CertInfo, KeyMatch, PrivateKey};
+use super::error::der_detail;
+use super::private_key::{key_matches_cert, KeyMatch, PrivateKey};
+use super::x509::{self, CertInfo};
 use crate::secret::Secret;
 
 const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
@@ -662,6 +663,7 @@ fn local_key_id(attributes: Option<&Attributes>) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::private_key;
     use crate::crypto::test_support::{upstream_entry, Workdir};
     use crate::crypto::x509::{parse_pem_certificates, KeyAlgorithm};
 
@@ -755,7 +757,8 @@ mod tests {
             assert_eq!(p12.encryption, ["PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC)"]);
         }
         // The key comes out as OpenSSL reads it, and it is the client's.
-        let again = x509::parse_private_key_pem(p12.key.to_pem().expose().as_bytes()).unwrap();
+        let again =
+            private_key::parse_private_key_pem(p12.key.to_pem().expose().as_bytes()).unwrap();
         assert_eq!(key_matches_cert(&again, &p12.client), KeyMatch::Matches);
         dir.write("out.key", p12.key.to_pem().expose().as_bytes());
         let theirs = dir.openssl(&["pkey", "-in", "client.key", "-pubout"]);
@@ -1021,7 +1024,7 @@ mod tests {
             certs.extend(parse_pem_certificates(&dir.read("ca.pem")).unwrap());
             certs.into_iter().map(|c| (c, None)).collect::<Vec<_>>()
         };
-        let stray = x509::parse_private_key_pem(&dir.read("stray.key")).unwrap();
+        let stray = private_key::parse_private_key_pem(&dir.read("stray.key")).unwrap();
         let err = contents(certs(), vec![(stray.clone(), None)])
             .finish(None)
             .unwrap_err();
@@ -1031,7 +1034,7 @@ mod tests {
             "no certificate in the bundle matches its private key"
         );
 
-        let client = x509::parse_private_key_pem(&dir.read("client.key")).unwrap();
+        let client = private_key::parse_private_key_pem(&dir.read("client.key")).unwrap();
         let err = contents(certs(), vec![(stray, None), (client.clone(), None)])
             .finish(None)
             .unwrap_err();
@@ -1046,7 +1049,7 @@ mod tests {
         // An ED25519 cert and key with no localKeyId: nothing pairs them.
         dir.ca("ed.key", "ed.pem", "/CN=ed", 30);
         let ed_cert = parse_pem_certificates(&dir.read("ed.pem")).unwrap();
-        let ed_key = x509::parse_private_key_pem(&dir.read("ed.key")).unwrap();
+        let ed_key = private_key::parse_private_key_pem(&dir.read("ed.key")).unwrap();
         let err = contents(
             ed_cert.into_iter().map(|c| (c, None)).collect(),
             vec![(ed_key, None)],

@@ -12,7 +12,8 @@ use crate::aktualizr::paths::{
     IMPORT_DIR, PROVISIONING_ZIP as DEVICE_ZIP, SOTA_DIR, SYSTEM_CONFIG_DIR as CONF_DIR,
 };
 use crate::checks::{EntryRole, Findings};
-use crate::crypto::x509::{self, CertInfo, PrivateKey, Validity};
+use crate::crypto::private_key::{self, PrivateKey};
+use crate::crypto::x509::{self, CertInfo, Validity};
 use crate::error::{Error, Result};
 use crate::intake::archive::Archive;
 use crate::intake::catalogue::{self, Role};
@@ -456,12 +457,12 @@ pub fn plan(
 
 fn check_device_cert(dc: &DeviceCert, now: i64, blocking: &mut Vec<String>) {
     let name = dc.cert.common_name.as_deref().unwrap_or(&dc.cert.subject);
-    match x509::key_matches_cert(&dc.key, &dc.cert) {
-        x509::KeyMatch::Matches => {}
-        x509::KeyMatch::DoesNotMatch => blocking.push(format!(
+    match private_key::key_matches_cert(&dc.key, &dc.cert) {
+        private_key::KeyMatch::Matches => {}
+        private_key::KeyMatch::DoesNotMatch => blocking.push(format!(
             "--device-key does not match --device-cert `{name}`; give the key the certificate was issued for"
         )),
-        x509::KeyMatch::CannotTell(why) => blocking.push(format!(
+        private_key::KeyMatch::CannotTell(why) => blocking.push(format!(
             "cannot tell whether --device-key matches --device-cert `{name}`: {why}"
         )),
     }
