@@ -15,13 +15,14 @@
 
 use std::fmt;
 
+use der::oid::db::rfc5912::RSA_ENCRYPTION;
 use der::Decode;
 use serde_json::Value;
 use x509_cert::spki::SubjectPublicKeyInfoRef;
 
 use super::pem;
 use super::private_key::{self, PrivateKey};
-use super::x509::{self, bit_length, strip_zeros, KeyAlgorithm, OID_RSA};
+use super::x509::{self, bit_length, strip_zeros, KeyAlgorithm};
 use crate::secret::Secret;
 
 /// A public key from `targets.pub`.
@@ -296,7 +297,7 @@ fn rsa_public(text: &str) -> Result<TufKey, KeyError> {
     }
     let der = block.decode().map_err(|_| not_pem())?;
     let spki = SubjectPublicKeyInfoRef::from_der(&der).map_err(|_| not_pem())?;
-    if spki.algorithm.oid != OID_RSA {
+    if spki.algorithm.oid != RSA_ENCRYPTION {
         return Err(KeyError::WrongKeyType {
             field: PUBLIC,
             keytype: KeyType::Rsa.name(),

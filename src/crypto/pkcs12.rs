@@ -21,6 +21,8 @@
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockDecryptMut, InnerIvInit, KeyIvInit};
 use der::asn1::{Any, BmpString, ObjectIdentifier, OctetString};
+use der::oid::db::rfc5911::{ID_DATA, ID_ENCRYPTED_DATA, ID_ENVELOPED_DATA, ID_SIGNED_DATA};
+use der::oid::db::rfc5912::{ID_MD_5, ID_SHA_1, ID_SHA_224, ID_SHA_256, ID_SHA_384, ID_SHA_512};
 use der::{Decode, Encode, ErrorKind, Reader, TagMode, TagNumber};
 use hmac::{Hmac, Mac};
 use pkcs12::authenticated_safe::AuthenticatedSafe;
@@ -41,14 +43,9 @@ use super::private_key::{key_matches_cert, KeyMatch, PrivateKey};
 use super::x509::{self, CertInfo};
 use crate::secret::Secret;
 
-const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
-const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
-const ID_ENVELOPED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.3");
-const ID_ENCRYPTED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.6");
-const ID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
-const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+/// PKCS#9 `localKeyId` (RFC 2985), which pairs a key with its
+/// certificate. Written out: const-oid 0.9's database does not carry it.
 const ID_LOCAL_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.21");
-const PBES2_OID: ObjectIdentifier = pbes2::PBES2_OID;
 
 /// Most key-derivation iterations accepted, for the MAC and every
 /// encryption. OpenSSL writes 2048 (1024 in older versions); a hostile
@@ -264,8 +261,8 @@ fn verify_mac(
     let salt = mac_data.mac_salt.as_bytes();
     let expected = mac_data.mac.digest.as_bytes();
     let name = match mac_data.mac.algorithm.oid {
-        ID_SHA1 => "HMAC-SHA1",
-        ID_SHA256 => "HMAC-SHA256",
+        ID_SHA_1 => "HMAC-SHA1",
+        ID_SHA_256 => "HMAC-SHA256",
         other => {
             return Err(P12Error::UnsupportedAlgorithm(format!(
                 "a MAC with digest {}",
@@ -276,7 +273,7 @@ fn verify_mac(
     for password in candidates {
         let pw = password.bmp.expose();
         let verified = match mac_data.mac.algorithm.oid {
-            ID_SHA1 => {
+            ID_SHA_1 => {
                 let key = Secret::new(derive_key::<Sha1>(
                     pw,
                     salt,
@@ -307,12 +304,12 @@ fn verify_mac(
 }
 
 fn digest_name(oid: ObjectIdentifier) -> String {
-    match oid.to_string().as_str() {
-        "1.2.840.113549.2.5" => "MD5".into(),
-        "2.16.840.1.101.3.4.2.4" => "SHA-224".into(),
-        "2.16.840.1.101.3.4.2.2" => "SHA-384".into(),
-        "2.16.840.1.101.3.4.2.3" => "SHA-512".into(),
-        other => other.into(),
+    match oid {
+        ID_MD_5 => "MD5".into(),
+        ID_SHA_224 => "SHA-224".into(),
+        ID_SHA_384 => "SHA-384".into(),
+        ID_SHA_512 => "SHA-512".into(),
+        other => other.to_string(),
     }
 }
 
@@ -460,7 +457,7 @@ impl Contents {
                 .map(Secret::new)
                 .ok_or(P12Error::DecryptionFailed);
         }
-        if alg.oid == PBES2_OID {
+        if alg.oid == pbes2::PBES2_OID {
             let params = pbes2::Parameters::from_der(&params).map_err(|e| match e.kind() {
                 ErrorKind::OidUnknown { oid } => {
                     P12Error::UnsupportedAlgorithm(format!("PBES2 with {oid}"))
@@ -1074,7 +1071,7 @@ mod tests {
         let mac_data = MacData {
             mac: pkcs12::digest_info::DigestInfo {
                 algorithm: AlgorithmIdentifierOwned {
-                    oid: ID_SHA1,
+                    oid: ID_SHA_1,
                     parameters: None,
                 },
                 digest: OctetString::new(digest.to_vec()).unwrap(),

@@ -19,15 +19,14 @@
 use std::fmt;
 
 use der::asn1::{AnyRef, ObjectIdentifier, OctetStringRef};
+use der::oid::db::rfc5912::{ID_EC_PUBLIC_KEY, ID_RSASSA_PSS, RSA_ENCRYPTION};
+use der::oid::db::rfc8410::ID_ED_25519;
 use der::{Decode, Encode};
 use x509_cert::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 
 use super::error::{der_detail, CryptoError};
 use super::pem;
-use super::x509::{
-    bit_length, named_curve, strip_zeros, CertInfo, KeyAlgorithm, OID_EC_PUBLIC_KEY, OID_ED25519,
-    OID_RSA, OID_RSA_PSS,
-};
+use super::x509::{bit_length, named_curve, strip_zeros, CertInfo, KeyAlgorithm};
 use crate::secret::Secret;
 
 /// An unencrypted private key, held as PKCS#8 DER whatever form it came in.
@@ -66,8 +65,8 @@ impl PrivateKey {
     pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, CryptoError> {
         let info = pkcs8::PrivateKeyInfo::from_der(der).map_err(bad_key)?;
         let algorithm = match info.algorithm.oid {
-            OID_RSA | OID_RSA_PSS => rsa_algorithm(info.private_key)?,
-            OID_EC_PUBLIC_KEY => {
+            RSA_ENCRYPTION | ID_RSASSA_PSS => rsa_algorithm(info.private_key)?,
+            ID_EC_PUBLIC_KEY => {
                 let ec = sec1::EcPrivateKey::from_der(info.private_key).map_err(bad_key)?;
                 let curve = named_curve(&info.algorithm)
                     .or_else(|| ec.parameters.and_then(|p| p.named_curve()))
@@ -76,7 +75,7 @@ impl PrivateKey {
                     })?;
                 KeyAlgorithm::ec(curve)
             }
-            OID_ED25519 => {
+            ID_ED_25519 => {
                 // RFC 8410: the key is an OCTET STRING inside the OCTET STRING.
                 let seed = OctetStringRef::from_der(info.private_key).map_err(bad_key)?;
                 if seed.as_bytes().len() != 32 {
@@ -111,7 +110,7 @@ impl PrivateKey {
         .to_der()
         .map_err(bad_key)?;
         let algorithm = AlgorithmIdentifierRef {
-            oid: OID_EC_PUBLIC_KEY,
+            oid: ID_EC_PUBLIC_KEY,
             parameters: Some(AnyRef::from(&curve)),
         };
         let pkcs8 = pkcs8::PrivateKeyInfo::new(algorithm, &inner)
@@ -127,7 +126,7 @@ impl PrivateKey {
     pub fn from_pkcs1_der(der: &[u8]) -> Result<PrivateKey, CryptoError> {
         let algorithm = rsa_algorithm(der)?;
         let id = AlgorithmIdentifierRef {
-            oid: OID_RSA,
+            oid: RSA_ENCRYPTION,
             parameters: Some(AnyRef::NULL),
         };
         let pkcs8 = pkcs8::PrivateKeyInfo::new(id, der)
@@ -143,7 +142,7 @@ impl PrivateKey {
     /// stripped; `None` for other keys.
     pub(crate) fn rsa_public(&self) -> Option<(Vec<u8>, Vec<u8>)> {
         let info = pkcs8::PrivateKeyInfo::from_der(self.pkcs8.expose()).ok()?;
-        if !matches!(info.algorithm.oid, OID_RSA | OID_RSA_PSS) {
+        if !matches!(info.algorithm.oid, RSA_ENCRYPTION | ID_RSASSA_PSS) {
             return None;
         }
         let key = pkcs1::RsaPrivateKey::from_der(info.private_key).ok()?;
@@ -220,7 +219,7 @@ pub fn key_matches_cert(key: &PrivateKey, cert: &CertInfo) -> KeyMatch {
     let Some(cert_public) = spki.subject_public_key.as_bytes() else {
         return KeyMatch::CannotTell("the certificate's public key does not parse".into());
     };
-    let is_rsa = |oid: ObjectIdentifier| matches!(oid, OID_RSA | OID_RSA_PSS);
+    let is_rsa = |oid: ObjectIdentifier| matches!(oid, RSA_ENCRYPTION | ID_RSASSA_PSS);
     match (info.algorithm.oid, spki.algorithm.oid) {
         (k, c) if is_rsa(k) && is_rsa(c) => {
             let (Some((n, e)), Ok(public)) =
@@ -233,7 +232,7 @@ pub fn key_matches_cert(key: &PrivateKey, cert: &CertInfo) -> KeyMatch {
                     && e == strip_zeros(public.public_exponent.as_bytes()),
             )
         }
-        (OID_EC_PUBLIC_KEY, OID_EC_PUBLIC_KEY) => {
+        (ID_EC_PUBLIC_KEY, ID_EC_PUBLIC_KEY) => {
             if key.algorithm != cert.key {
                 return KeyMatch::DoesNotMatch;
             }
@@ -245,7 +244,7 @@ pub fn key_matches_cert(key: &PrivateKey, cert: &CertInfo) -> KeyMatch {
                 None => KeyMatch::CannotTell("the EC key does not carry its public key".into()),
             }
         }
-        (OID_ED25519, OID_ED25519) => match info.public_key {
+        (ID_ED_25519, ID_ED_25519) => match info.public_key {
             Some(public) => matched(public == cert_public),
             None => KeyMatch::CannotTell(
                 "the ED25519 key does not carry its public key (PKCS#8 v1)".into(),

@@ -14,6 +14,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use der::asn1::{
     AnyRef, Ia5StringRef, ObjectIdentifier, PrintableStringRef, TeletexStringRef, Utf8StringRef,
 };
+use der::oid::db::rfc4519::COMMON_NAME;
+use der::oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS;
+use der::oid::db::rfc5912::{
+    ID_EC_PUBLIC_KEY, ID_RSASSA_PSS, RSA_ENCRYPTION, SECP_256_R_1, SECP_384_R_1,
+};
+use der::oid::db::rfc8410::ID_ED_25519;
 use der::{Decode, Encode, Tag, Tagged};
 use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
@@ -21,25 +27,6 @@ use x509_cert::Certificate;
 
 use super::error::{der_detail, CryptoError};
 use super::pem;
-
-/// `rsaEncryption` (RFC 8017).
-pub(crate) const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-/// `id-RSASSA-PSS` (RFC 8017): an RSA key restricted to PSS signatures.
-pub(crate) const OID_RSA_PSS: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
-/// `id-ecPublicKey` (RFC 5480).
-pub(crate) const OID_EC_PUBLIC_KEY: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-/// `secp256r1` / `prime256v1` (RFC 5480).
-const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-/// `secp384r1` (RFC 5480).
-const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
-/// `id-Ed25519` (RFC 8410).
-pub(crate) const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
-/// `id-at-commonName` (RFC 5280).
-const OID_COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
-/// `id-ce-basicConstraints` (RFC 5280).
-const OID_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
@@ -74,8 +61,8 @@ impl fmt::Display for KeyAlgorithm {
 impl KeyAlgorithm {
     pub(crate) fn ec(curve: ObjectIdentifier) -> Self {
         match curve {
-            OID_P256 => KeyAlgorithm::EcP256,
-            OID_P384 => KeyAlgorithm::EcP384,
+            SECP_256_R_1 => KeyAlgorithm::EcP256,
+            SECP_384_R_1 => KeyAlgorithm::EcP384,
             other => KeyAlgorithm::Ec(other.to_string()),
         }
     }
@@ -140,7 +127,7 @@ pub fn parse_der(der: &[u8]) -> Result<CertInfo, CryptoError> {
 
     let mut is_ca = false;
     for ext in tbs.extensions.iter().flatten() {
-        if ext.extn_id == OID_BASIC_CONSTRAINTS {
+        if ext.extn_id == ID_CE_BASIC_CONSTRAINTS {
             let bc = BasicConstraints::from_der(ext.extn_value.as_bytes()).map_err(|e| {
                 CryptoError::BadCertificate(format!("basicConstraints: {}", der_detail(&e)))
             })?;
@@ -154,7 +141,7 @@ pub fn parse_der(der: &[u8]) -> Result<CertInfo, CryptoError> {
         .iter()
         .flat_map(|rdn| rdn.0.iter())
         .rev()
-        .filter(|atv| atv.oid == OID_COMMON_NAME)
+        .filter(|atv| atv.oid == COMMON_NAME)
         .find_map(|atv| directory_string(AnyRef::from(&atv.value)));
 
     Ok(CertInfo {
@@ -198,7 +185,7 @@ pub(crate) fn spki_algorithm(
 ) -> Result<KeyAlgorithm, CryptoError> {
     let oid = spki.algorithm.oid;
     Ok(match oid {
-        OID_RSA | OID_RSA_PSS => {
+        RSA_ENCRYPTION | ID_RSASSA_PSS => {
             let key = spki
                 .subject_public_key
                 .as_bytes()
@@ -210,11 +197,11 @@ pub(crate) fn spki_algorithm(
                 bits: bit_length(key.modulus.as_bytes()),
             }
         }
-        OID_EC_PUBLIC_KEY => match named_curve(&spki.algorithm) {
+        ID_EC_PUBLIC_KEY => match named_curve(&spki.algorithm) {
             Some(curve) => KeyAlgorithm::ec(curve),
             None => KeyAlgorithm::Ec("explicit parameters".into()),
         },
-        OID_ED25519 => KeyAlgorithm::Ed25519,
+        ID_ED_25519 => KeyAlgorithm::Ed25519,
         other => KeyAlgorithm::Other(other.to_string()),
     })
 }
