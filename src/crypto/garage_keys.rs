@@ -22,7 +22,7 @@ use x509_cert::spki::SubjectPublicKeyInfoRef;
 
 use super::pem;
 use super::private_key::{self, PrivateKey};
-use super::x509::{self, bit_length, strip_zeros, KeyAlgorithm};
+use super::x509::{self, bit_length, KeyAlgorithm};
 use crate::secret::Secret;
 
 /// A public key from `targets.pub`.
@@ -312,8 +312,8 @@ fn rsa_public(text: &str) -> Result<TufKey, KeyError> {
         .and_then(|bytes| pkcs1::RsaPublicKey::from_der(bytes).ok())
         .ok_or_else(|| invalid(PUBLIC, "holds an RSA key that does not parse".into()))?;
     Ok(TufKey::Rsa {
-        modulus: strip_zeros(key.modulus.as_bytes()).to_vec(),
-        exponent: strip_zeros(key.public_exponent.as_bytes()).to_vec(),
+        modulus: key.modulus.as_bytes().to_vec(),
+        exponent: key.public_exponent.as_bytes().to_vec(),
     })
 }
 

@@ -26,7 +26,7 @@ use x509_cert::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 
 use super::error::{der_detail, CryptoError};
 use super::pem;
-use super::x509::{bit_length, named_curve, strip_zeros, CertInfo, KeyAlgorithm};
+use super::x509::{bit_length, named_curve, CertInfo, KeyAlgorithm};
 use crate::secret::Secret;
 
 /// An unencrypted private key, held as PKCS#8 DER whatever form it came in.
@@ -139,7 +139,7 @@ impl PrivateKey {
     }
 
     /// The modulus and public exponent of an RSA key, leading zeros
-    /// stripped; `None` for other keys.
+    /// stripped (as `der`'s `UintRef` holds them); `None` for other keys.
     pub(crate) fn rsa_public(&self) -> Option<(Vec<u8>, Vec<u8>)> {
         let info = pkcs8::PrivateKeyInfo::from_der(self.pkcs8.expose()).ok()?;
         if !matches!(info.algorithm.oid, RSA_ENCRYPTION | ID_RSASSA_PSS) {
@@ -147,8 +147,8 @@ impl PrivateKey {
         }
         let key = pkcs1::RsaPrivateKey::from_der(info.private_key).ok()?;
         Some((
-            strip_zeros(key.modulus.as_bytes()).to_vec(),
-            strip_zeros(key.public_exponent.as_bytes()).to_vec(),
+            key.modulus.as_bytes().to_vec(),
+            key.public_exponent.as_bytes().to_vec(),
         ))
     }
 }
@@ -227,10 +227,7 @@ pub fn key_matches_cert(key: &PrivateKey, cert: &CertInfo) -> KeyMatch {
             else {
                 return KeyMatch::CannotTell("the RSA key does not parse".into());
             };
-            matched(
-                n == strip_zeros(public.modulus.as_bytes())
-                    && e == strip_zeros(public.public_exponent.as_bytes()),
-            )
+            matched(n == public.modulus.as_bytes() && e == public.public_exponent.as_bytes())
         }
         (ID_EC_PUBLIC_KEY, ID_EC_PUBLIC_KEY) => {
             if key.algorithm != cert.key {

@@ -211,9 +211,9 @@ pub(crate) fn named_curve(alg: &AlgorithmIdentifierRef<'_>) -> Option<ObjectIden
     alg.parameters?.decode_as::<ObjectIdentifier>().ok()
 }
 
-/// Bits in a big-endian unsigned integer, leading zero bytes ignored.
+/// Bits in a big-endian unsigned integer as `der`'s `UintRef::as_bytes`
+/// gives it: leading zero bytes already stripped (zero is one `00` byte).
 pub(crate) fn bit_length(be: &[u8]) -> u32 {
-    let be = strip_zeros(be);
     match be.first() {
         None => 0,
         Some(first) => {
@@ -221,11 +221,6 @@ pub(crate) fn bit_length(be: &[u8]) -> u32 {
             (bytes - 1) * 8 + (8 - first.leading_zeros())
         }
     }
-}
-
-pub(crate) fn strip_zeros(be: &[u8]) -> &[u8] {
-    let start = be.iter().position(|&b| b != 0).unwrap_or(be.len());
-    &be[start..]
 }
 
 /// Parse PEM text holding one or more certificates, e.g. `server_ca.pem`.
