@@ -11,9 +11,7 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use der::asn1::{
-    AnyRef, Ia5StringRef, ObjectIdentifier, PrintableStringRef, TeletexStringRef, Utf8StringRef,
-};
+use der::asn1::{Any, AnyRef, Ia5StringRef, ObjectIdentifier};
 use der::oid::db::rfc4519::COMMON_NAME;
 use der::oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS;
 use der::oid::db::rfc5912::{
@@ -21,6 +19,7 @@ use der::oid::db::rfc5912::{
 };
 use der::oid::db::rfc8410::ID_ED_25519;
 use der::{Decode, Encode, Tag, Tagged};
+use x509_cert::ext::pkix::name::DirectoryString;
 use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use x509_cert::Certificate;
@@ -142,7 +141,7 @@ pub fn parse_der(der: &[u8]) -> Result<CertInfo, CryptoError> {
         .flat_map(|rdn| rdn.0.iter())
         .rev()
         .filter(|atv| atv.oid == COMMON_NAME)
-        .find_map(|atv| directory_string(AnyRef::from(&atv.value)));
+        .find_map(|atv| directory_string(&atv.value));
 
     Ok(CertInfo {
         subject: tbs.subject.to_string(),
@@ -159,20 +158,26 @@ pub fn parse_der(der: &[u8]) -> Result<CertInfo, CryptoError> {
     })
 }
 
-/// The string forms a DirectoryString takes in practice (RFC 5280
-/// 4.1.2.4); `None` for anything else.
-fn directory_string(value: AnyRef<'_>) -> Option<String> {
-    let s = match value.tag() {
-        Tag::Utf8String => Utf8StringRef::try_from(value).ok()?.as_str().to_owned(),
-        Tag::PrintableString => PrintableStringRef::try_from(value)
-            .ok()?
-            .as_str()
-            .to_owned(),
-        Tag::Ia5String => Ia5StringRef::try_from(value).ok()?.as_str().to_owned(),
-        Tag::TeletexString => TeletexStringRef::try_from(value).ok()?.as_str().to_owned(),
-        _ => return None,
-    };
-    Some(s)
+/// A commonName as text. UTF8String, PrintableString and TeletexString are
+/// read as x509-cert's `DirectoryString` (RFC 5280 4.1.2.4). IA5String is
+/// no DirectoryString, but some old CAs wrote commonName in it, so it is
+/// read too. Anything else (BMPString, UniversalString) gives `None`.
+fn directory_string(value: &Any) -> Option<String> {
+    if value.tag() == Tag::Ia5String {
+        return Some(
+            Ia5StringRef::try_from(AnyRef::from(value))
+                .ok()?
+                .to_string(),
+        );
+    }
+    // `DirectoryString` is a CHOICE, which `der` decodes from whole DER
+    // only, not from an `Any`'s value.
+    let der = value.to_der().ok()?;
+    Some(match DirectoryString::from_der(&der).ok()? {
+        DirectoryString::PrintableString(s) => s.to_string(),
+        DirectoryString::TeletexString(s) => s.to_string(),
+        DirectoryString::Utf8String(s) => s,
+    })
 }
 
 fn unix_seconds(d: std::time::Duration) -> i64 {
@@ -411,6 +416,39 @@ pub(crate) mod tests {
             parse_der(b""),
             Err(CryptoError::BadCertificate(_))
         ));
+    }
+
+    #[test]
+    fn common_names_in_every_string_form_read() {
+        use der::asn1::{BmpString, PrintableStringRef, TeletexStringRef, Utf8StringRef};
+        for (value, expected) in [
+            (
+                Any::encode_from(&Utf8StringRef::new("dév-1").unwrap()),
+                Some("dév-1"),
+            ),
+            (
+                Any::encode_from(&PrintableStringRef::new("dev-1").unwrap()),
+                Some("dev-1"),
+            ),
+            (
+                Any::encode_from(&TeletexStringRef::new("dev-1").unwrap()),
+                Some("dev-1"),
+            ),
+            (
+                Any::encode_from(&Ia5StringRef::new("dev-1").unwrap()),
+                Some("dev-1"),
+            ),
+            (
+                Any::encode_from(&BmpString::from_utf8("dev-1").unwrap()),
+                None,
+            ),
+            (
+                Any::encode_from(&ObjectIdentifier::new_unwrap("1.2.3")),
+                None,
+            ),
+        ] {
+            assert_eq!(directory_string(&value.unwrap()).as_deref(), expected);
+        }
     }
 
     #[test]
