@@ -20,10 +20,11 @@
 
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockDecryptMut, InnerIvInit, KeyIvInit};
+use cms::encrypted_data::EncryptedData;
 use der::asn1::{Any, BmpString, ObjectIdentifier, OctetString};
 use der::oid::db::rfc5911::{ID_DATA, ID_ENCRYPTED_DATA, ID_ENVELOPED_DATA, ID_SIGNED_DATA};
 use der::oid::db::rfc5912::{ID_MD_5, ID_SHA_1, ID_SHA_224, ID_SHA_256, ID_SHA_384, ID_SHA_512};
-use der::{Decode, Encode, ErrorKind, Reader, TagMode, TagNumber};
+use der::{Decode, Encode, ErrorKind};
 use hmac::{Hmac, Mac};
 use pkcs12::authenticated_safe::AuthenticatedSafe;
 use pkcs12::cert_type::CertBag;
@@ -313,38 +314,17 @@ fn digest_name(oid: ObjectIdentifier) -> String {
     }
 }
 
-/// CMS `EncryptedData` (RFC 5652 8): the algorithm and the ciphertext.
-///
-/// ```text
-/// EncryptedData ::= SEQUENCE {
-///   version CMSVersion,
-///   encryptedContentInfo SEQUENCE {
-///     contentType ContentType,
-///     contentEncryptionAlgorithm AlgorithmIdentifier,
-///     encryptedContent [0] IMPLICIT OCTET STRING OPTIONAL },
-///   unprotectedAttrs [1] IMPLICIT UnprotectedAttributes OPTIONAL }
-/// ```
+/// CMS `EncryptedData` (RFC 5652 8), by the `cms` crate: the algorithm
+/// and the ciphertext.
 fn encrypted_data(content: &Any) -> Result<(AlgorithmIdentifierOwned, Vec<u8>), P12Error> {
-    let (alg, data) = content
-        .sequence(|reader| {
-            let _version: u8 = reader.decode()?;
-            let inner = reader.sequence(|eci| {
-                let _content_type: ObjectIdentifier = eci.decode()?;
-                let alg: AlgorithmIdentifierOwned = eci.decode()?;
-                let data: Option<OctetString> =
-                    eci.context_specific(TagNumber::N0, TagMode::Implicit)?;
-                Ok((alg, data))
-            })?;
-            while !reader.is_finished() {
-                reader.decode::<Any>()?;
-            }
-            Ok(inner)
-        })
-        .map_err(malformed("an encrypted data content"))?;
-    let data = data.ok_or_else(|| {
+    let info = content
+        .decode_as::<EncryptedData>()
+        .map_err(malformed("an encrypted data content"))?
+        .enc_content_info;
+    let data = info.encrypted_content.ok_or_else(|| {
         P12Error::Malformed("an encrypted data content has no encrypted content".into())
     })?;
-    Ok((alg, data.into_bytes()))
+    Ok((info.content_enc_alg, data.into_bytes()))
 }
 
 /// The two legacy PKCS#12 PBE ciphers in use, and their siblings that
@@ -1096,6 +1076,40 @@ mod tests {
             .unwrap_err(),
             P12Error::WrongPassword
         );
+    }
+
+    #[test]
+    fn encrypted_data_gives_its_algorithm_and_ciphertext() {
+        use cms::content_info::CmsVersion;
+        use cms::enveloped_data::EncryptedContentInfo;
+        let alg = AlgorithmIdentifierOwned {
+            oid: pkcs12::PKCS_12_PBEWITH_SHAAND40_BIT_RC2_CBC,
+            parameters: None,
+        };
+        let with = |content: Option<&[u8]>| EncryptedData {
+            version: CmsVersion::V0,
+            enc_content_info: EncryptedContentInfo {
+                content_type: ID_DATA,
+                content_enc_alg: alg.clone(),
+                encrypted_content: content.map(|c| OctetString::new(c).unwrap()),
+            },
+            unprotected_attrs: None,
+        };
+        let any = Any::encode_from(&with(Some(b"ciphertext"))).unwrap();
+        assert_eq!(
+            encrypted_data(&any).unwrap(),
+            (alg.clone(), b"ciphertext".to_vec())
+        );
+        let any = Any::encode_from(&with(None)).unwrap();
+        assert_eq!(
+            encrypted_data(&any).unwrap_err().to_string(),
+            "not a valid PKCS#12 file: an encrypted data content has no encrypted content"
+        );
+        let any = Any::encode_from(&OctetString::new(&b"x"[..]).unwrap()).unwrap();
+        assert!(matches!(
+            encrypted_data(&any).unwrap_err(),
+            P12Error::Malformed(_)
+        ));
     }
 
     #[test]
