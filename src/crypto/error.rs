@@ -1,6 +1,6 @@
 //! Why a certificate, a private key or a PEM file is refused
 //! ([`CryptoError`]), and the one way a DER parser's error becomes text
-//! ([`der_detail`]). Its own module so that `pem`, `x509`, `private_key`
+//! (`der_detail`). Its own module so that `pem`, `x509`, `private_key`
 //! and `pkcs12` share it without importing one another or their parent.
 
 /// Why a certificate or a private key (PEM or DER) is refused.

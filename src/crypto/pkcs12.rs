@@ -3,9 +3,10 @@
 //! hand back the client certificate, its key and the CA chain.
 //!
 //! The ASN.1 types and the PKCS#12 key derivation come from RustCrypto's
-//! `pkcs12` crate, PBES2 from `pkcs5`; the two legacy PBE schemes that OTA
-//! Connect-era bundles use (RC2-40 for certificates, 3DES for the key,
-//! domain.md section 1) are put together here from `rc2`, `des` and `cbc`.
+//! `pkcs12` crate, CMS `EncryptedData` from `cms`, PBES2 from `pkcs5`; the
+//! two legacy PBE schemes that OTA Connect-era bundles use (RC2-40 for
+//! certificates, 3DES for the key, domain.md section 1) are put together
+//! here from `rc2`, `des` and `cbc`.
 //!
 //! Order matters: the MAC is verified before any content is trusted, so a
 //! wrong password is reported as such and not as a parse error further in.
