@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{self, inspect, lint, render, stage, verify};
-use crate::crypto::x509;
+use crate::crypto::{private_key, x509};
 use crate::error::{Error, Result};
 use crate::plan::methods::{Method, MethodOption};
 use crate::plan::options::{
@@ -275,7 +275,7 @@ impl DeviceCertArgs {
                 certs.len()
             ))
         })?;
-        let key_info = x509::parse_private_key_pem(&key_pem)
+        let key_info = private_key::parse_private_key_pem(&key_pem)
             .map_err(|e| Error::Invalid(format!("--device-key `{}`: {e}", key.display())))?;
         Ok(Some(DeviceCert {
             cert: cert_info,

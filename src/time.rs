@@ -1,5 +1,10 @@
 //! Time without a time crate: `SOURCE_DATE_EPOCH`, and unix seconds as
-//! civil UTC dates (Howard Hinnant's `civil_from_days`).
+//! civil UTC dates (by `der`'s `DateTime`, which the certificate parser
+//! already brings).
+
+use std::time::Duration;
+
+use der::DateTime;
 
 /// The time written into staged files when `SOURCE_DATE_EPOCH` is unset:
 /// OE-core's `SOURCE_DATE_EPOCH_FALLBACK` (2011-04-05T23:00:00Z), so a run
@@ -18,26 +23,27 @@ pub struct Civil {
     pub second: u32,
 }
 
-/// Unix seconds to a UTC calendar time.
+/// Seconds in 400 Gregorian years (146,097 days), after which the
+/// calendar repeats, leap days included.
+const GREGORIAN_CYCLE: i64 = 146_097 * 86_400;
+
+/// Unix seconds to a UTC calendar time, for any `i64`.
 pub fn civil_from_unix(t: i64) -> Civil {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    // `DateTime` covers 1970 to 9999 only. A time is read as the same
+    // moment of the 400-year cycle that starts in 1970 and the cycles are
+    // added back to the year, so that a clock set before 1970 and
+    // `SOURCE_DATE_EPOCH` far in the future still give a date.
+    let cycles = t.div_euclid(GREGORIAN_CYCLE);
+    let in_cycle = Duration::from_secs(t.rem_euclid(GREGORIAN_CYCLE).unsigned_abs());
+    // Cannot fail: `in_cycle` is before 2370, inside `DateTime`'s range.
+    let date = DateTime::from_unix_duration(in_cycle).unwrap_or(DateTime::INFINITY);
     Civil {
-        year,
-        month,
-        day,
-        hour: (secs / 3600) as u32,
-        minute: (secs % 3600 / 60) as u32,
-        second: (secs % 60) as u32,
+        year: i64::from(date.year()) + 400 * cycles,
+        month: u32::from(date.month()),
+        day: u32::from(date.day()),
+        hour: u32::from(date.hour()),
+        minute: u32::from(date.minutes()),
+        second: u32::from(date.seconds()),
     }
 }
 
@@ -71,6 +77,10 @@ mod tests {
         assert_eq!(format_date(951_782_400), "2000-02-29");
         assert_eq!(format_date(1_531_873_082), "2018-07-18");
         assert_eq!(format_date(-86_400), "1969-12-31");
+        // Outside `DateTime`'s 1970 to 9999, by whole 400-year cycles.
+        assert_eq!(format_date(-12_622_780_800), "1570-01-01");
+        assert_eq!(format_date(-12_622_780_801), "1569-12-31");
+        assert_eq!(format_date(253_402_300_800), "10000-01-01");
         let c = civil_from_unix(1_764_115_199);
         assert_eq!(
             (c.year, c.month, c.day, c.hour, c.minute, c.second),

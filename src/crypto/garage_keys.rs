@@ -15,11 +15,14 @@
 
 use std::fmt;
 
+use der::oid::db::rfc5912::RSA_ENCRYPTION;
 use der::Decode;
 use serde_json::Value;
 use x509_cert::spki::SubjectPublicKeyInfoRef;
 
-use super::x509::{self, bit_length, strip_zeros, KeyAlgorithm, PrivateKey, OID_RSA};
+use super::pem;
+use super::private_key::{self, PrivateKey};
+use super::x509::{self, bit_length, KeyAlgorithm};
 use crate::secret::Secret;
 
 /// A public key from `targets.pub`.
@@ -180,7 +183,7 @@ pub fn parse_private(json: &[u8]) -> Result<TufPrivateKey, KeyError> {
     let (keytype, text) = key_fields(&value, "private", PRIVATE)?;
     match keytype {
         KeyType::Rsa => {
-            let key = x509::parse_private_key_pem(text.as_bytes())
+            let key = private_key::parse_private_key_pem(text.as_bytes())
                 .map_err(|e| invalid(PRIVATE, format!("is not a PEM RSA private key: {e}")))?;
             let Some((modulus, exponent)) = key.rsa_public() else {
                 return Err(KeyError::WrongKeyType {
@@ -285,7 +288,7 @@ fn key_fields<'v>(
 /// An RSA `-----BEGIN PUBLIC KEY-----` PEM.
 fn rsa_public(text: &str) -> Result<TufKey, KeyError> {
     let not_pem = || invalid(PUBLIC, "is not a PEM public key".into());
-    let blocks = x509::pem_blocks(text.as_bytes()).map_err(|_| not_pem())?;
+    let blocks = pem::blocks(text.as_bytes()).map_err(|_| not_pem())?;
     let [block] = blocks.as_slice() else {
         return Err(not_pem());
     };
@@ -294,7 +297,7 @@ fn rsa_public(text: &str) -> Result<TufKey, KeyError> {
     }
     let der = block.decode().map_err(|_| not_pem())?;
     let spki = SubjectPublicKeyInfoRef::from_der(&der).map_err(|_| not_pem())?;
-    if spki.algorithm.oid != OID_RSA {
+    if spki.algorithm.oid != RSA_ENCRYPTION {
         return Err(KeyError::WrongKeyType {
             field: PUBLIC,
             keytype: KeyType::Rsa.name(),
@@ -309,8 +312,8 @@ fn rsa_public(text: &str) -> Result<TufKey, KeyError> {
         .and_then(|bytes| pkcs1::RsaPublicKey::from_der(bytes).ok())
         .ok_or_else(|| invalid(PUBLIC, "holds an RSA key that does not parse".into()))?;
     Ok(TufKey::Rsa {
-        modulus: strip_zeros(key.modulus.as_bytes()).to_vec(),
-        exponent: strip_zeros(key.public_exponent.as_bytes()).to_vec(),
+        modulus: key.modulus.as_bytes().to_vec(),
+        exponent: key.public_exponent.as_bytes().to_vec(),
     })
 }
 

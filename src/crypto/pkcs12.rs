@@ -3,9 +3,10 @@
 //! hand back the client certificate, its key and the CA chain.
 //!
 //! The ASN.1 types and the PKCS#12 key derivation come from RustCrypto's
-//! `pkcs12` crate, PBES2 from `pkcs5`; the two legacy PBE schemes that OTA
-//! Connect-era bundles use (RC2-40 for certificates, 3DES for the key,
-//! domain.md section 1) are put together here from `rc2`, `des` and `cbc`.
+//! `pkcs12` crate, CMS `EncryptedData` from `cms`, PBES2 from `pkcs5`; the
+//! two legacy PBE schemes that OTA Connect-era bundles use (RC2-40 for
+//! certificates, 3DES for the key, domain.md section 1) are put together
+//! here from `rc2`, `des` and `cbc`.
 //!
 //! Order matters: the MAC is verified before any content is trusted, so a
 //! wrong password is reported as such and not as a parse error further in.
@@ -20,8 +21,11 @@
 
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockDecryptMut, InnerIvInit, KeyIvInit};
+use cms::encrypted_data::EncryptedData;
 use der::asn1::{Any, BmpString, ObjectIdentifier, OctetString};
-use der::{Decode, Encode, ErrorKind, Reader, TagMode, TagNumber};
+use der::oid::db::rfc5911::{ID_DATA, ID_ENCRYPTED_DATA, ID_ENVELOPED_DATA, ID_SIGNED_DATA};
+use der::oid::db::rfc5912::{ID_MD_5, ID_SHA_1, ID_SHA_224, ID_SHA_256, ID_SHA_384, ID_SHA_512};
+use der::{Decode, Encode, ErrorKind};
 use hmac::{Hmac, Mac};
 use pkcs12::authenticated_safe::AuthenticatedSafe;
 use pkcs12::cert_type::CertBag;
@@ -36,18 +40,14 @@ use sha2::Sha256;
 use x509_cert::attr::Attributes;
 use x509_cert::spki::AlgorithmIdentifierOwned;
 
-use super::der_detail;
-use super::x509::{self, key_matches_cert, CertInfo, KeyMatch, PrivateKey};
+use super::error::der_detail;
+use super::private_key::{key_matches_cert, KeyMatch, PrivateKey};
+use super::x509::{self, CertInfo};
 use crate::secret::Secret;
 
-const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
-const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
-const ID_ENVELOPED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.3");
-const ID_ENCRYPTED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.6");
-const ID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
-const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+/// PKCS#9 `localKeyId` (RFC 2985), which pairs a key with its
+/// certificate. Written out: const-oid 0.9's database does not carry it.
 const ID_LOCAL_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.21");
-const PBES2_OID: ObjectIdentifier = pbes2::PBES2_OID;
 
 /// Most key-derivation iterations accepted, for the MAC and every
 /// encryption. OpenSSL writes 2048 (1024 in older versions); a hostile
@@ -263,8 +263,8 @@ fn verify_mac(
     let salt = mac_data.mac_salt.as_bytes();
     let expected = mac_data.mac.digest.as_bytes();
     let name = match mac_data.mac.algorithm.oid {
-        ID_SHA1 => "HMAC-SHA1",
-        ID_SHA256 => "HMAC-SHA256",
+        ID_SHA_1 => "HMAC-SHA1",
+        ID_SHA_256 => "HMAC-SHA256",
         other => {
             return Err(P12Error::UnsupportedAlgorithm(format!(
                 "a MAC with digest {}",
@@ -275,7 +275,7 @@ fn verify_mac(
     for password in candidates {
         let pw = password.bmp.expose();
         let verified = match mac_data.mac.algorithm.oid {
-            ID_SHA1 => {
+            ID_SHA_1 => {
                 let key = Secret::new(derive_key::<Sha1>(
                     pw,
                     salt,
@@ -306,47 +306,26 @@ fn verify_mac(
 }
 
 fn digest_name(oid: ObjectIdentifier) -> String {
-    match oid.to_string().as_str() {
-        "1.2.840.113549.2.5" => "MD5".into(),
-        "2.16.840.1.101.3.4.2.4" => "SHA-224".into(),
-        "2.16.840.1.101.3.4.2.2" => "SHA-384".into(),
-        "2.16.840.1.101.3.4.2.3" => "SHA-512".into(),
-        other => other.into(),
+    match oid {
+        ID_MD_5 => "MD5".into(),
+        ID_SHA_224 => "SHA-224".into(),
+        ID_SHA_384 => "SHA-384".into(),
+        ID_SHA_512 => "SHA-512".into(),
+        other => other.to_string(),
     }
 }
 
-/// CMS `EncryptedData` (RFC 5652 8): the algorithm and the ciphertext.
-///
-/// ```text
-/// EncryptedData ::= SEQUENCE {
-///   version CMSVersion,
-///   encryptedContentInfo SEQUENCE {
-///     contentType ContentType,
-///     contentEncryptionAlgorithm AlgorithmIdentifier,
-///     encryptedContent [0] IMPLICIT OCTET STRING OPTIONAL },
-///   unprotectedAttrs [1] IMPLICIT UnprotectedAttributes OPTIONAL }
-/// ```
+/// CMS `EncryptedData` (RFC 5652 8), by the `cms` crate: the algorithm
+/// and the ciphertext.
 fn encrypted_data(content: &Any) -> Result<(AlgorithmIdentifierOwned, Vec<u8>), P12Error> {
-    let (alg, data) = content
-        .sequence(|reader| {
-            let _version: u8 = reader.decode()?;
-            let inner = reader.sequence(|eci| {
-                let _content_type: ObjectIdentifier = eci.decode()?;
-                let alg: AlgorithmIdentifierOwned = eci.decode()?;
-                let data: Option<OctetString> =
-                    eci.context_specific(TagNumber::N0, TagMode::Implicit)?;
-                Ok((alg, data))
-            })?;
-            while !reader.is_finished() {
-                reader.decode::<Any>()?;
-            }
-            Ok(inner)
-        })
-        .map_err(malformed("an encrypted data content"))?;
-    let data = data.ok_or_else(|| {
+    let info = content
+        .decode_as::<EncryptedData>()
+        .map_err(malformed("an encrypted data content"))?
+        .enc_content_info;
+    let data = info.encrypted_content.ok_or_else(|| {
         P12Error::Malformed("an encrypted data content has no encrypted content".into())
     })?;
-    Ok((alg, data.into_bytes()))
+    Ok((info.content_enc_alg, data.into_bytes()))
 }
 
 /// The two legacy PKCS#12 PBE ciphers in use, and their siblings that
@@ -459,7 +438,7 @@ impl Contents {
                 .map(Secret::new)
                 .ok_or(P12Error::DecryptionFailed);
         }
-        if alg.oid == PBES2_OID {
+        if alg.oid == pbes2::PBES2_OID {
             let params = pbes2::Parameters::from_der(&params).map_err(|e| match e.kind() {
                 ErrorKind::OidUnknown { oid } => {
                     P12Error::UnsupportedAlgorithm(format!("PBES2 with {oid}"))
@@ -662,6 +641,7 @@ fn local_key_id(attributes: Option<&Attributes>) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::private_key;
     use crate::crypto::test_support::{upstream_entry, Workdir};
     use crate::crypto::x509::{parse_pem_certificates, KeyAlgorithm};
 
@@ -755,7 +735,8 @@ mod tests {
             assert_eq!(p12.encryption, ["PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC)"]);
         }
         // The key comes out as OpenSSL reads it, and it is the client's.
-        let again = x509::parse_private_key_pem(p12.key.to_pem().expose().as_bytes()).unwrap();
+        let again =
+            private_key::parse_private_key_pem(p12.key.to_pem().expose().as_bytes()).unwrap();
         assert_eq!(key_matches_cert(&again, &p12.client), KeyMatch::Matches);
         dir.write("out.key", p12.key.to_pem().expose().as_bytes());
         let theirs = dir.openssl(&["pkey", "-in", "client.key", "-pubout"]);
@@ -1021,7 +1002,7 @@ mod tests {
             certs.extend(parse_pem_certificates(&dir.read("ca.pem")).unwrap());
             certs.into_iter().map(|c| (c, None)).collect::<Vec<_>>()
         };
-        let stray = x509::parse_private_key_pem(&dir.read("stray.key")).unwrap();
+        let stray = private_key::parse_private_key_pem(&dir.read("stray.key")).unwrap();
         let err = contents(certs(), vec![(stray.clone(), None)])
             .finish(None)
             .unwrap_err();
@@ -1031,7 +1012,7 @@ mod tests {
             "no certificate in the bundle matches its private key"
         );
 
-        let client = x509::parse_private_key_pem(&dir.read("client.key")).unwrap();
+        let client = private_key::parse_private_key_pem(&dir.read("client.key")).unwrap();
         let err = contents(certs(), vec![(stray, None), (client.clone(), None)])
             .finish(None)
             .unwrap_err();
@@ -1046,7 +1027,7 @@ mod tests {
         // An ED25519 cert and key with no localKeyId: nothing pairs them.
         dir.ca("ed.key", "ed.pem", "/CN=ed", 30);
         let ed_cert = parse_pem_certificates(&dir.read("ed.pem")).unwrap();
-        let ed_key = x509::parse_private_key_pem(&dir.read("ed.key")).unwrap();
+        let ed_key = private_key::parse_private_key_pem(&dir.read("ed.key")).unwrap();
         let err = contents(
             ed_cert.into_iter().map(|c| (c, None)).collect(),
             vec![(ed_key, None)],
@@ -1071,7 +1052,7 @@ mod tests {
         let mac_data = MacData {
             mac: pkcs12::digest_info::DigestInfo {
                 algorithm: AlgorithmIdentifierOwned {
-                    oid: ID_SHA1,
+                    oid: ID_SHA_1,
                     parameters: None,
                 },
                 digest: OctetString::new(digest.to_vec()).unwrap(),
@@ -1096,6 +1077,40 @@ mod tests {
             .unwrap_err(),
             P12Error::WrongPassword
         );
+    }
+
+    #[test]
+    fn encrypted_data_gives_its_algorithm_and_ciphertext() {
+        use cms::content_info::CmsVersion;
+        use cms::enveloped_data::EncryptedContentInfo;
+        let alg = AlgorithmIdentifierOwned {
+            oid: pkcs12::PKCS_12_PBEWITH_SHAAND40_BIT_RC2_CBC,
+            parameters: None,
+        };
+        let with = |content: Option<&[u8]>| EncryptedData {
+            version: CmsVersion::V0,
+            enc_content_info: EncryptedContentInfo {
+                content_type: ID_DATA,
+                content_enc_alg: alg.clone(),
+                encrypted_content: content.map(|c| OctetString::new(c).unwrap()),
+            },
+            unprotected_attrs: None,
+        };
+        let any = Any::encode_from(&with(Some(b"ciphertext"))).unwrap();
+        assert_eq!(
+            encrypted_data(&any).unwrap(),
+            (alg.clone(), b"ciphertext".to_vec())
+        );
+        let any = Any::encode_from(&with(None)).unwrap();
+        assert_eq!(
+            encrypted_data(&any).unwrap_err().to_string(),
+            "not a valid PKCS#12 file: an encrypted data content has no encrypted content"
+        );
+        let any = Any::encode_from(&OctetString::new(&b"x"[..]).unwrap()).unwrap();
+        assert!(matches!(
+            encrypted_data(&any).unwrap_err(),
+            P12Error::Malformed(_)
+        ));
     }
 
     #[test]

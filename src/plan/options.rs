@@ -2,8 +2,8 @@
 //! them over: complete when built, never patched afterwards. No flag names
 //! here; the command line words its own errors.
 
+use crate::crypto::private_key::PrivateKey;
 use crate::crypto::x509::CertInfo;
-use crate::crypto::x509::PrivateKey;
 use crate::plan::methods::Method;
 use crate::secret::Secret;
 

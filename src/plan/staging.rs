@@ -6,6 +6,7 @@
 
 use crate::aktualizr::paths::SYSTEM_CONFIG_DIR;
 use crate::checks::{self, EntryRole, Findings};
+use crate::crypto::private_key;
 use crate::crypto::x509::{self, CertInfo};
 use crate::error::{Blocker, Error, Result};
 use crate::intake::archive::Archive;
@@ -154,12 +155,12 @@ fn judge_device_cert(
 ) {
     let name = checks::cert_name(&dc.cert);
     let (cert, key) = (&dc.cert_file, &dc.key_file);
-    match x509::key_matches_cert(&dc.key, &dc.cert) {
-        x509::KeyMatch::Matches => {}
-        x509::KeyMatch::DoesNotMatch => blockers.push(Blocker::Problem(format!(
+    match private_key::key_matches_cert(&dc.key, &dc.cert) {
+        private_key::KeyMatch::Matches => {}
+        private_key::KeyMatch::DoesNotMatch => blockers.push(Blocker::Problem(format!(
             "the device key `{key}` does not match the device certificate `{cert}` (`{name}`); give the key the certificate was issued for"
         ))),
-        x509::KeyMatch::CannotTell(why) => blockers.push(Blocker::Problem(format!(
+        private_key::KeyMatch::CannotTell(why) => blockers.push(Blocker::Problem(format!(
             "cannot tell whether the device key `{key}` matches the device certificate `{cert}` (`{name}`): {why}"
         ))),
     }
