@@ -1,0 +1,210 @@
+//! The architecture, checked: no module imports one that imports it back
+//! (directly or around a longer circle), and clap stays in the command
+//! line. Reads `src/` as text: every `crate::a::b` and `super::a` path
+//! outside `#[cfg(test)]` modules is an edge from the file that names it to
+//! the module file it names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+
+/// Module path (`plan::staging`) -> source text without its test module.
+fn modules() -> BTreeMap<String, String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = BTreeMap::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).expect("read src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().map_or(true, |e| e != "rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(&src).expect("under src");
+            let mut parts: Vec<String> = rel
+                .iter()
+                .map(|p| p.to_string_lossy().trim_end_matches(".rs").to_string())
+                .collect();
+            if matches!(
+                parts.last().map(String::as_str),
+                Some("mod" | "lib" | "main")
+            ) {
+                parts.pop();
+            }
+            let text = fs::read_to_string(&path).expect("read");
+            // Test modules may reach anywhere; the product may not.
+            let test_module = ["#[cfg(test)]\nmod ", "#[cfg(test)]\npub(crate) mod "]
+                .iter()
+                .filter_map(|m| text.find(m))
+                .min();
+            let product = match test_module {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            };
+            // Doc links are not imports.
+            let code: String = product
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            out.insert(parts.join("::"), code);
+        }
+    }
+    out
+}
+
+/// The module files `text` (in module `me`) refers to: by `crate::` and
+/// `super::` paths (each name of a `{a, b}` group counted), and the child
+/// modules it declares (a parent uses its children).
+fn references(me: &str, text: &str, all: &BTreeMap<String, String>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let parent = me.rsplit_once("::").map_or("", |(p, _)| p);
+    let mut add = |base: &str, path: &str| {
+        let mut parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
+        // The longest prefix that is a module file is the target; none
+        // means an item of `base` itself.
+        loop {
+            let joined = parts.join("::");
+            let full = match (base.is_empty(), joined.is_empty()) {
+                (true, _) => joined,
+                (false, true) => base.to_string(),
+                (false, false) => format!("{base}::{joined}"),
+            };
+            if all.contains_key(&full) || parts.is_empty() {
+                if full != me && !full.is_empty() {
+                    out.insert(full);
+                }
+                return;
+            }
+            parts.pop();
+        }
+    };
+    let is_name = |c: char| c.is_alphanumeric() || c == '_' || c == ':';
+    for (prefix, base) in [("crate::", ""), ("super::", parent)] {
+        for (i, _) in text.match_indices(prefix) {
+            if text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let rest = &text[i + prefix.len()..];
+            let path: String = rest.chars().take_while(|c| is_name(*c)).collect();
+            let after = &rest[path.len()..];
+            match after.strip_prefix('{') {
+                Some(group) => {
+                    let group = &group[..group.find('}').unwrap_or(group.len())];
+                    for item in group.split(',') {
+                        let item = item.trim();
+                        let item = if item == "self" { "" } else { item };
+                        let name: String = item.chars().take_while(|c| is_name(*c)).collect();
+                        add(base, &format!("{path}{name}"));
+                    }
+                }
+                None => add(base, &path),
+            }
+        }
+    }
+    for line in text.lines() {
+        let line = line.trim();
+        let decl = line
+            .strip_prefix("pub mod ")
+            .or_else(|| line.strip_prefix("mod "))
+            .and_then(|rest| rest.strip_suffix(';'));
+        if let Some(child) = decl {
+            add(me, child);
+        }
+    }
+    out
+}
+
+#[test]
+fn no_module_imports_one_that_imports_it_back() {
+    let all = modules();
+    assert!(all.contains_key("plan::staging"), "{:?}", all.keys());
+    let edges: BTreeMap<&str, BTreeSet<String>> = all
+        .iter()
+        .map(|(m, text)| (m.as_str(), references(m, text, &all)))
+        .collect();
+    // Depth-first search for a circle, reporting the first one found.
+    fn visit<'a>(
+        m: &'a str,
+        edges: &'a BTreeMap<&str, BTreeSet<String>>,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| *p == m) {
+            let mut circle: Vec<String> = path[at..].iter().map(|s| s.to_string()).collect();
+            circle.push(m.to_string());
+            return Some(circle);
+        }
+        if !done.insert(m) {
+            return None;
+        }
+        path.push(m);
+        for next in edges.get(m).into_iter().flatten() {
+            if let Some((key, _)) = edges.get_key_value(next.as_str()) {
+                if let Some(c) = visit(key, edges, path, done) {
+                    return Some(c);
+                }
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    for m in edges.keys() {
+        if let Some(circle) = visit(m, &edges, &mut Vec::new(), &mut done) {
+            panic!("import circle: {}", circle.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn clap_stays_in_the_command_line() {
+    for (module, text) in modules() {
+        if module.is_empty() || module == "cli" {
+            continue;
+        }
+        assert!(
+            !text.contains("clap::") && !text.contains("use clap"),
+            "`{module}` uses clap: convert to core types in src/cli.rs instead"
+        );
+    }
+}
+
+#[test]
+fn the_checker_sees_a_circle() {
+    let mut all = BTreeMap::new();
+    all.insert("a".to_string(), "use crate::b::thing;".to_string());
+    all.insert("b".to_string(), "fn f() { crate::a::g() }".to_string());
+    all.insert("c::d".to_string(), "use super::e::X;".to_string());
+    all.insert("c::e".to_string(), String::new());
+    all.insert("c".to_string(), String::new());
+    assert_eq!(
+        references("a", &all["a"], &all),
+        BTreeSet::from(["b".to_string()])
+    );
+    assert_eq!(
+        references("b", &all["b"], &all),
+        BTreeSet::from(["a".to_string()])
+    );
+    assert_eq!(
+        references("c::d", &all["c::d"], &all),
+        BTreeSet::from(["c::e".to_string()])
+    );
+    // Groups, `self`, declared children, and an item of the parent.
+    all.insert(
+        "f".to_string(),
+        "use crate::c::{self, e};\npub mod g;\n".to_string(),
+    );
+    all.insert("f::g".to_string(), "use super::Thing;".to_string());
+    assert_eq!(
+        references("f", &all["f"], &all),
+        BTreeSet::from(["c".to_string(), "c::e".to_string(), "f::g".to_string()])
+    );
+    assert_eq!(
+        references("f::g", &all["f::g"], &all),
+        BTreeSet::from(["f".to_string()])
+    );
+}
