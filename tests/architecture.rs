@@ -4,6 +4,8 @@
 //! outside `#[cfg(test)]` modules is an edge from the file that names it to
 //! the module file it names.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;

@@ -5,6 +5,8 @@
 //! Runs happen inside the test's folder with relative paths, so no
 //! temporary path reaches a snapshot.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
