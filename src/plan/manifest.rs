@@ -133,3 +133,49 @@ pub fn parse_mode(mode: &str) -> Option<u32> {
     }
     u32::from_str_radix(mode, 8).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::files::FileSpec;
+    use crate::plan::methods::Method;
+
+    fn manifest(method: Method, paths: &[&str]) -> Manifest {
+        let files = paths
+            .iter()
+            .map(|p| FileSpec::new(Side::Device, *p, b"x".to_vec(), false))
+            .collect();
+        Manifest::from_plan(&Plan::new(method, "0".repeat(64), files, Vec::new()))
+    }
+
+    #[test]
+    fn a_manifest_round_trips() {
+        let m = manifest(
+            Method::SharedCred,
+            &["var/sota/sota_provisioning_credentials.zip"],
+        );
+        assert_eq!(
+            Manifest::parse("m.json", m.to_json().as_bytes()).expect("parses"),
+            m
+        );
+    }
+
+    #[test]
+    fn a_manifest_without_a_file_its_method_always_stages_is_refused() {
+        // The method table says what every image of a method holds.
+        let m = manifest(Method::DeviceCred, &["var/sota/import/gateway.url"]);
+        let err = Manifest::parse("m.json", m.to_json().as_bytes())
+            .expect_err("root.crt is missing")
+            .to_string();
+        assert!(
+            err.starts_with("m.json: the manifest does not list `var/sota/import/root.crt`, which every device-cred image has"),
+            "{err}"
+        );
+        // The device certificate is optional: its absence is fine.
+        let m = manifest(
+            Method::DeviceCred,
+            &["var/sota/import/gateway.url", "var/sota/import/root.crt"],
+        );
+        assert!(Manifest::parse("m.json", m.to_json().as_bytes()).is_ok());
+    }
+}
