@@ -569,20 +569,6 @@ fn meaningful_lines(text: &str) -> Vec<&str> {
         .collect()
 }
 
-fn upstream_config(name: &str) -> String {
-    let candidates = [
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/fixtures/upstream/aktualizr-config"),
-        PathBuf::from("/work/shared/fixtures/upstream/aktualizr-config"),
-    ];
-    candidates
-        .iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .map(|p| fs::read_to_string(p).unwrap())
-        .unwrap_or_else(|| panic!("upstream config `{name}` not found"))
-}
-
 /// Our fragment for each method means to aktualizr exactly what its own
 /// example config means: the same keys with the same values, in the same
 /// order. The only differences, listed and justified:
@@ -605,7 +591,7 @@ fn fragments_mean_what_aktualizrs_example_configs_mean() {
     ] {
         let (ours, _) = render_to_file(&dir, &["--method", method]);
         let ours = String::from_utf8(ours).unwrap();
-        let theirs = upstream_config(upstream_name);
+        let theirs = fs::read_to_string(upstream_config(upstream_name)).unwrap();
         assert_eq!(keys(&ours), keys(&theirs), "{method} vs {upstream_name}");
         assert_eq!(
             meaningful_lines(&ours),

@@ -11,7 +11,6 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
 
@@ -76,7 +75,7 @@ impl Roots {
             .run()
     }
 
-    fn stage_cmd(&self, zip: &Path, method: &str, extra: &[&str]) -> Sota {
+    fn stage_cmd(&self, zip: &Path, method: &str, extra: &[&str]) -> Cmd {
         sota(["stage", "--method", method, "--credentials"])
             .arg(zip)
             .arg("--device-root")
@@ -1036,27 +1035,15 @@ fn no_byte_of_a_host_only_entry_reaches_the_device() {
 
 // --- reproducible --------------------------------------------------------------
 
-/// Runs `stage` through `sh` with `umask`, in `cwd`, with `TZ`.
-fn stage_with_umask(umask: &str, cwd: &Path, tz: &str, args: &[&std::ffi::OsStr]) {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
-        .arg(env!("CARGO_BIN_EXE_sota-stage"))
-        .args(args)
+/// Runs `stage` with `umask`, in `cwd`, with `TZ`.
+fn stage_with_umask(umask: u32, cwd: &Path, tz: &str, args: &[&std::ffi::OsStr]) {
+    sota(args)
+        .umask(umask)
         .current_dir(cwd)
         .env("TZ", tz)
-        .env("SOURCE_DATE_EPOCH", EPOCH.to_string());
-    for name in HERMETIC_ENV {
-        if name != "SOURCE_DATE_EPOCH" {
-            cmd.env_remove(name);
-        }
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "umask {umask}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .env("SOURCE_DATE_EPOCH", EPOCH.to_string())
+        .run()
+        .success();
 }
 
 #[test]
@@ -1090,7 +1077,7 @@ fn two_runs_in_different_folders_times_and_umasks_give_identical_trees() {
         ("device-cred-hsm", vec![], vec![]),
     ];
     let run = |dir: &TestDir,
-               umask: &str,
+               umask: u32,
                tz: &str,
                zip: &Path,
                method: &str,
@@ -1137,13 +1124,13 @@ fn two_runs_in_different_folders_times_and_umasks_give_identical_trees() {
     };
     let mut first = Vec::new();
     for (method, extra, _) in &methods {
-        first.push(run(&one, "022", "UTC", &zip_one, method, extra, false));
+        first.push(run(&one, 0o022, "UTC", &zip_one, method, extra, false));
     }
     // A later wall clock: the times in the tree must not follow it.
     std::thread::sleep(std::time::Duration::from_millis(1500));
     for ((method, _, extra), (dev, host, manifest)) in methods.iter().zip(first) {
         let (dev2, host2, manifest2) =
-            run(&two, "077", "Asia/Kolkata", &zip_two, method, extra, true);
+            run(&two, 0o077, "Asia/Kolkata", &zip_two, method, extra, true);
         assert_eq!(dev, dev2, "{method}: device tree");
         assert_eq!(host, host2, "{method}: host tree");
         assert_eq!(manifest, manifest2, "{method}: manifest");

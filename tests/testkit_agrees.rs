@@ -1,5 +1,8 @@
-//! Proves the test kit in `tests/common` does what it claims, checked with
-//! independent tools: python's `zipfile`/`zlib`, `unzip` and `openssl`.
+//! The archives and certificates of the test kit in `tests/common` are what
+//! they claim, by independent tools: [`RawZip`] and [`Creds`] by python's
+//! `zipfile`/`zlib`, `unzip` and the `zip` crate, [`Pki`] by `openssl`.
+//! The kit's plumbing (folders, runs, fixture paths) is proven by the tests
+//! that use it, and fails them loudly when it breaks.
 
 mod common;
 
@@ -99,148 +102,6 @@ fn names(report: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-// ---- TestDir --------------------------------------------------------------
-
-#[test]
-fn test_dir_is_named_after_the_test_and_removed_on_drop() {
-    let dir = TestDir::new();
-    let other = TestDir::new();
-    assert_ne!(dir.path(), other.path());
-    let name = dir
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    assert!(name.contains("test_dir_is_named_after_the_test"), "{name}");
-    assert!(name.contains(&std::process::id().to_string()), "{name}");
-    assert!(dir.path().starts_with(env!("CARGO_TARGET_TMPDIR")));
-
-    let written = dir.write("a/b/c.txt", "hello");
-    assert_eq!(written, dir.join("a/b/c.txt"));
-    assert_eq!(dir.read("a/b/c.txt"), b"hello");
-    assert!(dir.mkdir("x/y").is_dir());
-
-    let path = dir.path().to_owned();
-    drop(dir);
-    if std::env::var_os("KEEP_TEST_DIRS").is_none() {
-        assert!(!path.exists(), "{} survived drop", path.display());
-    }
-}
-
-// ---- Sota / Run -----------------------------------------------------------
-
-#[test]
-fn sota_runs_the_binary() {
-    sota(["--version"])
-        .run()
-        .success()
-        .stdout_has("sota-stage")
-        .stderr_is("");
-    let dir = TestDir::new();
-    sota(["no-such-command"])
-        .current_dir(dir.path())
-        .run()
-        .code(2)
-        .stderr_has("no-such-command")
-        .stdout_lacks("no-such-command");
-}
-
-#[test]
-fn sota_environment_is_hermetic_unless_a_test_sets_a_variable() {
-    let s = sota(["--version"])
-        .env("SOTA_P12_PASSWORD", "pw")
-        .env("OTHER", "1")
-        .env_remove("HOME");
-    let envs: Vec<(String, Option<String>)> = s
-        .command()
-        .get_envs()
-        .map(|(k, v)| {
-            let v = v.map(|v| v.to_string_lossy().into_owned());
-            (k.to_string_lossy().into_owned(), v)
-        })
-        .collect();
-    for name in HERMETIC_ENV {
-        let expected = if name == "SOTA_P12_PASSWORD" {
-            Some("pw".to_owned())
-        } else {
-            None
-        };
-        assert!(
-            envs.contains(&(name.to_owned(), expected)),
-            "{name}: {envs:?}"
-        );
-    }
-    assert!(envs.contains(&("OTHER".to_owned(), Some("1".to_owned()))));
-    assert!(envs.contains(&("HOME".to_owned(), None)));
-    s.run().success();
-}
-
-#[test]
-fn run_assertions_chain_and_parse_json() {
-    let run = Run::fake(1, r#"{"ok": false, "n": 2}"#, "error: `x` is bad\n");
-    let json = run
-        .code(1)
-        .stdout_has("\"ok\"")
-        .stderr_has("`x`")
-        .stdout_lacks("secret")
-        .stderr_lacks("secret")
-        .output_lacks("secret")
-        .stderr_is("error: `x` is bad\n")
-        .assert_no_panic()
-        .json();
-    assert_eq!(json["n"], 2);
-}
-
-#[test]
-#[should_panic(expected = "--- stderr ---\nthe whole stderr")]
-fn a_failed_assertion_shows_the_whole_output() {
-    Run::fake(1, "the whole stdout", "the whole stderr").stdout_has("missing");
-}
-
-#[test]
-#[should_panic(expected = "expected exit code 0, got 3")]
-fn a_wrong_exit_code_fails() {
-    Run::fake(3, "", "").success();
-}
-
-#[test]
-#[should_panic(expected = "the process panicked")]
-fn exit_code_101_is_a_panic() {
-    Run::fake(101, "", "").assert_no_panic();
-}
-
-#[test]
-#[should_panic(expected = "the process panicked")]
-fn a_panic_message_is_a_panic() {
-    Run::fake(1, "", "thread 'main' panicked at src/archive.rs:1:1:\n").assert_no_panic();
-}
-
-#[test]
-#[should_panic(expected = "stdout is not JSON")]
-fn json_of_non_json_fails() {
-    Run::fake(0, "plain", "").json();
-}
-
-// ---- upstream fixtures ----------------------------------------------------
-
-#[test]
-fn upstream_fixtures_are_found() {
-    let path = upstream("aktualizr-credentials.zip");
-    assert!(path.is_file());
-    let report = py_zip(&path);
-    assert_eq!(
-        names(&report),
-        ["autoprov.url", "autoprov_credentials.p12", "treehub.json"]
-    );
-}
-
-#[test]
-#[should_panic(expected = "upstream fixture `no-such.zip` not found")]
-fn a_missing_upstream_fixture_fails_loudly() {
-    upstream("no-such.zip");
 }
 
 // ---- RawZip ---------------------------------------------------------------
@@ -686,17 +547,6 @@ fn garage_sign_ed25519_keys_are_raw_hex_and_match() {
         ],
     );
     assert_eq!(hex(&spki[spki.len() - 32..]), public);
-}
-
-#[test]
-#[should_panic(expected = "install openssl (apt-get install openssl)")]
-fn a_missing_openssl_fails_the_test() {
-    let dir = TestDir::new();
-    openssl_with(
-        OsStr::new("openssl-not-installed-here"),
-        dir.path(),
-        ["version"],
-    );
 }
 
 // ---- Creds ----------------------------------------------------------------
