@@ -27,7 +27,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{upstream, walk, Cmd, Creds, KeyAlg, P12Form, Pki, TestDir, Validity, OAUTH2_SECRET};
+use common::{
+    upstream, walk, Cmd, Creds, KeyAlg, P12Form, Pki, TestDir, Validity, HOST_FILES, OAUTH2_SECRET,
+};
 use sha2::{Digest, Sha256};
 
 const HOW: &str =
@@ -615,18 +617,7 @@ fn shared_cred_device_and_host_files_and_their_signatures() {
         "PACKAGE_ARCH is MACHINE_ARCH"
     );
 
-    assert_tree(
-        &build.host_files(),
-        &[
-            ("credentials.zip", 0o600),
-            ("root.json", 0o644),
-            ("targets.pub", 0o644),
-            ("targets.sec", 0o600),
-            ("treehub.json", 0o600),
-            ("tufrepo.url", 0o644),
-        ],
-        &[],
-    );
+    assert_tree(&build.host_files(), &HOST_FILES, &[]);
     assert_eq!(
         zip_names(&build.host_files().join("credentials.zip")),
         [

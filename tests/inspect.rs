@@ -457,13 +457,13 @@ fn p12_without_key_or_certificate() {
     let pki = Pki::new(&dir);
     let client = pki.client(KeyAlg::Ec, Validity::Normal);
     let zip = Creds::typical(&pki)
-        .p12(pki.p12_nokeys(&client, "", P12Form::Aes, 1))
+        .p12(pki.p12_parts(Some(&client), None, "", P12Form::Aes, 1))
         .write_to(&dir, "c.zip");
     let run = sota(["inspect"]).arg(&zip).run();
     run.code(1)
         .stdout_has("entry 'autoprov_credentials.p12' cannot be used");
     let zip = Creds::typical(&pki)
-        .p12(pki.p12_nocerts(&client, "", P12Form::Aes))
+        .p12(pki.p12_parts(None, Some(&client), "", P12Form::Aes, 0))
         .write_to(&dir, "c.zip");
     sota(["inspect"])
         .arg(&zip)

@@ -15,6 +15,14 @@ fn run_in(dir: impl AsRef<Path>, args: &[&str]) -> Run {
     sota(args).current_dir(dir).run()
 }
 
+/// The JSON report of `lint --explain` with `args` in `dir`, which must
+/// exit 0.
+#[track_caller]
+fn explained(dir: &TestDir, args: &[&str]) -> Value {
+    let args = [&["lint", "--explain", "--format", "json"][..], args].concat();
+    run_in(dir, &args).success().json()
+}
+
 /// `dir` as an argument.
 fn arg(dir: &TestDir) -> String {
     dir.path().display().to_string()
@@ -238,19 +246,7 @@ fn image() -> TestDir {
 #[test]
 fn explain_applies_files_in_byte_order_across_folders() {
     let tree = image();
-    let run = run_in(
-        &tree,
-        &[
-            "lint",
-            "--root",
-            &arg(&tree),
-            "--explain",
-            "--format",
-            "json",
-        ],
-    );
-    assert_eq!(run.code, 0, "{}", run.stdout);
-    let json = run.json();
+    let json = explained(&tree, &["--root", &arg(&tree)]);
     assert_eq!(
         json["applied"],
         serde_json::json!([
@@ -292,7 +288,7 @@ fn explain_applies_files_in_byte_order_across_folders() {
     // Server URLs derive from tls.server.
     assert_eq!(json["servers"]["repo"], "https://y/repo");
     // Paths are relative to the root: nothing depends on where it is.
-    assert!(!run.stdout.contains(&arg(&tree)), "{}", run.stdout);
+    assert!(!json.to_string().contains(&arg(&tree)), "{json}");
 }
 
 #[test]
@@ -363,20 +359,7 @@ fn root_with_paths_reads_them_inside_the_root() {
             "[uptane]\npolling_sec = 1\n",
         )
         .with_file("opt/sota/10-a.toml", "[uptane]\npolling_sec = 2\n");
-    let run = run_in(
-        &tree,
-        &[
-            "lint",
-            "--root",
-            &arg(&tree),
-            "--explain",
-            "--format",
-            "json",
-            "/opt/sota",
-        ],
-    );
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let json = run.json();
+    let json = explained(&tree, &["--root", &arg(&tree), "/opt/sota"]);
     assert_eq!(json["applied"], serde_json::json!(["opt/sota/10-a.toml"]));
     assert_eq!(json["effective"]["uptane"]["polling_sec"]["value"], 2);
 }
@@ -389,20 +372,7 @@ fn paths_on_the_command_line_merge_like_aktualizr_config() {
         .with_file("extra.conf", "[logger]\nloglevel = 3\n");
     // A later PATH's file hides an earlier one of the same name; a file
     // given by name is read whatever its extension.
-    let run = run_in(
-        &tree,
-        &[
-            "lint",
-            "--explain",
-            "--format",
-            "json",
-            "one",
-            "two/",
-            "extra.conf",
-        ],
-    );
-    assert_eq!(run.code, 0, "{}", run.stdout);
-    let json = run.json();
+    let json = explained(&tree, &["one", "two/", "extra.conf"]);
     assert_eq!(
         json["applied"],
         serde_json::json!(["two/20-x.toml", "extra.conf"])
@@ -429,11 +399,7 @@ fn explain_shows_what_aktualizr_really_reads() {
          [uptane]\npolling_sec = 30\n",
         )
         .with_file("b.toml", "[uptane]\npolling_sec = 60 # one minute\n");
-    let run = run_in(
-        &tree,
-        &["lint", "--explain", "--format", "json", "a.toml", "b.toml"],
-    );
-    let json = run.json();
+    let json = explained(&tree, &["a.toml", "b.toml"]);
     let eff = &json["effective"];
     assert_eq!(eff["tls"]["server"]["value"], "https://a # prod");
     assert_eq!(json["servers"]["repo"], "https://a # prod/repo");

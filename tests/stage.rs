@@ -268,17 +268,7 @@ fn dos_epoch() -> (u16, u16) {
 fn assert_typical_host(roots: &Roots, creds: &Creds<'_>) {
     let host = tree(&roots.host);
     let files = files(&host);
-    assert_eq!(
-        listing(&files),
-        [
-            ("credentials.zip", 0o600),
-            ("root.json", 0o644),
-            ("targets.pub", 0o644),
-            ("targets.sec", 0o600),
-            ("treehub.json", 0o600),
-            ("tufrepo.url", 0o644),
-        ]
-    );
+    assert_eq!(listing(&files), HOST_FILES);
     let entries = entries_of(creds);
     for (name, (_, bytes)) in &files {
         if name != "credentials.zip" {
@@ -618,18 +608,8 @@ fn device_cred_hsm_stages_a_0600_fragment() {
     let again = Roots::new();
     let pin = again.dir.write("pin", "7 seven 7\n");
     again
-        .stage_cmd(&zip, "device-cred-hsm", &[])
-        .args([
-            "--p11-module",
-            "/usr/lib/opensc-pkcs11.so",
-            "--p11-tls-cert-id",
-            "0a",
-            "--p11-tls-key-id",
-            "0b",
-            "--p11-uptane-key-id",
-            "0c",
-            "--p11-pin-file",
-        ])
+        .stage_cmd(&zip, "device-cred-hsm", &HSM_OPTIONS)
+        .arg("--p11-pin-file")
         .arg(&pin)
         .run()
         .success()
@@ -861,24 +841,8 @@ fn upstream_offline_signing_set() {
     let root_json = upstream_entry("aktualizr-auth_test_good_offline.zip", "root.json");
     assert_eq!(dev["var/sota/import/repo/root.json"].1, root_json);
     let host = files_of(&roots.host);
-    assert_eq!(
-        listing(&host),
-        [
-            ("credentials.zip", 0o600),
-            ("root.json", 0o644),
-            ("targets.pub", 0o644),
-            ("targets.sec", 0o600),
-            ("treehub.json", 0o600),
-            ("tufrepo.url", 0o644),
-        ]
-    );
-    for name in [
-        "root.json",
-        "targets.pub",
-        "targets.sec",
-        "treehub.json",
-        "tufrepo.url",
-    ] {
+    assert_eq!(listing(&host), HOST_FILES);
+    for &(name, _) in &HOST_FILES[1..] {
         let bytes = upstream_entry("aktualizr-auth_test_good_offline.zip", name);
         assert_eq!(host[name].1, bytes, "{name}");
         assert_eq!(

@@ -4,6 +4,9 @@
 //! The kit's plumbing (folders, runs, fixture paths) is proven by the tests
 //! that use it, and fails them loudly when it breaks.
 
+// Test helpers panic on purpose: a failed set-up is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::ffi::OsStr;
@@ -93,15 +96,17 @@ fn entry<'a>(report: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no entry {name:?} in {report:#}"))
 }
 
-fn names(report: &Value) -> Vec<String> {
-    report["entries"]
+/// The entry names of a report, in archive order, one space apart.
+fn names(report: &Value) -> String {
+    let all = report["entries"]
         .as_array()
-        .map(|all| {
-            all.iter()
-                .map(|e| e["name"].as_str().unwrap_or("?").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let names: Vec<&str> = all
+        .iter()
+        .map(|e| e["name"].as_str().unwrap_or("?"))
+        .collect();
+    names.join(" ")
 }
 
 // ---- RawZip ---------------------------------------------------------------
@@ -150,14 +155,7 @@ fn a_normal_raw_zip_is_a_valid_zip_with_unix_modes() {
     assert_eq!(report["testzip"], Value::Null, "{report:#}");
     assert_eq!(
         names(&report),
-        [
-            "autoprov.url",
-            "keys/",
-            "keys/private.key",
-            "treehub.json",
-            "dos.txt",
-            "tufrepo.url"
-        ]
+        "autoprov.url keys/ keys/private.key treehub.json dos.txt tufrepo.url"
     );
     let url = entry(&report, "autoprov.url");
     assert_eq!(url["central_size"], 27);
@@ -349,43 +347,53 @@ fn p12_forms_are_what_they_claim() {
     let dir = TestDir::new();
     let pki = Pki::new(&dir);
     let client = pki.client(KeyAlg::Ec, Validity::Normal);
-
-    let legacy = p12_info(&pki, &pki.p12(&client, "", P12Form::Legacy, 2), "");
-    assert!(
-        legacy.contains("PKCS7 Encrypted data: pbeWithSHA1And40BitRC2-CBC"),
-        "{legacy}"
-    );
-    assert!(
-        legacy.contains("Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC"),
-        "{legacy}"
-    );
-    assert!(legacy.contains("MAC: sha1, Iteration 1024"), "{legacy}");
-    assert_eq!(
-        legacy.matches("Certificate bag").count(),
-        3,
-        "client + CA twice"
-    );
-
-    let aes = p12_info(&pki, &pki.p12(&client, "s3cret", P12Form::Aes, 1), "s3cret");
-    assert!(
-        aes.contains("PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC"),
-        "{aes}"
-    );
-    assert!(
-        aes.contains("Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC"),
-        "{aes}"
-    );
-    assert!(aes.contains("MAC: sha256"), "{aes}");
-    assert!(!aes.contains("RC2"), "{aes}");
-    assert_eq!(aes.matches("Certificate bag").count(), 2);
-
-    let nokeys = p12_info(&pki, &pki.p12_nokeys(&client, "", P12Form::Aes, 1), "");
-    assert!(!nokeys.contains("Keybag"), "{nokeys}");
-    assert_eq!(nokeys.matches("Certificate bag").count(), 2);
-
-    let nocerts = p12_info(&pki, &pki.p12_nocerts(&client, "", P12Form::Legacy), "");
-    assert!(nocerts.contains("Shrouded Keybag"), "{nocerts}");
-    assert!(!nocerts.contains("Certificate bag"), "{nocerts}");
+    // (bundle, its password, what `openssl pkcs12 -info` says of it, how
+    // many certificates it lists: the client's and the CA copies)
+    let cases: [(Vec<u8>, &str, &[&str], usize); 4] = [
+        (
+            pki.p12(&client, "", P12Form::Legacy, 2),
+            "",
+            &[
+                "PKCS7 Encrypted data: pbeWithSHA1And40BitRC2-CBC",
+                "Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC",
+                "MAC: sha1, Iteration 1024",
+            ],
+            3,
+        ),
+        (
+            pki.p12(&client, "s3cret", P12Form::Aes, 1),
+            "s3cret",
+            &[
+                "PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC",
+                "Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC",
+                "MAC: sha256",
+            ],
+            2,
+        ),
+        (
+            pki.p12_parts(Some(&client), None, "", P12Form::Aes, 1),
+            "",
+            &[],
+            2,
+        ),
+        (
+            pki.p12_parts(None, Some(&client), "", P12Form::Legacy, 0),
+            "",
+            &["Shrouded Keybag"],
+            0,
+        ),
+    ];
+    let mut infos = Vec::new();
+    for (p12, password, says, bags) in cases {
+        let info = p12_info(&pki, &p12, password);
+        for line in says {
+            assert!(info.contains(line), "{line:?} in\n{info}");
+        }
+        assert_eq!(info.matches("Certificate bag").count(), bags, "{info}");
+        infos.push(info);
+    }
+    assert!(!infos[1].contains("RC2"), "{}", infos[1]);
+    assert!(!infos[2].contains("Keybag"), "{}", infos[2]);
 }
 
 #[test]
@@ -475,23 +483,28 @@ fn rsa_ca_and_rsa_client() {
     assert_eq!(p12.matches("Certificate bag").count(), 2);
 }
 
+/// The key values of a garage-sign pair (`targets.pub`, `targets.sec`),
+/// both of `keytype`.
+fn garage_key_values((public, private): (String, String), keytype: &str) -> (String, String) {
+    let value = |json: &str, part: &str| {
+        let key: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(key["keytype"], keytype, "{json}");
+        key["keyval"][part].as_str().unwrap().to_owned()
+    };
+    (value(&public, "public"), value(&private, "private"))
+}
+
 #[test]
 fn garage_sign_rsa_keys_match() {
     let dir = TestDir::new();
     let pki = Pki::new(&dir);
-    let (public, private) = pki.targets_rsa();
-    let public: Value = serde_json::from_str(&public).unwrap();
-    let private: Value = serde_json::from_str(&private).unwrap();
-    assert_eq!(public["keytype"], "RSA");
-    assert_eq!(private["keytype"], "RSA");
-    let public_pem = public["keyval"]["public"].as_str().unwrap();
-    let private_pem = private["keyval"]["private"].as_str().unwrap();
+    let (public_pem, private_pem) = garage_key_values(pki.targets_rsa(), "RSA");
     assert!(
         public_pem.starts_with("-----BEGIN PUBLIC KEY-----\n"),
         "{public_pem}"
     );
     assert!(private_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
-    let sec = dir.write("sec.pem", private_pem);
+    let sec = dir.write("sec.pem", &private_pem);
     let derived = openssl(
         dir.path(),
         [
@@ -508,13 +521,7 @@ fn garage_sign_rsa_keys_match() {
 fn garage_sign_ed25519_keys_are_raw_hex_and_match() {
     let dir = TestDir::new();
     let pki = Pki::new(&dir);
-    let (public, private) = pki.targets_ed25519();
-    let public: Value = serde_json::from_str(&public).unwrap();
-    let private: Value = serde_json::from_str(&private).unwrap();
-    assert_eq!(public["keytype"], "ED25519");
-    assert_eq!(private["keytype"], "ED25519");
-    let public = public["keyval"]["public"].as_str().unwrap();
-    let private = private["keyval"]["private"].as_str().unwrap();
+    let (public, private) = garage_key_values(pki.targets_ed25519(), "ED25519");
     assert_eq!(public.len(), 64);
     assert_eq!(private.len(), 128);
     assert!(private.chars().all(|c| c.is_ascii_hexdigit()));
@@ -563,15 +570,7 @@ fn typical_credentials_zip() {
     assert_eq!(report["testzip"], Value::Null);
     assert_eq!(
         names(&report),
-        [
-            "autoprov.url",
-            "autoprov_credentials.p12",
-            "treehub.json",
-            "root.json",
-            "targets.pub",
-            "targets.sec",
-            "tufrepo.url"
-        ]
+        "autoprov.url autoprov_credentials.p12 treehub.json root.json targets.pub targets.sec tufrepo.url"
     );
     let bytes = std::fs::read(&path).unwrap();
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
@@ -624,17 +623,7 @@ fn creds_builder_replaces_removes_and_adds() {
     let report = py_zip(&dir.write("c.zip", raw.finish()));
     assert_eq!(
         names(&report),
-        [
-            "autoprov.url",
-            "autoprov_credentials.p12",
-            "treehub.json",
-            "root.json",
-            "tufrepo.url",
-            "api_gateway.url",
-            "server_ca.pem",
-            "keys/",
-            "autoprov.url"
-        ]
+        "autoprov.url autoprov_credentials.p12 treehub.json root.json tufrepo.url api_gateway.url server_ca.pem keys/ autoprov.url"
     );
     assert_eq!(entry(&report, "tufrepo.url")["actual_size"], 0);
     assert_eq!(entry(&report, "keys/")["is_dir"], true);

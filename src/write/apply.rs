@@ -528,6 +528,24 @@ mod tests {
         );
     }
 
+    /// [`plan`] applied with `hook` to new [`roots_for`]`(populated)`,
+    /// with `--force` where they are populated: the folder, its snapshot
+    /// from before, and the result.
+    fn apply_to_fresh_roots(
+        populated: bool,
+        hook: &dyn Fn(Step) -> io::Result<()>,
+    ) -> (TestDir, BTreeMap<String, Node>, Result<Applied>) {
+        let dir = roots_for(populated);
+        let (dev, host) = (dir.join("d"), dir.join("h"));
+        let roots = Roots {
+            device: &dev,
+            host: Some(&host),
+        };
+        let before = snapshot(dir.path());
+        let result = apply_with(&plan(), &roots, 1, populated, hook);
+        (dir, before, result)
+    }
+
     /// A failure injected at each step of a run, one run per step: the
     /// step is reached (its failure fires exactly once), the run fails with
     /// it, and both roots are as they were before, byte for byte and mode
@@ -542,34 +560,19 @@ mod tests {
             .collect();
         for (populated, created) in [(false, creates(0..7)), (true, creates(4..7))] {
             let expected: Vec<Step> = created.chain(writes.iter().copied()).collect();
-            let force = populated;
-
             // Without a failure the run takes exactly these steps and
             // changes the roots: there is something to roll back.
-            let dir = roots_for(populated);
-            let (dev, host) = (dir.join("d"), dir.join("h"));
-            let roots = Roots {
-                device: &dev,
-                host: Some(&host),
-            };
-            let before = snapshot(dir.path());
             let taken = RefCell::new(Vec::new());
             let record = |at: Step| {
                 taken.borrow_mut().push(at);
                 Ok(())
             };
-            apply_with(&plan(), &roots, 1, force, &record).expect("staged");
+            let (dir, before, result) = apply_to_fresh_roots(populated, &record);
+            result.expect("staged");
             assert_eq!(taken.into_inner(), expected, "populated={populated}");
             assert_ne!(snapshot(dir.path()), before, "populated={populated}");
 
             for step in expected {
-                let dir = roots_for(populated);
-                let (dev, host) = (dir.join("d"), dir.join("h"));
-                let roots = Roots {
-                    device: &dev,
-                    host: Some(&host),
-                };
-                let before = snapshot(dir.path());
                 let fired = Cell::new(0);
                 let fail = |at: Step| {
                     if at == step {
@@ -579,8 +582,8 @@ mod tests {
                         Ok(())
                     }
                 };
-                let e = apply_with(&plan(), &roots, 1, force, &fail)
-                    .expect_err("a failed step fails the run");
+                let (dir, before, result) = apply_to_fresh_roots(populated, &fail);
+                let e = result.expect_err("a failed step fails the run");
                 assert_eq!(fired.get(), 1, "{step:?} populated={populated}");
                 assert!(e.to_string().contains("injected"), "{step:?}: {e}");
                 assert_eq!(

@@ -34,7 +34,7 @@ mod snapshot;
 mod sota;
 mod tree;
 
-pub use creds::{Creds, OAUTH2_CLIENT_ID, OAUTH2_SECRET, ROOT_JSON};
+pub use creds::{Creds, HOST_FILES, HSM_OPTIONS, OAUTH2_CLIENT_ID, OAUTH2_SECRET, ROOT_JSON};
 pub use dir::TestDir;
 pub use fixtures::{upstream, upstream_config};
 pub use openssl::{openssl, openssl_with};

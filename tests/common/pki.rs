@@ -247,29 +247,14 @@ impl Pki {
         form: P12Form,
         include_ca_times: usize,
     ) -> Vec<u8> {
-        self.export(Some(client), Some(client), password, form, include_ca_times)
+        self.p12_parts(Some(client), Some(client), password, form, include_ca_times)
     }
 
-    /// PKCS#12 with certificates only (`-nokeys`): client and CA copies.
+    /// PKCS#12 of `cert`'s certificate (none: `-nocerts`) and `key`'s
+    /// private key (none: `-nokeys`), with the CA certificate appended
+    /// `include_ca_times` times.
     #[track_caller]
-    pub fn p12_nokeys(
-        &self,
-        client: &Cert,
-        password: &str,
-        form: P12Form,
-        include_ca_times: usize,
-    ) -> Vec<u8> {
-        self.export(Some(client), None, password, form, include_ca_times)
-    }
-
-    /// PKCS#12 with the private key only (`-nocerts`).
-    #[track_caller]
-    pub fn p12_nocerts(&self, client: &Cert, password: &str, form: P12Form) -> Vec<u8> {
-        self.export(None, Some(client), password, form, 0)
-    }
-
-    #[track_caller]
-    fn export(
+    pub fn p12_parts(
         &self,
         cert: Option<&Cert>,
         key: Option<&Cert>,
