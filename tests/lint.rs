@@ -132,25 +132,21 @@ fn exit_status_0_1_2_3() {
         run_in(&tree, &["lint", "--format", "xml", "ok.toml"]).code,
         2
     );
-    let run = run_in(&tree, &["lint", "--root", "ok.toml"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("is not a folder"));
+    run_in(&tree, &["lint", "--root", "ok.toml"])
+        .code(2)
+        .stderr_is("error: --root `ok.toml` is not a folder; give the image's root folder\n");
 
     // I/O: a PATH that is not there, a root that is not there.
-    let run = run_in(&tree, &["lint", "ok.toml", "missing.toml"]);
-    assert_eq!(run.code, 3);
-    assert!(
-        run.stderr.starts_with("error: cannot read `missing.toml`"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(run.stdout, "");
+    run_in(&tree, &["lint", "ok.toml", "missing.toml"])
+        .code(3)
+        .stdout_is("")
+        .stderr_is("error: cannot read `missing.toml`: No such file or directory (os error 2)\n");
     assert_eq!(run_in(&tree, &["lint", "--root", "no-such-root"]).code, 3);
 
     // Nothing to check is not a success.
-    let run = run_in(&tree, &["lint", "empty"]);
-    assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("no aktualizr configuration file found"));
+    run_in(&tree, &["lint", "empty"]).code(1).stderr_is(
+        "error: no aktualizr configuration file found: the folders given hold no *.toml file\n",
+    );
 }
 
 #[test]
@@ -342,12 +338,9 @@ fn root_without_etc_folder_reads_usr_lib_only() {
         .contains("read at run time from /var/sota/sota_provisioning_credentials.zip"));
 
     let empty = TestDir::new().with_dir("etc");
-    let run = run_in(&empty, &["lint", "--root", &arg(&empty)]);
-    assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("no aktualizr configuration under"),
-        "{}",
-        run.stderr
+    run_in(&empty, &["lint", "--root", "."]).code(1).stderr_is(
+        "error: no aktualizr configuration under `.`: no *.toml file in `usr/lib/sota/conf.d` or \
+         `etc/sota/conf.d`\n",
     );
 }
 
