@@ -310,36 +310,22 @@ fn many_entries() {
 
 // ---- Pki ------------------------------------------------------------------
 
+/// What `openssl pkcs12 -info` says of `p12`.
 fn p12_info(pki: &Pki, p12: &[u8], password: &str) -> String {
     let path = pki.dir().join("info.p12");
     std::fs::write(&path, p12).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let pass = format!("pass:{password}");
-    let (ok, out) = tool(
-        "openssl",
-        [
-            OsStr::new("pkcs12"),
-            OsStr::new("-info"),
-            OsStr::new("-noout"),
-            OsStr::new("-legacy"),
-        ]
-        .into_iter()
-        .chain([
-            OsStr::new("-passin"),
-            OsStr::new(&pass),
-            OsStr::new("-in"),
-            path.as_os_str(),
-        ]),
-    );
+    let args = ["pkcs12", "-info", "-noout", "-legacy", "-passin", &pass];
+    let (ok, out) = openssl_status(pki.dir(), args.iter().chain(&["-in", "info.p12"]));
     assert!(ok, "{out}");
     out
 }
 
+/// `openssl x509 -noout -in CERT` with `args`: success and output.
 fn x509(cert: &Cert, args: &[&str]) -> (bool, String) {
-    let mut all = vec!["x509", "-noout", "-in"];
-    let path = cert.cert.to_string_lossy().into_owned();
-    all.push(&path);
-    all.extend(args);
-    tool("openssl", all)
+    let dir = cert.cert.parent().unwrap();
+    let name = cert.cert.file_name().unwrap().to_str().unwrap();
+    openssl_status(dir, ["x509", "-noout", "-in", name].iter().chain(args))
 }
 
 #[test]
@@ -450,14 +436,11 @@ fn certificates_have_the_intended_validity_and_issuer() {
         "{dates}"
     );
 
-    let (ok, out) = tool(
-        "openssl",
-        [
-            OsStr::new("verify"),
-            OsStr::new("-CAfile"),
-            pki.ca().cert.as_os_str(),
-            normal.cert.as_os_str(),
-        ],
+    let (ok, out) = openssl_status(
+        pki.dir(),
+        [OsStr::new("verify"), OsStr::new("-CAfile")]
+            .into_iter()
+            .chain([pki.ca().cert.as_os_str(), normal.cert.as_os_str()]),
     );
     assert!(ok, "{out}");
 }

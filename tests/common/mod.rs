@@ -37,7 +37,7 @@ mod tree;
 pub use creds::{Creds, HOST_FILES, HSM_OPTIONS, OAUTH2_CLIENT_ID, OAUTH2_SECRET, ROOT_JSON};
 pub use dir::TestDir;
 pub use fixtures::{upstream, upstream_config};
-pub use openssl::{openssl, openssl_with};
+pub use openssl::{openssl, openssl_status};
 pub use pki::{hex, Cert, KeyAlg, P12Form, Pki, Validity, CA_UUID};
 pub use rawzip::{
     crc32, crc32_of_zeros, deflate_raw, deflate_zeros, RawZip, ZipEntry, MODE_DIR, MODE_FILE,

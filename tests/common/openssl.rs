@@ -4,45 +4,20 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
-/// Runs `openssl` in `dir`; see [`openssl_with`].
+/// Runs `openssl` in `dir` and returns its stdout. Fails the test, never
+/// skips it, when openssl is missing or fails.
 #[track_caller]
 pub fn openssl<I, S>(dir: &Path, args: I) -> Vec<u8>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    openssl_with(OsStr::new("openssl"), dir, args)
-}
-
-/// Runs the openssl binary `program` in `dir` and returns its stdout. Fails
-/// the test, never skips it, when openssl is missing or fails.
-#[track_caller]
-pub fn openssl_with<I, S>(program: &OsStr, dir: &Path, args: I) -> Vec<u8>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let shown = args
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let output = match Command::new(program).args(&args).current_dir(dir).output() {
-        Ok(output) => output,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            panic!(
-                "`{}` not found: install openssl (apt-get install openssl)",
-                program.to_string_lossy()
-            )
-        }
-        Err(e) => panic!("cannot run `openssl {shown}`: {e}"),
-    };
+    let (output, shown) = output(dir, args);
     if !output.status.success() {
         panic!(
-            "`openssl {shown}` failed ({}) in `{}`:\n{}{}",
+            "`{shown}` failed ({}) in `{}`:\n{}{}",
             output.status,
             dir.display(),
             String::from_utf8_lossy(&output.stdout),
@@ -50,6 +25,45 @@ where
         );
     }
     output.stdout
+}
+
+/// Runs `openssl` in `dir`: whether it succeeded, and its stdout then its
+/// stderr. For checks whose answer is the exit status (`x509 -checkend`,
+/// `verify`) or is printed on stderr (`pkcs12 -info`). Fails the test when
+/// openssl is missing.
+#[track_caller]
+pub fn openssl_status<I, S>(dir: &Path, args: I) -> (bool, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let (output, _) = output(dir, args);
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+/// The finished `openssl` run, and its command line for messages.
+#[track_caller]
+fn output<I, S>(dir: &Path, args: I) -> (Output, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let shown: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+    let shown = format!("openssl {}", shown.join(" "));
+    match Command::new("openssl")
+        .args(&args)
+        .current_dir(dir)
+        .output()
+    {
+        Ok(output) => (output, shown),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("`openssl` not found: install openssl (apt-get install openssl)")
+        }
+        Err(e) => panic!("cannot run `{shown}`: {e}"),
+    }
 }
 
 /// A new private key (PKCS#8 PEM) in `dir/out`: `algorithm` as `genpkey`
