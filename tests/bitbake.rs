@@ -166,6 +166,8 @@ impl Build {
             std::env::var("PATH").unwrap_or_default()
         );
         let started = Instant::now();
+        // A developer's own bitbake environment (an oe-init-build-env
+        // shell) must not reach the test build.
         let run = [
             "BBPATH",
             "BBSERVER",
