@@ -20,3 +20,6 @@ pub mod report;
 pub mod secret;
 pub mod time;
 pub mod write;
+
+#[cfg(test)]
+mod test_support;

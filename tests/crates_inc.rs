@@ -5,7 +5,11 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
+
+use common::TestDir;
 use std::process::Command;
 
 const REGENERATE: &str = "python3 scripts/gen-crates-inc.py";
@@ -37,9 +41,8 @@ fn the_check_catches_a_stale_list() {
     // A copy of the tree whose Cargo.lock has one crate more: --check fails
     // and names the command that fixes it.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let copy = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("crates-inc-check")
-        .join(std::process::id().to_string());
+    let dir = TestDir::new();
+    let copy = dir.path();
     let recipe_dir = copy.join("meta-layer-snippets/recipes-sota/sota-stage");
     std::fs::create_dir_all(&recipe_dir).unwrap();
     let src_dir = root.join("meta-layer-snippets/recipes-sota/sota-stage");
@@ -59,11 +62,10 @@ fn the_check_catches_a_stale_list() {
     let out = Command::new("python3")
         .arg(root.join("scripts/gen-crates-inc.py"))
         .args(["--check", "--root"])
-        .arg(&copy)
+        .arg(copy)
         .output()
         .unwrap_or_else(|e| panic!("cannot run python3 (the test needs it): {e}"));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let _ = std::fs::remove_dir_all(&copy);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("is stale"), "{stderr}");
     assert!(stderr.contains(REGENERATE), "{stderr}");

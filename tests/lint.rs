@@ -1,93 +1,31 @@
 //! `sota-stage lint` end to end: the real binary on files the tests write,
 //! and on aktualizr's own example configs.
 
-// Test helpers panic on purpose: a failed set-up is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::Path;
+
+use common::*;
 use serde_json::Value;
 
-/// aktualizr's example configs (../shared/fixtures/upstream/aktualizr-config).
-fn upstream_configs() -> PathBuf {
-    let beside =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/upstream/aktualizr-config");
-    let shared = PathBuf::from("/work/shared/fixtures/upstream/aktualizr-config");
-    for dir in [beside, shared] {
-        if dir.is_dir() {
-            return dir;
-        }
-    }
-    panic!(
-        "aktualizr's example configs not found: neither \
-         CARGO_MANIFEST_DIR/../shared/fixtures/upstream/aktualizr-config nor \
-         /work/shared/fixtures/upstream/aktualizr-config exists"
-    );
+/// `sota-stage` with `args`, run in `dir`.
+fn run_in(dir: impl AsRef<Path>, args: &[&str]) -> Run {
+    sota(args).current_dir(dir).run()
 }
 
-/// A folder of its own for one test, with files written into it.
-struct Tree {
-    dir: PathBuf,
+/// The JSON report of `lint --explain` with `args` in `dir`, which must
+/// exit 0.
+#[track_caller]
+fn explained(dir: &TestDir, args: &[&str]) -> Value {
+    let args = [&["lint", "--explain", "--format", "json"][..], args].concat();
+    run_in(dir, &args).success().json()
 }
 
-impl Tree {
-    fn new(name: &str) -> Tree {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("lint-tests")
-            .join(format!("{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Tree { dir }
-    }
-
-    fn file(self, path: &str, text: &str) -> Tree {
-        let path = self.dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-        self
-    }
-
-    fn folder(self, path: &str) -> Tree {
-        std::fs::create_dir_all(self.dir.join(path)).unwrap();
-        self
-    }
-
-    fn path(&self, rel: &str) -> String {
-        self.dir.join(rel).display().to_string()
-    }
-
-    /// Runs `sota-stage` in this folder.
-    fn run(&self, args: &[&str]) -> Run {
-        run_in(&self.dir, args)
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
-    }
-}
-
-fn run_in(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_sota-stage"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("SOTA_PACKED_CREDENTIALS")
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+/// `dir` as an argument.
+fn arg(dir: &TestDir) -> String {
+    dir.path().display().to_string()
 }
 
 // ---------------------------------------------------------------------------
@@ -95,7 +33,7 @@ fn run_in(dir: &Path, args: &[&str]) -> Run {
 
 #[test]
 fn upstream_example_configs_lint_clean() {
-    let dir = upstream_configs();
+    let dir = upstream_config("");
     let run = run_in(&dir, &["lint", "."]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(run.stdout, "7 files checked: no problems\n");
@@ -116,7 +54,7 @@ fn upstream_example_configs_lint_clean() {
 
 #[test]
 fn upstream_hsm_config_explained_with_its_pin_masked() {
-    let dir = upstream_configs();
+    let dir = upstream_config("");
     let run = run_in(&dir, &["lint", "--explain", "sota-device-cred-hsm.toml"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(!run.stdout.contains("1234"), "{}", run.stdout);
@@ -146,11 +84,11 @@ fn upstream_hsm_config_explained_with_its_pin_masked() {
 
 #[test]
 fn text_output_names_file_line_column_and_fix() {
-    let tree = Tree::new("text").file(
+    let tree = TestDir::new().with_file(
         "conf.d/20-x.toml",
         "[tls]\nserver = \"https://a\" # prod\n[uptane]\npolling_sec = \"30\"\n",
     );
-    let run = tree.run(&["lint", "conf.d"]);
+    let run = run_in(&tree, &["lint", "conf.d"]);
     assert_eq!(run.code, 0, "warnings alone exit 0: {}", run.stdout);
     assert_eq!(
         run.stdout,
@@ -167,52 +105,57 @@ fn text_output_names_file_line_column_and_fix() {
 
 #[test]
 fn exit_status_0_1_2_3() {
-    let tree = Tree::new("exit")
-        .file("ok.toml", "[uptane]\npolling_sec = 30\n")
-        .file("warn.toml", "[uptane]\npolling_sec = \"30\"\n")
-        .file("err.toml", "[uptane]\npolling_sec = 30\npolling_sec = 40\n")
-        .folder("empty");
-    assert_eq!(tree.run(&["lint", "ok.toml"]).code, 0);
-    assert_eq!(tree.run(&["lint", "warn.toml"]).code, 0);
-    assert_eq!(tree.run(&["lint", "--deny-warnings", "ok.toml"]).code, 0);
-    assert_eq!(tree.run(&["lint", "--deny-warnings", "warn.toml"]).code, 1);
-    let run = tree.run(&["lint", "err.toml"]);
+    let tree = TestDir::new()
+        .with_file("ok.toml", "[uptane]\npolling_sec = 30\n")
+        .with_file("warn.toml", "[uptane]\npolling_sec = \"30\"\n")
+        .with_file("err.toml", "[uptane]\npolling_sec = 30\npolling_sec = 40\n")
+        .with_dir("empty");
+    assert_eq!(run_in(&tree, &["lint", "ok.toml"]).code, 0);
+    assert_eq!(run_in(&tree, &["lint", "warn.toml"]).code, 0);
+    assert_eq!(
+        run_in(&tree, &["lint", "--deny-warnings", "ok.toml"]).code,
+        0
+    );
+    assert_eq!(
+        run_in(&tree, &["lint", "--deny-warnings", "warn.toml"]).code,
+        1
+    );
+    let run = run_in(&tree, &["lint", "err.toml"]);
     assert_eq!(run.code, 1);
     assert!(run
         .stdout
         .contains("err.toml:3:1: error: `polling_sec` is set twice"));
 
     // Usage: no PATH, an unknown format, a root that is a file.
-    assert_eq!(tree.run(&["lint"]).code, 2);
-    assert_eq!(tree.run(&["lint", "--format", "xml", "ok.toml"]).code, 2);
-    let run = tree.run(&["lint", "--root", "ok.toml"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("is not a folder"));
+    assert_eq!(run_in(&tree, &["lint"]).code, 2);
+    assert_eq!(
+        run_in(&tree, &["lint", "--format", "xml", "ok.toml"]).code,
+        2
+    );
+    run_in(&tree, &["lint", "--root", "ok.toml"])
+        .code(2)
+        .stderr_is("error: --root `ok.toml` is not a folder; give the image's root folder\n");
 
     // I/O: a PATH that is not there, a root that is not there.
-    let run = tree.run(&["lint", "ok.toml", "missing.toml"]);
-    assert_eq!(run.code, 3);
-    assert!(
-        run.stderr.starts_with("error: cannot read `missing.toml`"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(run.stdout, "");
-    assert_eq!(tree.run(&["lint", "--root", "no-such-root"]).code, 3);
+    run_in(&tree, &["lint", "ok.toml", "missing.toml"])
+        .code(3)
+        .stdout_is("")
+        .stderr_is("error: cannot read `missing.toml`: No such file or directory (os error 2)\n");
+    assert_eq!(run_in(&tree, &["lint", "--root", "no-such-root"]).code, 3);
 
     // Nothing to check is not a success.
-    let run = tree.run(&["lint", "empty"]);
-    assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("no aktualizr configuration file found"));
+    run_in(&tree, &["lint", "empty"]).code(1).stderr_is(
+        "error: no aktualizr configuration file found: the folders given hold no *.toml file\n",
+    );
 }
 
 #[test]
 fn json_report_shape() {
-    let tree = Tree::new("json").file(
+    let tree = TestDir::new().with_file(
         "a.toml",
         "[tls]\nserver = \"https://a\"\n[uptane]\npolling_sec = \"30\"\nbogus_key_xyz = 1\n[x\n",
     );
-    let run = tree.run(&["lint", "--format", "json", "a.toml"]);
+    let run = run_in(&tree, &["lint", "--format", "json", "a.toml"]);
     assert_eq!(run.code, 1);
     let json = run.json();
     assert_eq!(json["schema"], 1);
@@ -240,9 +183,7 @@ fn json_report_shape() {
     // Explain fields only with --explain.
     assert!(json.get("effective").is_none());
 
-    let json = tree
-        .run(&["lint", "--format", "json", "--explain", "a.toml"])
-        .json();
+    let json = run_in(&tree, &["lint", "--format", "json", "--explain", "a.toml"]).json();
     assert_eq!(
         json["effective"]["tls"]["server"],
         serde_json::json!({"value": "https://a", "file": "a.toml", "line": 2})
@@ -262,55 +203,46 @@ fn json_report_shape() {
 // --explain: aktualizr's merge order
 
 /// An image root with both conf.d folders.
-fn image(name: &str) -> Tree {
-    Tree::new(name)
-        .file(
+fn image() -> TestDir {
+    TestDir::new()
+        .with_file(
             "usr/lib/sota/conf.d/10-y.toml",
             "[tls]\nserver = \"https://y\"\n[uptane]\npolling_sec = 10\n",
         )
-        .file("etc/sota/conf.d/9-x.toml", "[uptane]\npolling_sec = 90\n")
-        .file(
+        .with_file("etc/sota/conf.d/9-x.toml", "[uptane]\npolling_sec = 90\n")
+        .with_file(
             "usr/lib/sota/conf.d/20-a.toml",
             "[provision]\ndevice_id = \"from-usr-lib\"\nprimary_ecu_serial = \"only-in-usr-lib\"\n",
         )
-        .file(
+        .with_file(
             "etc/sota/conf.d/20-a.toml",
             "[provision]\ndevice_id = \"from-etc\"\n",
         )
-        .file(
+        .with_file(
             "usr/lib/sota/conf.d/.50-hidden.toml",
             "[logger]\nloglevel = 4\n",
         )
-        .file("usr/lib/sota/conf.d/30-b.conf", "[logger]\nloglevel = 0\n")
-        .file(
+        .with_file("usr/lib/sota/conf.d/30-b.conf", "[logger]\nloglevel = 0\n")
+        .with_file(
             "usr/lib/sota/conf.d/30-c.toml.bak",
             "[logger]\nloglevel = 0\n",
         )
-        .file(
+        .with_file(
             "usr/lib/sota/conf.d/sub/60-sub.toml",
             "[logger]\nloglevel = 0\n",
         )
-        .file(
+        .with_file(
             "etc/sota/conf.d/70-dir.toml/x.toml",
             "[logger]\nloglevel = 0\n",
         )
-        .file("etc/sota/conf.d/Z.toml", "[pacman]\ntype = \"none\"\n")
-        .file("etc/sota/conf.d/a.toml", "[pacman]\ntype = \"ostree\"\n")
+        .with_file("etc/sota/conf.d/Z.toml", "[pacman]\ntype = \"none\"\n")
+        .with_file("etc/sota/conf.d/a.toml", "[pacman]\ntype = \"ostree\"\n")
 }
 
 #[test]
 fn explain_applies_files_in_byte_order_across_folders() {
-    let tree = image("order");
-    let run = tree.run(&[
-        "lint",
-        "--root",
-        &tree.path(""),
-        "--explain",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stdout);
-    let json = run.json();
+    let tree = image();
+    let json = explained(&tree, &["--root", &arg(&tree)]);
     assert_eq!(
         json["applied"],
         serde_json::json!([
@@ -352,13 +284,13 @@ fn explain_applies_files_in_byte_order_across_folders() {
     // Server URLs derive from tls.server.
     assert_eq!(json["servers"]["repo"], "https://y/repo");
     // Paths are relative to the root: nothing depends on where it is.
-    assert!(!run.stdout.contains(&tree.path("")), "{}", run.stdout);
+    assert!(!json.to_string().contains(&arg(&tree)), "{json}");
 }
 
 #[test]
 fn explain_text_lists_order_hidden_files_values_and_urls() {
-    let tree = image("order-text");
-    let run = tree.run(&["lint", "--root", &tree.path(""), "--explain"]);
+    let tree = image();
+    let run = run_in(&tree, &["lint", "--root", &arg(&tree), "--explain"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     let out = &run.stdout;
     assert!(
@@ -387,16 +319,16 @@ fn explain_text_lists_order_hidden_files_values_and_urls() {
         "{out}"
     );
     assert!(out.ends_with("7 files checked: no problems\n"), "{out}");
-    assert!(!out.contains(&tree.path("")));
+    assert!(!out.contains(&arg(&tree)));
 }
 
 #[test]
 fn root_without_etc_folder_reads_usr_lib_only() {
-    let tree = Tree::new("usr-only").file(
+    let tree = TestDir::new().with_file(
         "usr/lib/sota/conf.d/20-sota-shared-cred.toml",
         "[provision]\nprovision_path = \"/var/sota/sota_provisioning_credentials.zip\"\n",
     );
-    let run = tree.run(&["lint", "--root", &tree.path(""), "--explain"]);
+    let run = run_in(&tree, &["lint", "--root", &arg(&tree), "--explain"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run
         .stdout
@@ -405,58 +337,35 @@ fn root_without_etc_folder_reads_usr_lib_only() {
         .stdout
         .contains("read at run time from /var/sota/sota_provisioning_credentials.zip"));
 
-    let empty = Tree::new("no-conf").folder("etc");
-    let run = empty.run(&["lint", "--root", &empty.path("")]);
-    assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("no aktualizr configuration under"),
-        "{}",
-        run.stderr
+    let empty = TestDir::new().with_dir("etc");
+    run_in(&empty, &["lint", "--root", "."]).code(1).stderr_is(
+        "error: no aktualizr configuration under `.`: no *.toml file in `usr/lib/sota/conf.d` or \
+         `etc/sota/conf.d`\n",
     );
 }
 
 #[test]
 fn root_with_paths_reads_them_inside_the_root() {
-    let tree = Tree::new("root-paths")
-        .file(
+    let tree = TestDir::new()
+        .with_file(
             "usr/lib/sota/conf.d/10-a.toml",
             "[uptane]\npolling_sec = 1\n",
         )
-        .file("opt/sota/10-a.toml", "[uptane]\npolling_sec = 2\n");
-    let run = tree.run(&[
-        "lint",
-        "--root",
-        &tree.path(""),
-        "--explain",
-        "--format",
-        "json",
-        "/opt/sota",
-    ]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let json = run.json();
+        .with_file("opt/sota/10-a.toml", "[uptane]\npolling_sec = 2\n");
+    let json = explained(&tree, &["--root", &arg(&tree), "/opt/sota"]);
     assert_eq!(json["applied"], serde_json::json!(["opt/sota/10-a.toml"]));
     assert_eq!(json["effective"]["uptane"]["polling_sec"]["value"], 2);
 }
 
 #[test]
 fn paths_on_the_command_line_merge_like_aktualizr_config() {
-    let tree = Tree::new("paths")
-        .file("one/20-x.toml", "[uptane]\npolling_sec = 1\n")
-        .file("two/20-x.toml", "[uptane]\npolling_sec = 2\n")
-        .file("extra.conf", "[logger]\nloglevel = 3\n");
+    let tree = TestDir::new()
+        .with_file("one/20-x.toml", "[uptane]\npolling_sec = 1\n")
+        .with_file("two/20-x.toml", "[uptane]\npolling_sec = 2\n")
+        .with_file("extra.conf", "[logger]\nloglevel = 3\n");
     // A later PATH's file hides an earlier one of the same name; a file
     // given by name is read whatever its extension.
-    let run = tree.run(&[
-        "lint",
-        "--explain",
-        "--format",
-        "json",
-        "one",
-        "two/",
-        "extra.conf",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stdout);
-    let json = run.json();
+    let json = explained(&tree, &["one", "two/", "extra.conf"]);
     assert_eq!(
         json["applied"],
         serde_json::json!(["two/20-x.toml", "extra.conf"])
@@ -476,15 +385,14 @@ fn paths_on_the_command_line_merge_like_aktualizr_config() {
 
 #[test]
 fn explain_shows_what_aktualizr_really_reads() {
-    let tree = Tree::new("real")
-        .file(
+    let tree = TestDir::new()
+        .with_file(
             "a.toml",
             "[tls]\nserver = \"https://a\" # prod\n[storage]\npath = \"/var/my&dir\"\n\
          [uptane]\npolling_sec = 30\n",
         )
-        .file("b.toml", "[uptane]\npolling_sec = 60 # one minute\n");
-    let run = tree.run(&["lint", "--explain", "--format", "json", "a.toml", "b.toml"]);
-    let json = run.json();
+        .with_file("b.toml", "[uptane]\npolling_sec = 60 # one minute\n");
+    let json = explained(&tree, &["a.toml", "b.toml"]);
     let eff = &json["effective"];
     assert_eq!(eff["tls"]["server"]["value"], "https://a # prod");
     assert_eq!(json["servers"]["repo"], "https://a # prod/repo");
@@ -501,13 +409,13 @@ fn explain_shows_what_aktualizr_really_reads() {
 
 #[test]
 fn secrets_are_masked_and_never_printed() {
-    let tree = Tree::new("secrets")
-        .file(
+    let tree = TestDir::new()
+        .with_file(
             "20-a.toml",
             "[provision]\np12_password = \"hunter2-p12\" # comment\n[p11]\npass = 'hunter2-pin'\n",
         )
-        .file("30-b.toml", "[p11]\npass = \"hunter2-pin\\\"x\"\n")
-        .file(
+        .with_file("30-b.toml", "[p11]\npass = \"hunter2-pin\\\"x\"\n")
+        .with_file(
             "40-c.toml",
             "[provision]\np12_password = \"\"\"\nhunter2-multi\n\"\"\"\n",
         );
@@ -517,15 +425,13 @@ fn secrets_are_masked_and_never_printed() {
         vec!["lint", ".", "--format", "json"],
         vec!["lint", ".", "--explain", "--format", "json"],
     ] {
-        let run = tree.run(&args);
+        let run = run_in(&tree, &args);
         assert!(!run.stdout.is_empty());
         for out in [&run.stdout, &run.stderr] {
             assert!(!out.contains("hunter2"), "{args:?}: {out}");
         }
     }
-    let json = tree
-        .run(&["lint", ".", "--explain", "--format", "json"])
-        .json();
+    let json = run_in(&tree, &["lint", ".", "--explain", "--format", "json"]).json();
     assert_eq!(
         json["effective"]["provision"]["p12_password"]["value"],
         "********"
@@ -542,10 +448,10 @@ fn secrets_are_masked_and_never_printed() {
 
 #[test]
 fn report_config_false_silences_the_telemetry_warning() {
-    let tree = Tree::new("telemetry")
-        .file("20-hsm.toml", "[p11]\npass = \"1234\"\n")
-        .file("90-telemetry.toml", "[telemetry]\nreport_config = false\n");
-    let run = tree.run(&["lint", ".", "--explain", "--deny-warnings"]);
+    let tree = TestDir::new()
+        .with_file("20-hsm.toml", "[p11]\npass = \"1234\"\n")
+        .with_file("90-telemetry.toml", "[telemetry]\nreport_config = false\n");
+    let run = run_in(&tree, &["lint", ".", "--explain", "--deny-warnings"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(!run.stdout.contains("1234"));
 }

@@ -301,9 +301,9 @@ fn bad_manifests_are_refused() {
         .stderr_has("not.json: not a sota-stage manifest");
     let mut v = original.clone();
     v["schema"] = 2.into();
-    verify(&write(&v))
-        .code(1)
-        .stderr_has("manifest schema 2 is not supported (this sota-stage reads schema 1)");
+    verify(&write(&v)).code(1).stderr_is(
+        "error: bad.json: manifest schema 2 is not supported (this sota-stage reads schema 1)\n",
+    );
     for bad in ["../../etc/passwd", "/etc/passwd", "var//x", "var/./x", ""] {
         let mut v = original.clone();
         v["files"][0]["path"] = bad.into();

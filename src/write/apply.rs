@@ -371,26 +371,10 @@ mod tests {
     use super::*;
     use crate::plan::files::{FileSpec, MODE_FILE, MODE_SECRET};
     use crate::plan::methods::Method;
+    use crate::test_support::{tree, Node, TestDir};
+    use std::cell::{Cell, RefCell};
     use std::collections::BTreeMap;
     use std::os::unix::fs::MetadataExt;
-
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(name: &str) -> Self {
-            let p =
-                std::env::temp_dir().join(format!("sota-stage-unit-{name}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&p);
-            fs::create_dir_all(&p).expect("scratch");
-            Scratch(p)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn file(side: Side, path: &str, bytes: &[u8], mode: u32) -> FileSpec {
         FileSpec::new(side, path, bytes.to_vec(), mode == MODE_SECRET)
@@ -416,37 +400,66 @@ mod tests {
         Plan::new(Method::DeviceCred, "0".repeat(64), files, Vec::new())
     }
 
-    /// Every path under `dir` with its type, mode, size and content.
-    fn snapshot(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
-        fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, (u32, Vec<u8>)>) {
-            for entry in fs::read_dir(dir).expect("list") {
-                let path = entry.expect("entry").path();
-                let m = fs::symlink_metadata(&path).expect("meta");
-                let bytes = if m.is_file() {
-                    fs::read(&path).expect("read")
-                } else {
-                    Vec::new()
-                };
-                let rel = path
-                    .strip_prefix(base)
-                    .expect("rel")
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(rel, (m.mode(), bytes));
-                if m.is_dir() {
-                    walk(base, &path, out);
-                }
+    /// Every path under `dir` with its mode and, for files and links, its
+    /// bytes and mtime. Folder times are left out: a folder's mtime follows
+    /// every entry added or removed, and rollback does not restore it.
+    fn snapshot(dir: &Path) -> BTreeMap<String, Node> {
+        let mut nodes = tree(dir);
+        for node in nodes.values_mut() {
+            if node.bytes.is_none() {
+                node.mtime = (0, 0);
             }
         }
-        let mut out = BTreeMap::new();
-        walk(dir, dir, &mut out);
-        out
+        nodes
+    }
+
+    fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) {
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(path, bytes).expect("write");
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    /// Roots to stage [`plan`] into, in a fresh folder. `populated`: both
+    /// roots exist and hold files of their own, one file on each side that
+    /// `--force` replaces, and a folder whose mode `--force` changes;
+    /// otherwise the device root is empty and the host root does not exist
+    /// (the run creates it).
+    fn roots_for(populated: bool) -> TestDir {
+        let dir = TestDir::new();
+        let (dev, host) = (dir.join("d"), dir.join("h"));
+        if populated {
+            write_with_mode(&dev.join("etc/hostname"), b"rpi\n", 0o644);
+            write_with_mode(
+                &dev.join("usr/lib/sota/conf.d/20-x.toml"),
+                b"[old]\n",
+                0o644,
+            );
+            write_with_mode(
+                &dev.join("usr/lib/sota/conf.d/10-other.toml"),
+                b"[o]\n",
+                0o644,
+            );
+            for (folder, mode) in [
+                ("usr", 0o750),
+                ("usr/lib", MODE_DIR),
+                ("usr/lib/sota", MODE_DIR),
+                ("usr/lib/sota/conf.d", MODE_DIR),
+            ] {
+                fs::set_permissions(dev.join(folder), fs::Permissions::from_mode(mode))
+                    .expect("chmod");
+            }
+            write_with_mode(&host.join("treehub.json"), b"old", 0o600);
+            write_with_mode(&host.join("notes.txt"), b"mine", 0o640);
+        } else {
+            fs::create_dir_all(&dev).expect("mkdir");
+        }
+        dir
     }
 
     #[test]
     fn writes_modes_and_times_exactly() {
-        let s = Scratch::new("exact");
-        let (dev, host) = (s.0.join("d"), s.0.join("h"));
+        let s = TestDir::new();
+        let (dev, host) = (s.join("d"), s.join("h"));
         let roots = Roots {
             device: &dev,
             host: Some(&host),
@@ -475,7 +488,9 @@ mod tests {
         assert_eq!(meta(&dev.join("var/sota/z.zip")).mtime(), 1_700_000_000);
         assert_eq!(meta(&dev.join("var/sota")).mtime(), 1_700_000_000);
         // No temporary is left behind.
-        assert!(snapshot(&s.0).keys().all(|k| !k.contains("sota-stage-")));
+        assert!(snapshot(s.path())
+            .keys()
+            .all(|k| !k.contains("sota-stage-")));
         // A second run finds everything in place.
         let again = apply(&plan(), &roots, 1_700_000_000, false).expect("idempotent");
         assert_eq!(
@@ -487,53 +502,77 @@ mod tests {
         );
     }
 
+    /// [`plan`] applied with `hook` to new [`roots_for`]`(populated)`,
+    /// with `--force` where they are populated: the folder, its snapshot
+    /// from before, and the result.
+    fn apply_to_fresh_roots(
+        populated: bool,
+        hook: &dyn Fn(Step) -> io::Result<()>,
+    ) -> (TestDir, BTreeMap<String, Node>, Result<Applied>) {
+        let dir = roots_for(populated);
+        let (dev, host) = (dir.join("d"), dir.join("h"));
+        let roots = Roots {
+            device: &dev,
+            host: Some(&host),
+        };
+        let before = snapshot(dir.path());
+        let result = apply_with(&plan(), &roots, 1, populated, hook);
+        (dir, before, result)
+    }
+
+    /// A failure injected at each step of a run, one run per step: the
+    /// step is reached (its failure fires exactly once), the run fails with
+    /// it, and both roots are as they were before, byte for byte and mode
+    /// for mode. Once from empty roots, once from populated ones with
+    /// `--force`, where files are moved aside and must be put back.
     #[test]
     fn a_failure_at_any_step_leaves_the_roots_as_they_were() {
-        let steps: Vec<Step> = (0..7)
-            .map(Step::CreateDir)
-            .chain((0..4).map(Step::WriteTemp))
+        let creates = |dirs: std::ops::Range<usize>| dirs.map(Step::CreateDir);
+        let writes: Vec<Step> = (0..4)
+            .map(Step::WriteTemp)
             .chain((0..4).map(Step::Rename))
             .collect();
-        for replace in [false, true] {
-            for step in &steps {
-                let s = Scratch::new("inject");
-                let (dev, host) = (s.0.join("d"), s.0.join("h"));
-                fs::create_dir_all(dev.join("var")).expect("mkdir");
-                fs::create_dir_all(&host).expect("mkdir");
-                if replace {
-                    fs::write(host.join("treehub.json"), b"old").expect("write");
-                    fs::set_permissions(
-                        host.join("treehub.json"),
-                        fs::Permissions::from_mode(0o600),
-                    )
-                    .expect("chmod");
-                }
-                let before = snapshot(&s.0);
-                let roots = Roots {
-                    device: &dev,
-                    host: Some(&host),
-                };
+        for (populated, created) in [(false, creates(0..7)), (true, creates(4..7))] {
+            let expected: Vec<Step> = created.chain(writes.iter().copied()).collect();
+            // Without a failure the run takes exactly these steps and
+            // changes the roots: there is something to roll back.
+            let taken = RefCell::new(Vec::new());
+            let record = |at: Step| {
+                taken.borrow_mut().push(at);
+                Ok(())
+            };
+            let (dir, before, result) = apply_to_fresh_roots(populated, &record);
+            result.expect("staged");
+            assert_eq!(taken.into_inner(), expected, "populated={populated}");
+            assert_ne!(snapshot(dir.path()), before, "populated={populated}");
+
+            for step in expected {
+                let fired = Cell::new(0);
                 let fail = |at: Step| {
-                    if at == *step {
+                    if at == step {
+                        fired.set(fired.get() + 1);
                         Err(io::Error::other("injected"))
                     } else {
                         Ok(())
                     }
                 };
-                let result = apply_with(&plan(), &roots, 1, replace, &fail);
-                // Steps that the run never reaches (a folder that exists) let it succeed.
-                if let Err(e) = result {
-                    assert!(e.to_string().contains("injected"), "{step:?}: {e}");
-                    assert_eq!(snapshot(&s.0), before, "{step:?} replace={replace}");
-                }
+                let (dir, before, result) = apply_to_fresh_roots(populated, &fail);
+                let e = result.expect_err("a failed step fails the run");
+                assert_eq!(fired.get(), 1, "{step:?} populated={populated}");
+                assert!(e.to_string().contains("injected"), "{step:?}: {e}");
+                assert_eq!(
+                    snapshot(dir.path()),
+                    before,
+                    "{step:?} populated={populated}"
+                );
             }
         }
     }
 
     #[test]
     fn a_different_file_is_a_conflict_unless_forced() {
-        let s = Scratch::new("conflict");
-        let dev = s.0.join("d");
+        let s = TestDir::new();
+        let dev = s.join("d");
         fs::create_dir_all(dev.join("var/sota/import")).expect("mkdir");
         fs::set_permissions(dev.join("var/sota"), fs::Permissions::from_mode(0o700))
             .expect("chmod");
@@ -549,7 +588,7 @@ mod tests {
             device: &dev,
             host: None,
         };
-        let before = snapshot(&s.0);
+        let before = snapshot(s.path());
         let e = apply(&p, &roots, 1, false).expect_err("conflict");
         assert!(
             e.to_string()
@@ -557,7 +596,7 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("--force"), "{e}");
-        assert_eq!(snapshot(&s.0), before);
+        assert_eq!(snapshot(s.path()), before);
         apply(&p, &roots, 1, true).expect("forced");
         assert_eq!(
             fs::read(dev.join("var/sota/import/gateway.url")).expect("read"),
@@ -567,8 +606,8 @@ mod tests {
 
     #[test]
     fn links_and_folders_in_the_way_are_refused() {
-        let s = Scratch::new("links");
-        let dev = s.0.join("d");
+        let s = TestDir::new();
+        let dev = s.join("d");
         fs::create_dir_all(dev.join("var/sota")).expect("mkdir");
         std::os::unix::fs::symlink("/etc/passwd", dev.join("var/sota/z.zip")).expect("link");
         let mut p = plan();

@@ -14,6 +14,32 @@ pub const OAUTH2_CLIENT_ID: &str = "00000000-0000-4000-8000-0000000c1e17";
 /// A plausible initial Uptane root of the image repository.
 pub const ROOT_JSON: &str = r#"{"signed":{"_type":"Root","version":1,"expires":"2030-01-01T00:00:00Z","keys":{},"roles":{},"consistent_snapshot":false},"signatures":[]}"#;
 
+/// What `stage` writes to the host root, with the modes, from an archive
+/// with every host entry ([`Creds::typical`], aktualizr's offline signing
+/// set): the same for every method. The host-only `credentials.zip` first,
+/// then the entries it holds.
+pub const HOST_FILES: [(&str, u32); 6] = [
+    ("credentials.zip", 0o600),
+    ("root.json", 0o644),
+    ("targets.pub", 0o644),
+    ("targets.sec", 0o600),
+    ("treehub.json", 0o600),
+    ("tufrepo.url", 0o644),
+];
+
+/// Every `--p11-*` option but the PIN, with the values of the snapshot
+/// `20-sota-device-cred-hsm.custom.toml` (whose PIN is `7 seven 7`).
+pub const HSM_OPTIONS: [&str; 8] = [
+    "--p11-module",
+    "/usr/lib/opensc-pkcs11.so",
+    "--p11-tls-cert-id",
+    "0a",
+    "--p11-tls-key-id",
+    "0b",
+    "--p11-uptane-key-id",
+    "0c",
+];
+
 /// Entries in insertion order; setting a name again replaces its bytes in
 /// place. For duplicates and other hostile shapes, take [`Creds::raw`] and
 /// add [`ZipEntry`]s.

@@ -1,4 +1,6 @@
-//! [`TestDir`]: one private folder per test under `CARGO_TARGET_TMPDIR`.
+//! [`TestDir`]: one private folder per test under `CARGO_TARGET_TMPDIR`
+//! (the system's temporary folder for the unit tests, which include this
+//! file through `src/test_support.rs` and have no `CARGO_TARGET_TMPDIR`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,7 +31,9 @@ impl TestDir {
     /// A folder whose name starts with `label`.
     #[track_caller]
     pub fn named(label: &str) -> TestDir {
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sota-stage-tests");
+        let base = option_env!("CARGO_TARGET_TMPDIR")
+            .map_or_else(std::env::temp_dir, PathBuf::from)
+            .join("sota-stage-tests");
         fs::create_dir_all(&base)
             .unwrap_or_else(|e| panic!("cannot create `{}`: {e}", base.display()));
         let clean: String = label
@@ -68,6 +72,20 @@ impl TestDir {
         path
     }
 
+    /// [`TestDir::write`], fluently: `TestDir::new().with_file("a", "..")`.
+    #[track_caller]
+    pub fn with_file(self, rel: impl AsRef<Path>, bytes: impl AsRef<[u8]>) -> TestDir {
+        self.write(rel, bytes);
+        self
+    }
+
+    /// [`TestDir::mkdir`], fluently.
+    #[track_caller]
+    pub fn with_dir(self, rel: impl AsRef<Path>) -> TestDir {
+        self.mkdir(rel);
+        self
+    }
+
     /// Creates the folder `rel` (and its parents); returns the path.
     #[track_caller]
     pub fn mkdir(&self, rel: impl AsRef<Path>) -> PathBuf {
@@ -82,6 +100,12 @@ impl TestDir {
     pub fn read(&self, rel: impl AsRef<Path>) -> Vec<u8> {
         let path = self.join(rel);
         fs::read(&path).unwrap_or_else(|e| panic!("cannot read `{}`: {e}", path.display()))
+    }
+}
+
+impl AsRef<Path> for TestDir {
+    fn as_ref(&self) -> &Path {
+        &self.path
     }
 }
 

@@ -10,8 +10,8 @@ use std::cell::Cell;
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use super::openssl::{csr, genpkey, openssl, self_signed};
 use super::TestDir;
 
 /// The namespace CA's CN: a fake UUID, also the host label of
@@ -143,26 +143,14 @@ impl Pki {
         write_file(&root.join("serial"), "1000\n");
         genkey(&root, "ca.key", alg);
         let subject = format!("/CN={CA_UUID}");
-        openssl(
+        self_signed(
             &root,
-            [
-                "req",
-                "-config",
-                "openssl.cnf",
-                "-x509",
-                "-new",
-                "-key",
-                "ca.key",
-                "-subj",
-                &subject,
-                "-days",
-                "3650",
-                "-extensions",
-                "v3_ca",
-                "-sha256",
-                "-out",
-                "ca.pem",
-            ],
+            "ca.key",
+            &subject,
+            3650,
+            "v3_ca",
+            "ca.pem",
+            &["-sha256"],
         );
         let ca = Cert {
             cn: CA_UUID.to_owned(),
@@ -203,25 +191,10 @@ impl Pki {
         let n = self.bump();
         let cn = format!("client-{n}");
         let key = format!("client-{n}.key");
-        let csr = format!("client-{n}.csr");
+        let csr_name = format!("client-{n}.csr");
         let pem = format!("client-{n}.pem");
         genkey(&self.dir, &key, alg);
-        let subject = format!("/CN={cn}");
-        openssl(
-            &self.dir,
-            [
-                "req",
-                "-config",
-                "openssl.cnf",
-                "-new",
-                "-key",
-                &key,
-                "-subj",
-                &subject,
-                "-out",
-                &csr,
-            ],
-        );
+        csr(&self.dir, &key, &format!("/CN={cn}"), &csr_name);
         let days;
         let dates: Vec<&str> = match validity {
             Validity::Normal => vec!["-days", "365"],
@@ -247,7 +220,7 @@ impl Pki {
             "-keyfile",
             "ca.key",
             "-in",
-            &csr,
+            &csr_name,
             "-out",
             &pem,
             "-extensions",
@@ -274,29 +247,14 @@ impl Pki {
         form: P12Form,
         include_ca_times: usize,
     ) -> Vec<u8> {
-        self.export(Some(client), Some(client), password, form, include_ca_times)
+        self.p12_parts(Some(client), Some(client), password, form, include_ca_times)
     }
 
-    /// PKCS#12 with certificates only (`-nokeys`): client and CA copies.
+    /// PKCS#12 of `cert`'s certificate (none: `-nocerts`) and `key`'s
+    /// private key (none: `-nokeys`), with the CA certificate appended
+    /// `include_ca_times` times.
     #[track_caller]
-    pub fn p12_nokeys(
-        &self,
-        client: &Cert,
-        password: &str,
-        form: P12Form,
-        include_ca_times: usize,
-    ) -> Vec<u8> {
-        self.export(Some(client), None, password, form, include_ca_times)
-    }
-
-    /// PKCS#12 with the private key only (`-nocerts`).
-    #[track_caller]
-    pub fn p12_nocerts(&self, client: &Cert, password: &str, form: P12Form) -> Vec<u8> {
-        self.export(None, Some(client), password, form, 0)
-    }
-
-    #[track_caller]
-    fn export(
+    pub fn p12_parts(
         &self,
         cert: Option<&Cert>,
         key: Option<&Cert>,
@@ -410,68 +368,10 @@ pub fn hex(bytes: &[u8]) -> String {
 
 #[track_caller]
 fn genkey(dir: &Path, out: &str, alg: KeyAlg) {
-    let params = match alg {
-        KeyAlg::Ec => ["EC", "ec_paramgen_curve:P-256"],
-        KeyAlg::Rsa => ["RSA", "rsa_keygen_bits:2048"],
-    };
-    openssl(
-        dir,
-        [
-            "genpkey",
-            "-algorithm",
-            params[0],
-            "-pkeyopt",
-            params[1],
-            "-out",
-            out,
-        ],
-    );
-}
-
-/// Runs `openssl` in `dir`; see [`openssl_with`].
-#[track_caller]
-pub fn openssl<I, S>(dir: &Path, args: I) -> Vec<u8>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    openssl_with(OsStr::new("openssl"), dir, args)
-}
-
-/// Runs the openssl binary `program` in `dir` and returns its stdout. Fails
-/// the test, never skips it, when openssl is missing or fails.
-#[track_caller]
-pub fn openssl_with<I, S>(program: &OsStr, dir: &Path, args: I) -> Vec<u8>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let shown = args
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let output = match Command::new(program).args(&args).current_dir(dir).output() {
-        Ok(output) => output,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            panic!(
-                "`{}` not found: install openssl (apt-get install openssl)",
-                program.to_string_lossy()
-            )
-        }
-        Err(e) => panic!("cannot run `openssl {shown}`: {e}"),
-    };
-    if !output.status.success() {
-        panic!(
-            "`openssl {shown}` failed ({}) in `{}`:\n{}{}",
-            output.status,
-            dir.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+    match alg {
+        KeyAlg::Ec => genpkey(dir, out, "EC", &["ec_paramgen_curve:P-256"]),
+        KeyAlg::Rsa => genpkey(dir, out, "RSA", &["rsa_keygen_bits:2048"]),
     }
-    output.stdout
 }
 
 #[track_caller]

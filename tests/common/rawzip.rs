@@ -231,14 +231,7 @@ impl RawZip {
             let size = u32_of(e.size, "uncompressed size");
             put32(&mut out, LOCAL_HEADER);
             put16(&mut out, VERSION_NEEDED);
-            put16(&mut out, e.flags);
-            put16(&mut out, e.method);
-            put16(&mut out, DOS_TIME);
-            put16(&mut out, DOS_DATE);
-            put32(&mut out, e.crc32);
-            put32(&mut out, u32_of(e.data.len() as u64, "compressed size"));
-            put32(&mut out, e.local_size.unwrap_or(size));
-            put16(&mut out, u16_of(e.name.len(), "name length"));
+            put_common_fields(&mut out, e, e.local_size.unwrap_or(size));
             put16(&mut out, 0); // extra field length
             out.extend_from_slice(&e.name);
             out.extend_from_slice(&e.data);
@@ -249,14 +242,7 @@ impl RawZip {
             put32(&mut out, CENTRAL_HEADER);
             put16(&mut out, (u16::from(e.made_by) << 8) | VERSION_NEEDED);
             put16(&mut out, VERSION_NEEDED);
-            put16(&mut out, e.flags);
-            put16(&mut out, e.method);
-            put16(&mut out, DOS_TIME);
-            put16(&mut out, DOS_DATE);
-            put32(&mut out, e.crc32);
-            put32(&mut out, u32_of(e.data.len() as u64, "compressed size"));
-            put32(&mut out, e.central_size.unwrap_or(size));
-            put16(&mut out, u16_of(e.name.len(), "name length"));
+            put_common_fields(&mut out, e, e.central_size.unwrap_or(size));
             put16(&mut out, 0); // extra field length
             put16(&mut out, 0); // comment length
             put16(&mut out, 0); // disk number start
@@ -288,6 +274,20 @@ impl RawZip {
     pub fn write_to(&self, dir: &TestDir, rel: &str) -> PathBuf {
         dir.write(rel, self.finish())
     }
+}
+
+/// The fields the local and the central header share, in their order
+/// (APPNOTE 4.3.7, 4.3.12): flags to the name length, with `size` as the
+/// uncompressed size each header declares.
+fn put_common_fields(out: &mut Vec<u8>, e: &ZipEntry, size: u32) {
+    put16(out, e.flags);
+    put16(out, e.method);
+    put16(out, DOS_TIME);
+    put16(out, DOS_DATE);
+    put32(out, e.crc32);
+    put32(out, u32_of(e.data.len() as u64, "compressed size"));
+    put32(out, size);
+    put16(out, u16_of(e.name.len(), "name length"));
 }
 
 fn put16(out: &mut Vec<u8>, v: u16) {

@@ -1,25 +1,19 @@
 //! [`sota`]: the real `sota-stage` binary as a test scenario, and [`Run`],
 //! its outcome with chaining assertions that print the whole output when
-//! they fail.
+//! they fail. [`Cmd`] runs any program the same way: `tests/bitbake.rs`
+//! runs `bitbake`, which runs the tool.
+//!
+//! Every run is hermetic (no `SOTA_*` variable, no `SOURCE_DATE_EPOCH`
+//! unless the test sets one), has a timeout that kills the process, and
+//! fails the test when the process panicked.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// Variables the tool reads from the environment. A developer's shell or a
-/// bitbake environment may set them, so every run starts without them; a
-/// test that wants one sets it with [`Sota::env`].
-pub const HERMETIC_ENV: [&str; 5] = [
-    "SOTA_PACKED_CREDENTIALS",
-    "SOTA_P12_PASSWORD",
-    "SOTA_CLIENT_PROV",
-    "SOTA_HARDWARE_ID",
-    "SOURCE_DATE_EPOCH",
-];
 
 /// Long enough for a debug build on a busy CI host; a hung run fails
 /// instead of hanging the suite.
@@ -29,93 +23,136 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const PANIC_EXIT: i32 = 101;
 
 /// `sota-stage` with `args`, the environment made hermetic.
-pub fn sota<I, S>(args: I) -> Sota
+pub fn sota<I, S>(args: I) -> Cmd
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sota-stage"));
-    for name in HERMETIC_ENV {
-        command.env_remove(name);
-    }
-    let mut sota = Sota {
-        command,
-        args: Vec::new(),
-        stdin: None,
-        timeout: DEFAULT_TIMEOUT,
-    };
-    for arg in args {
-        sota = sota.arg(arg);
-    }
-    sota
+    Cmd::new(env!("CARGO_BIN_EXE_sota-stage")).args(args)
 }
 
-/// A `sota-stage` invocation being set up; [`Sota::run`] runs it.
+/// The variables a run starts without: every `SOTA_*` variable of this
+/// process (the tool reads several, and a developer's shell or a bitbake
+/// environment may set any of them, today's or a future one's) and
+/// `SOURCE_DATE_EPOCH`. A test that wants one sets it with [`Cmd::env`].
+fn inherited_settings() -> Vec<OsString> {
+    std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| name.to_string_lossy().starts_with("SOTA_"))
+        .chain([OsString::from("SOURCE_DATE_EPOCH")])
+        .collect()
+}
+
+/// A run being set up; [`Cmd::run`] runs it.
 #[derive(Debug)]
-pub struct Sota {
-    command: Command,
-    /// Kept for the failure report.
+pub struct Cmd {
+    program: OsString,
     args: Vec<OsString>,
+    /// Set (`Some`) or removed (`None`), in order, after the hermetic
+    /// removals.
+    env: Vec<(OsString, Option<OsString>)>,
+    current_dir: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
     timeout: Duration,
+    umask: Option<u32>,
 }
 
-impl Sota {
-    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Sota {
-        self.command.arg(arg.as_ref());
+impl Cmd {
+    /// `program`, the environment made hermetic.
+    pub fn new(program: impl AsRef<OsStr>) -> Cmd {
+        Cmd {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            env: Vec::new(),
+            current_dir: None,
+            stdin: None,
+            timeout: DEFAULT_TIMEOUT,
+            umask: None,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
         self.args.push(arg.as_ref().to_owned());
         self
     }
 
-    pub fn args<I, S>(mut self, args: I) -> Sota
+    pub fn args<I, S>(mut self, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        for arg in args {
-            self = self.arg(arg);
-        }
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         self
     }
 
-    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Sota {
-        self.command.env(key, value);
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
+        self.env
+            .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
         self
     }
 
-    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Sota {
-        self.command.env_remove(key);
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Cmd {
+        self.env.push((key.as_ref().to_owned(), None));
         self
     }
 
-    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Sota {
-        self.command.current_dir(dir);
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Cmd {
+        self.current_dir = Some(dir.as_ref().to_owned());
         self
     }
 
     /// Feeds `bytes` on standard input (otherwise stdin is empty).
-    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Sota {
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
         self.stdin = Some(bytes.into());
         self
     }
 
-    pub fn timeout(mut self, timeout: Duration) -> Sota {
+    pub fn timeout(mut self, timeout: Duration) -> Cmd {
         self.timeout = timeout;
         self
     }
 
-    /// The command as it will run, to inspect its environment changes.
-    pub fn command(&self) -> &Command {
-        &self.command
+    /// Runs under this umask (through `sh`, which sets it and `exec`s).
+    pub fn umask(mut self, umask: u32) -> Cmd {
+        self.umask = Some(umask);
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut command = match self.umask {
+            None => Command::new(&self.program),
+            Some(umask) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("umask {umask:03o}; exec \"$0\" \"$@\""))
+                    .arg(&self.program);
+                sh
+            }
+        };
+        command.args(&self.args);
+        for name in inherited_settings() {
+            command.env_remove(name);
+        }
+        for (key, value) in &self.env {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        if let Some(dir) = &self.current_dir {
+            command.current_dir(dir);
+        }
+        command
     }
 
     /// Runs to completion. Fails the test when the process cannot start,
-    /// outlives the timeout, dies from a signal or panics.
+    /// outlives the timeout (it is killed), dies from a signal or panics.
     #[track_caller]
     pub fn run(mut self) -> Run {
         let shown = self.shown();
         let mut child = self
-            .command
+            .command()
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -142,7 +179,7 @@ impl Sota {
                 Ok(None) if Instant::now() >= deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    break Err(format!("timed out after {:?}", self.timeout));
+                    break Err(format!("timed out after {:?} (killed)", self.timeout));
                 }
                 Ok(None) => {
                     thread::sleep(pause);
@@ -173,7 +210,15 @@ impl Sota {
     }
 
     fn shown(&self) -> String {
-        let mut shown = String::from("sota-stage");
+        let program = Path::new(&self.program);
+        let mut shown = program
+            .file_name()
+            .unwrap_or(program.as_os_str())
+            .to_string_lossy()
+            .into_owned();
+        if let Some(umask) = self.umask {
+            shown = format!("(umask {umask:03o}) {shown}");
+        }
         for arg in &self.args {
             shown.push(' ');
             let arg = arg.to_string_lossy();
@@ -207,16 +252,6 @@ pub struct Run {
 }
 
 impl Run {
-    /// A run made up by hand, to test assertions on.
-    pub fn fake(code: i32, stdout: &str, stderr: &str) -> Run {
-        Run {
-            code,
-            stdout: stdout.to_owned(),
-            stderr: stderr.to_owned(),
-            command: "sota-stage (fake)".to_owned(),
-        }
-    }
-
     #[track_caller]
     pub fn code(&self, expected: i32) -> &Run {
         if self.code != expected {
@@ -294,18 +329,20 @@ impl Run {
         }
     }
 
-    /// Fails on exit code 101 or a panic message: the tool must refuse bad
-    /// input with an error, never by panicking. [`Sota::run`] calls it.
+    /// Fails on exit code 101 or a panic message in either stream (bitbake
+    /// shows a failed task's stderr on its stdout): the tool must refuse bad
+    /// input with an error, never by panicking. [`Cmd::run`] calls it.
     #[track_caller]
     pub fn assert_no_panic(&self) -> &Run {
-        if self.code == PANIC_EXIT || self.stderr.contains("panicked at") {
+        let said = |out: &str| out.contains("panicked at");
+        if self.code == PANIC_EXIT || said(&self.stdout) || said(&self.stderr) {
             self.fail("the process panicked");
         }
         self
     }
 
     #[track_caller]
-    fn fail(&self, why: &str) -> ! {
+    pub fn fail(&self, why: &str) -> ! {
         panic!("{why}\n{self}")
     }
 }
