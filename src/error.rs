@@ -36,6 +36,12 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// Staged paths exist with other content or modes, and replacing them
+    /// was not asked for; nothing was written. The command line adds how to
+    /// ask.
+    #[error("staging would change files that are already there; nothing was written:{}", list_lines(.0))]
+    Conflicts(Vec<String>),
+
     /// A staging run is refused before anything is written; every reason
     /// at once.
     #[error("{label}: cannot stage for {method}:{}", list(blockers))]
@@ -65,7 +71,10 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Io { .. } => EXIT_IO,
-            Error::Archive { .. } | Error::Invalid(_) | Error::Refused { .. } => EXIT_INVALID,
+            Error::Archive { .. }
+            | Error::Invalid(_)
+            | Error::Refused { .. }
+            | Error::Conflicts(_) => EXIT_INVALID,
             Error::Usage(_) => EXIT_USAGE,
         }
     }
@@ -98,6 +107,10 @@ impl std::fmt::Display for Blocker {
             ),
         }
     }
+}
+
+fn list_lines(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("\n  - {l}")).collect()
 }
 
 fn list(blockers: &[Blocker]) -> String {

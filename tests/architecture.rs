@@ -176,6 +176,28 @@ fn clap_stays_in_the_command_line() {
 }
 
 #[test]
+fn flag_names_stay_in_the_command_line() {
+    for (module, text) in modules() {
+        if module == "cli" || module == "commands" || module.starts_with("commands::") {
+            continue;
+        }
+        // A flag in a message: `--` then a lowercase letter, inside quotes.
+        for (n, line) in text.lines().enumerate() {
+            let in_string = line.contains('"');
+            let flag = line
+                .match_indices("--")
+                .any(|(i, _)| line[i + 2..].starts_with(|c: char| c.is_ascii_lowercase()));
+            assert!(
+                !(in_string && flag),
+                "`{module}` names a flag on its line {}: `{}`; let the command line word it",
+                n + 1,
+                line.trim()
+            );
+        }
+    }
+}
+
+#[test]
 fn the_checker_sees_a_circle() {
     let mut all = BTreeMap::new();
     all.insert("a".to_string(), "use crate::b::thing;".to_string());

@@ -30,12 +30,20 @@ pub struct Context<'a> {
     pub allow_http: bool,
     /// The time certificates are judged at (unix seconds).
     pub now: i64,
-    /// How the user gives the p12 password, worded by the command line:
-    /// ends the wrong-password message.
-    pub password_hint: &'a str,
-    /// How the user says what to do with unknown entries, worded by the
-    /// command line.
-    pub unknown_hint: &'a str,
+    /// How the user fixes what the checks find, worded by the command line.
+    pub hints: &'a Hints,
+}
+
+/// The command line's words for the fixes the checks suggest: the core
+/// names no flag.
+#[derive(Debug, Clone, Copy)]
+pub struct Hints {
+    /// How to give the p12 password; ends the wrong-password message.
+    pub p12_password: &'static str,
+    /// How to say what to do with unknown entries.
+    pub unknown: &'static str,
+    /// How to allow a plain-http device URL.
+    pub allow_http: &'static str,
 }
 
 /// The role an entry is reported with.
@@ -307,7 +315,7 @@ fn unknown_entry(entry: &Entry, ctx: &Context<'_>) -> EntryReport {
         details: Vec::new(),
         problems: vec![Problem::warning(format!(
             "is not a known credentials entry and no tool reads it; `stage` refuses it unless told {}",
-            ctx.unknown_hint
+            ctx.hints.unknown
         ))],
     }
 }
@@ -325,9 +333,10 @@ fn check_device_url(entry: &Entry, ctx: &Context<'_>, out: &mut EntryReport) -> 
     detail(out, "url", url.text.clone());
     let mut usable = true;
     if url.scheme == url::Scheme::Http && !ctx.allow_http {
-        out.problems.push(Problem::error(
-            "is plain http: devices would provision over an unencrypted connection; use https, or pass --allow-http for a local test server",
-        ));
+        out.problems.push(Problem::error(format!(
+            "is plain http: devices would provision over an unencrypted connection; use https, or {} for a local test server",
+            ctx.hints.allow_http
+        )));
         usable = false;
     }
     if url.rest.contains(['?', '#']) {
@@ -431,7 +440,7 @@ fn check_provisioning_p12(entry: &Entry, ctx: &Context<'_>, out: &mut EntryRepor
             out.problems.push(Problem::error(p12_error_message(
                 &e,
                 ctx.p12_password,
-                ctx.password_hint,
+                ctx.hints.p12_password,
                 &entry.name,
             )));
             return None;

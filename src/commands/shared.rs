@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::checks::{self, Context, Findings};
+use crate::checks::{self, Context, Findings, Hints};
 use crate::error::{Blocker, Error, Result};
 use crate::intake::archive::{self, Archive, Limits};
 use crate::plan::render::{Templates, MAX_TEMPLATE_BYTES};
@@ -20,10 +20,12 @@ pub struct Outcome {
     pub exit: u8,
 }
 
-/// How the user gives the p12 password: ends the wrong-password message.
-const P12_PASSWORD_HINT: &str = "give the right one with --p12-password-file or SOTA_P12_PASSWORD";
-/// How the user says what to do with unknown entries, in a report.
-const UNKNOWN_HINT: &str = "--unknown host or --unknown drop";
+/// The fixes the checks suggest, in the command line's words.
+const HINTS: Hints = Hints {
+    p12_password: "give the right one with --p12-password-file or SOTA_P12_PASSWORD",
+    unknown: "--unknown host or --unknown drop",
+    allow_http: "pass --allow-http",
+};
 /// The same, in a refusal.
 const UNKNOWN_FIX: &str = "--unknown host (stage them with the host files) or --unknown drop";
 
@@ -33,8 +35,7 @@ pub(crate) fn context(password: &Secret<String>, allow_http: bool, now: i64) -> 
         p12_password: password,
         allow_http,
         now,
-        password_hint: P12_PASSWORD_HINT,
-        unknown_hint: UNKNOWN_HINT,
+        hints: &HINTS,
     }
 }
 
@@ -58,6 +59,10 @@ pub(crate) fn with_flags(e: Error) -> Error {
                 lines.join("\n  - ")
             ))
         }
+        Error::Conflicts(conflicts) => Error::Invalid(format!(
+            "staging would change files that are already there; nothing was written (pass --force to replace them):\n  - {}",
+            conflicts.join("\n  - ")
+        )),
         other => other,
     }
 }

@@ -173,10 +173,7 @@ pub fn apply_with(
         file_actions.push((path, action, file));
     }
     if !conflicts.is_empty() {
-        return Err(Error::Invalid(format!(
-            "staging would change files that are already there; nothing was written (pass --force to replace them):\n  - {}",
-            conflicts.join("\n  - ")
-        )));
+        return Err(Error::Conflicts(conflicts));
     }
 
     // 2. Create folders and write temporaries. 3. Rename into place.
@@ -595,7 +592,7 @@ mod tests {
                 .contains("device:var/sota/import/gateway.url exists with different content"),
             "{e}"
         );
-        assert!(e.to_string().contains("--force"), "{e}");
+        assert!(matches!(e, Error::Conflicts(_)), "{e}");
         assert_eq!(snapshot(s.path()), before);
         apply(&p, &roots, 1, true).expect("forced");
         assert_eq!(
