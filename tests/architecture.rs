@@ -46,11 +46,16 @@ fn modules() -> BTreeMap<String, String> {
                 Some(i) => text[..i].to_string(),
                 None => text,
             };
-            // Doc links are not imports.
+            // Doc links are not imports; blank lines keep line numbers.
             let code: String = product
                 .lines()
-                .filter(|l| !l.trim_start().starts_with("//"))
-                .map(|l| format!("{l}\n"))
+                .map(|l| {
+                    if l.trim_start().starts_with("//") {
+                        "\n".to_string()
+                    } else {
+                        format!("{l}\n")
+                    }
+                })
                 .collect();
             out.insert(parts.join("::"), code);
         }
