@@ -147,4 +147,14 @@ pub enum ArchiveError {
     ArchiveTooLarge { size: u64, limit: u64 },
     #[error("entry '{entry}' cannot be read ({detail}); download the credentials again")]
     Unreadable { entry: String, detail: String },
+    #[error("the end record counts {declared} entries, but the central directory holds {found}; zip readers would disagree on what the archive holds: download the credentials again")]
+    EntryCountMismatch { declared: u16, found: usize },
+    #[error("entry '{entry}' is named '{local}' in its local header; zip readers would disagree on its name: download the credentials again")]
+    LocalNameMismatch { entry: String, local: String },
+    #[error("the zip archive contradicts itself ({detail}); zip readers would disagree on what it holds: download the credentials again")]
+    Inconsistent { detail: String },
+    #[error("the archive uses zip64 records, which no credentials archive needs (they are for archives over 4 GiB or 65535 entries); re-pack it as a plain zip")]
+    Zip64,
+    #[error("entry '{entry}' uses compression method {method}; sota-stage reads stored and deflated entries only: re-pack the archive with plain zip")]
+    UnsupportedMethod { entry: String, method: u16 },
 }

@@ -14,6 +14,7 @@ pub mod commands;
 pub mod crypto;
 pub mod digest;
 pub mod error;
+pub mod escape;
 pub mod intake;
 pub mod plan;
 pub mod report;

@@ -103,7 +103,8 @@ fn hostile_names_are_printed_escaped() {
     // One line, the escape and the line break shown, not acted on.
     run.code(1).stderr_is(
         "error: credentials.zip: entry 'x\\u{1b}[2J\\nerror: forged' has an unsafe name (it \
-         contains a control character); re-pack the archive with plain file names at its root\n",
+         contains a control character, a line break or an invisible format character); re-pack \
+         the archive with plain file names at its root\n",
     );
 }
 

@@ -16,6 +16,7 @@ use zip::ZipArchive;
 
 use crate::digest::sha256_hex;
 use crate::error::{ArchiveError, Error, Result};
+use crate::escape;
 use crate::intake::catalogue;
 
 /// Bounds on what an archive may hold. The defaults are far above any real
@@ -101,29 +102,43 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Archive, ArchiveError> {
             limit: limits.max_archive_size,
         });
     }
+    // The zip crate trusts the end record's count and reads names from the
+    // central directory only; other tools walk the records or read the local
+    // headers. Walk the structure ourselves first and refuse any place where
+    // two readers could see two different archives.
+    let layout = match end_record(bytes) {
+        Some(end) => Some(walk(bytes, &end, limits)?),
+        None => None,
+    };
     let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| open_error(bytes, e))?;
     if zip.offset() != 0 {
         return Err(ArchiveError::NotAZip {
             detail: format!("{} bytes of other data come before the zip", zip.offset()),
         });
     }
-
-    // The zip crate keeps one entry per name, silently: count the central
-    // directory ourselves to see duplicates.
-    let stored_names = central_directory_names(bytes, zip.central_directory_start());
-    if stored_names.len() > limits.max_entries || zip.len() > limits.max_entries {
-        return Err(ArchiveError::TooManyEntries {
-            count: stored_names.len().max(zip.len()),
-            limit: limits.max_entries,
+    let Some(layout) = layout else {
+        // The zip crate found an end record that does not end the file.
+        return Err(ArchiveError::NotAZip {
+            detail: "other data follows the end of the zip".into(),
         });
-    }
+    };
+    // The zip crate keeps one entry per name, silently.
     let mut seen = HashSet::new();
-    for name in &stored_names {
+    for name in &layout.names {
         if !seen.insert(name.as_slice()) {
             return Err(ArchiveError::DuplicateEntry {
                 entry: display_name(name),
             });
         }
+    }
+    if zip.len() != layout.names.len() {
+        return Err(ArchiveError::Inconsistent {
+            detail: format!(
+                "the zip reader sees {} entries, the central directory holds {}",
+                zip.len(),
+                layout.names.len()
+            ),
+        });
     }
     if zip.is_empty() {
         return Err(ArchiveError::Empty);
@@ -137,6 +152,14 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Archive, ArchiveError> {
             let raw = zip
                 .by_index_raw(index)
                 .map_err(|e| truncated(format!("entry {index}: {e}")))?;
+            if layout.names.get(index).map(Vec::as_slice) != Some(raw.name_raw()) {
+                return Err(ArchiveError::Inconsistent {
+                    detail: format!(
+                        "the zip reader sees entry {index} as '{}', the central directory does not",
+                        display_name(raw.name_raw())
+                    ),
+                });
+            }
             let name = checked_name(raw.name_raw())?;
             if raw.unix_mode().is_some_and(is_symlink_mode) {
                 return Err(ArchiveError::SymlinkEntry { entry: name });
@@ -235,7 +258,7 @@ fn is_symlink_mode(mode: u32) -> bool {
 /// The entry name as text that is safe to print: control characters, NUL
 /// and non-UTF-8 bytes are escaped.
 fn display_name(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw).escape_debug().to_string()
+    escape::escape_bytes(raw)
 }
 
 /// Checks an entry name and returns it as a string. Names are compared by
@@ -254,9 +277,6 @@ fn checked_name(raw: &[u8]) -> Result<String, ArchiveError> {
     if raw.contains(&b'\\') {
         return Err(refuse("it contains a backslash"));
     }
-    if raw.iter().any(|b| b.is_ascii_control()) {
-        return Err(refuse("it contains a control character"));
-    }
     if raw.starts_with(b"/") {
         return Err(refuse("it is an absolute path"));
     }
@@ -264,6 +284,14 @@ fn checked_name(raw: &[u8]) -> Result<String, ArchiveError> {
         return Err(refuse("it starts with a drive letter"));
     }
     let name = std::str::from_utf8(raw).map_err(|_| refuse("it is not valid UTF-8"))?;
+    // Controls move the cursor or break the line; format characters
+    // (U+202E, U+200B) make a name read as another: `autoprov.url` and
+    // `autoprov.url\u{200b}` look the same.
+    if name.chars().any(escape::is_hidden) {
+        return Err(refuse(
+            "it contains a control character, a line break or an invisible format character",
+        ));
+    }
     let trimmed = name.strip_suffix('/').unwrap_or(name);
     for part in trimmed.split('/') {
         match part {
@@ -293,28 +321,194 @@ fn check_subfolders(entries: &[Entry]) -> Result<(), ArchiveError> {
     Ok(())
 }
 
-/// The raw names of the central directory, walked from its start. Stops at
-/// the first record that is not a central file header.
-fn central_directory_names(bytes: &[u8], start: u64) -> Vec<Vec<u8>> {
-    const SIGNATURE: &[u8] = b"PK\x01\x02";
-    const FIXED: usize = 46;
-    let mut names = Vec::new();
-    let Ok(mut pos) = usize::try_from(start) else {
-        return names;
-    };
-    while let Some(header) = bytes.get(pos..pos + FIXED) {
-        if &header[..4] != SIGNATURE {
-            break;
+// ---------------------------------------------------------------------------
+// The structure, walked by hand (APPNOTE.TXT 6.3.10, section 4.3)
+
+const LOCAL_SIGNATURE: &[u8] = b"PK\x03\x04";
+const CENTRAL_SIGNATURE: &[u8] = b"PK\x01\x02";
+const END_SIGNATURE: &[u8] = b"PK\x05\x06";
+const ZIP64_LOCATOR_SIGNATURE: &[u8] = b"PK\x06\x07";
+/// Fixed sizes of the end record, a central and a local header.
+const END_FIXED: usize = 22;
+const CENTRAL_FIXED: usize = 46;
+const LOCAL_FIXED: usize = 30;
+/// Compression methods: stored, deflated, and WinZip's AES (APPNOTE 4.4.5,
+/// and the AE-x specification).
+const METHOD_STORED: u16 = 0;
+const METHOD_DEFLATED: u16 = 8;
+const METHOD_AES: u16 = 99;
+
+/// The end of central directory record (APPNOTE 4.3.16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct EndRecord {
+    /// Where the record starts: the central directory must end here.
+    at: usize,
+    disk: u16,
+    directory_disk: u16,
+    entries_on_disk: u16,
+    entries: u16,
+    directory_size: u32,
+    directory_offset: u32,
+}
+
+/// The end record that ends the file: the last signature whose comment
+/// length reaches exactly the last byte. `None` when there is none.
+fn end_record(bytes: &[u8]) -> Option<EndRecord> {
+    let last = bytes.len().checked_sub(END_FIXED)?;
+    // The comment is at most 65535 bytes.
+    let first = last.saturating_sub(usize::from(u16::MAX));
+    (first..=last).rev().find_map(|at| {
+        let record = &bytes[at..];
+        if !record.starts_with(END_SIGNATURE)
+            || le16(record, 20)? as usize != record.len() - END_FIXED
+        {
+            return None;
         }
-        let field = |at: usize| usize::from(u16::from_le_bytes([header[at], header[at + 1]]));
-        let (name_len, extra_len, comment_len) = (field(28), field(30), field(32));
-        let Some(name) = bytes.get(pos + FIXED..pos + FIXED + name_len) else {
-            break;
-        };
-        names.push(name.to_vec());
-        pos += FIXED + name_len + extra_len + comment_len;
+        Some(EndRecord {
+            at,
+            disk: le16(record, 4)?,
+            directory_disk: le16(record, 6)?,
+            entries_on_disk: le16(record, 8)?,
+            entries: le16(record, 10)?,
+            directory_size: le32(record, 12)?,
+            directory_offset: le32(record, 16)?,
+        })
+    })
+}
+
+/// What the walk found: the central directory's names, in order.
+#[derive(Debug)]
+struct Layout {
+    names: Vec<Vec<u8>>,
+}
+
+/// Walks the central directory the end record points at, record by record,
+/// and each entry's local header. Refuses zip64 and split archives, data
+/// before the zip, an end record whose count or size disagrees with the
+/// records, a local header whose name differs from the central one, and
+/// encrypted or unknown compression methods, each with its own message.
+fn walk(bytes: &[u8], end: &EndRecord, limits: &Limits) -> Result<Layout, ArchiveError> {
+    let zip64 = end.entries == u16::MAX
+        || end.entries_on_disk == u16::MAX
+        || end.directory_size == u32::MAX
+        || end.directory_offset == u32::MAX
+        || (end.at >= 20 && bytes[end.at - 20..].starts_with(ZIP64_LOCATOR_SIGNATURE));
+    if zip64 {
+        return Err(ArchiveError::Zip64);
     }
-    names
+    if end.disk != 0 || end.directory_disk != 0 || end.entries_on_disk != end.entries {
+        return Err(ArchiveError::Inconsistent {
+            detail: "the end record describes an archive split over several disks".into(),
+        });
+    }
+    let size = end.directory_size as usize;
+    let offset = end.directory_offset as usize;
+    let Some(start) = end.at.checked_sub(size) else {
+        return Err(ArchiveError::Truncated {
+            detail: format!(
+                "the end record declares a central directory of {size} bytes, but only {} bytes come before it",
+                end.at
+            ),
+        });
+    };
+    if start > offset {
+        // What `cat prefix.sh archive.zip` makes: every offset is short by
+        // the length of the prefix.
+        return Err(ArchiveError::NotAZip {
+            detail: format!("{} bytes of other data come before the zip", start - offset),
+        });
+    }
+    if start < offset {
+        return Err(ArchiveError::Inconsistent {
+            detail: format!(
+                "the end record puts the central directory at byte {offset}, but its {size} bytes start at byte {start}"
+            ),
+        });
+    }
+
+    let mut names = Vec::new();
+    let mut first_local = None::<usize>;
+    let mut pos = start;
+    while pos < end.at {
+        let damaged = |what: &str| ArchiveError::Truncated {
+            detail: format!("central directory record {} {what}", names.len() + 1),
+        };
+        let record = &bytes[pos..end.at];
+        if !record.starts_with(CENTRAL_SIGNATURE) || record.len() < CENTRAL_FIXED {
+            return Err(damaged("is not a central directory header"));
+        }
+        let field = |at: usize| le16(record, at).map_or(0, usize::from);
+        let (name_len, extra_len, comment_len) = (field(28), field(30), field(32));
+        let length = CENTRAL_FIXED + name_len + extra_len + comment_len;
+        let Some(name) = record.get(CENTRAL_FIXED..CENTRAL_FIXED + name_len) else {
+            return Err(damaged("runs past the central directory"));
+        };
+        if record.len() < length {
+            return Err(damaged("runs past the central directory"));
+        }
+        let entry = || display_name(name);
+        let flags = le16(record, 8).unwrap_or(0);
+        let method = le16(record, 10).unwrap_or(0);
+        if flags & 1 != 0 || method == METHOD_AES {
+            return Err(ArchiveError::Encrypted { entry: entry() });
+        }
+        if method != METHOD_STORED && method != METHOD_DEFLATED {
+            return Err(ArchiveError::UnsupportedMethod {
+                entry: entry(),
+                method,
+            });
+        }
+        let local_at = le32(record, 42).map_or(usize::MAX, |o| o as usize);
+        let local = bytes.get(local_at..).unwrap_or_default();
+        if !local.starts_with(LOCAL_SIGNATURE) || local.len() < LOCAL_FIXED {
+            return Err(ArchiveError::Truncated {
+                detail: format!("entry '{}' has no local header at byte {local_at}", entry()),
+            });
+        }
+        let local_name_len = le16(local, 26).map_or(0, usize::from);
+        let local_name = local
+            .get(LOCAL_FIXED..LOCAL_FIXED + local_name_len)
+            .unwrap_or_default();
+        if local_name != name {
+            return Err(ArchiveError::LocalNameMismatch {
+                entry: entry(),
+                local: display_name(local_name),
+            });
+        }
+        first_local = Some(first_local.map_or(local_at, |f| f.min(local_at)));
+        names.push(name.to_vec());
+        pos += length;
+    }
+    if names.len() > limits.max_entries {
+        return Err(ArchiveError::TooManyEntries {
+            count: names.len(),
+            limit: limits.max_entries,
+        });
+    }
+    if names.len() != usize::from(end.entries) {
+        return Err(ArchiveError::EntryCountMismatch {
+            declared: end.entries,
+            found: names.len(),
+        });
+    }
+    if let Some(first) = first_local.filter(|&f| f > 0) {
+        // What `zip -A` makes of a prefixed archive: the offsets are
+        // adjusted, so only the first entry's place shows the prefix.
+        return Err(ArchiveError::NotAZip {
+            detail: format!("{first} bytes of other data come before the zip"),
+        });
+    }
+    Ok(Layout { names })
+}
+
+fn le16(bytes: &[u8], at: usize) -> Option<u16> {
+    let b = bytes.get(at..at + 2)?;
+    Some(u16::from_le_bytes([b[0], b[1]]))
+}
+
+fn le32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at + 4)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 #[cfg(test)]

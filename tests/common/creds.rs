@@ -183,6 +183,7 @@ impl<'a> Creds<'a> {
     pub fn raw(&self) -> RawZip {
         RawZip {
             entries: self.entries.clone(),
+            ..RawZip::default()
         }
     }
 

@@ -4,7 +4,7 @@
 //!
 //! The layout follows APPNOTE.TXT 6.3 (section 4.3): local file headers
 //! with their data, the central directory, the end of central directory
-//! record. No zip64, no data descriptors, no extra fields. Timestamps are
+//! record. No zip64, no data descriptors; extra fields only as given. Timestamps are
 //! fixed (1980-01-01 00:00), so the same entries give the same bytes.
 
 use std::io::{Cursor, Read, Write};
@@ -59,6 +59,10 @@ pub struct ZipEntry {
     pub unix_mode: u32,
     /// The low half (MS-DOS attributes).
     pub dos_attributes: u32,
+    /// The name in the local header (`None`: the same as the central one).
+    pub local_name: Option<Vec<u8>>,
+    /// The extra field, written in both headers.
+    pub extra: Vec<u8>,
 }
 
 impl ZipEntry {
@@ -78,6 +82,8 @@ impl ZipEntry {
             made_by: HOST_UNIX,
             unix_mode: MODE_FILE,
             dos_attributes: 0,
+            local_name: None,
+            extra: Vec::new(),
         }
     }
 
@@ -180,6 +186,27 @@ impl ZipEntry {
         self
     }
 
+    /// A different name in the local header than in the central directory.
+    pub fn local_name(mut self, name: impl AsRef<[u8]>) -> ZipEntry {
+        self.local_name = Some(name.as_ref().to_vec());
+        self
+    }
+
+    /// The compression method in both headers; the data stays as it is.
+    pub fn method(mut self, method: u16) -> ZipEntry {
+        self.method = method;
+        self
+    }
+
+    /// WinZip AES: method 99 and its extra field (0x9901: AE-2, AES-256,
+    /// deflate inside), flag bit 0 left clear as some writers leave it.
+    /// The data stays plain.
+    pub fn aes(mut self) -> ZipEntry {
+        self.method = 99;
+        self.extra = [0x01, 0x99, 7, 0, 2, 0, b'A', b'E', 3, 8, 0].to_vec();
+        self
+    }
+
     fn external_attributes(&self) -> u32 {
         (self.unix_mode << 16) | self.dos_attributes
     }
@@ -196,6 +223,13 @@ fn utf8_flag_for(name: &[u8]) -> u16 {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawZip {
     pub entries: Vec<ZipEntry>,
+    /// Bytes written before the first local header.
+    pub prefix: Vec<u8>,
+    /// Whether the offsets count the prefix (what `zip -A` fixes up) or not
+    /// (plain `cat prefix archive.zip`).
+    pub adjust_offsets: bool,
+    /// The entry count of the end record (`None`: the truth).
+    pub declared_count: Option<u16>,
 }
 
 impl RawZip {
@@ -218,22 +252,44 @@ impl RawZip {
         self.entry(ZipEntry::dir(name))
     }
 
+    /// `bytes` before the zip; with `adjust_offsets` the offsets count them,
+    /// as `zip -A` leaves a self-extracting archive.
+    pub fn prefix(mut self, bytes: impl Into<Vec<u8>>, adjust_offsets: bool) -> RawZip {
+        self.prefix = bytes.into();
+        self.adjust_offsets = adjust_offsets;
+        self
+    }
+
+    /// The entry count the end record declares (both of its counts).
+    pub fn declared_count(mut self, count: u16) -> RawZip {
+        self.declared_count = Some(count);
+        self
+    }
+
     /// The archive bytes: local headers and data, central directory, end
     /// of central directory record.
     #[track_caller]
     pub fn finish(&self) -> Vec<u8> {
         let count = u16::try_from(self.entries.len())
             .unwrap_or_else(|_| panic!("RawZip writes at most 65535 entries (no zip64)"));
-        let mut out = Vec::new();
+        let count = self.declared_count.unwrap_or(count);
+        let mut out = self.prefix.clone();
+        let base = if self.adjust_offsets {
+            0
+        } else {
+            self.prefix.len()
+        };
         let mut offsets = Vec::with_capacity(self.entries.len());
         for e in &self.entries {
-            offsets.push(u32_of(out.len() as u64, "local header offset"));
+            offsets.push(u32_of((out.len() - base) as u64, "local header offset"));
             let size = u32_of(e.size, "uncompressed size");
+            let name = e.local_name.as_ref().unwrap_or(&e.name);
             put32(&mut out, LOCAL_HEADER);
             put16(&mut out, VERSION_NEEDED);
-            put_common_fields(&mut out, e, e.local_size.unwrap_or(size));
-            put16(&mut out, 0); // extra field length
-            out.extend_from_slice(&e.name);
+            put_common_fields(&mut out, e, e.local_size.unwrap_or(size), name);
+            put16(&mut out, u16_of(e.extra.len(), "extra field length"));
+            out.extend_from_slice(name);
+            out.extend_from_slice(&e.extra);
             out.extend_from_slice(&e.data);
         }
         let central_start = out.len();
@@ -242,14 +298,15 @@ impl RawZip {
             put32(&mut out, CENTRAL_HEADER);
             put16(&mut out, (u16::from(e.made_by) << 8) | VERSION_NEEDED);
             put16(&mut out, VERSION_NEEDED);
-            put_common_fields(&mut out, e, e.central_size.unwrap_or(size));
-            put16(&mut out, 0); // extra field length
+            put_common_fields(&mut out, e, e.central_size.unwrap_or(size), &e.name);
+            put16(&mut out, u16_of(e.extra.len(), "extra field length"));
             put16(&mut out, 0); // comment length
             put16(&mut out, 0); // disk number start
             put16(&mut out, 0); // internal attributes
             put32(&mut out, e.external_attributes());
             put32(&mut out, offset);
             out.extend_from_slice(&e.name);
+            out.extend_from_slice(&e.extra);
         }
         let central_size = out.len() - central_start;
         put32(&mut out, END_OF_CENTRAL_DIR);
@@ -263,7 +320,7 @@ impl RawZip {
         );
         put32(
             &mut out,
-            u32_of(central_start as u64, "central directory offset"),
+            u32_of((central_start - base) as u64, "central directory offset"),
         );
         put16(&mut out, 0); // comment length
         out
@@ -279,7 +336,7 @@ impl RawZip {
 /// The fields the local and the central header share, in their order
 /// (APPNOTE 4.3.7, 4.3.12): flags to the name length, with `size` as the
 /// uncompressed size each header declares.
-fn put_common_fields(out: &mut Vec<u8>, e: &ZipEntry, size: u32) {
+fn put_common_fields(out: &mut Vec<u8>, e: &ZipEntry, size: u32, name: &[u8]) {
     put16(out, e.flags);
     put16(out, e.method);
     put16(out, DOS_TIME);
@@ -287,7 +344,7 @@ fn put_common_fields(out: &mut Vec<u8>, e: &ZipEntry, size: u32) {
     put32(out, e.crc32);
     put32(out, u32_of(e.data.len() as u64, "compressed size"));
     put32(out, size);
-    put16(out, u16_of(e.name.len(), "name length"));
+    put16(out, u16_of(name.len(), "name length"));
 }
 
 fn put16(out: &mut Vec<u8>, v: u16) {

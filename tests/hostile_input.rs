@@ -1,0 +1,168 @@
+//! Issue 10, "untrusted input everywhere": archives whose parts disagree,
+//! names and certificate fields that try to forge output, operator files
+//! that never end, templates that recurse or leak, values past their limits.
+//! Each test names the defect it covers.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+
+const URL: &[u8] = b"https://gw.example.test:443";
+
+/// `inspect` on an archive given as bytes.
+fn inspect_bytes(dir: &TestDir, bytes: &[u8]) -> Run {
+    let zip = dir.write("credentials.zip", bytes);
+    sota(["inspect"]).arg(&zip).run()
+}
+
+/// Asserts a refusal: exit 1, nothing on stdout, `message` on stderr.
+fn refused(bytes: &[u8], message: &str) {
+    let dir = TestDir::new();
+    let run = inspect_bytes(&dir, bytes);
+    run.code(1)
+        .stderr_is(&format!("error: credentials.zip: {message}\n"));
+    assert!(run.stdout.is_empty(), "nothing on stdout: {}", run.stdout);
+}
+
+/// Eight small entries, as many as a typical archive.
+fn eight_entries() -> RawZip {
+    let mut zip = RawZip::new().file("autoprov.url", URL);
+    for name in ["a", "b", "c", "d", "e", "f", "g"] {
+        zip = zip.file(format!("{name}.txt"), name.as_bytes().to_vec());
+    }
+    zip
+}
+
+// --- defect 2 and 10: the end record's count --------------------------------
+
+#[test]
+fn an_end_record_counting_too_few_entries_is_refused() {
+    refused(
+        &eight_entries().declared_count(3).finish(),
+        "the end record counts 3 entries, but the central directory holds 8; zip readers \
+         would disagree on what the archive holds: download the credentials again",
+    );
+}
+
+#[test]
+fn an_end_record_counting_too_many_entries_says_so() {
+    refused(
+        &eight_entries().declared_count(10).finish(),
+        "the end record counts 10 entries, but the central directory holds 8; zip readers \
+         would disagree on what the archive holds: download the credentials again",
+    );
+}
+
+#[test]
+fn stage_writes_nothing_from_an_archive_whose_count_lies() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let mut raw = Creds::typical(&pki).raw();
+    let real = u16::try_from(raw.entries.len()).unwrap();
+    raw = raw.declared_count(real - 2);
+    let zip = raw.write_to(&dir, "credentials.zip");
+    sota(["stage", "--method", "shared-cred", "--credentials"])
+        .arg(&zip)
+        .arg("--device-root")
+        .arg(dir.join("image"))
+        .run()
+        .code(1)
+        .stderr_has("the end record counts");
+    assert!(!dir.join("image").exists(), "nothing staged");
+}
+
+// --- defect 3: the local header's name ---------------------------------------
+
+#[test]
+fn a_local_header_with_another_name_is_refused() {
+    for local in ["autoprov.urm", "../../../../tmp/x"] {
+        let bytes = RawZip::new()
+            .entry(ZipEntry::file("autoprov.url", URL).local_name(local))
+            .finish();
+        refused(
+            &bytes,
+            &format!(
+                "entry 'autoprov.url' is named '{local}' in its local header; zip readers would \
+                 disagree on its name: download the credentials again"
+            ),
+        );
+    }
+}
+
+// --- defect 4: data before the zip ------------------------------------------
+
+#[test]
+fn data_before_the_zip_is_refused_with_or_without_adjusted_offsets() {
+    let prefix = b"#!/bin/sh\necho self-extracting\nexit 0\n";
+    for adjusted in [false, true] {
+        let bytes = RawZip::new()
+            .file("autoprov.url", URL)
+            .prefix(prefix.to_vec(), adjusted)
+            .finish();
+        refused(
+            &bytes,
+            &format!(
+                "not a zip archive ({} bytes of other data come before the zip); pass the \
+                 credentials.zip your OTA server gave you",
+                prefix.len()
+            ),
+        );
+    }
+}
+
+// --- defect 10: encrypted and unknown compression methods --------------------
+
+#[test]
+fn aes_entries_are_refused_as_encrypted_with_or_without_their_extra_field() {
+    let message = "entry 'autoprov.url' is encrypted; sota-stage reads only unencrypted \
+                   archives: re-pack it without a password";
+    let with_extra = RawZip::new()
+        .entry(ZipEntry::file("autoprov.url", URL).aes())
+        .finish();
+    refused(&with_extra, message);
+    let without_extra = RawZip::new()
+        .entry(ZipEntry::file("autoprov.url", URL).method(99))
+        .finish();
+    refused(&without_extra, message);
+}
+
+#[test]
+fn an_unknown_compression_method_is_named() {
+    let bytes = RawZip::new()
+        .entry(ZipEntry::file("autoprov.url", URL).method(12))
+        .finish();
+    refused(
+        &bytes,
+        "entry 'autoprov.url' uses compression method 12; sota-stage reads stored and deflated \
+         entries only: re-pack the archive with plain zip",
+    );
+}
+
+// --- defect 6: names with invisible or control characters -------------------
+
+#[test]
+fn names_with_c1_bidi_or_zero_width_characters_are_refused_and_shown_escaped() {
+    let cases = [
+        ("autoprov.url\u{200b}", "autoprov.url\\u{200b}"),
+        ("x\u{202e}lru.vorpotua", "x\\u{202e}lru.vorpotua"),
+        ("next\u{85}line", "next\\u{85}line"),
+        ("bom\u{feff}.url", "bom\\u{feff}.url"),
+        ("para\u{2029}graph", "para\\u{2029}graph"),
+    ];
+    for (name, shown) in cases {
+        let bytes = RawZip::new()
+            .file("autoprov.url", URL)
+            .file(name, b"x".to_vec())
+            .finish();
+        refused(
+            &bytes,
+            &format!(
+                "entry '{shown}' has an unsafe name (it contains a control character, a line \
+                 break or an invisible format character); re-pack the archive with plain file \
+                 names at its root"
+            ),
+        );
+    }
+}
