@@ -4,6 +4,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::escape::escape;
+
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
 /// Exit status: the input is invalid (bad archive, bad config, mismatch).
@@ -16,7 +18,7 @@ pub const EXIT_IO: u8 = 3;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file-system operation failed; names the operation and the path.
-    #[error("cannot {op} `{}`: {source}", path.display())]
+    #[error("cannot {op} `{}`: {source}", escape(&path.display().to_string()))]
     Io {
         op: &'static str,
         path: PathBuf,
@@ -110,11 +112,17 @@ impl std::fmt::Display for Blocker {
 }
 
 fn list_lines(lines: &[String]) -> String {
-    lines.iter().map(|l| format!("\n  - {l}")).collect()
+    lines
+        .iter()
+        .map(|l| format!("\n  - {}", escape(l)))
+        .collect()
 }
 
 fn list(blockers: &[Blocker]) -> String {
-    blockers.iter().map(|b| format!("\n  - {b}")).collect()
+    blockers
+        .iter()
+        .map(|b| format!("\n  - {}", escape(&b.to_string())))
+        .collect()
 }
 
 /// Why an archive is refused as a whole. Each message names the entry

@@ -44,7 +44,9 @@ fn main() -> ExitCode {
                 }
                 source = cause.source();
             }
-            eprintln!("{message}");
+            // The parts that come from outside are escaped where the message
+            // is made; this catches any that were not, line by line.
+            eprintln!("{}", sota_stage::escape::escape_lines(&message));
             ExitCode::from(e.exit_code())
         }
     }

@@ -166,3 +166,81 @@ fn names_with_c1_bidi_or_zero_width_characters_are_refused_and_shown_escaped() {
         );
     }
 }
+
+// --- defect 5: text output cannot be forged ----------------------------------
+
+/// A colour, a line that claims success, a carriage return and a bidi
+/// override: what a hostile certificate subject or JSON value would print.
+const FORGERY: &str = "x\u{1b}[31m\nresult: ok, 0 errors, 0 warnings\r\u{202e}";
+const FORGERY_SHOWN: &str = "x\\u{1b}[31m\\nresult: ok, 0 errors, 0 warnings\\r\\u{202e}";
+
+/// Nothing a terminal acts on, and the one summary line the tool wrote.
+fn assert_unforged(text: &str, summary: &str) {
+    for c in ['\u{1b}', '\r', '\u{202e}', '\u{85}'] {
+        assert!(!text.contains(c), "{c:?} printed raw:\n{text}");
+    }
+    let summaries = text.lines().filter(|l| l.starts_with(summary)).count();
+    assert_eq!(summaries, 1, "one `{summary}` line:\n{text}");
+}
+
+#[test]
+fn inspect_text_escapes_certificate_subjects_and_json_values() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let ec = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
+    openssl(
+        dir.path(),
+        ["genpkey", "-out", "forged.key"].iter().chain(&ec),
+    );
+    let subject = format!("/CN={FORGERY}");
+    openssl(
+        dir.path(),
+        [
+            "req",
+            "-x509",
+            "-new",
+            "-utf8",
+            "-key",
+            "forged.key",
+            "-days",
+            "30",
+            "-subj",
+            &subject,
+            "-out",
+            "forged.pem",
+        ],
+    );
+    let root = ROOT_JSON.replace(
+        "\"2030-01-01T00:00:00Z\"",
+        &serde_json::to_string(FORGERY).unwrap(),
+    );
+    let zip = Creds::typical(&pki)
+        .file("server_ca.pem", dir.read("forged.pem"))
+        .file("root.json", root)
+        .write_to(&dir, "credentials.zip");
+    let run = sota(["inspect"]).arg(&zip).run();
+    assert_unforged(&run.stdout, "result: ");
+    run.stdout_has(FORGERY_SHOWN);
+    // JSON carries the real value: serde escapes it for the reader.
+    let json = sota(["inspect", "--format", "json"]).arg(&zip).run();
+    assert!(
+        json.stdout.contains("\\u001b[31m\\nresult: ok"),
+        "{}",
+        json.stdout
+    );
+}
+
+#[test]
+fn lint_text_escapes_file_names_and_values() {
+    let dir = TestDir::new();
+    let name = "a\u{1b}[2J\u{202e}.toml";
+    let file = dir.write(
+        name,
+        // aktualizr has no escape sequences: the control bytes are raw.
+        "[tls]\nserver = \"https://gw.example.test\u{1b}[31m\r\u{202e}\"\n",
+    );
+    let run = sota(["lint", "--explain"]).arg(&file).run();
+    assert_unforged(&run.stdout, "1 file checked: ");
+    run.stdout_has("a\\u{1b}[2J\\u{202e}.toml")
+        .stdout_has("tls.server:       https://gw.example.test\\u{1b}[31m\\r\\u{202e}");
+}

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use crate::checks::{self, EntryReport, Findings};
 use crate::commands::shared::{context, file_label, Outcome};
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
+use crate::escape::escape;
 use crate::intake::archive::{self, Limits};
 use crate::plan::methods::Method;
 use crate::report::{Format, Problem};
@@ -90,13 +91,18 @@ fn to_json(report: &Report<'_>) -> String {
     out
 }
 
+/// The text report. Every string that comes from outside (the file name,
+/// entry names, details such as certificate subjects and root.json's
+/// `expires`, problem messages that quote them) goes through [`escape`]:
+/// a hostile value must not forge a line, a colour or a direction.
 fn text(label: &str, sha256: &str, findings: &Findings) -> String {
+    let label = escape(label);
     let mut out = String::new();
     let _ = writeln!(out, "{label}  sha256 {sha256}\n");
-    let width = findings
-        .entries
+    let names: Vec<_> = findings.entries.iter().map(|e| escape(&e.name)).collect();
+    let width = names
         .iter()
-        .map(|e| e.name.len())
+        .map(|n| n.chars().count())
         .max()
         .unwrap_or(0)
         .max("ENTRY".len());
@@ -105,11 +111,11 @@ fn text(label: &str, sha256: &str, findings: &Findings) -> String {
         "{:<width$}  {:<9}  {:<6}  {:>8}  READ BY",
         "ENTRY", "ROLE", "SECRET", "SIZE"
     );
-    for entry in &findings.entries {
+    for (entry, name) in findings.entries.iter().zip(&names) {
         let _ = writeln!(
             out,
             "{:<width$}  {:<9}  {:<6}  {:>8}  {}",
-            entry.name,
+            name,
             entry.role.as_str(),
             if entry.secret { "yes" } else { "no" },
             entry.size,
@@ -120,7 +126,7 @@ fn text(label: &str, sha256: &str, findings: &Findings) -> String {
             },
         );
         for d in &entry.details {
-            let _ = writeln!(out, "{:width$}    {}: {}", "", d.label, d.value);
+            let _ = writeln!(out, "{:width$}    {}: {}", "", d.label, escape(&d.value));
         }
     }
 
@@ -132,7 +138,12 @@ fn text(label: &str, sha256: &str, findings: &Findings) -> String {
     if !problems.is_empty() {
         out.push('\n');
         for p in problems {
-            let _ = writeln!(out, "{}: {label}: {}", p.severity.as_str(), p.message);
+            let _ = writeln!(
+                out,
+                "{}: {label}: {}",
+                p.severity.as_str(),
+                escape(&p.message)
+            );
         }
     }
 

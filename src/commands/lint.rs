@@ -29,6 +29,7 @@ use crate::aktualizr::servers::{ServerUrls, Servers, RUNTIME_SERVER};
 use crate::aktualizr::{ini, rules};
 use crate::commands::shared::Outcome;
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
+use crate::escape::escape;
 use crate::report::{has_errors, Format, Severity};
 
 /// Version of the JSON report.
@@ -409,17 +410,18 @@ impl Report<'_> {
     fn text(&self) -> String {
         let mut out = String::new();
         for d in self.problems {
+            // File names, messages and fixes quote what the files hold.
             let _ = writeln!(
                 out,
                 "{}:{}:{}: {}: {}",
-                d.file,
+                escape(&d.file),
                 d.line,
                 d.column,
                 d.severity.as_str(),
-                d.message
+                escape(&d.message)
             );
             if let Some(fix) = &d.fix {
-                let _ = writeln!(out, "  fix: {fix}");
+                let _ = writeln!(out, "  fix: {}", escape(fix));
             }
         }
         if let Some(explanation) = self.explanation {
@@ -445,12 +447,17 @@ impl Report<'_> {
     fn explain_text(&self, out: &mut String, explanation: &Explanation) {
         let _ = writeln!(out, "aktualizr applies these files, in this order:");
         for (i, f) in self.sources.applied.iter().enumerate() {
-            let _ = writeln!(out, "  {}. {}", i + 1, f.shown);
+            let _ = writeln!(out, "  {}. {}", i + 1, escape(&f.shown));
         }
         if !self.sources.hidden.is_empty() {
             let _ = writeln!(out, "hidden, never read:");
             for h in &self.sources.hidden {
-                let _ = writeln!(out, "  {} (hidden by {})", h.file.shown, h.by);
+                let _ = writeln!(
+                    out,
+                    "  {} (hidden by {})",
+                    escape(&h.file.shown),
+                    escape(&h.by)
+                );
             }
         }
         if self.errors > 0 {
@@ -465,12 +472,15 @@ impl Report<'_> {
             let _ = writeln!(out, "  (nothing set: aktualizr's defaults)");
         }
         for (section, keys) in &explanation.effective {
-            let _ = writeln!(out, "[{section}]");
+            let _ = writeln!(out, "[{}]", escape(section));
             for (key, setting) in keys {
                 let _ = writeln!(
                     out,
-                    "{key} = {}    # {}:{}",
-                    setting.value, setting.file, setting.line
+                    "{} = {}    # {}:{}",
+                    escape(key),
+                    escape(&setting.value.to_string()),
+                    escape(&setting.file),
+                    setting.line
                 );
             }
         }
@@ -478,13 +488,14 @@ impl Report<'_> {
         let _ = writeln!(out, "\nserver URLs:");
         let base = match (s.source, &s.server, &s.read_from) {
             ("tls.server", Some(server), _) => {
-                let _ = writeln!(out, "  tls.server:       {server}");
+                let _ = writeln!(out, "  tls.server:       {}", escape(server));
                 None
             }
             (source, _, Some(file)) => {
                 let _ = writeln!(
                     out,
-                    "  tls.server:       read at run time from {file} ({source})"
+                    "  tls.server:       read at run time from {} ({source})",
+                    escape(file)
                 );
                 Some(RUNTIME_SERVER)
             }
@@ -507,7 +518,11 @@ impl Report<'_> {
             ("treehub:", &urls.treehub),
             ("ECU registration:", &urls.ecu_registration),
         ] {
-            let _ = writeln!(out, "  {label:<17} {}", url.as_deref().unwrap_or("(none)"));
+            let _ = writeln!(
+                out,
+                "  {label:<17} {}",
+                escape(url.as_deref().unwrap_or("(none)"))
+            );
         }
     }
 }

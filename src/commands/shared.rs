@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::checks::{self, Context, Findings, Hints};
 use crate::error::{Blocker, Error, Result};
+use crate::escape::escape;
 use crate::intake::archive::{self, Archive, Limits};
 use crate::plan::render::{Templates, MAX_TEMPLATE_BYTES};
 use crate::report::Problem;
@@ -53,6 +54,7 @@ pub(crate) fn with_flags(e: Error) -> Error {
                     Blocker::UnknownEntries(_) => format!("{b} with {UNKNOWN_FIX}"),
                     Blocker::Problem(_) => b.to_string(),
                 })
+                .map(|line| escape(&line).into_owned())
                 .collect();
             Error::Invalid(format!(
                 "{label}: cannot stage for {method}:\n  - {}",
@@ -132,6 +134,13 @@ pub(crate) fn file_label(path: &Path) -> String {
 pub(crate) fn warnings_text(label: &str, problems: &[Problem]) -> String {
     problems
         .iter()
-        .map(|p| format!("{}: {label}: {}\n", p.severity.as_str(), p.message))
+        .map(|p| {
+            format!(
+                "{}: {}: {}\n",
+                p.severity.as_str(),
+                escape(label),
+                escape(&p.message)
+            )
+        })
         .collect()
 }

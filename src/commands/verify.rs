@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::commands::shared::{file_label, Outcome};
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
+use crate::escape::escape;
 use crate::intake::catalogue::Side;
 use crate::plan::manifest::Manifest;
 use crate::write::apply::Roots;
@@ -42,7 +43,11 @@ pub fn run(args: &Config) -> Result<Outcome> {
     } else {
         EXIT_INVALID
     };
-    let listing: String = differences.iter().map(|d| format!("{d}\n")).collect();
+    // A difference names paths from the manifest, which is read from outside.
+    let listing: String = differences
+        .iter()
+        .map(|d| format!("{}\n", escape(&d.to_string())))
+        .collect();
     let checked = manifest
         .files
         .iter()

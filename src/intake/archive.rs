@@ -78,10 +78,11 @@ impl Archive {
 /// Reads and checks the archive at `path`. `Error::Io` when the file cannot
 /// be read, `Error::Archive` when its content is refused.
 pub fn read(path: &Path, limits: &Limits) -> Result<Archive> {
-    let label = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
+    let label = escape::escape_bytes(
+        path.file_name()
+            .unwrap_or(path.as_os_str())
+            .as_encoded_bytes(),
+    );
     let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mut bytes = Vec::new();
     // One byte over the limit tells "too large" from "exactly the limit".
