@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::commands::{self, inspect, lint, render, stage, verify};
 use crate::crypto::{private_key, x509};
 use crate::error::{Error, Result};
+use crate::files::{self, Kind};
 use crate::plan::methods::{Method, MethodOption};
 use crate::plan::options::{
     DeviceCert, FragmentOptions, HardwareId, Hsm, StageOptions, UnknownPolicy,
@@ -264,8 +265,8 @@ impl DeviceCertArgs {
         let (Some(cert), Some(key)) = (self.device_cert, self.device_key) else {
             return Ok(None);
         };
-        let cert_pem = read_bounded(&cert)?;
-        let key_pem = read_bounded(&key)?;
+        let cert_pem = files::read(&cert, Kind::Pem)?;
+        let key_pem = files::read(&key, Kind::Pem)?;
         let certs = x509::parse_pem_certificates(&cert_pem)
             .map_err(|e| Error::Invalid(format!("--device-cert `{}`: {e}", cert.display())))?;
         let [cert_info] = <[_; 1]>::try_from(certs).map_err(|certs: Vec<_>| {
@@ -554,31 +555,10 @@ impl P12PasswordArgs {
     }
 }
 
-/// The largest file read for a flag (a password, a PIN, a certificate).
-const MAX_FLAG_FILE_BYTES: u64 = 1024 * 1024;
-
-/// Reads a small file named by a flag, refusing one too large to be what
-/// the flag wants.
-fn read_bounded(path: &Path) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FLAG_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io("read", path, e))?;
-    if bytes.len() as u64 > MAX_FLAG_FILE_BYTES {
-        return Err(Error::Usage(format!(
-            "`{}` is larger than {MAX_FLAG_FILE_BYTES} bytes; give the file the option asks for",
-            path.display()
-        )));
-    }
-    Ok(bytes)
-}
-
 /// Reads a one-line secret from a file: one trailing `\n` or `\r\n` is
 /// dropped, anything else is kept as is (a password may end in a space).
 fn read_secret_file(path: &Path, flag: &str) -> Result<Secret<String>> {
-    let bytes = read_bounded(path)?;
+    let bytes = files::read(path, Kind::Secret)?;
     let mut text = String::from_utf8(bytes).map_err(|_| {
         Error::Usage(format!(
             "{flag} `{}`: the file is not valid UTF-8",

@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod digest;
 pub mod error;
 pub mod escape;
+pub mod files;
 pub mod intake;
 pub mod plan;
 pub mod report;

@@ -244,3 +244,139 @@ fn lint_text_escapes_file_names_and_values() {
     run.stdout_has("a\\u{1b}[2J\\u{202e}.toml")
         .stdout_has("tls.server:       https://gw.example.test\\u{1b}[31m\\r\\u{202e}");
 }
+
+// --- defect 7: operator files are regular and bounded -------------------------
+
+/// Long enough for a debug build; a run that hangs or streams /dev/zero
+/// fails the test instead of the build host.
+const QUICK: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// A FIFO nobody writes to: opening it for reading would block forever.
+fn fifo(dir: &TestDir, rel: &str) -> std::path::PathBuf {
+    let path = dir.join(rel);
+    let status = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+    path
+}
+
+#[test]
+fn lint_refuses_devices_fifos_and_links_to_them_and_oversized_files() {
+    let dir = TestDir::new();
+    sota(["lint", "/dev/zero"])
+        .timeout(QUICK)
+        .run()
+        .code(1)
+        .stderr_is(
+            "error: `/dev/zero` is a character device, not a regular file; give an aktualizr \
+             config file\n",
+        );
+    let pipe = fifo(&dir, "pipe.toml");
+    sota(["lint"])
+        .arg(&pipe)
+        .timeout(QUICK)
+        .run()
+        .code(1)
+        .stderr_has("is a FIFO, not a regular file");
+    let confd = dir.mkdir("conf.d");
+    dir.write(
+        "conf.d/10-ok.toml",
+        "[tls]\nserver = \"https://gw.example.test\"\n",
+    );
+    std::os::unix::fs::symlink("/dev/zero", confd.join("20-zero.toml")).unwrap();
+    sota(["lint"])
+        .arg(&confd)
+        .timeout(QUICK)
+        .run()
+        .code(1)
+        .stderr_has("20-zero.toml` is a character device");
+    let big = dir.write("big.toml", vec![b'#'; 1024 * 1024 + 1]);
+    sota(["lint"])
+        .arg(&big)
+        .timeout(QUICK)
+        .run()
+        .code(1)
+        .stderr_has("is larger than 1048576 bytes, too large for an aktualizr config file");
+}
+
+#[test]
+fn flag_files_are_regular_and_bounded() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let zip = Creds::typical(&pki).write_to(&dir, "credentials.zip");
+    let pipe = fifo(&dir, "password.fifo");
+    for source in ["/dev/zero".into(), pipe] {
+        sota(["inspect", "--p12-password-file"])
+            .arg(&source)
+            .arg(&zip)
+            .timeout(QUICK)
+            .run()
+            .code(1)
+            .stderr_has("not a regular file; give a password or PIN file");
+    }
+    let long = dir.write("password.txt", vec![b'x'; 4097]);
+    sota(["inspect", "--p12-password-file"])
+        .arg(&long)
+        .arg(&zip)
+        .timeout(QUICK)
+        .run()
+        .code(1)
+        .stderr_has("is larger than 4096 bytes, too large for a password or PIN file");
+
+    let client = pki.client(KeyAlg::Ec, Validity::Normal);
+    for (cert, key) in [
+        (std::path::PathBuf::from("/dev/zero"), client.key.clone()),
+        (
+            client.cert.clone(),
+            std::path::PathBuf::from("/dev/urandom"),
+        ),
+    ] {
+        sota(["stage", "--method", "device-cred", "--credentials"])
+            .arg(&zip)
+            .arg("--device-root")
+            .arg(dir.join("image"))
+            .arg("--device-cert")
+            .arg(&cert)
+            .arg("--device-key")
+            .arg(&key)
+            .timeout(QUICK)
+            .run()
+            .code(1)
+            .stderr_has("is a character device, not a regular file; give a PEM file");
+    }
+    assert!(!dir.join("image").exists());
+
+    sota(["verify", "--manifest", "/dev/zero", "--device-root"])
+        .arg(dir.path())
+        .timeout(QUICK)
+        .run()
+        .code(1)
+        .stderr_has("is a character device, not a regular file; give a manifest");
+}
+
+#[test]
+fn a_template_that_is_a_fifo_is_refused() {
+    let dir = TestDir::new();
+    let templates = dir.mkdir("templates");
+    fifo(&dir, "templates/20-sota-shared-cred.toml.hbs");
+    sota(["render", "--method", "shared-cred", "--template-dir"])
+        .arg(&templates)
+        .timeout(QUICK)
+        .run()
+        .code(1)
+        .stderr_has("is a FIFO, not a regular file; give a template");
+}
+
+#[test]
+fn inspect_refuses_an_archive_that_is_not_a_regular_file() {
+    let dir = TestDir::new();
+    let pipe = fifo(&dir, "credentials.zip");
+    sota(["inspect"])
+        .arg(&pipe)
+        .timeout(QUICK)
+        .run()
+        .code(1)
+        .stderr_has("is a FIFO, not a regular file; give the credentials.zip");
+}

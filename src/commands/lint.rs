@@ -30,6 +30,7 @@ use crate::aktualizr::{ini, rules};
 use crate::commands::shared::Outcome;
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
 use crate::escape::escape;
+use crate::files::{self, Kind};
 use crate::report::{has_errors, Format, Severity};
 
 /// Version of the JSON report.
@@ -76,9 +77,7 @@ pub fn run(args: &Config) -> Result<Outcome> {
 fn read_all(sources: &Sources) -> Result<Vec<Vec<u8>>> {
     sources
         .all()
-        .map(|(file, _)| {
-            fs::read(&file.path).map_err(|e| Error::io("read", Path::new(&file.shown), e))
-        })
+        .map(|(file, _)| files::read_shown(&file.path, Path::new(&file.shown), Kind::Config))
         .collect()
 }
 

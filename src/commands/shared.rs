@@ -2,14 +2,14 @@
 //! archive, reading the template folder, and the wording of hints and
 //! refusals that name the command line's flags.
 
-use std::io::Read;
 use std::path::Path;
 
 use crate::checks::{self, Context, Findings, Hints};
 use crate::error::{Blocker, Error, Result};
 use crate::escape::escape;
+use crate::files::{self, Kind};
 use crate::intake::archive::{self, Archive, Limits};
-use crate::plan::render::{Templates, MAX_TEMPLATE_BYTES};
+use crate::plan::render::Templates;
 use crate::report::Problem;
 use crate::secret::Secret;
 
@@ -107,13 +107,7 @@ pub(crate) fn read_templates(dir: Option<&Path>) -> Result<Templates> {
             continue;
         }
         let path = entry.path();
-        let mut bytes = Vec::new();
-        std::fs::File::open(&path)
-            .and_then(|f| {
-                f.take(MAX_TEMPLATE_BYTES as u64 + 1)
-                    .read_to_end(&mut bytes)
-            })
-            .map_err(|e| Error::io("read", &path, e))?;
+        let bytes = files::read(&path, Kind::Template)?;
         let text = String::from_utf8(bytes).map_err(|_| {
             Error::Invalid(format!("template `{}` is not valid UTF-8", path.display()))
         })?;

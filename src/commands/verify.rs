@@ -6,8 +6,9 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 use crate::commands::shared::{file_label, Outcome};
-use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
+use crate::error::{Result, EXIT_INVALID, EXIT_OK};
 use crate::escape::escape;
+use crate::files::{self, Kind};
 use crate::intake::catalogue::Side;
 use crate::plan::manifest::Manifest;
 use crate::write::apply::Roots;
@@ -31,7 +32,7 @@ pub struct Config {
 }
 
 pub fn run(args: &Config) -> Result<Outcome> {
-    let text = std::fs::read(&args.manifest).map_err(|e| Error::io("read", &args.manifest, e))?;
+    let text = files::read(&args.manifest, Kind::Manifest)?;
     let manifest = Manifest::parse(&file_label(&args.manifest), &text)?;
     let roots = Roots {
         device: &args.device_root,

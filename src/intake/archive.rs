@@ -17,6 +17,7 @@ use zip::ZipArchive;
 use crate::digest::sha256_hex;
 use crate::error::{ArchiveError, Error, Result};
 use crate::escape;
+use crate::files;
 use crate::intake::catalogue;
 
 /// Bounds on what an archive may hold. The defaults are far above any real
@@ -83,7 +84,7 @@ pub fn read(path: &Path, limits: &Limits) -> Result<Archive> {
             .unwrap_or(path.as_os_str())
             .as_encoded_bytes(),
     );
-    let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let file = files::open_regular(path, "the credentials.zip your OTA server gave you")?;
     let mut bytes = Vec::new();
     // One byte over the limit tells "too large" from "exactly the limit".
     file.take(limits.max_archive_size + 1)
