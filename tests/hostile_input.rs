@@ -380,3 +380,72 @@ fn inspect_refuses_an_archive_that_is_not_a_regular_file() {
         .code(1)
         .stderr_has("is a FIFO, not a regular file; give the credentials.zip");
 }
+
+// --- defect 8: templates --------------------------------------------------------
+
+/// `render --method shared-cred` with `text` as the shared-cred template.
+fn render_with_template(dir: &TestDir, text: &str) -> (Run, String) {
+    let templates = dir.mkdir("templates");
+    let file = dir.write("templates/20-sota-shared-cred.toml.hbs", text);
+    let run = sota([
+        "render",
+        "--method",
+        "shared-cred",
+        "--p12-password",
+        "TEST-ONLY-pw",
+    ])
+    .arg("--template-dir")
+    .arg(&templates)
+    .timeout(QUICK)
+    .run();
+    (run, file.display().to_string())
+}
+
+#[test]
+fn a_recursive_inline_partial_is_refused_not_a_stack_overflow() {
+    let dir = TestDir::new();
+    let (run, file) = render_with_template(
+        &dir,
+        "[provision]\nprovision_path = {{path provision_path}}\n\
+         {{#*inline \"x\"}}a{{> x}}{{/inline}}{{> x}}\n",
+    );
+    run.code(1).stderr_is(&format!(
+        "error: template `{file}`: line 3: inline partials and decorators are not allowed in a \
+         template\n"
+    ));
+}
+
+#[test]
+fn deeply_nested_subexpressions_are_refused_not_a_stack_overflow() {
+    let dir = TestDir::new();
+    let deep = format!(
+        "a = {{{{str {}{}}}}}\n",
+        "(a ".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    let (run, file) = render_with_template(&dir, &deep);
+    run.code(1).stderr_is(&format!(
+        "error: template `{file}`: line 1: subexpressions are nested more than 8 deep\n"
+    ));
+}
+
+#[test]
+fn a_template_cannot_print_a_value_without_the_helpers() {
+    let dir = TestDir::new();
+    for (text, line, shown) in [
+        ("[provision]\n# {{p12_password}}\n", 2, "`{{p12_password}}`"),
+        (
+            "[provision]\n\n# {{{p12_password}}}\n",
+            3,
+            "`{{p12_password}}`",
+        ),
+        ("# {{log p12_password}}\n", 1, "`{{log}}`"),
+    ] {
+        let (run, file) = render_with_template(&dir, text);
+        run.code(1)
+            .stderr_has(&format!(
+                "error: template `{file}`: line {line}: {shown} writes a value"
+            ))
+            .output_lacks("TEST-ONLY-pw");
+    }
+}

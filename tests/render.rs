@@ -446,20 +446,23 @@ fn template_dir_overrides_file_by_file_strictly() {
         .code(1)
         .stderr_has("20-sota-shared-cred.toml.hbs")
         .stderr_has("provison_path");
-    // A raw value, not through a helper, that breaks TOML is caught.
+    // A raw value, not through a helper, is refused before rendering.
     fs::write(
         templates.join("20-sota-shared-cred.toml.hbs"),
         "[provision]\nprovision_path = {{provision_path}}\n",
     )
     .unwrap();
+    let origin = templates.join("20-sota-shared-cred.toml.hbs");
     sota(["render", "--method", "shared-cred", "--template-dir"])
         .arg(&templates)
         .run()
         .code(1)
-        .stderr_is(
-            "error: rendered `20-sota-shared-cred.toml` is not valid TOML (unexpected character \
-             found: `/` at line 2 column 18); fix the template\n",
-        );
+        .stderr_is(&format!(
+            "error: template `{}`: line 2: `{{{{provision_path}}}}` writes a value without a \
+             helper; write values only through `str`, `path`, `int` or `bool` (e.g. `{{{{str \
+             provision_path}}}}`)\n",
+            origin.display()
+        ));
 }
 
 #[test]

@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 
+use handlebars::template::{Parameter, Template, TemplateElement, TemplateMapping};
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
 };
@@ -107,11 +108,126 @@ impl Templates {
 /// Renders template `file` with `data`, then checks the result.
 pub fn render(templates: &Templates, file: &str, data: &Value) -> Result<String> {
     let (text, origin) = templates.get(file)?;
+    check_template(text).map_err(|why| Error::Invalid(format!("template `{origin}`: {why}")))?;
     let rendered = render_text(text, data)
         .map_err(|why| Error::Invalid(format!("template `{origin}`: {why}")))?;
     let fragment = normalise(&rendered);
     check_fragment(file.trim_end_matches(".hbs"), &fragment)?;
     Ok(fragment)
+}
+
+/// The value helpers: the only way a value reaches a fragment.
+const VALUE_HELPERS: [&str; 4] = ["str", "path", "int", "bool"];
+/// Blocks that only choose what to write; they print no value.
+const CONDITION_BLOCKS: [&str; 2] = ["if", "unless"];
+/// The deepest nesting of blocks a template may have; the built-in ones use
+/// one level. handlebars parses and renders nested blocks recursively, so an
+/// unbounded depth could exhaust the stack.
+const MAX_BLOCK_DEPTH: usize = 8;
+
+/// Refuses a template that could write a value without a dialect helper,
+/// or recurse: every expression must be `{{str v}}`, `{{path v}}`,
+/// `{{int v}}` or `{{bool v}}` with one variable or literal; blocks only
+/// `{{#if v}}` and `{{#unless v}}`; no partials, inline partials or
+/// decorators (a partial can call itself until the stack overflows), no
+/// subexpressions (`{{str (log p12_password)}}` would reach a built-in
+/// helper). The reason names the line.
+fn check_template(text: &str) -> std::result::Result<(), String> {
+    // handlebars' parser recurses on nested blocks and subexpressions: bound
+    // both depths before it sees the text.
+    // A tag may span lines: scan the whole text, tag after tag (linear
+    // time), and count the line only for the message.
+    let mut blocks: usize = 0;
+    let mut from = 0;
+    while let Some(found) = text[from..].find("{{") {
+        let at = from + found;
+        let end = text[at + 2..].find("}}").map_or(text.len(), |e| at + 2 + e);
+        from = (end + 2).min(text.len());
+        let too_deep = |what: &str| {
+            Err(format!(
+                "line {}: {what} are nested more than {MAX_BLOCK_DEPTH} deep",
+                text[..at].matches('\n').count() + 1
+            ))
+        };
+        let tag = &text[at + 2..end];
+        let opened = tag.trim_start_matches(['~', '{']);
+        if opened.starts_with('#') {
+            blocks += 1;
+            if blocks > MAX_BLOCK_DEPTH {
+                return too_deep("blocks");
+            }
+        } else if opened.starts_with('/') {
+            blocks = blocks.saturating_sub(1);
+        }
+        let mut parens: usize = 0;
+        for c in tag.chars() {
+            match c {
+                '(' => parens += 1,
+                ')' => parens = parens.saturating_sub(1),
+                _ => {}
+            }
+            if parens > MAX_BLOCK_DEPTH {
+                return too_deep("subexpressions");
+            }
+        }
+    }
+    let template = Template::compile(text).map_err(|e| e.to_string())?;
+    check_elements(&template)
+}
+
+fn check_elements(template: &Template) -> std::result::Result<(), String> {
+    for (index, element) in template.elements.iter().enumerate() {
+        let line = template
+            .mapping
+            .get(index)
+            .map_or(0, |mapping: &TemplateMapping| mapping.0);
+        let refuse = |why: String| Err(format!("line {line}: {why}"));
+        match element {
+            TemplateElement::RawString(_) | TemplateElement::Comment(_) => {}
+            TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
+                let name = h.name.as_name().unwrap_or_default();
+                if !VALUE_HELPERS.contains(&name) {
+                    return refuse(format!(
+                        "`{{{{{name}}}}}` writes a value without a helper; write values only \
+                         through `str`, `path`, `int` or `bool` (e.g. `{{{{str {name}}}}}`)"
+                    ));
+                }
+                let plain = |p: &Parameter| matches!(p, Parameter::Path(_) | Parameter::Literal(_));
+                if h.params.len() != 1 || !h.params.iter().all(plain) || !h.hash.is_empty() {
+                    return refuse(format!(
+                        "`{name}` takes exactly one variable (e.g. `{{{{{name} value}}}}`)"
+                    ));
+                }
+            }
+            TemplateElement::HelperBlock(h) => {
+                let name = h.name.as_name().unwrap_or_default();
+                if !CONDITION_BLOCKS.contains(&name) {
+                    return refuse(format!(
+                        "the block `{{{{#{name}}}}}` is not allowed; a template may use only \
+                         `{{{{#if}}}}` and `{{{{#unless}}}}` blocks"
+                    ));
+                }
+                if h.params.len() != 1 || !matches!(h.params[0], Parameter::Path(_)) {
+                    return refuse(format!("`#{name}` takes exactly one variable"));
+                }
+                for inner in [&h.template, &h.inverse].into_iter().flatten() {
+                    check_elements(inner)?;
+                }
+            }
+            TemplateElement::PartialExpression(_) | TemplateElement::PartialBlock(_) => {
+                return refuse("partials are not allowed in a template".into());
+            }
+            TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => {
+                return refuse(
+                    "inline partials and decorators are not allowed in a template".into(),
+                );
+            }
+            // handlebars may add kinds of elements; none is allowed unseen.
+            #[allow(unreachable_patterns)]
+            _ => return refuse("this kind of expression is not allowed in a template".into()),
+        }
+    }
+    Ok(())
 }
 
 /// Renders template text in strict mode with the dialect helpers.
@@ -322,6 +438,72 @@ mod tests {
     fn no_html_escaping() {
         let out = render_text("a = {{str s}}\n", &json!({"s": "<&>'"})).expect("renders");
         assert_eq!(out, "a = \"<&>'\"\n");
+    }
+
+    #[test]
+    fn built_in_templates_pass_the_template_check() {
+        for (name, text) in BUILT_IN {
+            assert_eq!(check_template(text), Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn templates_that_bypass_the_helpers_or_recurse_are_refused() {
+        let cases = [
+            (
+                "a = {{p12_password}}\n",
+                "line 1: `{{p12_password}}` writes a value without a helper",
+            ),
+            (
+                "a = {{{p12_password}}}\n",
+                "writes a value without a helper",
+            ),
+            (
+                "\n\na = {{log p12_password}}\n",
+                "line 3: `{{log}}` writes a value",
+            ),
+            (
+                "a = {{str (lookup this \"p12_password\")}}\n",
+                "takes exactly one variable",
+            ),
+            ("a = {{str a b}}\n", "takes exactly one variable"),
+            (
+                "{{#*inline \"x\"}}a{{> x}}{{/inline}}{{> x}}\n",
+                "line 1: inline partials",
+            ),
+            ("{{> x}}\n", "partials are not allowed"),
+            (
+                "{{#each this}}{{str @key}}{{/each}}\n",
+                "the block `{{#each}}` is not allowed",
+            ),
+            (
+                "{{#if a}}\n{{p12_password}}{{/if}}\n",
+                "line 2: `{{p12_password}}`",
+            ),
+            ("{{#if a}}{{else}}{{b}}{{/if}}\n", "`{{b}}` writes a value"),
+            (
+                &"{{#if a}}".repeat(9),
+                "line 1: blocks are nested more than 8 deep",
+            ),
+            (
+                &format!(
+                    "\n{{{{str {}{}}}}}",
+                    "(a\n".repeat(10_000),
+                    ")".repeat(10_000)
+                ),
+                "line 2: subexpressions are nested more than 8 deep",
+            ),
+        ];
+        for (text, why) in cases {
+            match check_template(text) {
+                Err(e) => assert!(e.contains(why), "{text:?}: {e}"),
+                Ok(()) => panic!("{text:?} passed"),
+            }
+        }
+        assert_eq!(
+            check_template("{{#if a}}{{str a}}{{else}}{{int b}}{{/if}}{{! note }}\n"),
+            Ok(())
+        );
     }
 
     #[test]
