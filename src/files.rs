@@ -69,7 +69,7 @@ pub fn read(path: &Path, kind: Kind) -> Result<Vec<u8>> {
 /// paths inside the root).
 pub fn read_shown(path: &Path, shown: &Path, kind: Kind) -> Result<Vec<u8>> {
     let limit = kind.limit();
-    let file = open_regular_shown(path, shown, kind.noun())?;
+    let file = open_regular_shown(path, shown, kind.noun(), "read")?;
     let mut bytes = Vec::new();
     file.take(limit + 1)
         .read_to_end(&mut bytes)
@@ -89,11 +89,12 @@ pub fn read_shown(path: &Path, shown: &Path, kind: Kind) -> Result<Vec<u8>> {
 /// (opening a FIFO blocks) and again on the opened file (the path may have
 /// changed in between).
 pub fn open_regular(path: &Path, what: &str) -> Result<File> {
-    open_regular_shown(path, path, what)
+    open_regular_shown(path, path, what, "open")
 }
 
-fn open_regular_shown(path: &Path, shown: &Path, what: &str) -> Result<File> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io("open", shown, e))?;
+/// `op` names the operation when the file cannot be found or reached.
+fn open_regular_shown(path: &Path, shown: &Path, what: &str, op: &'static str) -> Result<File> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(op, shown, e))?;
     refuse_irregular(shown, &meta, what)?;
     let file = OpenOptions::new()
         .read(true)
