@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::files::{self, Kind};
 use crate::plan::methods::{Method, MethodOption};
 use crate::plan::options::{
-    DeviceCert, FragmentOptions, HardwareId, Hsm, StageOptions, UnknownPolicy,
+    DeviceCert, FragmentOptions, HardwareId, Hsm, ObjectId, StageOptions, UnknownPolicy,
 };
 use crate::report::Format;
 use crate::secret::Secret;
@@ -139,12 +139,22 @@ impl P11Args {
             (None, Some(path)) => read_secret_file(path, "--p11-pin-file")?,
             (None, None) => defaults.pin,
         };
-        Ok(Hsm {
-            module: self.p11_module.unwrap_or(defaults.module),
+        Hsm::new(
+            self.p11_module.unwrap_or(defaults.module),
             pin,
-            tls_cert_id: self.p11_tls_cert_id.unwrap_or(defaults.tls_cert_id),
-            tls_key_id: self.p11_tls_key_id.unwrap_or(defaults.tls_key_id),
-            uptane_key_id: self.p11_uptane_key_id.unwrap_or(defaults.uptane_key_id),
+            self.p11_tls_cert_id.unwrap_or(defaults.tls_cert_id),
+            self.p11_tls_key_id.unwrap_or(defaults.tls_key_id),
+            self.p11_uptane_key_id.unwrap_or(defaults.uptane_key_id),
+        )
+        .map_err(|(which, why)| {
+            let flag = match which {
+                ObjectId::TlsCert => "--p11-tls-cert-id",
+                ObjectId::TlsKey => "--p11-tls-key-id",
+                ObjectId::Uptane => "--p11-uptane-key-id",
+            };
+            Error::Usage(format!(
+                "{flag} is not a PKCS#11 object ID: {why}; give the ID as hex bytes, an even number of hex digits (e.g. 01)"
+            ))
         })
     }
 }

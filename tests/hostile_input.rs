@@ -449,3 +449,100 @@ fn a_template_cannot_print_a_value_without_the_helpers() {
             .output_lacks("TEST-ONLY-pw");
     }
 }
+
+// --- defect 9: validation gaps ---------------------------------------------------
+
+#[test]
+fn device_urls_keep_to_the_dns_limits_and_are_never_staged_past_them() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let huge = format!("https://{}.example.test", "a".repeat(3 << 20));
+    let cases = [
+        (
+            huge.as_str(),
+            "its host name is 3145741 characters long, more than the 253 DNS allows",
+        ),
+        (
+            &*format!("https://{}.example.test", "b".repeat(300)),
+            "its host name is 313 characters long, more than the 253 DNS allows",
+        ),
+        (
+            &*format!("https://{}.example.test", "b".repeat(64)),
+            "its host name has a label of 64 characters, more than the 63 DNS allows",
+        ),
+        (
+            "https://-gw.example.test",
+            "its host `-gw.example.test` has the label `-gw`, which starts or ends with `-`",
+        ),
+        (
+            "https://gw-.example.test",
+            "its host `gw-.example.test` has the label `gw-`, which starts or ends with `-`",
+        ),
+    ];
+    for (url, why) in cases {
+        let zip = Creds::typical(&pki)
+            .url(url)
+            .write_to(&dir, "credentials.zip");
+        let run = sota(["inspect"]).arg(&zip).run();
+        run.code(1).stdout_has(why);
+        assert!(run.stdout.len() < 8192, "the URL is not echoed whole");
+        let image = dir.join("image");
+        sota(["stage", "--method", "device-cred", "--credentials"])
+            .arg(&zip)
+            .arg("--device-root")
+            .arg(&image)
+            .run()
+            .code(1)
+            .stderr_has(why);
+        assert!(!image.exists(), "nothing staged for {why}");
+    }
+}
+
+#[test]
+fn root_json_expires_must_be_an_rfc3339_time_and_a_past_one_is_a_warning() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let never = ROOT_JSON.replace("2030-01-01T00:00:00Z", "never");
+    let zip = Creds::typical(&pki)
+        .file("root.json", never)
+        .write_to(&dir, "credentials.zip");
+    sota(["inspect"]).arg(&zip).run().code(1).stdout_has(
+        "error: credentials.zip: entry 'root.json': `signed.expires` `never` is not an RFC 3339 \
+         time (expected 4 digits at character 1); Uptane writes it like 2030-01-01T00:00:00Z",
+    );
+    let past = ROOT_JSON.replace("2030-01-01T00:00:00Z", "2019-01-01T00:00:00Z");
+    let zip = Creds::typical(&pki)
+        .file("root.json", past)
+        .write_to(&dir, "credentials.zip");
+    sota(["inspect"])
+        .arg(&zip)
+        .run()
+        .code(0)
+        .stdout_has(
+            "warning: credentials.zip: entry 'root.json': `signed.expires` is \
+             2019-01-01T00:00:00Z, in the past",
+        )
+        .stdout_has("result: ok, 0 errors, 1 warning");
+}
+
+#[test]
+fn a_private_key_in_the_keytype_of_targets_sec_is_never_echoed() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let (_, private) = pki.targets_ed25519();
+    let json: serde_json::Value = serde_json::from_str(&private).unwrap();
+    let key_hex = json["keyval"]["private"].as_str().unwrap().to_string();
+    let hostile = serde_json::json!({"keytype": key_hex, "keyval": {"private": "x"}});
+    let zip = Creds::typical(&pki)
+        .file("targets.sec", hostile.to_string())
+        .write_to(&dir, "credentials.zip");
+    for format in ["text", "json"] {
+        let run = sota(["inspect", "--format", format]).arg(&zip).run();
+        run.code(1).stdout_has(
+            "keytype is not RSA or ED25519 (its value is not shown: the file is secret)",
+        );
+        for piece in key_hex.as_bytes().chunks(8) {
+            run.output_lacks(std::str::from_utf8(piece).unwrap());
+        }
+    }
+}

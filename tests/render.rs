@@ -310,6 +310,12 @@ fn values_that_cannot_be_written_safely_are_refused_never_mangled() {
              safely for aktualizr: {why}\n"
         )
     };
+    let object_id = |flag: &str, why: &str| {
+        format!(
+            "error: {flag} is not a PKCS#11 object ID: {why}; give the ID as hex bytes, an even \
+             number of hex digits (e.g. 01)\n"
+        )
+    };
     let (dev, hsm, shared) = ("device-cred", "device-cred-hsm", "shared-cred");
     let quote = "it contains `\"`, which aktualizr's parser drops or mangles";
     let backslash = "it contains `\\`, which aktualizr's parser drops or mangles";
@@ -329,8 +335,11 @@ fn values_that_cannot_be_written_safely_are_refused_never_mangled() {
         (hsm, "--p11-module", "/usr/lib/soft hsm/libsofthsm2.so", 1, refused(hsm, "p11_module", "it contains whitespace")),
         (hsm, "--p11-module", "/usr/lib/a&b/libsofthsm2.so", 1, refused(hsm, "p11_module", ampersand)),
         (hsm, "--p11-module", "libsofthsm2.so", 1, refused(hsm, "p11_module", "it is not an absolute path")),
-        (hsm, "--p11-tls-cert-id", "01\" x", 1, refused(hsm, "p11_tls_cert_id", quote)),
-        (hsm, "--p11-uptane-key-id", "03\t", 1, refused(hsm, "p11_uptane_key_id", control)),
+        (hsm, "--p11-tls-cert-id", "01\" x", 2, object_id("--p11-tls-cert-id", "it is not hex digits")),
+        (hsm, "--p11-uptane-key-id", "03\t", 2, object_id("--p11-uptane-key-id", "it is not hex digits")),
+        (hsm, "--p11-tls-key-id", "", 2, object_id("--p11-tls-key-id", "it is empty")),
+        (hsm, "--p11-uptane-key-id", "zz", 2, object_id("--p11-uptane-key-id", "it is not hex digits")),
+        (hsm, "--p11-tls-cert-id", "012", 2, object_id("--p11-tls-cert-id", "it has an odd number of hex digits")),
         (shared, "--p12-password", "TEST-pa\"ss", 1, refused(shared, "p12_password", quote)),
     ];
     for (i, (method, option, value, code, stderr)) in cases.iter().enumerate() {

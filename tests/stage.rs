@@ -841,6 +841,9 @@ fn upstream_offline_signing_set() {
         "warning: aktualizr-auth_test_good_offline.zip: entry 'autoprov_credentials.p12': \
              the client certificate `79561c6d-416c-4588-89f5-9053bef6a66b` expired on \
              2018-11-11; ask your OTA server for new credentials (not staged for device-cred)\n\
+             warning: aktualizr-auth_test_good_offline.zip: entry 'root.json': `signed.expires` \
+             is 2018-11-10T11:15:27Z, in the past; aktualizr can still rotate from it to the \
+             newer roots of the repository, but check that it has them\n\
              warning: aktualizr-auth_test_good_offline.zip: entry 'tufrepo.url' is empty; \
              garage-sign cannot reach the image repository from it (real archives sometimes \
              ship it empty)\n\

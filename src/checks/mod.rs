@@ -177,7 +177,7 @@ pub fn check_archive(archive: &Archive, ctx: &Context<'_>) -> Findings {
                 }
                 out.problems.extend(t.problems);
             }
-            Content::RootMetadata => check_root_metadata(entry, out),
+            Content::RootMetadata => check_root_metadata(entry, ctx.now, out),
             Content::TargetsPublicKey => match garage_keys::parse_public(&entry.data) {
                 Ok(key) => {
                     detail(out, "key", key.to_string());
@@ -531,10 +531,10 @@ fn check_pem_certificates(
     }
 }
 
-/// Uptane root metadata: `signed` with `_type` Root, `version`, `expires`,
-/// and `signatures`. Signatures are not verified: there is nothing to
+/// Uptane root metadata: `signed` with `_type` Root, `version`, `expires`
+/// (an RFC 3339 time; in the past, a warning), and `signatures`. Signatures are not verified: there is nothing to
 /// verify a first root against.
-fn check_root_metadata(entry: &Entry, out: &mut EntryReport) {
+fn check_root_metadata(entry: &Entry, now: i64, out: &mut EntryReport) {
     let json: serde_json::Value = match serde_json::from_slice(&entry.data) {
         Ok(v) => v,
         Err(e) => {
@@ -565,7 +565,31 @@ fn check_root_metadata(entry: &Entry, out: &mut EntryReport) {
         )),
     }
     match signed.get("expires").and_then(|v| v.as_str()) {
-        Some(e) => detail(out, "expires", e.to_string()),
+        Some(e) => match crate::time::parse_rfc3339(e) {
+            Ok(expires) => {
+                detail(out, "expires", e.to_string());
+                // Uptane root rotation may start from an expired root: the
+                // client fetches the next versions whatever the first says.
+                if expires <= now {
+                    out.problems.push(Problem::warning(format!(
+                        "`signed.expires` is {e}, in the past; aktualizr can still rotate from \
+                         it to the newer roots of the repository, but check that it has them"
+                    )));
+                }
+            }
+            Err(why) => {
+                // Quoted only when short: the value can be megabytes.
+                let shown = if e.chars().count() <= 64 {
+                    format!(" `{e}`")
+                } else {
+                    String::new()
+                };
+                out.problems.push(Problem::error(format!(
+                    "`signed.expires`{shown} is not an RFC 3339 time ({why}); Uptane writes \
+                     it like 2030-01-01T00:00:00Z"
+                )));
+            }
+        },
         None => out.problems.push(Problem::error(
             "`signed.expires` is missing or not a string",
         )),

@@ -89,6 +89,41 @@ pub fn parse(text: &str) -> Result<Url, String> {
     })
 }
 
+/// The most characters of a host name, and of one of its labels (RFC 1035
+/// section 2.3.4, as resolvers enforce it: 255 octets on the wire are 253
+/// characters written out).
+const MAX_HOST_NAME: usize = 253;
+const MAX_LABEL: usize = 63;
+
+/// A DNS host name: labels of 1 to 63 letters, digits and `-`, not starting
+/// or ending with `-` (RFC 952, RFC 1123 section 2.1), 253 characters in
+/// all. A name past the limits is never quoted whole: it can be megabytes.
+fn check_host_name(host: &str) -> Result<(), String> {
+    if host.len() > MAX_HOST_NAME {
+        return Err(format!(
+            "its host name is {} characters long, more than the {MAX_HOST_NAME} DNS allows",
+            host.len()
+        ));
+    }
+    for label in host.split('.') {
+        if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(format!("its host `{host}` is not a valid host name"));
+        }
+        if label.len() > MAX_LABEL {
+            return Err(format!(
+                "its host name has a label of {} characters, more than the {MAX_LABEL} DNS allows",
+                label.len()
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "its host `{host}` has the label `{label}`, which starts or ends with `-`"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (addr, after) = v6
@@ -119,12 +154,7 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
         return Err("it has no host".into());
     }
     if !host.starts_with('[') {
-        let valid = host.split('.').all(|label| {
-            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-        if !valid {
-            return Err(format!("its host `{host}` is not a valid host name"));
-        }
+        check_host_name(&host)?;
     }
     let port = match port {
         None => None,
@@ -161,6 +191,22 @@ mod tests {
     }
 
     #[test]
+    fn host_names_keep_to_the_dns_limits() {
+        let label63 = "a".repeat(63);
+        let name253 = format!("{label63}.{label63}.{label63}.{}", "b".repeat(61));
+        assert_eq!(name253.len(), 253);
+        assert!(parse(&format!("https://{name253}:443")).is_ok());
+        assert!(parse(&format!("https://{label63}.example.test")).is_ok());
+        let e = parse(&format!("https://{name253}b")).expect_err("254");
+        assert!(e.contains("254 characters long, more than the 253"), "{e}");
+        let e = parse(&format!("https://{label63}a.example.test")).expect_err("64");
+        assert!(e.contains("a label of 64 characters"), "{e}");
+        let huge = format!("https://{}.example.test", "a".repeat(3 << 20));
+        let e = parse(&huge).expect_err("3 MiB");
+        assert!(e.len() < 200, "the name is not quoted: {} bytes", e.len());
+    }
+
+    #[test]
     fn refusals_say_why() {
         let cases: &[(&[u8], &str)] = &[
             (b"", "empty"),
@@ -183,6 +229,8 @@ mod tests {
             (b"https://\xc3\xa4.example.test", "non-ASCII"),
             (b"\xff", "UTF-8"),
             (b"https://a.example.test\\x", "backslash"),
+            (b"https://-gw.example.test", "starts or ends with `-`"),
+            (b"https://gw-.example.test", "starts or ends with `-`"),
         ];
         for (raw, word) in cases {
             match parse_file(raw) {

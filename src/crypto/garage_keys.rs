@@ -121,6 +121,11 @@ pub enum KeyError {
     #[error("keytype '{0}' is not RSA or ED25519")]
     UnknownKeyType(String),
 
+    /// The same in a private key file: nothing read from it is echoed (a
+    /// hostile or mangled file may hold key material in any field).
+    #[error("keytype is not RSA or ED25519 (its value is not shown: the file is secret)")]
+    UnknownPrivateKeyType,
+
     /// `field` is `keyval.public` or `keyval.private`.
     #[error("{field} {problem}")]
     Invalid {
@@ -180,7 +185,10 @@ pub fn parse_public(json: &[u8]) -> Result<TufKey, KeyError> {
 /// Parse `targets.sec`.
 pub fn parse_private(json: &[u8]) -> Result<TufPrivateKey, KeyError> {
     let value = parse_json(json)?;
-    let (keytype, text) = key_fields(&value, "private", PRIVATE)?;
+    let (keytype, text) = key_fields(&value, "private", PRIVATE).map_err(|e| match e {
+        KeyError::UnknownKeyType(_) => KeyError::UnknownPrivateKeyType,
+        other => other,
+    })?;
     match keytype {
         KeyType::Rsa => {
             let key = private_key::parse_private_key_pem(text.as_bytes())
@@ -592,6 +600,13 @@ mod tests {
             assert!(shown.contains(expected), "{shown}");
             assert_hidden(&shown, secret);
         }
+
+        // A private key file's keytype is never echoed, whatever it holds.
+        let hex_key = "9f".repeat(64);
+        let err = parse_private(&key_json(&hex_key, "private", "")).unwrap_err();
+        assert_eq!(err, KeyError::UnknownPrivateKeyType);
+        let shown = format!("{err} / {err:?}");
+        assert!(!shown.contains("9f9f"), "key material leaks: {shown}");
 
         // A hostile keytype is cut short and escaped.
         let long = format!("{}\n\u{1b}[31m", "x".repeat(100));

@@ -42,6 +42,58 @@ impl Default for Hsm {
     }
 }
 
+/// One of the token object IDs of [`Hsm`], to say which one is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectId {
+    TlsCert,
+    TlsKey,
+    Uptane,
+}
+
+impl Hsm {
+    /// The settings, with the object IDs checked: an object ID is the
+    /// token's `CKA_ID` bytes written in hex (aktualizr's examples use `01`,
+    /// `02`, `03`), so each must be a non-empty, even-length string of hex
+    /// digits; anything else finds no object on the device, at run time. The error says which ID is wrong
+    /// and why; the command line words it with its flag.
+    pub fn new(
+        module: String,
+        pin: Secret<String>,
+        tls_cert_id: String,
+        tls_key_id: String,
+        uptane_key_id: String,
+    ) -> Result<Hsm, (ObjectId, String)> {
+        for (which, id) in [
+            (ObjectId::TlsCert, &tls_cert_id),
+            (ObjectId::TlsKey, &tls_key_id),
+            (ObjectId::Uptane, &uptane_key_id),
+        ] {
+            check_object_id(id).map_err(|why| (which, why))?;
+        }
+        Ok(Hsm {
+            module,
+            pin,
+            tls_cert_id,
+            tls_key_id,
+            uptane_key_id,
+        })
+    }
+}
+
+/// A PKCS#11 object ID as aktualizr takes it: hex bytes, e.g. `01`.
+pub fn check_object_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("it is empty".into());
+    }
+    if !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("it is not hex digits".into());
+    }
+    if id.len() % 2 != 0 {
+        return Err("it has an odd number of hex digits".into());
+    }
+    Ok(())
+}
+
 /// A device certificate and key given for `device-cred`, parsed; planning
 /// checks that they belong together and are valid.
 #[derive(Debug, Clone)]
@@ -108,6 +160,32 @@ pub struct StageOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_ids_are_even_length_hex() {
+        for ok in ["01", "0a", "DEADbeef"] {
+            assert_eq!(check_object_id(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("zz", "hex"),
+            ("1", "odd"),
+            ("01\" x", "hex"),
+        ] {
+            let e = check_object_id(bad).expect_err(bad);
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+        let defaults = Hsm::default();
+        let e = Hsm::new(
+            defaults.module,
+            defaults.pin,
+            "01".into(),
+            "02".into(),
+            "zz".into(),
+        )
+        .expect_err("zz");
+        assert_eq!(e.0, ObjectId::Uptane);
+    }
 
     #[test]
     fn hardware_ids() {
