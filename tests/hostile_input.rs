@@ -546,3 +546,35 @@ fn a_private_key_in_the_keytype_of_targets_sec_is_never_echoed() {
         }
     }
 }
+
+// --- done when: inspect of any input stays small -------------------------------
+
+#[test]
+fn json_entries_past_the_value_budget_are_refused_before_parsing() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let arrays = format!(
+        "{{\"signed\":{{\"k\":[{}]}},\"signatures\":[]}}",
+        vec!["[]"; 200_000].join(",")
+    );
+    let zip = Creds::typical(&pki)
+        .file("root.json", arrays)
+        .write_to(&dir, "credentials.zip");
+    sota(["inspect"]).arg(&zip).run().code(1).stdout_has(
+        "error: credentials.zip: entry 'root.json' holds more than 100000 JSON values, far more \
+         than any credentials file",
+    );
+}
+
+#[test]
+fn a_central_directory_far_past_the_entry_limit_is_counted_not_kept() {
+    let mut zip = RawZip::new();
+    for i in 0..5000 {
+        zip = zip.file(format!("f{i}"), Vec::new());
+    }
+    refused(
+        &zip.finish(),
+        "the archive has 5000 entries, more than the limit of 256; this is not a credentials \
+         archive",
+    );
+}

@@ -5,6 +5,7 @@
 //! named, certificates are described by subject, algorithm and dates, keys
 //! by type.
 
+pub mod json;
 pub mod treehub;
 pub mod url;
 
@@ -162,6 +163,21 @@ pub fn check_archive(archive: &Archive, ctx: &Context<'_>) -> Findings {
             problems: Vec::new(),
         };
         let out = &mut report;
+        let is_json = matches!(
+            known.content,
+            Content::Treehub
+                | Content::RootMetadata
+                | Content::TargetsPublicKey
+                | Content::TargetsPrivateKey
+                | Content::ProvisionJson
+        );
+        if is_json {
+            if let Err(why) = json::check_budget(&entry.data) {
+                out.problems.push(Problem::error(why));
+                findings.entries.push(report);
+                continue;
+            }
+        }
         match known.content {
             Content::DeviceUrl => findings.device_url = check_device_url(entry, ctx, out),
             Content::HostUrl { may_be_empty } => check_host_url(entry, may_be_empty, out),

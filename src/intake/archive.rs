@@ -430,6 +430,7 @@ fn walk(bytes: &[u8], end: &EndRecord, limits: &Limits) -> Result<Layout, Archiv
 
     let mut names = Vec::new();
     let mut first_local = None::<usize>;
+    let mut beyond: usize = 0;
     let mut pos = start;
     while pos < end.at {
         let damaged = |what: &str| ArchiveError::Truncated {
@@ -447,6 +448,12 @@ fn walk(bytes: &[u8], end: &EndRecord, limits: &Limits) -> Result<Layout, Archiv
         };
         if record.len() < length {
             return Err(damaged("runs past the central directory"));
+        }
+        pos += length;
+        if names.len() >= limits.max_entries {
+            // Past the limit: only counted, for the message.
+            beyond += 1;
+            continue;
         }
         let entry = || display_name(name);
         let flags = le16(record, 8).unwrap_or(0);
@@ -479,11 +486,10 @@ fn walk(bytes: &[u8], end: &EndRecord, limits: &Limits) -> Result<Layout, Archiv
         }
         first_local = Some(first_local.map_or(local_at, |f| f.min(local_at)));
         names.push(name.to_vec());
-        pos += length;
     }
-    if names.len() > limits.max_entries {
+    if beyond > 0 {
         return Err(ArchiveError::TooManyEntries {
-            count: names.len(),
+            count: names.len() + beyond,
             limit: limits.max_entries,
         });
     }
