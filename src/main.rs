@@ -26,7 +26,11 @@ fn main() -> ExitCode {
     {
         Ok(outcome) => {
             if !outcome.stderr.is_empty() {
-                let _ = std::io::stderr().write_all(outcome.stderr.as_bytes());
+                // Messages for a terminal: whatever slipped through unescaped
+                // is escaped here, line by line (stdout may be a fragment or
+                // JSON, and is written as is).
+                let stderr = sota_stage::escape::escape_lines(&outcome.stderr);
+                let _ = std::io::stderr().write_all(stderr.as_bytes());
             }
             let mut stdout = std::io::stdout().lock();
             if stdout.write_all(outcome.stdout.as_bytes()).is_err() || stdout.flush().is_err() {

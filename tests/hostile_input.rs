@@ -578,3 +578,18 @@ fn a_central_directory_far_past_the_entry_limit_is_counted_not_kept() {
          archive",
     );
 }
+
+#[test]
+fn stage_messages_show_a_hostile_archive_file_name_escaped() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let zip = Creds::typical(&pki).write_to(&dir, "creds\u{1b}[31m\u{202e}.zip");
+    let run = sota(["stage", "--method", "shared-cred", "--credentials"])
+        .arg(&zip)
+        .arg("--device-root")
+        .arg(dir.join("image"))
+        .run();
+    run.success()
+        .stderr_has("staged creds\\u{1b}[31m\\u{202e}.zip for shared-cred");
+    assert_unforged(&run.stderr, "staged ");
+}
