@@ -112,6 +112,17 @@ fn data_before_the_zip_is_refused_with_or_without_adjusted_offsets() {
     }
 }
 
+#[test]
+fn data_after_the_zip_is_refused() {
+    let mut bytes = RawZip::new().file("autoprov.url", URL).finish();
+    bytes.extend_from_slice(b"trailing data");
+    refused(
+        &bytes,
+        "not a zip archive (other data follows the end of the zip); pass the credentials.zip \
+         your OTA server gave you",
+    );
+}
+
 // --- defect 10: encrypted and unknown compression methods --------------------
 
 #[test]
