@@ -604,3 +604,16 @@ fn stage_messages_show_a_hostile_archive_file_name_escaped() {
         .stderr_has("staged creds\\u{1b}[31m\\u{202e}.zip for shared-cred");
     assert_unforged(&run.stderr, "staged ");
 }
+
+#[test]
+fn a_template_file_name_cannot_forge_a_line() {
+    let dir = TestDir::new();
+    let templates = dir.mkdir("templates");
+    dir.write("templates/x\nerror: forged\u{1b}[2J.hbs", "a = 1\n");
+    let run = sota(["render", "--method", "shared-cred", "--template-dir"])
+        .arg(&templates)
+        .run();
+    run.code(2)
+        .stderr_has("x\\nerror: forged\\u{1b}[2J.hbs` is not a template sota-stage knows");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+}

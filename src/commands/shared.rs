@@ -107,11 +107,13 @@ pub(crate) fn read_templates(dir: Option<&Path>) -> Result<Templates> {
             continue;
         }
         let path = entry.path();
+        // File names in the folder come from disk: shown escaped in every
+        // message that names the template.
+        let origin = escape(&path.display().to_string()).into_owned();
         let bytes = files::read(&path, Kind::Template)?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Error::Invalid(format!("template `{}` is not valid UTF-8", path.display()))
-        })?;
-        files.push((name, path.display().to_string(), text));
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::Invalid(format!("template `{origin}` is not valid UTF-8")))?;
+        files.push((name, origin, text));
     }
     Templates::with_overrides(files).map_err(Error::Usage)
 }
