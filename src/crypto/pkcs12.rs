@@ -9,7 +9,16 @@
 //! here from `rc2`, `des` and `cbc`.
 //!
 //! Order matters: the MAC is verified before any content is trusted, so a
-//! wrong password is reported as such and not as a parse error further in.
+//! wrong password is reported as such and not as a parse error further in,
+//! and a bundle made without the password cannot make us decrypt.
+//!
+//! Work. Every key derivation runs a hash thousands of times, as often as
+//! the file says, and a file may hold any number of encrypted parts: a
+//! 4 MiB bundle of 1,000,000-iteration parts would keep a build busy for
+//! hours. So a whole file gets one [`Budget`]: the hash compressions of
+//! all its key derivations, the MAC's included, and counts of encrypted
+//! parts, bags and certificates. Each derivation is paid for before it
+//! runs; past a limit the bundle is refused, naming the limit.
 //!
 //! Passwords. The PKCS#12 schemes (MAC and legacy PBE) derive keys from the
 //! password as a BMPString with two terminating zero bytes, so the empty
@@ -57,6 +66,64 @@ pub const MAX_ITERATIONS: u32 = 1_000_000;
 /// SafeContents bags may nest; real bundles never do more than once.
 const MAX_NESTING: usize = 4;
 
+/// What all the key derivations of one file may cost, the MAC's (tried
+/// twice for an empty password) included, in SHA-256 compressions (about
+/// 55 ns each here; a SHA-512 one counts 5). OpenSSL 3's defaults cost
+/// about 12,000 (three derivations of 2048 iterations), Java's keytool
+/// about 50,000 (10,000 iterations), a bundle made with OWASP's 600,000
+/// PBKDF2 iterations about 3,600,000. The worst accepted file opens in
+/// about a quarter of a second (docs/crypto.md, "Work budget").
+pub const MAX_WORK: u64 = 4_000_000;
+
+/// Parts that must be decrypted (encrypted contents and shrouded key
+/// bags). OpenSSL and keytool write 2.
+pub const MAX_ENCRYPTED_PARTS: usize = 8;
+
+/// Contents of the authenticated safe plus bags, nested ones included.
+/// OpenSSL writes 2 contents and one bag per certificate and key.
+pub const MAX_BAGS: usize = 64;
+
+/// Certificate bags. A provisioning bundle holds the client certificate
+/// and its CA chain: 2 to 4.
+pub const MAX_CERTIFICATES: usize = 32;
+
+/// A limit of [`Budget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// [`MAX_WORK`].
+    Work,
+    /// [`MAX_ENCRYPTED_PARTS`].
+    EncryptedParts,
+    /// [`MAX_BAGS`].
+    Bags,
+    /// [`MAX_CERTIFICATES`].
+    Certificates,
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Limit::Work => write!(
+                f,
+                "its key derivations cost more than {MAX_WORK} SHA-256 compressions in all \
+                 (OpenSSL's defaults cost about 12000)"
+            ),
+            Limit::EncryptedParts => write!(
+                f,
+                "it holds more than {MAX_ENCRYPTED_PARTS} encrypted parts (OpenSSL writes 2)"
+            ),
+            Limit::Bags => write!(
+                f,
+                "it holds more than {MAX_BAGS} contents and bags (OpenSSL writes 2 \
+                 contents and one bag per certificate and key)"
+            ),
+            Limit::Certificates => {
+                write!(f, "it holds more than {MAX_CERTIFICATES} certificates")
+            }
+        }
+    }
+}
+
 /// An opened bundle.
 #[derive(Debug, Clone)]
 pub struct P12 {
@@ -101,6 +168,13 @@ pub enum P12Error {
          {max} accepted"
     )]
     TooManyIterations { count: i64, max: u32 },
+
+    #[error(
+        "the bundle asks for too much work: {0}; re-export it with `openssl pkcs12 \
+         -export` and its default iteration counts, holding only the client \
+         certificate, its key and the CA chain"
+    )]
+    OverBudget(Limit),
 
     #[error(
         "the password holds characters PKCS#12 cannot encode (outside the Basic \
@@ -155,10 +229,11 @@ pub fn open(der: &[u8], password: &Secret<String>) -> Result<P12, P12Error> {
         .map_err(malformed("the authenticated safe"))?;
     let auth_safe = auth_safe.as_bytes();
 
+    let mut budget = Budget::new();
     let candidates = Password::candidates(password)?;
     let (password, mac) = match &pfx.mac_data {
         Some(mac_data) => {
-            let (password, description) = verify_mac(mac_data, auth_safe, candidates)?;
+            let (password, description) = verify_mac(mac_data, auth_safe, candidates, &mut budget)?;
             (password, Some(description))
         }
         None => match candidates.into_iter().next() {
@@ -169,6 +244,7 @@ pub fn open(der: &[u8], password: &Secret<String>) -> Result<P12, P12Error> {
 
     let mut contents = Contents {
         password,
+        budget,
         encryption: Vec::new(),
         certs: Vec::new(),
         keys: Vec::new(),
@@ -176,6 +252,7 @@ pub fn open(der: &[u8], password: &Secret<String>) -> Result<P12, P12Error> {
     let safes = AuthenticatedSafe::from_der(auth_safe)
         .map_err(malformed("the authenticated safe's content list"))?;
     for info in &safes {
+        contents.budget.count(Limit::Bags)?;
         match info.content_type {
             ID_DATA => {
                 let data = info
@@ -185,6 +262,7 @@ pub fn open(der: &[u8], password: &Secret<String>) -> Result<P12, P12Error> {
                 contents.safe_contents(data.as_bytes(), 0)?;
             }
             ID_ENCRYPTED_DATA => {
+                contents.budget.count(Limit::EncryptedParts)?;
                 let (alg, ciphertext) = encrypted_data(&info.content)?;
                 let plain = contents.decrypt(&alg, &ciphertext)?;
                 contents.safe_contents(plain.expose(), 0)?;
@@ -234,6 +312,136 @@ impl Password {
     }
 }
 
+/// What one file may still make the tool do (see the module's "Work").
+#[derive(Debug)]
+struct Budget {
+    work: u64,
+    encrypted_parts: usize,
+    bags: usize,
+    certificates: usize,
+}
+
+impl Budget {
+    fn new() -> Budget {
+        Budget {
+            work: MAX_WORK,
+            encrypted_parts: MAX_ENCRYPTED_PARTS,
+            bags: MAX_BAGS,
+            certificates: MAX_CERTIFICATES,
+        }
+    }
+
+    /// Pay for a key derivation before running it.
+    fn spend(&mut self, cost: u64) -> Result<(), P12Error> {
+        self.work = self
+            .work
+            .checked_sub(cost)
+            .ok_or(P12Error::OverBudget(Limit::Work))?;
+        Ok(())
+    }
+
+    /// Count one more of `limit`'s things.
+    fn count(&mut self, limit: Limit) -> Result<(), P12Error> {
+        let left = match limit {
+            Limit::Work => return self.spend(1),
+            Limit::EncryptedParts => &mut self.encrypted_parts,
+            Limit::Bags => &mut self.bags,
+            Limit::Certificates => &mut self.certificates,
+        };
+        *left = left.checked_sub(1).ok_or(P12Error::OverBudget(limit))?;
+        Ok(())
+    }
+}
+
+/// A hash function's output and block sizes, in bytes, and what one of
+/// its compressions costs, in SHA-256 compressions: SHA-384 and SHA-512
+/// (128-byte blocks, no CPU instructions for them here) take 5 times as
+/// long, measured by the `kdf_cost_per_compression` test.
+#[derive(Debug, Clone, Copy)]
+struct HashSize {
+    output: u64,
+    block: u64,
+    weight: u64,
+}
+
+const SHA1_SIZE: HashSize = HashSize {
+    output: 20,
+    block: 64,
+    weight: 1,
+};
+const SHA224_SIZE: HashSize = HashSize {
+    output: 28,
+    block: 64,
+    weight: 1,
+};
+const SHA256_SIZE: HashSize = HashSize {
+    output: 32,
+    block: 64,
+    weight: 1,
+};
+const SHA384_SIZE: HashSize = HashSize {
+    output: 48,
+    block: 128,
+    weight: 5,
+};
+const SHA512_SIZE: HashSize = HashSize {
+    output: 64,
+    block: 128,
+    weight: 5,
+};
+
+/// PBKDF2's hash; `None` for one this module does not know.
+fn hash_size(prf: Pbkdf2Prf) -> Option<HashSize> {
+    Some(match prf {
+        Pbkdf2Prf::HmacWithSha1 => SHA1_SIZE,
+        Pbkdf2Prf::HmacWithSha224 => SHA224_SIZE,
+        Pbkdf2Prf::HmacWithSha256 => SHA256_SIZE,
+        Pbkdf2Prf::HmacWithSha384 => SHA384_SIZE,
+        Pbkdf2Prf::HmacWithSha512 => SHA512_SIZE,
+        _ => return None,
+    })
+}
+
+/// Blocks of `len` bytes, rounded up.
+fn blocks(len: u64, block: u64) -> u64 {
+    len.div_ceil(block.max(1))
+}
+
+/// Cost of the PKCS#12 KDF (RFC 7292 appendix B.2) making `key_len`
+/// bytes: per output block, one hash of `D || S || P` and then one
+/// compression per further iteration.
+fn pkcs12_kdf_cost(
+    hash: HashSize,
+    iterations: u64,
+    salt: usize,
+    password: usize,
+    key_len: usize,
+) -> u64 {
+    let first = 2 + blocks(salt as u64, hash.block) + blocks(password as u64, hash.block);
+    blocks(key_len as u64, hash.output)
+        .saturating_mul(first.saturating_add(iterations))
+        .saturating_mul(hash.weight)
+}
+
+/// Cost of PBKDF2 with HMAC (RFC 8018 5.2) making `key_len` bytes: the
+/// HMAC key, then per output block the salt and two compressions per
+/// iteration.
+fn pbkdf2_cost(
+    hash: HashSize,
+    iterations: u64,
+    salt: usize,
+    password: usize,
+    key_len: usize,
+) -> u64 {
+    let key_setup = 2 + blocks(password as u64, hash.block);
+    let first = 2 + blocks(salt as u64 + 4, hash.block);
+    let per_block = first.saturating_add(iterations.saturating_mul(2));
+    blocks(key_len as u64, hash.output)
+        .saturating_mul(per_block)
+        .saturating_add(key_setup)
+        .saturating_mul(hash.weight)
+}
+
 fn check_iterations(count: i64) -> Result<i32, P12Error> {
     if count < 1 {
         return Err(P12Error::Malformed(format!(
@@ -258,13 +466,14 @@ fn verify_mac(
     mac_data: &MacData,
     content: &[u8],
     candidates: Vec<Password>,
+    budget: &mut Budget,
 ) -> Result<(Password, String), P12Error> {
     let iterations = check_iterations(i64::from(mac_data.iterations))?;
     let salt = mac_data.mac_salt.as_bytes();
     let expected = mac_data.mac.digest.as_bytes();
-    let name = match mac_data.mac.algorithm.oid {
-        ID_SHA_1 => "HMAC-SHA1",
-        ID_SHA_256 => "HMAC-SHA256",
+    let (name, hash) = match mac_data.mac.algorithm.oid {
+        ID_SHA_1 => ("HMAC-SHA1", SHA1_SIZE),
+        ID_SHA_256 => ("HMAC-SHA256", SHA256_SIZE),
         other => {
             return Err(P12Error::UnsupportedAlgorithm(format!(
                 "a MAC with digest {}",
@@ -274,6 +483,13 @@ fn verify_mac(
     };
     for password in candidates {
         let pw = password.bmp.expose();
+        budget.spend(pkcs12_kdf_cost(
+            hash,
+            iterations.unsigned_abs().into(),
+            salt.len(),
+            pw.len(),
+            hash.output as usize,
+        ))?;
         let verified = match mac_data.mac.algorithm.oid {
             ID_SHA_1 => {
                 let key = Secret::new(derive_key::<Sha1>(
@@ -392,6 +608,7 @@ impl LegacyCipher {
 /// What the bags of a bundle hold, gathered while reading it.
 struct Contents {
     password: Password,
+    budget: Budget,
     encryption: Vec<String>,
     /// Certificates with their `localKeyId`, in file order.
     certs: Vec<(CertInfo, Option<Vec<u8>>)>,
@@ -424,6 +641,17 @@ impl Contents {
             let iterations = check_iterations(i64::from(params.iterations))?;
             let salt = params.salt.as_bytes();
             let pw = self.password.bmp.expose();
+            let cost = |len| {
+                pkcs12_kdf_cost(
+                    SHA1_SIZE,
+                    iterations.unsigned_abs().into(),
+                    salt.len(),
+                    pw.len(),
+                    len,
+                )
+            };
+            self.budget
+                .spend(cost(cipher.key_len()).saturating_add(cost(8)))?;
             let key = Secret::new(derive_key::<Sha1>(
                 pw,
                 salt,
@@ -448,19 +676,27 @@ impl Contents {
             let prf = match &params.kdf {
                 Kdf::Pbkdf2(kdf) => {
                     check_iterations(i64::from(kdf.iteration_count))?;
-                    match kdf.prf {
-                        Pbkdf2Prf::HmacWithSha1 => "HMAC-SHA1",
-                        Pbkdf2Prf::HmacWithSha224 => "HMAC-SHA224",
-                        Pbkdf2Prf::HmacWithSha256 => "HMAC-SHA256",
-                        Pbkdf2Prf::HmacWithSha384 => "HMAC-SHA384",
-                        Pbkdf2Prf::HmacWithSha512 => "HMAC-SHA512",
-                        other => {
+                    let (name, hash) = match (kdf.prf, hash_size(kdf.prf)) {
+                        (Pbkdf2Prf::HmacWithSha1, Some(hash)) => ("HMAC-SHA1", hash),
+                        (Pbkdf2Prf::HmacWithSha224, Some(hash)) => ("HMAC-SHA224", hash),
+                        (Pbkdf2Prf::HmacWithSha256, Some(hash)) => ("HMAC-SHA256", hash),
+                        (Pbkdf2Prf::HmacWithSha384, Some(hash)) => ("HMAC-SHA384", hash),
+                        (Pbkdf2Prf::HmacWithSha512, Some(hash)) => ("HMAC-SHA512", hash),
+                        (other, _) => {
                             return Err(P12Error::UnsupportedAlgorithm(format!(
                                 "PBKDF2 with {}",
                                 other.oid()
                             )))
                         }
-                    }
+                    };
+                    self.budget.spend(pbkdf2_cost(
+                        hash,
+                        kdf.iteration_count.into(),
+                        kdf.salt.len(),
+                        self.password.utf8.expose().len(),
+                        params.encryption.key_size(),
+                    ))?;
+                    name
                 }
                 // scrypt (whose cost parameters could ask for gigabytes)
                 // and whatever comes next.
@@ -505,6 +741,7 @@ impl Contents {
     }
 
     fn bag(&mut self, bag: &SafeBag, depth: usize) -> Result<(), P12Error> {
+        self.budget.count(Limit::Bags)?;
         // `bag_value` is the `[0] EXPLICIT` wrapper; the value is inside.
         let inner = der::asn1::ContextSpecific::<Any>::from_der(&bag.bag_value)
             .and_then(|cs| cs.value.to_der())
@@ -514,6 +751,7 @@ impl Contents {
         let local_key_id = local_key_id(bag.bag_attributes.as_ref());
         match bag.bag_id {
             pkcs12::PKCS_12_CERT_BAG_OID => {
+                self.budget.count(Limit::Certificates)?;
                 let cert_bag = CertBag::from_der(inner).map_err(malformed("a certificate bag"))?;
                 if cert_bag.cert_id != pkcs12::PKCS_12_X509_CERT_OID {
                     return Err(P12Error::UnsupportedAlgorithm(format!(
@@ -531,6 +769,7 @@ impl Contents {
                 self.keys.push((key, local_key_id));
             }
             pkcs12::PKCS_12_PKCS8_KEY_BAG_OID => {
+                self.budget.count(Limit::EncryptedParts)?;
                 let shrouded = EncryptedPrivateKeyInfo::from_der(inner)
                     .map_err(malformed("a shrouded key bag"))?;
                 let plain = self.decrypt(
@@ -817,7 +1056,9 @@ mod tests {
             let mut bmp_only = Password::candidates(&secret("")).unwrap();
             bmp_only.truncate(1);
             let mac_data = pfx.mac_data.as_ref().unwrap();
-            assert!(verify_mac(mac_data, auth_safe.as_bytes(), bmp_only).is_ok());
+            assert!(
+                verify_mac(mac_data, auth_safe.as_bytes(), bmp_only, &mut Budget::new()).is_ok()
+            );
 
             assert_eq!(
                 open(&bytes, &secret("not the password")).unwrap_err(),
@@ -986,6 +1227,7 @@ mod tests {
                 bmp: Secret::new(Vec::new()),
                 utf8: Secret::new(Vec::new()),
             },
+            budget: Budget::new(),
             encryption: Vec::new(),
             certs,
             keys,
@@ -1064,6 +1306,7 @@ mod tests {
             &mac_data,
             content,
             Password::candidates(&secret("")).unwrap(),
+            &mut Budget::new(),
         )
         .unwrap();
         assert!(password.bmp.expose().is_empty());
@@ -1072,7 +1315,8 @@ mod tests {
             verify_mac(
                 &mac_data,
                 content,
-                Password::candidates(&secret("x")).unwrap()
+                Password::candidates(&secret("x")).unwrap(),
+                &mut Budget::new(),
             )
             .unwrap_err(),
             P12Error::WrongPassword
@@ -1148,5 +1392,120 @@ mod tests {
         let err = open(&bytes, &secret("emoji 🔑")).unwrap_err();
         assert_eq!(err, P12Error::UnencodablePassword);
         assert_nothing_leaks(&format!("{err} {err:?}"), "emoji 🔑", None);
+    }
+
+    #[test]
+    fn what_openssl_defaults_cost() {
+        // `openssl pkcs12 -export`: SHA-256 MAC and two PBES2 parts
+        // (PBKDF2-HMAC-SHA256, AES-256), 2048 iterations, 8-byte salts.
+        let aes = pkcs12_kdf_cost(SHA256_SIZE, 2048, 8, 2, 32)
+            + 2 * pbkdf2_cost(SHA256_SIZE, 2048, 8, 0, 32);
+        assert_eq!(aes, 2052 + 2 * 4101);
+        // `-legacy`: SHA-1 MAC, RC2-40 (key and IV, one block each) and
+        // 3DES (a 24-byte key is two SHA-1 blocks, and the IV).
+        let legacy = 6 * pkcs12_kdf_cost(SHA1_SIZE, 2048, 8, 2, 20);
+        assert_eq!(legacy, 6 * 2052);
+        // SHA-512 counts five times.
+        assert_eq!(pbkdf2_cost(SHA512_SIZE, 1000, 8, 0, 32), 5 * (2 + 2000 + 3));
+        assert!(legacy * 300 < MAX_WORK);
+    }
+
+    #[test]
+    fn the_budget_refuses_the_first_thing_over_a_limit() {
+        let mut budget = Budget::new();
+        budget.spend(MAX_WORK - 1).unwrap();
+        budget.spend(1).unwrap();
+        assert_eq!(budget.spend(1), Err(P12Error::OverBudget(Limit::Work)));
+        for (limit, max) in [
+            (Limit::EncryptedParts, MAX_ENCRYPTED_PARTS),
+            (Limit::Bags, MAX_BAGS),
+            (Limit::Certificates, MAX_CERTIFICATES),
+        ] {
+            let mut budget = Budget::new();
+            for _ in 0..max {
+                budget.count(limit).unwrap();
+            }
+            let err = budget.count(limit).unwrap_err();
+            assert_eq!(err, P12Error::OverBudget(limit));
+            assert!(
+                err.to_string().contains(&format!("more than {max} ")),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            P12Error::OverBudget(Limit::Certificates).to_string(),
+            "the bundle asks for too much work: it holds more than 32 certificates; \
+             re-export it with `openssl pkcs12 -export` and its default iteration \
+             counts, holding only the client certificate, its key and the CA chain"
+        );
+    }
+
+    /// The measurement behind [`MAX_WORK`]: time per unit of cost (a
+    /// SHA-256 compression) of each key derivation as [`pkcs12_kdf_cost`]
+    /// and [`pbkdf2_cost`] count them, the fastest of 5 runs. Run it in the
+    /// build that ships:
+    /// `cargo test --release --locked --lib kdf_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn kdf_cost_per_compression() {
+        use std::time::{Duration, Instant};
+        let iterations: u32 = 100_000;
+        let salt = [1u8; 8];
+        let pw = [0u8, 0];
+        let fastest = |run: &dyn Fn()| {
+            (0..5)
+                .map(|_| {
+                    let started = Instant::now();
+                    run();
+                    started.elapsed()
+                })
+                .min()
+                .unwrap_or(Duration::MAX)
+        };
+        let report = |what: &str, cost: u64, took: Duration| {
+            let ns = took.as_nanos() as f64 / cost as f64;
+            println!("{what:<20} {ns:6.1} ns per unit");
+        };
+        let rounds = iterations as i32;
+        let cost = |hash| pkcs12_kdf_cost(hash, iterations.into(), salt.len(), pw.len(), 32);
+        let took = fastest(&|| {
+            derive_key::<Sha1>(&pw, &salt, Pkcs12KeyType::Mac, rounds, 32);
+        });
+        report("PKCS#12 KDF SHA-1", cost(SHA1_SIZE), took);
+        let took = fastest(&|| {
+            derive_key::<Sha256>(&pw, &salt, Pkcs12KeyType::Mac, rounds, 32);
+        });
+        report("PKCS#12 KDF SHA-256", cost(SHA256_SIZE), took);
+        let took = fastest(&|| {
+            derive_key::<sha2::Sha512>(&pw, &salt, Pkcs12KeyType::Mac, rounds, 32);
+        });
+        report("PKCS#12 KDF SHA-512", cost(SHA512_SIZE), took);
+        for (prf, name) in [
+            (Pbkdf2Prf::HmacWithSha1, "PBKDF2 SHA-1"),
+            (Pbkdf2Prf::HmacWithSha256, "PBKDF2 SHA-256"),
+            (Pbkdf2Prf::HmacWithSha512, "PBKDF2 SHA-512"),
+        ] {
+            let iv = [0u8; 16];
+            let params = pbes2::Parameters {
+                kdf: Kdf::Pbkdf2(pbes2::Pbkdf2Params {
+                    salt: &salt,
+                    iteration_count: iterations,
+                    key_length: None,
+                    prf,
+                }),
+                encryption: pbes2::EncryptionScheme::Aes256Cbc { iv: &iv },
+            };
+            // Decryption fails (the ciphertext is made up) after the
+            // derivation, which is what is timed.
+            let took = fastest(&|| {
+                let _ = params.decrypt([], &[0u8; 16]);
+            });
+            let hash = hash_size(prf).unwrap();
+            report(
+                name,
+                pbkdf2_cost(hash, iterations.into(), salt.len(), 0, 32),
+                took,
+            );
+        }
     }
 }

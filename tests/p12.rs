@@ -1,0 +1,230 @@
+//! `autoprov_credentials.p12` as `inspect` opens it: the work a hostile
+//! bundle may ask for (issue 10, item 1), the messages for out-of-range
+//! numbers (item 10), and every form `openssl pkcs12 -export` and Java's
+//! keytool write, which aktualizr opens with OpenSSL (item 11).
+//!
+//! Hostile bundles are assembled here from an OpenSSL-made one with the
+//! crate's own DER types (`der`, `pkcs12`, `cms`, `pkcs5`), with a valid MAC,
+//! so that only the limit under test can refuse them; the expensive PBKDF2
+//! runs are done once, by `openssl kdf`.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::encrypted_data::EncryptedData;
+use cms::enveloped_data::EncryptedContentInfo;
+use common::*;
+use der::asn1::{Any, OctetString};
+use der::oid::db::rfc5911::{ID_DATA, ID_ENCRYPTED_DATA};
+use der::oid::db::rfc5912::ID_SHA_256;
+use der::{Decode, Encode};
+use hmac::{Hmac, Mac};
+use pkcs12::authenticated_safe::AuthenticatedSafe;
+use pkcs12::kdf::{derive_key, Pkcs12KeyType};
+use pkcs12::mac_data::MacData;
+use pkcs12::pfx::Pfx;
+use pkcs5::pbes2::{self, Kdf, Pbkdf2Params, Pbkdf2Prf};
+use sha2::Sha256;
+use x509_cert::spki::AlgorithmIdentifierOwned;
+
+const P12: &str = "autoprov_credentials.p12";
+
+/// `inspect` of an archive `name` whose shared p12 is `p12`, timed.
+fn inspect_p12(dir: &TestDir, name: &str, pki: &Pki, p12: Vec<u8>) -> (Run, Duration) {
+    let zip = Creds::typical(pki).p12(p12).write_to(dir, name);
+    let started = Instant::now();
+    let run = sota(["inspect"]).arg(&zip).run();
+    (run, started.elapsed())
+}
+
+fn hex_bytes(text: &str) -> Vec<u8> {
+    let digits: String = text.chars().filter(char::is_ascii_hexdigit).collect();
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// A PBES2 (PBKDF2-HMAC-SHA512, AES-256-CBC) encrypted part holding an
+/// empty bag list, encrypted with the empty password; `openssl` runs the
+/// key derivation.
+fn pbes2_part(dir: &TestDir, iterations: u32) -> ContentInfo {
+    let salt = [0x5au8; 8];
+    let iv = [0xa5u8; 16];
+    let iter = format!("iter:{iterations}");
+    let key = openssl(
+        dir.path(),
+        [
+            "kdf",
+            "-keylen",
+            "32",
+            "-kdfopt",
+            "digest:SHA512",
+            "-kdfopt",
+            "pass:",
+            "-kdfopt",
+            "hexsalt:5a5a5a5a5a5a5a5a",
+            "-kdfopt",
+            &iter,
+            "PBKDF2",
+        ],
+    );
+    let key = String::from_utf8(key).unwrap();
+    let empty_bags = dir.write("empty-bags.der", [0x30u8, 0x00]);
+    let ciphertext = openssl(
+        dir.path(),
+        [
+            "enc",
+            "-aes-256-cbc",
+            "-K",
+            &hex(&hex_bytes(&key)),
+            "-iv",
+            &hex(&iv),
+            "-in",
+            empty_bags.to_str().unwrap(),
+        ],
+    );
+    let params = pbes2::Parameters {
+        kdf: Kdf::Pbkdf2(Pbkdf2Params {
+            salt: &salt,
+            iteration_count: iterations,
+            key_length: None,
+            prf: Pbkdf2Prf::HmacWithSha512,
+        }),
+        encryption: pbes2::EncryptionScheme::Aes256Cbc { iv: &iv },
+    };
+    let encrypted = EncryptedData {
+        version: CmsVersion::V0,
+        enc_content_info: EncryptedContentInfo {
+            content_type: ID_DATA,
+            content_enc_alg: AlgorithmIdentifierOwned {
+                oid: pbes2::PBES2_OID,
+                parameters: Some(Any::encode_from(&params).unwrap()),
+            },
+            encrypted_content: Some(OctetString::new(ciphertext).unwrap()),
+        },
+        unprotected_attrs: None,
+    };
+    ContentInfo {
+        content_type: ID_ENCRYPTED_DATA,
+        content: Any::encode_from(&encrypted).unwrap(),
+    }
+}
+
+/// `base` (made with the empty password) with `extra` parts appended to its
+/// authenticated safe and a new, valid SHA-256 MAC of `mac_iterations`.
+fn with_parts(base: &[u8], extra: &[ContentInfo], mac_iterations: i32) -> Vec<u8> {
+    let pfx = Pfx::from_der(base).unwrap();
+    let safe = pfx.auth_safe.content.decode_as::<OctetString>().unwrap();
+    let mut parts = AuthenticatedSafe::from_der(safe.as_bytes()).unwrap();
+    parts.extend_from_slice(extra);
+    let safe = parts.to_der().unwrap();
+    let salt = [0x11u8; 8];
+    let key = derive_key::<Sha256>(&[0, 0], &salt, Pkcs12KeyType::Mac, mac_iterations, 32);
+    let digest = Hmac::<Sha256>::new_from_slice(&key)
+        .unwrap()
+        .chain_update(&safe)
+        .finalize()
+        .into_bytes();
+    Pfx {
+        version: pfx.version,
+        auth_safe: ContentInfo {
+            content_type: ID_DATA,
+            content: Any::encode_from(&OctetString::new(safe).unwrap()).unwrap(),
+        },
+        mac_data: Some(MacData {
+            mac: pkcs12::digest_info::DigestInfo {
+                algorithm: AlgorithmIdentifierOwned {
+                    oid: ID_SHA_256,
+                    parameters: None,
+                },
+                digest: OctetString::new(digest.to_vec()).unwrap(),
+            },
+            mac_salt: OctetString::new(salt.to_vec()).unwrap(),
+            iterations: mac_iterations,
+        }),
+    }
+    .to_der()
+    .unwrap()
+}
+
+// --- item 1: the work budget ----------------------------------------------
+
+/// How long `inspect` may take on any input: 2 s for the build that ships
+/// (issue 10); a debug build hashes about 10 times slower.
+fn quick_enough(took: Duration) {
+    let limit = if cfg!(debug_assertions) {
+        Duration::from_secs(20)
+    } else {
+        Duration::from_secs(2)
+    };
+    assert!(took < limit, "took {took:?}, more than {limit:?}");
+}
+
+#[test]
+fn many_expensive_encrypted_parts_are_refused_at_once() {
+    // The issue's bomb: the example's bags plus PBES2 parts of 1,000,000
+    // PBKDF2-HMAC-SHA512 iterations each, valid MAC. Before the budget,
+    // 100 of them took 34 s (release build) and were reported `ok`.
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let client = pki.client(KeyAlg::Ec, Validity::Normal);
+    let base = pki.p12(&client, "", P12Form::Aes, 1);
+    let part = pbes2_part(&dir, 1_000_000);
+    let bomb = with_parts(&base, &vec![part; 100], 2048);
+    let (run, took) = inspect_p12(&dir, "bomb.zip", &pki, bomb);
+    run.code(1).stdout_has(&format!(
+        "entry '{P12}' cannot be used: the bundle asks for too much work: its key \
+         derivations cost more than 4000000 SHA-256 compressions in all"
+    ));
+    quick_enough(took);
+}
+
+#[test]
+fn a_4_mib_bundle_of_encrypted_parts_is_refused_by_their_number() {
+    // 29,509 parts fill the 4 MiB entry limit; at 0.33 s each they would
+    // have kept `inspect` busy for 2.7 hours. Cheap parts (1 iteration):
+    // the number alone refuses them.
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let client = pki.client(KeyAlg::Ec, Validity::Normal);
+    let base = pki.p12(&client, "", P12Form::Aes, 1);
+    let part = pbes2_part(&dir, 1);
+    let bomb = with_parts(&base, &vec![part; 29_000], 2048);
+    assert!(bomb.len() > 3 << 20, "{} bytes", bomb.len());
+    let (run, took) = inspect_p12(&dir, "bomb.zip", &pki, bomb);
+    run.code(1).stdout_has(
+        "the bundle asks for too much work: it holds more than 8 encrypted parts \
+         (OpenSSL writes 2); re-export it with `openssl pkcs12 -export` and its \
+         default iteration counts",
+    );
+    quick_enough(took);
+}
+
+#[test]
+fn the_most_expensive_bundle_accepted_opens_and_one_iteration_more_does_not() {
+    // OpenSSL's default bundle (the MAC, 2 parts of 2048 iterations:
+    // about 10,000) plus the 6 more encrypted parts allowed, PBKDF2-SHA512
+    // (10 units per iteration): 66,000 iterations each fit in the budget
+    // of 4,000,000, 67,000 do not.
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let client = pki.client(KeyAlg::Ec, Validity::Normal);
+    let base = pki.p12(&client, "", P12Form::Aes, 1);
+
+    let worst = with_parts(&base, &vec![pbes2_part(&dir, 66_000); 6], 2048);
+    let (run, took) = inspect_p12(&dir, "worst.zip", &pki, worst);
+    run.success();
+    quick_enough(took);
+    eprintln!("the most expensive bundle accepted took {took:?}");
+
+    let over = with_parts(&base, &vec![pbes2_part(&dir, 67_000); 6], 2048);
+    let (run, took) = inspect_p12(&dir, "over.zip", &pki, over);
+    run.code(1)
+        .stdout_has("the bundle asks for too much work: its key derivations cost more");
+    quick_enough(took);
+}
