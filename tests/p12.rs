@@ -228,3 +228,57 @@ fn the_most_expensive_bundle_accepted_opens_and_one_iteration_more_does_not() {
         .stdout_has("the bundle asks for too much work: its key derivations cost more");
     quick_enough(took);
 }
+
+// --- item 10: numbers out of range are named ------------------------------
+
+/// `base` with its MAC's iteration count replaced by the INTEGER whose
+/// content bytes are `count` (which `pkcs12`'s `i32` could not hold).
+fn with_mac_iterations(base: &[u8], count: &[u8]) -> Vec<u8> {
+    let pfx = Pfx::from_der(base).unwrap();
+    let mac = pfx.mac_data.unwrap();
+    let mac_data = vec![
+        Any::encode_from(&mac.mac).unwrap(),
+        Any::encode_from(&mac.mac_salt).unwrap(),
+        Any::new(der::Tag::Integer, count.to_vec()).unwrap(),
+    ];
+    vec![
+        Any::encode_from(&pfx.version).unwrap(),
+        Any::encode_from(&pfx.auth_safe).unwrap(),
+        Any::encode_from(&mac_data).unwrap(),
+    ]
+    .to_der()
+    .unwrap()
+}
+
+#[test]
+fn a_mac_iteration_count_out_of_range_is_named() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let client = pki.client(KeyAlg::Ec, Validity::Normal);
+    let base = pki.p12(&client, "", P12Form::Aes, 1);
+    for (count, says) in [
+        (
+            &[0x00, 0x80, 0x00, 0x00, 0x00][..],
+            "the bundle asks for 2147483648 key-derivation iterations, more than the \
+             1000000 accepted; re-export it with `openssl pkcs12 -export` and its \
+             default iteration count",
+        ),
+        (&[0x00], "an iteration count of 0 is not allowed"),
+        (&[0xff], "an iteration count of -1 is not allowed"),
+    ] {
+        let (run, _) = inspect_p12(&dir, "c.zip", &pki, with_mac_iterations(&base, count));
+        run.code(1)
+            .stdout_has(&format!("entry '{P12}' cannot be used: "))
+            .stdout_has(says)
+            .stdout_lacks("canonical");
+    }
+    // The same rewriting with an ordinary count opens: only the count
+    // is wrong above.
+    let (run, _) = inspect_p12(
+        &dir,
+        "c.zip",
+        &pki,
+        with_mac_iterations(&base, &[0x08, 0x00]),
+    );
+    run.success();
+}

@@ -34,7 +34,7 @@ use cms::encrypted_data::EncryptedData;
 use der::asn1::{Any, BmpString, ObjectIdentifier, OctetString};
 use der::oid::db::rfc5911::{ID_DATA, ID_ENCRYPTED_DATA, ID_ENVELOPED_DATA, ID_SIGNED_DATA};
 use der::oid::db::rfc5912::{ID_MD_5, ID_SHA_1, ID_SHA_224, ID_SHA_256, ID_SHA_384, ID_SHA_512};
-use der::{Decode, Encode, ErrorKind};
+use der::{Decode, Encode, ErrorKind, Tagged};
 use hmac::{Hmac, Mac};
 use pkcs12::authenticated_safe::AuthenticatedSafe;
 use pkcs12::cert_type::CertBag;
@@ -49,7 +49,7 @@ use sha2::Sha256;
 use x509_cert::attr::Attributes;
 use x509_cert::spki::AlgorithmIdentifierOwned;
 
-use super::error::der_detail;
+use super::error::{der_detail, element_at, integer_value};
 use super::private_key::{key_matches_cert, KeyMatch, PrivateKey};
 use super::x509::{self, CertInfo};
 use crate::secret::Secret;
@@ -165,9 +165,10 @@ pub enum P12Error {
 
     #[error(
         "the bundle asks for {count} key-derivation iterations, more than the \
-         {max} accepted"
+         {max} accepted; re-export it with `openssl pkcs12 -export` and its \
+         default iteration count"
     )]
-    TooManyIterations { count: i64, max: u32 },
+    TooManyIterations { count: i128, max: u32 },
 
     #[error(
         "the bundle asks for too much work: {0}; re-export it with `openssl pkcs12 \
@@ -208,7 +209,11 @@ fn malformed(what: &str) -> impl Fn(der::Error) -> P12Error + '_ {
 /// Open a PKCS#12 bundle with `password` (empty for the OTA Connect
 /// default).
 pub fn open(der: &[u8], password: &Secret<String>) -> Result<P12, P12Error> {
-    let pfx = Pfx::from_der(der).map_err(malformed("the PFX structure does not parse"))?;
+    let pfx = Pfx::from_der(der).map_err(|e| {
+        // PFX { version, authSafe, macData { mac, macSalt, iterations } }
+        iterations_at(der, &[2, 2])
+            .unwrap_or_else(|| malformed("the PFX structure does not parse")(e))
+    })?;
     match pfx.auth_safe.content_type {
         ID_DATA => {}
         ID_SIGNED_DATA => {
@@ -442,13 +447,28 @@ fn pbkdf2_cost(
         .saturating_mul(hash.weight)
 }
 
-fn check_iterations(count: i64) -> Result<i32, P12Error> {
+/// Why the iteration count at `path` of `der` is refused, when it is: for
+/// a structure the strict decoder refused, whose iteration count may not
+/// fit its Rust type (`i32` in `pkcs12`, `u32` in `pkcs5`).
+fn iterations_at(der: &[u8], path: &[usize]) -> Option<P12Error> {
+    let element = element_at(der, path)?;
+    match integer_value(&element) {
+        Some(count) => check_iterations(count).err(),
+        None if element.tag() == der::Tag::Integer => Some(P12Error::Malformed(format!(
+            "an iteration count {} bytes long is not a number of iterations",
+            element.value().len()
+        ))),
+        None => None,
+    }
+}
+
+fn check_iterations(count: i128) -> Result<i32, P12Error> {
     if count < 1 {
         return Err(P12Error::Malformed(format!(
             "an iteration count of {count} is not allowed"
         )));
     }
-    if count > i64::from(MAX_ITERATIONS) {
+    if count > i128::from(MAX_ITERATIONS) {
         return Err(P12Error::TooManyIterations {
             count,
             max: MAX_ITERATIONS,
@@ -468,7 +488,7 @@ fn verify_mac(
     candidates: Vec<Password>,
     budget: &mut Budget,
 ) -> Result<(Password, String), P12Error> {
-    let iterations = check_iterations(i64::from(mac_data.iterations))?;
+    let iterations = check_iterations(i128::from(mac_data.iterations))?;
     let salt = mac_data.mac_salt.as_bytes();
     let expected = mac_data.mac.digest.as_bytes();
     let (name, hash) = match mac_data.mac.algorithm.oid {
@@ -636,9 +656,12 @@ impl Contents {
             .to_der()
             .map_err(malformed("encryption parameters"))?;
         if let Some(cipher) = LegacyCipher::from_oid(alg.oid) {
-            let params =
-                Pkcs12PbeParams::from_der(&params).map_err(malformed("PKCS#12 PBE parameters"))?;
-            let iterations = check_iterations(i64::from(params.iterations))?;
+            // pkcs-12PbeParams { salt, iterations }
+            let params = Pkcs12PbeParams::from_der(&params).map_err(|e| {
+                iterations_at(&params, &[1])
+                    .unwrap_or_else(|| malformed("PKCS#12 PBE parameters")(e))
+            })?;
+            let iterations = check_iterations(i128::from(params.iterations))?;
             let salt = params.salt.as_bytes();
             let pw = self.password.bmp.expose();
             let cost = |len| {
@@ -671,11 +694,14 @@ impl Contents {
                 ErrorKind::OidUnknown { oid } => {
                     P12Error::UnsupportedAlgorithm(format!("PBES2 with {oid}"))
                 }
-                _ => malformed("PBES2 parameters")(e),
+                // PBES2-params { keyDerivationFunc { algorithm,
+                // PBKDF2-params { salt, iterationCount } }, .. }
+                _ => iterations_at(&params, &[0, 1, 1])
+                    .unwrap_or_else(|| malformed("PBES2 parameters")(e)),
             })?;
             let prf = match &params.kdf {
                 Kdf::Pbkdf2(kdf) => {
-                    check_iterations(i64::from(kdf.iteration_count))?;
+                    check_iterations(i128::from(kdf.iteration_count))?;
                     let (name, hash) = match (kdf.prf, hash_size(kdf.prf)) {
                         (Pbkdf2Prf::HmacWithSha1, Some(hash)) => ("HMAC-SHA1", hash),
                         (Pbkdf2Prf::HmacWithSha224, Some(hash)) => ("HMAC-SHA224", hash),
