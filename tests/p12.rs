@@ -282,3 +282,271 @@ fn a_mac_iteration_count_out_of_range_is_named() {
     );
     run.success();
 }
+
+// --- item 11: every bundle `openssl pkcs12 -export` makes opens ---------
+
+/// What `inspect` should say of a variant besides the usual details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Ok,
+    /// Accepted with a warning holding these words.
+    Warns(&'static str),
+}
+
+/// `openssl pkcs12 -export` arguments, with the MAC and encryption
+/// `inspect` should report, and its verdict. aktualizr opens them all:
+/// OpenSSL's `PKCS12_parse` with the legacy provider loaded (`crypto.cc`).
+const VARIANTS: &[(&[&str], &str, &str, Verdict)] = &[
+    // OpenSSL 3's defaults, then each MAC digest.
+    (
+        &[],
+        "HMAC-SHA256, 2048 iterations",
+        "PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC)",
+        Verdict::Ok,
+    ),
+    (
+        &["-macalg", "sha1"],
+        "HMAC-SHA1, 2048 iterations",
+        "AES-256-CBC",
+        Verdict::Ok,
+    ),
+    (
+        &["-macalg", "sha224"],
+        "HMAC-SHA224, 2048 iterations",
+        "AES-256-CBC",
+        Verdict::Ok,
+    ),
+    (
+        &["-macalg", "sha256"],
+        "HMAC-SHA256, 2048 iterations",
+        "AES-256-CBC",
+        Verdict::Ok,
+    ),
+    (
+        &["-macalg", "sha384"],
+        "HMAC-SHA384, 2048 iterations",
+        "AES-256-CBC",
+        Verdict::Ok,
+    ),
+    (
+        &["-macalg", "sha512"],
+        "HMAC-SHA512, 2048 iterations",
+        "AES-256-CBC",
+        Verdict::Ok,
+    ),
+    (&["-nomac"], "", "AES-256-CBC", Verdict::Warns("has no MAC")),
+    (
+        &["-iter", "10000", "-maciter"],
+        "HMAC-SHA256, 10000 iterations",
+        "AES-256-CBC",
+        Verdict::Ok,
+    ),
+    (
+        &["-nomaciter"],
+        "HMAC-SHA256, 1 iterations",
+        "AES-256-CBC",
+        Verdict::Ok,
+    ),
+    (
+        &["-noiter"],
+        "HMAC-SHA256, 2048 iterations",
+        "AES-256-CBC",
+        Verdict::Ok,
+    ),
+    // Every PBES2 cipher, for the key and the certificates.
+    (
+        &["-keypbe", "AES-128-CBC", "-certpbe", "AES-128-CBC"],
+        "HMAC-SHA256",
+        "PBES2 (PBKDF2-HMAC-SHA256, AES-128-CBC)",
+        Verdict::Ok,
+    ),
+    (
+        &["-keypbe", "AES-192-CBC", "-certpbe", "AES-192-CBC"],
+        "HMAC-SHA256",
+        "PBES2 (PBKDF2-HMAC-SHA256, AES-192-CBC)",
+        Verdict::Ok,
+    ),
+    (
+        &[
+            "-keypbe",
+            "CAMELLIA-128-CBC",
+            "-certpbe",
+            "CAMELLIA-128-CBC",
+        ],
+        "HMAC-SHA256",
+        "PBES2 (PBKDF2-HMAC-SHA256, CAMELLIA-128-CBC)",
+        Verdict::Ok,
+    ),
+    (
+        &[
+            "-keypbe",
+            "CAMELLIA-192-CBC",
+            "-certpbe",
+            "CAMELLIA-192-CBC",
+        ],
+        "HMAC-SHA256",
+        "PBES2 (PBKDF2-HMAC-SHA256, CAMELLIA-192-CBC)",
+        Verdict::Ok,
+    ),
+    (
+        &[
+            "-keypbe",
+            "CAMELLIA-256-CBC",
+            "-certpbe",
+            "CAMELLIA-256-CBC",
+        ],
+        "HMAC-SHA256",
+        "PBES2 (PBKDF2-HMAC-SHA256, CAMELLIA-256-CBC)",
+        Verdict::Ok,
+    ),
+    (
+        &["-keypbe", "DES-EDE3-CBC", "-certpbe", "DES-EDE3-CBC"],
+        "HMAC-SHA256",
+        "PBES2 (PBKDF2-HMAC-SHA256, DES-EDE3-CBC)",
+        Verdict::Ok,
+    ),
+    (
+        &["-legacy", "-keypbe", "DES-CBC"],
+        "HMAC-SHA1",
+        "PBES2 (PBKDF2-HMAC-SHA256, DES-CBC)",
+        Verdict::Warns("protects its private key with single DES (56-bit key), which is weak"),
+    ),
+    (
+        &["-legacy", "-keypbe", "DES-CBC", "-certpbe", "DES-CBC"],
+        "HMAC-SHA1",
+        "PBES2 (PBKDF2-HMAC-SHA256, DES-CBC)",
+        Verdict::Warns("single DES"),
+    ),
+    // The PKCS#12 PBEs: OTA Connect's form (-legacy), and the others.
+    (
+        &["-legacy"],
+        "HMAC-SHA1, 2048 iterations",
+        "pbeWithSHA1And40BitRC2-CBC, pbeWithSHA1And3-KeyTripleDES-CBC",
+        Verdict::Ok,
+    ),
+    (
+        &["-legacy", "-iter", "1024"],
+        "HMAC-SHA1, 1024 iterations",
+        "pbeWithSHA1And3-KeyTripleDES-CBC",
+        Verdict::Ok,
+    ),
+    (
+        &["-legacy", "-keypbe", "PBE-SHA1-RC2-40"],
+        "HMAC-SHA1",
+        "pbeWithSHA1And40BitRC2-CBC",
+        Verdict::Warns("protects its private key with 40-bit RC2, which is weak"),
+    ),
+    (
+        &[
+            "-legacy",
+            "-keypbe",
+            "PBE-SHA1-RC2-128",
+            "-certpbe",
+            "PBE-SHA1-RC2-128",
+        ],
+        "HMAC-SHA1",
+        "pbeWithSHA1And128BitRC2-CBC",
+        Verdict::Ok,
+    ),
+    (
+        &[
+            "-legacy",
+            "-keypbe",
+            "PBE-SHA1-2DES",
+            "-certpbe",
+            "PBE-SHA1-2DES",
+        ],
+        "HMAC-SHA1",
+        "pbeWithSHA1And2-KeyTripleDES-CBC",
+        Verdict::Warns("two-key triple DES"),
+    ),
+    (
+        &["-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES"],
+        "HMAC-SHA256",
+        "pbeWithSHA1And3-KeyTripleDES-CBC",
+        Verdict::Ok,
+    ),
+    // Unencrypted parts.
+    (
+        &["-keypbe", "NONE", "-certpbe", "NONE"],
+        "HMAC-SHA256",
+        "",
+        Verdict::Ok,
+    ),
+    (
+        &["-certpbe", "NONE"],
+        "HMAC-SHA256",
+        "AES-256-CBC",
+        Verdict::Ok,
+    ),
+    (
+        &["-keypbe", "NONE"],
+        "HMAC-SHA256",
+        "AES-256-CBC",
+        Verdict::Ok,
+    ),
+];
+
+/// Every variant with `client`'s key and the CA once; with the password
+/// `pw`, given to `inspect`.
+fn every_variant_opens(alg: KeyAlg) {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let client = pki.client(alg, Validity::Normal);
+    let ca = pki.ca().cert.to_str().unwrap().to_owned();
+    let mut failures = Vec::new();
+    for (n, (args, mac, encryption, verdict)) in VARIANTS.iter().enumerate() {
+        let out = format!("variant-{n}.p12");
+        let mut export = vec![
+            "pkcs12",
+            "-export",
+            "-passout",
+            "pass:pw",
+            "-out",
+            &out,
+            "-inkey",
+            client.key.to_str().unwrap(),
+            "-in",
+            client.cert.to_str().unwrap(),
+            "-certfile",
+            &ca,
+        ];
+        export.extend_from_slice(args);
+        // Fails the test, loudly, when this openssl cannot make a variant.
+        openssl(pki.dir(), &export);
+        let p12 = std::fs::read(pki.dir().join(&out)).unwrap();
+        let zip = Creds::typical(&pki)
+            .p12(p12)
+            .write_to(&dir, &format!("variant-{n}.zip"));
+        let run = sota(["inspect", "--p12-password", "pw"]).arg(&zip).run();
+        let text = &run.stdout;
+        let warned = text.contains(&format!("warning: variant-{n}.zip: entry '{P12}'"));
+        let ok = run.code == 0
+            && text.contains(mac)
+            && text.contains(encryption)
+            && match verdict {
+                Verdict::Ok => !warned && text.contains("result: ok, 0 errors, 0 warnings"),
+                Verdict::Warns(words) => warned && text.contains(words),
+            };
+        if !ok {
+            failures.push(format!("{alg:?} {args:?}:\n{text}{}", run.stderr));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} variants:\n{}",
+        failures.len(),
+        VARIANTS.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_openssl_variant_opens_with_an_ec_key() {
+    every_variant_opens(KeyAlg::Ec);
+}
+
+#[test]
+fn every_openssl_variant_opens_with_an_rsa_key() {
+    every_variant_opens(KeyAlg::Rsa);
+}

@@ -461,6 +461,12 @@ fn check_provisioning_p12(entry: &Entry, ctx: &Context<'_>, out: &mut EntryRepor
             "has no MAC, so its integrity cannot be checked",
         ));
     }
+    if let Some(weak) = p12.weak_key_cipher {
+        out.problems.push(Problem::warning(format!(
+            "protects its private key with {weak}, which is weak; aktualizr opens it, \
+             but re-export it with `openssl pkcs12 -export` (AES-256-CBC)"
+        )));
+    }
     Some(p12)
 }
 
