@@ -550,3 +550,24 @@ fn every_openssl_variant_opens_with_an_ec_key() {
 fn every_openssl_variant_opens_with_an_rsa_key() {
     every_variant_opens(KeyAlg::Rsa);
 }
+
+#[test]
+fn a_keystore_made_by_java_keytool_opens() {
+    // tests/fixtures/keytool/README.md says how it was made.
+    let p12 = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keytool/keytool.p12"),
+    )
+    .unwrap();
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let zip = Creds::typical(&pki).p12(p12).write_to(&dir, "c.zip");
+    sota(["inspect", "--p12-password", "changeit"])
+        .arg(&zip)
+        .run()
+        .success()
+        .stdout_has("client certificate: keytool-test-client (EC P-256, expires 2126-")
+        .stdout_has("CA certificate: keytool-test-ca (EC P-256")
+        .stdout_has("MAC: HMAC-SHA256, 10000 iterations")
+        .stdout_has("encryption: PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC)")
+        .stdout_has("result: ok, 0 errors, 0 warnings");
+}
