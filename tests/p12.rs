@@ -571,3 +571,69 @@ fn a_keystore_made_by_java_keytool_opens() {
         .stdout_has("encryption: PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC)")
         .stdout_has("result: ok, 0 errors, 0 warnings");
 }
+
+// --- other loops an input controls ----------------------------------------
+
+/// A DER value: `tag`, its length and `content`.
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    if content.len() < 0x80 {
+        out.push(content.len() as u8);
+    } else {
+        let len = u32::try_from(content.len()).unwrap().to_be_bytes();
+        let skip = len.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (4 - skip) as u8);
+        out.extend(&len[skip..]);
+    }
+    out.extend(content);
+    out
+}
+
+/// `cert_pem` with its subject replaced by one RDN of `n` commonNames,
+/// written in reverse DER order: `der` sorts every SET it decodes with an
+/// insertion sort, n²/2 comparisons for this one.
+fn with_huge_name(cert_pem: &str, n: u32) -> String {
+    let (_, der) = der::pem::decode_vec(cert_pem.as_bytes()).unwrap();
+    let mut cert = Vec::<Any>::from_der(&der).unwrap();
+    let mut tbs = Vec::<Any>::from_der(&cert[0].to_der().unwrap()).unwrap();
+    let mut set = Vec::new();
+    for i in (0..n).rev() {
+        let mut atv = vec![0x06, 0x03, 0x55, 0x04, 0x03];
+        atv.extend(tlv(0x04, &i.to_be_bytes()));
+        set.extend(tlv(0x30, &atv));
+    }
+    // tbsCertificate: [0] version, serial, signature, issuer, validity,
+    // subject, ...
+    tbs[5] = Any::from_der(&tlv(0x30, &tlv(0x31, &set))).unwrap();
+    cert[0] = Any::from_der(&tbs.to_der().unwrap()).unwrap();
+    der::pem::encode_string(
+        "CERTIFICATE",
+        der::pem::LineEnding::LF,
+        &cert.to_der().unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_certificate_name_too_large_to_sort_is_refused_at_once() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    // 60,000 attributes: 1.8 billion comparisons before the limit.
+    let pem = with_huge_name(&pki.server_ca_pem(), 60_000);
+    assert!(pem.len() < 4 << 20, "{} bytes", pem.len());
+    let zip = Creds::typical(&pki)
+        .file("server_ca.pem", pem)
+        .write_to(&dir, "c.zip");
+    let started = Instant::now();
+    sota(["inspect"]).arg(&zip).run().code(1).stdout_has(
+        "entry 'server_ca.pem' is not a PEM certificate file: not a valid X.509 \
+         certificate: PEM block 1: a SET holds more than 64 elements",
+    );
+    quick_enough(started.elapsed());
+    // 64 attributes are fine.
+    let pem = with_huge_name(&pki.server_ca_pem(), 64);
+    let zip = Creds::typical(&pki)
+        .file("server_ca.pem", pem)
+        .write_to(&dir, "fine.zip");
+    sota(["inspect"]).arg(&zip).run().stdout_lacks("SET holds");
+}

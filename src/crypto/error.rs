@@ -80,6 +80,81 @@ pub(crate) fn element_at<'a>(der: &'a [u8], path: &[usize]) -> Option<AnyRef<'a>
     Some(current)
 }
 
+/// The most elements one DER SET may hold in what this tool reads. `der`
+/// (0.7) puts every SET OF it decodes in order with an insertion sort, so
+/// a SET of n elements written in reverse order costs n²/2 comparisons: a
+/// certificate with a 4 MiB name would take hours. Real sets hold one to
+/// three elements (a name's attributes, a bag's attributes, their values).
+pub(crate) const MAX_SET_ELEMENTS: usize = 64;
+
+/// Refuses DER in which a SET, at any depth, holds more than
+/// [`MAX_SET_ELEMENTS`] elements. One pass over the bytes, by tags and
+/// lengths only, descending into constructed values (not into OCTET
+/// STRINGs: DER inside them is checked where it is decoded). Anything
+/// malformed is left to the strict decoder that comes next.
+pub(crate) fn check_set_sizes(der: &[u8]) -> Result<(), String> {
+    // The open constructed values: where each ends, whether it is a SET,
+    // and how many elements it has shown so far.
+    let mut open: Vec<(usize, bool, usize)> = Vec::new();
+    let mut pos = 0;
+    loop {
+        while open.last().is_some_and(|&(end, ..)| pos >= end) {
+            open.pop();
+        }
+        let limit = open.last().map_or(der.len(), |&(end, ..)| end);
+        if pos >= limit {
+            return Ok(());
+        }
+        let Some((tag, content, end)) = tlv_at(der, pos, limit) else {
+            return Ok(());
+        };
+        if let Some((_, true, count)) = open.last_mut() {
+            *count += 1;
+            if *count > MAX_SET_ELEMENTS {
+                return Err(format!("a SET holds more than {MAX_SET_ELEMENTS} elements"));
+            }
+        }
+        if tag & 0x20 != 0 {
+            open.push((end, tag == 0x31, 0));
+            pos = content;
+        } else {
+            pos = end;
+        }
+    }
+}
+
+/// The first tag byte, where the content starts and where the value ends,
+/// of the DER value at `pos`, which must end by `limit`.
+fn tlv_at(der: &[u8], pos: usize, limit: usize) -> Option<(u8, usize, usize)> {
+    let tag = *der.get(pos)?;
+    let mut at = pos + 1;
+    if tag & 0x1f == 0x1f {
+        // High tag number: base-128 digits, the last without bit 8.
+        while *der.get(at)? & 0x80 != 0 {
+            at += 1;
+        }
+        at += 1;
+    }
+    let first = *der.get(at)?;
+    at += 1;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let digits = usize::from(first & 0x7f);
+        if digits == 0 || digits > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for _ in 0..digits {
+            len = (len << 8) | usize::from(*der.get(at)?);
+            at += 1;
+        }
+        len
+    };
+    let end = at.checked_add(len)?;
+    (end <= limit).then_some((tag, at, end))
+}
+
 /// The value of a DER INTEGER's content bytes, when it fits an `i128`.
 pub(crate) fn integer_value(element: &AnyRef<'_>) -> Option<i128> {
     if element.tag() != Tag::Integer {
@@ -119,5 +194,45 @@ mod tests {
         let mut huge = vec![0x02, 0x11, 0x01];
         huge.extend([0u8; 16]);
         assert_eq!(integer_value(&element_at(&huge, &[]).unwrap()), None);
+    }
+
+    /// SEQUENCE { SET { n NULLs }, [0] { SET { n NULLs } } }, with the
+    /// length of a SET of n NULLs in long form.
+    fn sets_of(n: usize) -> Vec<u8> {
+        let set = |n: usize| {
+            let mut set = vec![0x31, 0x82, ((2 * n) >> 8) as u8, (2 * n) as u8];
+            for _ in 0..n {
+                set.extend([0x05, 0x00]);
+            }
+            set
+        };
+        let inner = set(n);
+        let mut tagged = vec![0xa0, 0x82, (inner.len() >> 8) as u8, inner.len() as u8];
+        tagged.extend(&inner);
+        let mut body = set(n);
+        body.extend(tagged);
+        let mut der = vec![0x30, 0x82, (body.len() >> 8) as u8, body.len() as u8];
+        der.extend(body);
+        der
+    }
+
+    #[test]
+    fn sets_are_counted_at_any_depth() {
+        assert_eq!(check_set_sizes(&sets_of(MAX_SET_ELEMENTS)), Ok(()));
+        let err = check_set_sizes(&sets_of(MAX_SET_ELEMENTS + 1)).unwrap_err();
+        assert_eq!(err, "a SET holds more than 64 elements");
+        // Only the nested one too large.
+        let mut der = sets_of(MAX_SET_ELEMENTS + 1);
+        der[4..8].copy_from_slice(&[0x31, 0x82, 0x00, 0x00]);
+        assert!(check_set_sizes(&der).is_err());
+        // Malformed input is left to the strict decoders.
+        for bad in [
+            &b""[..],
+            &[0x30],
+            &[0x30, 0x85, 1, 1, 1, 1, 1],
+            &[0x31, 0x05, 0x05],
+        ] {
+            assert_eq!(check_set_sizes(bad), Ok(()));
+        }
     }
 }

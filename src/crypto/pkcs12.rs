@@ -51,7 +51,7 @@ use sha2::{Sha224, Sha256, Sha384, Sha512};
 use x509_cert::attr::Attributes;
 use x509_cert::spki::{AlgorithmIdentifierOwned, AlgorithmIdentifierRef};
 
-use super::error::{der_detail, element_at, integer_value};
+use super::error::{check_set_sizes, der_detail, element_at, integer_value};
 use super::private_key::{key_matches_cert, KeyMatch, PrivateKey};
 use super::x509::{self, CertInfo};
 use crate::secret::Secret;
@@ -208,6 +208,12 @@ pub enum P12Error {
     CannotPairKey(String),
 }
 
+/// DER about to be decoded holds no SET too large to sort
+/// ([`check_set_sizes`]): bag attributes and their values are SETs.
+fn sets_fit(der: &[u8]) -> Result<(), P12Error> {
+    check_set_sizes(der).map_err(P12Error::Malformed)
+}
+
 fn malformed(what: &str) -> impl Fn(der::Error) -> P12Error + '_ {
     move |e| P12Error::Malformed(format!("{what}: {}", der_detail(&e)))
 }
@@ -215,6 +221,7 @@ fn malformed(what: &str) -> impl Fn(der::Error) -> P12Error + '_ {
 /// Open a PKCS#12 bundle with `password` (empty for the OTA Connect
 /// default).
 pub fn open(der: &[u8], password: &Secret<String>) -> Result<P12, P12Error> {
+    sets_fit(der)?;
     let pfx = Pfx::from_der(der).map_err(|e| {
         // PFX { version, authSafe, macData { mac, macSalt, iterations } }
         iterations_at(der, &[2, 2])
@@ -261,6 +268,7 @@ pub fn open(der: &[u8], password: &Secret<String>) -> Result<P12, P12Error> {
         certs: Vec::new(),
         keys: Vec::new(),
     };
+    sets_fit(auth_safe)?;
     let safes = AuthenticatedSafe::from_der(auth_safe)
         .map_err(malformed("the authenticated safe's content list"))?;
     for info in &safes {
@@ -951,6 +959,7 @@ impl Contents {
     }
 
     fn safe_contents(&mut self, der: &[u8], depth: usize) -> Result<(), P12Error> {
+        sets_fit(der)?;
         let bags = SafeContents::from_der(der).map_err(malformed("a bag list"))?;
         for bag in &bags {
             self.bag(bag, depth)?;
@@ -1617,6 +1626,31 @@ mod tests {
         let err = open(&bytes, &secret("emoji 🔑")).unwrap_err();
         assert_eq!(err, P12Error::UnencodablePassword);
         assert_nothing_leaks(&format!("{err} {err:?}"), "emoji 🔑", None);
+    }
+
+    #[test]
+    fn a_bag_attribute_set_too_large_to_sort_is_refused() {
+        // SafeContents { SafeBag { id, [0] NULL, SET { 65 NULLs } } }:
+        // `der` would sort the attributes with an insertion sort.
+        let mut set = vec![0x31, 0x81, 130];
+        set.extend([0x05, 0x00].repeat(65));
+        let mut bag = vec![0x06, 0x01, 0x2a, 0xa0, 0x02, 0x05, 0x00];
+        bag.extend(set);
+        let mut safe = vec![0x30, 0x81, 0x00];
+        safe.extend(
+            der::asn1::AnyRef::new(der::Tag::Sequence, &bag)
+                .unwrap()
+                .to_der()
+                .unwrap(),
+        );
+        safe[2] = u8::try_from(safe.len() - 3).unwrap();
+        let err = contents(Vec::new(), Vec::new())
+            .safe_contents(&safe, 0)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "not a valid PKCS#12 file: a SET holds more than 64 elements"
+        );
     }
 
     #[test]
