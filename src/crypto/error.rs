@@ -87,15 +87,23 @@ pub(crate) fn element_at<'a>(der: &'a [u8], path: &[usize]) -> Option<AnyRef<'a>
 /// three elements (a name's attributes, a bag's attributes, their values).
 pub(crate) const MAX_SET_ELEMENTS: usize = 64;
 
+/// The most values one DER structure may hold (outside OCTET and BIT
+/// STRINGs, whose DER is checked where it is decoded). Each becomes a few
+/// allocations in the decoded types: a 4 MiB name of 300,000 one-attribute
+/// RDNs would take about 50 MiB. A certificate holds 100 to 300, a layer
+/// of a PKCS#12 bundle a few dozen.
+pub(crate) const MAX_DER_VALUES: usize = 4096;
+
 /// Refuses DER in which a SET, at any depth, holds more than
-/// [`MAX_SET_ELEMENTS`] elements. One pass over the bytes, by tags and
-/// lengths only, descending into constructed values (not into OCTET
-/// STRINGs: DER inside them is checked where it is decoded). Anything
-/// malformed is left to the strict decoder that comes next.
-pub(crate) fn check_set_sizes(der: &[u8]) -> Result<(), String> {
+/// [`MAX_SET_ELEMENTS`] elements, or which holds more than
+/// [`MAX_DER_VALUES`] values. One pass over the bytes, by tags and
+/// lengths only, descending into constructed values. Anything malformed is
+/// left to the strict decoder that comes next.
+pub(crate) fn check_der_shape(der: &[u8]) -> Result<(), String> {
     // The open constructed values: where each ends, whether it is a SET,
     // and how many elements it has shown so far.
     let mut open: Vec<(usize, bool, usize)> = Vec::new();
+    let mut values = 0;
     let mut pos = 0;
     loop {
         while open.last().is_some_and(|&(end, ..)| pos >= end) {
@@ -108,6 +116,10 @@ pub(crate) fn check_set_sizes(der: &[u8]) -> Result<(), String> {
         let Some((tag, content, end)) = tlv_at(der, pos, limit) else {
             return Ok(());
         };
+        values += 1;
+        if values > MAX_DER_VALUES {
+            return Err(format!("it holds more than {MAX_DER_VALUES} DER values"));
+        }
         if let Some((_, true, count)) = open.last_mut() {
             *count += 1;
             if *count > MAX_SET_ELEMENTS {
@@ -121,6 +133,22 @@ pub(crate) fn check_set_sizes(der: &[u8]) -> Result<(), String> {
             pos = end;
         }
     }
+}
+
+/// How many elements the SEQUENCE (or SET) `der` holds, counted by tags
+/// and lengths; `None` when it is not one.
+pub(crate) fn count_elements(der: &[u8]) -> Option<usize> {
+    let (tag, content, end) = tlv_at(der, 0, der.len())?;
+    if tag & 0x20 == 0 {
+        return None;
+    }
+    let mut count = 0;
+    let mut pos = content;
+    while pos < end {
+        (_, _, pos) = tlv_at(der, pos, end)?;
+        count += 1;
+    }
+    Some(count)
 }
 
 /// The first tag byte, where the content starts and where the value ends,
@@ -218,13 +246,26 @@ mod tests {
 
     #[test]
     fn sets_are_counted_at_any_depth() {
-        assert_eq!(check_set_sizes(&sets_of(MAX_SET_ELEMENTS)), Ok(()));
-        let err = check_set_sizes(&sets_of(MAX_SET_ELEMENTS + 1)).unwrap_err();
+        assert_eq!(check_der_shape(&sets_of(MAX_SET_ELEMENTS)), Ok(()));
+        let err = check_der_shape(&sets_of(MAX_SET_ELEMENTS + 1)).unwrap_err();
         assert_eq!(err, "a SET holds more than 64 elements");
         // Only the nested one too large.
         let mut der = sets_of(MAX_SET_ELEMENTS + 1);
         der[4..8].copy_from_slice(&[0x31, 0x82, 0x00, 0x00]);
-        assert!(check_set_sizes(&der).is_err());
+        assert!(check_der_shape(&der).is_err());
+        // Values are counted at every depth.
+        let mut many = Vec::new();
+        for _ in 0..MAX_DER_VALUES {
+            many.extend([0x05, 0x00]);
+        }
+        assert_eq!(check_der_shape(&many), Ok(()));
+        many.extend([0x05, 0x00]);
+        assert_eq!(
+            check_der_shape(&many).unwrap_err(),
+            "it holds more than 4096 DER values"
+        );
+        assert_eq!(count_elements(&sets_of(3)), Some(2));
+        assert_eq!(count_elements(&[0x05, 0x00]), None);
         // Malformed input is left to the strict decoders.
         for bad in [
             &b""[..],
@@ -232,7 +273,7 @@ mod tests {
             &[0x30, 0x85, 1, 1, 1, 1, 1],
             &[0x31, 0x05, 0x05],
         ] {
-            assert_eq!(check_set_sizes(bad), Ok(()));
+            assert_eq!(check_der_shape(bad), Ok(()));
         }
     }
 }

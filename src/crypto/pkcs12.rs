@@ -51,7 +51,7 @@ use sha2::{Sha224, Sha256, Sha384, Sha512};
 use x509_cert::attr::Attributes;
 use x509_cert::spki::{AlgorithmIdentifierOwned, AlgorithmIdentifierRef};
 
-use super::error::{check_set_sizes, der_detail, element_at, integer_value};
+use super::error::{check_der_shape, count_elements, der_detail, element_at, integer_value};
 use super::private_key::{key_matches_cert, KeyMatch, PrivateKey};
 use super::x509::{self, CertInfo};
 use crate::secret::Secret;
@@ -208,10 +208,11 @@ pub enum P12Error {
     CannotPairKey(String),
 }
 
-/// DER about to be decoded holds no SET too large to sort
-/// ([`check_set_sizes`]): bag attributes and their values are SETs.
+/// DER about to be decoded holds no SET too large to sort and not too
+/// many values ([`check_der_shape`]): bag attributes and their values are
+/// SETs.
 fn sets_fit(der: &[u8]) -> Result<(), P12Error> {
-    check_set_sizes(der).map_err(P12Error::Malformed)
+    check_der_shape(der).map_err(P12Error::Malformed)
 }
 
 fn malformed(what: &str) -> impl Fn(der::Error) -> P12Error + '_ {
@@ -268,6 +269,9 @@ pub fn open(der: &[u8], password: &Secret<String>) -> Result<P12, P12Error> {
         certs: Vec::new(),
         keys: Vec::new(),
     };
+    contents
+        .budget
+        .room_for(Limit::Bags, count_elements(auth_safe))?;
     sets_fit(auth_safe)?;
     let safes = AuthenticatedSafe::from_der(auth_safe)
         .map_err(malformed("the authenticated safe's content list"))?;
@@ -358,6 +362,21 @@ impl Budget {
             .checked_sub(cost)
             .ok_or(P12Error::OverBudget(Limit::Work))?;
         Ok(())
+    }
+
+    /// Refuse at once a list of `count` things that cannot all fit,
+    /// before it is decoded; `None` (not a list) is left to the decoder.
+    fn room_for(&self, limit: Limit, count: Option<usize>) -> Result<(), P12Error> {
+        let left = match limit {
+            Limit::Work => return Ok(()),
+            Limit::EncryptedParts => self.encrypted_parts,
+            Limit::Bags => self.bags,
+            Limit::Certificates => self.certificates,
+        };
+        match count {
+            Some(count) if count > left => Err(P12Error::OverBudget(limit)),
+            _ => Ok(()),
+        }
     }
 
     /// Count one more of `limit`'s things.
@@ -959,6 +978,7 @@ impl Contents {
     }
 
     fn safe_contents(&mut self, der: &[u8], depth: usize) -> Result<(), P12Error> {
+        self.budget.room_for(Limit::Bags, count_elements(der))?;
         sets_fit(der)?;
         let bags = SafeContents::from_der(der).map_err(malformed("a bag list"))?;
         for bag in &bags {

@@ -24,7 +24,7 @@ use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use x509_cert::Certificate;
 
-use super::error::{check_set_sizes, der_detail, element_at, CryptoError};
+use super::error::{check_der_shape, der_detail, element_at, CryptoError};
 use super::pem;
 
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -117,7 +117,7 @@ impl CertInfo {
 /// Parse one DER certificate. Trailing bytes are an error.
 pub fn parse_der(der: &[u8]) -> Result<CertInfo, CryptoError> {
     let bad = |e: der::Error| CryptoError::BadCertificate(der_detail(&e));
-    check_set_sizes(der).map_err(CryptoError::BadCertificate)?;
+    check_der_shape(der).map_err(CryptoError::BadCertificate)?;
     let cert =
         Certificate::from_der(der).map_err(|e| serial_problem(der).unwrap_or_else(|| bad(e)))?;
     let tbs = &cert.tbs_certificate;
