@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod digest;
 pub mod error;
 pub mod intake;
+pub mod json;
 pub mod plan;
 pub mod report;
 pub mod secret;

@@ -659,3 +659,33 @@ fn a_certificate_name_too_large_to_sort_is_refused_at_once() {
         .write_to(&dir, "fine.zip");
     sota(["inspect"]).arg(&zip).run().stdout_lacks("SET holds");
 }
+
+#[test]
+fn json_entries_of_too_many_values_are_refused_before_they_are_held() {
+    // 4 MiB of `0,` took 74 MB as a serde_json::Value; real files hold a
+    // few dozen values.
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let huge = format!("[{}0]", "0,".repeat((4 << 20) / 2 - 2));
+    for (entry, says) in [
+        (
+            "root.json",
+            "entry 'root.json' is not valid JSON (it holds more than 10000 values",
+        ),
+        (
+            "treehub.json",
+            "entry 'treehub.json' is not valid JSON (it holds more than 10000 values",
+        ),
+        (
+            "targets.pub",
+            "more JSON than a key file holds (over 10000 values)",
+        ),
+    ] {
+        let zip = Creds::typical(&pki)
+            .file(entry, huge.clone())
+            .write_to(&dir, "c.zip");
+        let started = Instant::now();
+        sota(["inspect"]).arg(&zip).run().code(1).stdout_has(says);
+        quick_enough(started.elapsed());
+    }
+}

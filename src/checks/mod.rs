@@ -198,7 +198,7 @@ pub fn check_archive(archive: &Archive, ctx: &Context<'_>) -> Findings {
             },
             Content::PemCertificates => pem_ca = check_pem_certificates(entry, ctx, out),
             Content::ProvisionJson => {
-                if serde_json::from_slice::<serde_json::Value>(&entry.data)
+                if crate::json::from_slice(&entry.data)
                     .map(|v| !v.is_object())
                     .unwrap_or(true)
                 {
@@ -541,7 +541,7 @@ fn check_pem_certificates(
 /// and `signatures`. Signatures are not verified: there is nothing to
 /// verify a first root against.
 fn check_root_metadata(entry: &Entry, out: &mut EntryReport) {
-    let json: serde_json::Value = match serde_json::from_slice(&entry.data) {
+    let json: serde_json::Value = match crate::json::from_slice(&entry.data) {
         Ok(v) => v,
         Err(e) => {
             out.problems

@@ -109,6 +109,12 @@ pub enum KeyError {
     #[error("not valid JSON (line {line}, column {column})")]
     NotJson { line: usize, column: usize },
 
+    #[error(
+        "more JSON than a key file holds (over {} values)",
+        crate::json::MAX_VALUES
+    )]
+    TooLarge,
+
     #[error("not a JSON object; expected {{\"keytype\": .., \"keyval\": {{..}}}}")]
     NotAnObject,
 
@@ -233,9 +239,16 @@ fn invalid(field: &'static str, problem: String) -> KeyError {
 /// The JSON, with only the position of a syntax error reported: serde's
 /// messages for type errors can quote the input, which may be a key.
 fn parse_json(json: &[u8]) -> Result<Value, KeyError> {
-    let value: Value = serde_json::from_slice(json).map_err(|e| KeyError::NotJson {
-        line: e.line(),
-        column: e.column(),
+    let value: Value = crate::json::from_slice(json).map_err(|e| {
+        // Syntax errors have a position; only the size check has none.
+        if e.line() == 0 {
+            KeyError::TooLarge
+        } else {
+            KeyError::NotJson {
+                line: e.line(),
+                column: e.column(),
+            }
+        }
     })?;
     if value.is_object() {
         Ok(value)
@@ -461,6 +474,10 @@ mod tests {
 
         let public_cases: Vec<(Vec<u8>, KeyError)> = vec![
             (b"".to_vec(), KeyError::NotJson { line: 1, column: 0 }),
+            (
+                format!("[{}0]", "0,".repeat(crate::json::MAX_VALUES)).into_bytes(),
+                KeyError::TooLarge,
+            ),
             (
                 b"{\"keytype\": RSA}".to_vec(),
                 KeyError::NotJson {
