@@ -189,8 +189,8 @@ fn many_expensive_encrypted_parts_are_refused_at_once() {
     let (run, took) = inspect_p12(&dir, "one.zip", &pki, one);
     run.code(1).stdout_has(&format!(
         "entry '{P12}' cannot be used: the bundle asks for too much work: its key \
-         derivations cost more than 4000000 SHA-256 compressions in all (OpenSSL's \
-         defaults cost about 12000); re-export it with `openssl pkcs12 -export` and \
+         derivations cost more than 2000000 SHA-256 compressions in all (OpenSSL's \
+         defaults cost about 10000); re-export it with `openssl pkcs12 -export` and \
          its default iteration counts, holding only the client certificate, its key \
          and the CA chain"
     ));
@@ -231,20 +231,20 @@ fn a_4_mib_bundle_of_encrypted_parts_is_refused_by_their_number() {
 fn the_most_expensive_bundle_accepted_opens_and_one_iteration_more_does_not() {
     // OpenSSL's default bundle (the MAC, 2 parts of 2048 iterations:
     // about 10,000) plus the 6 more encrypted parts allowed, PBKDF2-SHA512
-    // (10 units per iteration): 66,000 iterations each fit in the budget
-    // of 4,000,000, 67,000 do not.
+    // (10 units per iteration): 33,000 iterations each fit in the budget
+    // of 2,000,000, 34,000 do not.
     let dir = TestDir::new();
     let pki = Pki::new(&dir);
     let client = pki.client(KeyAlg::Ec, Validity::Normal);
     let base = pki.p12(&client, "", P12Form::Aes, 1);
 
-    let worst = with_parts(&base, &vec![pbes2_part(&dir, 66_000); 6], 2048);
+    let worst = with_parts(&base, &vec![pbes2_part(&dir, 33_000); 6], 2048);
     let (run, took) = inspect_p12(&dir, "worst.zip", &pki, worst);
     run.success();
     quick_enough(took);
     eprintln!("the most expensive bundle accepted took {took:?}");
 
-    let over = with_parts(&base, &vec![pbes2_part(&dir, 67_000); 6], 2048);
+    let over = with_parts(&base, &vec![pbes2_part(&dir, 34_000); 6], 2048);
     let (run, took) = inspect_p12(&dir, "over.zip", &pki, over);
     run.code(1)
         .stdout_has("the bundle asks for too much work: its key derivations cost more");
