@@ -1675,6 +1675,50 @@ mod tests {
     }
 
     #[test]
+    fn iteration_counts_too_large_for_their_type_are_named() {
+        // The INTEGER 2^32 (five content bytes) fits neither pkcs12's i32
+        // nor pkcs5's u32.
+        let big = der::asn1::AnyRef::new(der::Tag::Integer, &[0x01, 0, 0, 0, 0]).unwrap();
+        let salt = OctetString::new(vec![7u8; 8]).unwrap();
+        let algorithm = |oid, params: Vec<Any>| AlgorithmIdentifierOwned {
+            oid,
+            parameters: Some(Any::encode_from(&params).unwrap()),
+        };
+        let too_many = P12Error::TooManyIterations {
+            count: 1 << 32,
+            max: MAX_ITERATIONS,
+        };
+        // pkcs-12PbeParams { salt, iterations }
+        let legacy = algorithm(
+            pkcs12::PKCS_12_PBE_WITH_SHAAND3_KEY_TRIPLE_DES_CBC,
+            vec![Any::encode_from(&salt).unwrap(), big.into()],
+        );
+        let mut bundle = contents(Vec::new(), Vec::new());
+        assert_eq!(
+            bundle.decrypt(&legacy, &[0; 8]).err(),
+            Some(too_many.clone())
+        );
+        // PBES2-params { { PBKDF2, { salt, iterationCount } }, cipher }
+        let pbkdf2 = algorithm(
+            pbes2::PBKDF2_OID,
+            vec![Any::encode_from(&salt).unwrap(), big.into()],
+        );
+        let aes = AlgorithmIdentifierOwned {
+            oid: pbes2::AES_256_CBC_OID,
+            parameters: Some(Any::encode_from(&OctetString::new(vec![0u8; 16]).unwrap()).unwrap()),
+        };
+        let pbes2 = algorithm(
+            pbes2::PBES2_OID,
+            vec![
+                Any::encode_from(&pbkdf2).unwrap(),
+                Any::encode_from(&aes).unwrap(),
+            ],
+        );
+        assert_eq!(bundle.decrypt(&pbes2, &[0; 16]).err(), Some(too_many));
+        assert_eq!(bundle.budget.work, MAX_WORK, "nothing was derived");
+    }
+
+    #[test]
     fn what_openssl_defaults_cost() {
         // `openssl pkcs12 -export`: SHA-256 MAC and two PBES2 parts
         // (PBKDF2-HMAC-SHA256, AES-256), 2048 iterations, 8-byte salts.
