@@ -488,6 +488,31 @@ const VARIANTS: &[(&[&str], &str, &str, Verdict)] = &[
         "pbeWithSHA1And3-KeyTripleDES-CBC",
         Verdict::Ok,
     ),
+    // PKCS#5 v1.5 (PBES1) with SHA-1.
+    (
+        &[
+            "-legacy",
+            "-keypbe",
+            "PBE-SHA1-DES",
+            "-certpbe",
+            "PBE-SHA1-DES",
+        ],
+        "HMAC-SHA1",
+        "pbeWithSHA1AndDES-CBC",
+        Verdict::Warns("protects its private key with single DES (56-bit key)"),
+    ),
+    (
+        &[
+            "-legacy",
+            "-keypbe",
+            "PBE-SHA1-RC2-64",
+            "-certpbe",
+            "PBE-SHA1-RC2-64",
+        ],
+        "HMAC-SHA1",
+        "pbeWithSHA1AndRC2-CBC",
+        Verdict::Warns("protects its private key with 64-bit RC2"),
+    ),
     // Unencrypted parts.
     (
         &["-keypbe", "NONE", "-certpbe", "NONE"],

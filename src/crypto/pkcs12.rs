@@ -681,6 +681,56 @@ impl LegacyCipher {
     }
 }
 
+/// The PBES1 schemes with SHA-1 (RFC 8018 6.1); those with MD2 and MD5
+/// would need a digest crate this tool does not have.
+#[derive(Clone, Copy)]
+enum Pbes1Cipher {
+    Des,
+    Rc2,
+}
+
+impl Pbes1Cipher {
+    fn from_oid(oid: ObjectIdentifier) -> Option<Self> {
+        match oid {
+            pkcs5::pbes1::PBE_WITH_SHA1_AND_DES_CBC_OID => Some(Self::Des),
+            pkcs5::pbes1::PBE_WITH_SHA1_AND_RC2_CBC_OID => Some(Self::Rc2),
+            _ => None,
+        }
+    }
+
+    /// OpenSSL's names.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Des => "pbeWithSHA1AndDES-CBC",
+            Self::Rc2 => "pbeWithSHA1AndRC2-CBC",
+        }
+    }
+
+    /// Both have 64-bit keys.
+    fn weakness(self) -> &'static str {
+        match self {
+            Self::Des => "single DES (56-bit key)",
+            Self::Rc2 => "64-bit RC2",
+        }
+    }
+
+    fn decrypt(self, key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Self::Des => cbc::Decryptor::<des::Des>::new_from_slices(key, iv)
+                .ok()?
+                .decrypt_padded_vec_mut::<Pkcs7>(data)
+                .ok(),
+            Self::Rc2 => {
+                let cipher = rc2::Rc2::new_with_eff_key_len(key, 64);
+                cbc::Decryptor::<rc2::Rc2>::inner_iv_slice_init(cipher, iv)
+                    .ok()?
+                    .decrypt_padded_vec_mut::<Pkcs7>(data)
+                    .ok()
+            }
+        }
+    }
+}
+
 /// OpenSSL's OIDs for Camellia in CBC mode (RFC 3657); not in const-oid
 /// 0.9's database.
 const CAMELLIA_128_CBC: ObjectIdentifier =
@@ -910,11 +960,56 @@ impl Contents {
         if alg.oid == pbes2::PBES2_OID {
             return self.decrypt_pbes2(&params, data);
         }
+        if let Some(cipher) = Pbes1Cipher::from_oid(alg.oid) {
+            return self.decrypt_pbes1(cipher, &params, data);
+        }
         Err(P12Error::UnsupportedAlgorithm(match alg.oid {
             pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC4 => "pbeWithSHA1And128BitRC4".into(),
             pkcs12::PKCS_12_PBE_WITH_SHAAND40_BIT_RC4 => "pbeWithSHA1And40BitRC4".into(),
             other => format!("encryption {other}"),
         }))
+    }
+
+    /// PBES1 (RFC 8018 6.1) with SHA-1, which `openssl pkcs12 -export
+    /// -legacy -keypbe PBE-SHA1-DES` writes: PBKDF1 makes 16 bytes, the
+    /// DES or RC2 key and the IV, from the password's own bytes (as
+    /// OpenSSL's `PKCS5_PBE_keyivgen` takes them).
+    fn decrypt_pbes1(
+        &mut self,
+        cipher: Pbes1Cipher,
+        params: &[u8],
+        data: &[u8],
+    ) -> Result<Decrypted, P12Error> {
+        // PBEParameter { salt, iterationCount }: the shape of PKCS#12's.
+        let params = Pkcs12PbeParams::from_der(params).map_err(|e| {
+            iterations_at(params, &[1]).unwrap_or_else(|| malformed("PBES1 parameters")(e))
+        })?;
+        let iterations = check_iterations(i128::from(params.iterations))?;
+        let salt = params.salt.as_bytes();
+        let password = self.password.utf8.expose();
+        self.budget.spend(
+            (2 + blocks(salt.len() as u64, 64) + blocks(password.len() as u64, 64))
+                .saturating_add(iterations.unsigned_abs().into()),
+        )?;
+        // PBKDF1: T_1 = SHA-1(P || S), T_i = SHA-1(T_{i-1}).
+        let mut t = Sha1::new()
+            .chain_update(password)
+            .chain_update(salt)
+            .finalize();
+        for _ in 1..iterations {
+            t = Sha1::digest(t);
+        }
+        let derived = Secret::new(t.to_vec());
+        let (key, iv) = derived.expose().split_at(8);
+        self.record(cipher.name().into());
+        let plain = cipher
+            .decrypt(key, &iv[..8], data)
+            .map(Secret::new)
+            .ok_or(P12Error::DecryptionFailed)?;
+        Ok(Decrypted {
+            plain,
+            weak: Some(cipher.weakness()),
+        })
     }
 
     /// PBES2 (RFC 8018 6.2) with PBKDF2: the ciphers `pkcs5` knows, and
