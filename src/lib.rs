@@ -17,6 +17,7 @@ pub mod error;
 pub mod escape;
 pub mod files;
 pub mod intake;
+pub mod json;
 pub mod plan;
 pub mod report;
 pub mod secret;

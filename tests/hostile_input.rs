@@ -572,7 +572,7 @@ fn json_entries_past_the_value_budget_are_refused_before_parsing() {
         .file("root.json", arrays)
         .write_to(&dir, "credentials.zip");
     sota(["inspect"]).arg(&zip).run().code(1).stdout_has(
-        "error: credentials.zip: entry 'root.json' holds more than 100000 JSON values, far more \
+        "error: credentials.zip: entry 'root.json' holds more than 10000 JSON values, far more \
          than any credentials file",
     );
 }

@@ -5,7 +5,6 @@
 //! named, certificates are described by subject, algorithm and dates, keys
 //! by type.
 
-pub mod json;
 pub mod treehub;
 pub mod url;
 
@@ -163,21 +162,6 @@ pub fn check_archive(archive: &Archive, ctx: &Context<'_>) -> Findings {
             problems: Vec::new(),
         };
         let out = &mut report;
-        let is_json = matches!(
-            known.content,
-            Content::Treehub
-                | Content::RootMetadata
-                | Content::TargetsPublicKey
-                | Content::TargetsPrivateKey
-                | Content::ProvisionJson
-        );
-        if is_json {
-            if let Err(why) = json::check_budget(&entry.data) {
-                out.problems.push(Problem::error(why));
-                findings.entries.push(report);
-                continue;
-            }
-        }
         match known.content {
             Content::DeviceUrl => findings.device_url = check_device_url(entry, ctx, out),
             Content::HostUrl { may_be_empty } => check_host_url(entry, may_be_empty, out),
@@ -214,7 +198,7 @@ pub fn check_archive(archive: &Archive, ctx: &Context<'_>) -> Findings {
             },
             Content::PemCertificates => pem_ca = check_pem_certificates(entry, ctx, out),
             Content::ProvisionJson => {
-                if serde_json::from_slice::<serde_json::Value>(&entry.data)
+                if crate::json::from_slice(&entry.data)
                     .map(|v| !v.is_object())
                     .unwrap_or(true)
                 {
@@ -477,6 +461,12 @@ fn check_provisioning_p12(entry: &Entry, ctx: &Context<'_>, out: &mut EntryRepor
             "has no MAC, so its integrity cannot be checked",
         ));
     }
+    if let Some(weak) = p12.weak_key_cipher {
+        out.problems.push(Problem::warning(format!(
+            "protects its private key with {weak}, which is weak; aktualizr opens it, \
+             but re-export it with `openssl pkcs12 -export` (AES-256-CBC)"
+        )));
+    }
     Some(p12)
 }
 
@@ -551,11 +541,10 @@ fn check_pem_certificates(
 /// (an RFC 3339 time; in the past, a warning), and `signatures`. Signatures are not verified: there is nothing to
 /// verify a first root against.
 fn check_root_metadata(entry: &Entry, now: i64, out: &mut EntryReport) {
-    let json: serde_json::Value = match serde_json::from_slice(&entry.data) {
+    let json: serde_json::Value = match crate::json::from_slice(&entry.data) {
         Ok(v) => v,
         Err(e) => {
-            out.problems
-                .push(Problem::error(format!("is not valid JSON ({e})")));
+            out.problems.push(Problem::error(e.to_string()));
             return;
         }
     };

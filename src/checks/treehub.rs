@@ -44,13 +44,10 @@ pub struct Treehub {
 /// `client_auth.p12`, which garage-push prefers over any auth here.
 pub fn check(bytes: &[u8], has_client_auth_p12: bool) -> Treehub {
     let mut problems = Vec::new();
-    let json: Value = match serde_json::from_slice(bytes) {
+    let json: Value = match crate::json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => {
-            // serde_json's message gives line and column, never the content.
-            problems.push(Problem::error(format!(
-                "is not valid JSON ({e}); garage-push cannot read it"
-            )));
+            problems.push(Problem::error(format!("{e}; garage-push cannot read it")));
             return Treehub {
                 auth: None,
                 server: None,

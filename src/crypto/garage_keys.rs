@@ -23,6 +23,7 @@ use x509_cert::spki::SubjectPublicKeyInfoRef;
 use super::pem;
 use super::private_key::{self, PrivateKey};
 use super::x509::{self, bit_length, KeyAlgorithm};
+use crate::json::JsonError;
 use crate::secret::Secret;
 
 /// A public key from `targets.pub`.
@@ -108,6 +109,12 @@ impl TufPrivateKey {
 pub enum KeyError {
     #[error("not valid JSON (line {line}, column {column})")]
     NotJson { line: usize, column: usize },
+
+    #[error(
+        "more JSON than a key file holds (over {} values)",
+        crate::json::MAX_VALUES
+    )]
+    TooLarge,
 
     #[error("not a JSON object; expected {{\"keytype\": .., \"keyval\": {{..}}}}")]
     NotAnObject,
@@ -241,9 +248,12 @@ fn invalid(field: &'static str, problem: String) -> KeyError {
 /// The JSON, with only the position of a syntax error reported: serde's
 /// messages for type errors can quote the input, which may be a key.
 fn parse_json(json: &[u8]) -> Result<Value, KeyError> {
-    let value: Value = serde_json::from_slice(json).map_err(|e| KeyError::NotJson {
-        line: e.line(),
-        column: e.column(),
+    let value: Value = crate::json::from_slice(json).map_err(|e| match e {
+        JsonError::TooLarge => KeyError::TooLarge,
+        JsonError::Syntax(e) => KeyError::NotJson {
+            line: e.line(),
+            column: e.column(),
+        },
     })?;
     if value.is_object() {
         Ok(value)
@@ -469,6 +479,10 @@ mod tests {
 
         let public_cases: Vec<(Vec<u8>, KeyError)> = vec![
             (b"".to_vec(), KeyError::NotJson { line: 1, column: 0 }),
+            (
+                format!("[{}0]", "0,".repeat(crate::json::MAX_VALUES)).into_bytes(),
+                KeyError::TooLarge,
+            ),
             (
                 b"{\"keytype\": RSA}".to_vec(),
                 KeyError::NotJson {

@@ -9,7 +9,16 @@
 //! here from `rc2`, `des` and `cbc`.
 //!
 //! Order matters: the MAC is verified before any content is trusted, so a
-//! wrong password is reported as such and not as a parse error further in.
+//! wrong password is reported as such and not as a parse error further in,
+//! and a bundle made without the password cannot make us decrypt.
+//!
+//! Work. Every key derivation runs a hash thousands of times, as often as
+//! the file says, and a file may hold any number of encrypted parts: a
+//! 4 MiB bundle of 1,000,000-iteration parts would keep a build busy for
+//! hours. So a whole file gets one [`Budget`]: the hash compressions of
+//! all its key derivations, the MAC's included, and counts of encrypted
+//! parts, bags and certificates. Each derivation is paid for before it
+//! runs; past a limit the bundle is refused, naming the limit.
 //!
 //! Passwords. The PKCS#12 schemes (MAC and legacy PBE) derive keys from the
 //! password as a BMPString with two terminating zero bytes, so the empty
@@ -25,8 +34,10 @@ use cms::encrypted_data::EncryptedData;
 use der::asn1::{Any, BmpString, ObjectIdentifier, OctetString};
 use der::oid::db::rfc5911::{ID_DATA, ID_ENCRYPTED_DATA, ID_ENVELOPED_DATA, ID_SIGNED_DATA};
 use der::oid::db::rfc5912::{ID_MD_5, ID_SHA_1, ID_SHA_224, ID_SHA_256, ID_SHA_384, ID_SHA_512};
-use der::{Decode, Encode, ErrorKind};
-use hmac::{Hmac, Mac};
+use der::{Decode, Encode, ErrorKind, Tagged};
+use hmac::digest::core_api::BlockSizeUser;
+use hmac::digest::{Digest, FixedOutputReset};
+use hmac::{Hmac, Mac, SimpleHmac};
 use pkcs12::authenticated_safe::AuthenticatedSafe;
 use pkcs12::cert_type::CertBag;
 use pkcs12::kdf::{derive_key, Pkcs12KeyType};
@@ -36,11 +47,11 @@ use pkcs12::pfx::Pfx;
 use pkcs12::safe_bag::{SafeBag, SafeContents};
 use pkcs5::pbes2::{self, Kdf, Pbkdf2Prf};
 use sha1::Sha1;
-use sha2::Sha256;
+use sha2::{Sha224, Sha256, Sha384, Sha512};
 use x509_cert::attr::Attributes;
-use x509_cert::spki::AlgorithmIdentifierOwned;
+use x509_cert::spki::{AlgorithmIdentifierOwned, AlgorithmIdentifierRef};
 
-use super::error::der_detail;
+use super::error::{check_der_shape, count_elements, der_detail, element_at, integer_value};
 use super::private_key::{key_matches_cert, KeyMatch, PrivateKey};
 use super::x509::{self, CertInfo};
 use crate::secret::Secret;
@@ -57,6 +68,65 @@ pub const MAX_ITERATIONS: u32 = 1_000_000;
 /// SafeContents bags may nest; real bundles never do more than once.
 const MAX_NESTING: usize = 4;
 
+/// What all the key derivations of one file may cost, the MAC's (tried
+/// twice for an empty password) included, in SHA-256 compressions (about
+/// 55 ns each here; a SHA-512 one counts 5). OpenSSL 3's defaults cost
+/// about 10,000 (three derivations of 2048 iterations), `-legacy` about
+/// 12,000, Java's keytool about 50,000 (10,000 iterations): this is 40
+/// times keytool, and three derivations of 300,000 PBKDF2-SHA256
+/// iterations. The worst accepted file opens in about a tenth of a second
+/// on an idle machine (docs/crypto.md, "Work budget").
+pub const MAX_WORK: u64 = 2_000_000;
+
+/// Parts that must be decrypted (encrypted contents and shrouded key
+/// bags). OpenSSL and keytool write 2.
+pub const MAX_ENCRYPTED_PARTS: usize = 8;
+
+/// Contents of the authenticated safe plus bags, nested ones included.
+/// OpenSSL writes 2 contents and one bag per certificate and key.
+pub const MAX_BAGS: usize = 64;
+
+/// Certificate bags. A provisioning bundle holds the client certificate
+/// and its CA chain: 2 to 4.
+pub const MAX_CERTIFICATES: usize = 32;
+
+/// A limit of [`Budget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// [`MAX_WORK`].
+    Work,
+    /// [`MAX_ENCRYPTED_PARTS`].
+    EncryptedParts,
+    /// [`MAX_BAGS`].
+    Bags,
+    /// [`MAX_CERTIFICATES`].
+    Certificates,
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Limit::Work => write!(
+                f,
+                "its key derivations cost more than {MAX_WORK} SHA-256 compressions in all \
+                 (OpenSSL's defaults cost about 10000)"
+            ),
+            Limit::EncryptedParts => write!(
+                f,
+                "it holds more than {MAX_ENCRYPTED_PARTS} encrypted parts (OpenSSL writes 2)"
+            ),
+            Limit::Bags => write!(
+                f,
+                "it holds more than {MAX_BAGS} contents and bags (OpenSSL writes 2 \
+                 contents and one bag per certificate and key)"
+            ),
+            Limit::Certificates => {
+                write!(f, "it holds more than {MAX_CERTIFICATES} certificates")
+            }
+        }
+    }
+}
+
 /// An opened bundle.
 #[derive(Debug, Clone)]
 pub struct P12 {
@@ -72,6 +142,10 @@ pub struct P12 {
     pub mac: Option<String>,
     /// The encryption schemes used, distinct, in first-seen order.
     pub encryption: Vec<String>,
+    /// Why the cipher protecting the private key is weak (fewer than 112
+    /// bits of key), when it is: `single DES (56-bit key)`. OpenSSL and
+    /// so aktualizr open such a bundle; the checks warn.
+    pub weak_key_cipher: Option<&'static str>,
 }
 
 /// Why a bundle cannot be used. No message carries a password or a key
@@ -98,9 +172,17 @@ pub enum P12Error {
 
     #[error(
         "the bundle asks for {count} key-derivation iterations, more than the \
-         {max} accepted"
+         {max} accepted; re-export it with `openssl pkcs12 -export` and its \
+         default iteration count"
     )]
-    TooManyIterations { count: i64, max: u32 },
+    TooManyIterations { count: i128, max: u32 },
+
+    #[error(
+        "the bundle asks for too much work: {0}; re-export it with `openssl pkcs12 \
+         -export` and its default iteration counts, holding only the client \
+         certificate, its key and the CA chain"
+    )]
+    OverBudget(Limit),
 
     #[error(
         "the password holds characters PKCS#12 cannot encode (outside the Basic \
@@ -127,6 +209,13 @@ pub enum P12Error {
     CannotPairKey(String),
 }
 
+/// DER about to be decoded holds no SET too large to sort and not too
+/// many values ([`check_der_shape`]): bag attributes and their values are
+/// SETs.
+fn sets_fit(der: &[u8]) -> Result<(), P12Error> {
+    check_der_shape(der).map_err(P12Error::Malformed)
+}
+
 fn malformed(what: &str) -> impl Fn(der::Error) -> P12Error + '_ {
     move |e| P12Error::Malformed(format!("{what}: {}", der_detail(&e)))
 }
@@ -134,7 +223,12 @@ fn malformed(what: &str) -> impl Fn(der::Error) -> P12Error + '_ {
 /// Open a PKCS#12 bundle with `password` (empty for the OTA Connect
 /// default).
 pub fn open(der: &[u8], password: &Secret<String>) -> Result<P12, P12Error> {
-    let pfx = Pfx::from_der(der).map_err(malformed("the PFX structure does not parse"))?;
+    sets_fit(der)?;
+    let pfx = Pfx::from_der(der).map_err(|e| {
+        // PFX { version, authSafe, macData { mac, macSalt, iterations } }
+        iterations_at(der, &[2, 2])
+            .unwrap_or_else(|| malformed("the PFX structure does not parse")(e))
+    })?;
     match pfx.auth_safe.content_type {
         ID_DATA => {}
         ID_SIGNED_DATA => {
@@ -155,10 +249,11 @@ pub fn open(der: &[u8], password: &Secret<String>) -> Result<P12, P12Error> {
         .map_err(malformed("the authenticated safe"))?;
     let auth_safe = auth_safe.as_bytes();
 
+    let mut budget = Budget::new();
     let candidates = Password::candidates(password)?;
     let (password, mac) = match &pfx.mac_data {
         Some(mac_data) => {
-            let (password, description) = verify_mac(mac_data, auth_safe, candidates)?;
+            let (password, description) = verify_mac(mac_data, auth_safe, candidates, &mut budget)?;
             (password, Some(description))
         }
         None => match candidates.into_iter().next() {
@@ -169,13 +264,20 @@ pub fn open(der: &[u8], password: &Secret<String>) -> Result<P12, P12Error> {
 
     let mut contents = Contents {
         password,
+        budget,
+        weak_key_cipher: None,
         encryption: Vec::new(),
         certs: Vec::new(),
         keys: Vec::new(),
     };
+    contents
+        .budget
+        .room_for(Limit::Bags, count_elements(auth_safe))?;
+    sets_fit(auth_safe)?;
     let safes = AuthenticatedSafe::from_der(auth_safe)
         .map_err(malformed("the authenticated safe's content list"))?;
     for info in &safes {
+        contents.budget.count(Limit::Bags)?;
         match info.content_type {
             ID_DATA => {
                 let data = info
@@ -185,9 +287,10 @@ pub fn open(der: &[u8], password: &Secret<String>) -> Result<P12, P12Error> {
                 contents.safe_contents(data.as_bytes(), 0)?;
             }
             ID_ENCRYPTED_DATA => {
+                contents.budget.count(Limit::EncryptedParts)?;
                 let (alg, ciphertext) = encrypted_data(&info.content)?;
-                let plain = contents.decrypt(&alg, &ciphertext)?;
-                contents.safe_contents(plain.expose(), 0)?;
+                let part = contents.decrypt(&alg, &ciphertext)?;
+                contents.safe_contents(part.plain.expose(), 0)?;
             }
             ID_ENVELOPED_DATA => {
                 return Err(P12Error::UnsupportedAlgorithm(
@@ -234,13 +337,173 @@ impl Password {
     }
 }
 
-fn check_iterations(count: i64) -> Result<i32, P12Error> {
+/// What one file may still make the tool do (see the module's "Work").
+#[derive(Debug)]
+struct Budget {
+    work: u64,
+    encrypted_parts: usize,
+    bags: usize,
+    certificates: usize,
+}
+
+impl Budget {
+    fn new() -> Budget {
+        Budget {
+            work: MAX_WORK,
+            encrypted_parts: MAX_ENCRYPTED_PARTS,
+            bags: MAX_BAGS,
+            certificates: MAX_CERTIFICATES,
+        }
+    }
+
+    /// Pay for a key derivation before running it.
+    fn spend(&mut self, cost: u64) -> Result<(), P12Error> {
+        self.work = self
+            .work
+            .checked_sub(cost)
+            .ok_or(P12Error::OverBudget(Limit::Work))?;
+        Ok(())
+    }
+
+    /// Refuse at once a list of `count` things that cannot all fit,
+    /// before it is decoded; `None` (not a list) is left to the decoder.
+    fn room_for(&self, limit: Limit, count: Option<usize>) -> Result<(), P12Error> {
+        let left = match limit {
+            Limit::Work => return Ok(()),
+            Limit::EncryptedParts => self.encrypted_parts,
+            Limit::Bags => self.bags,
+            Limit::Certificates => self.certificates,
+        };
+        match count {
+            Some(count) if count > left => Err(P12Error::OverBudget(limit)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Count one more of `limit`'s things.
+    fn count(&mut self, limit: Limit) -> Result<(), P12Error> {
+        let left = match limit {
+            Limit::Work => return self.spend(1),
+            Limit::EncryptedParts => &mut self.encrypted_parts,
+            Limit::Bags => &mut self.bags,
+            Limit::Certificates => &mut self.certificates,
+        };
+        *left = left.checked_sub(1).ok_or(P12Error::OverBudget(limit))?;
+        Ok(())
+    }
+}
+
+/// A hash function's output and block sizes, in bytes, and what one of
+/// its compressions costs, in SHA-256 compressions: SHA-384 and SHA-512
+/// (128-byte blocks, no CPU instructions for them here) take 5 times as
+/// long, measured by the `kdf_cost_per_compression` test.
+#[derive(Debug, Clone, Copy)]
+struct HashSize {
+    output: u64,
+    block: u64,
+    weight: u64,
+}
+
+const SHA1_SIZE: HashSize = HashSize {
+    output: 20,
+    block: 64,
+    weight: 1,
+};
+const SHA224_SIZE: HashSize = HashSize {
+    output: 28,
+    block: 64,
+    weight: 1,
+};
+const SHA256_SIZE: HashSize = HashSize {
+    output: 32,
+    block: 64,
+    weight: 1,
+};
+const SHA384_SIZE: HashSize = HashSize {
+    output: 48,
+    block: 128,
+    weight: 5,
+};
+const SHA512_SIZE: HashSize = HashSize {
+    output: 64,
+    block: 128,
+    weight: 5,
+};
+
+/// PBKDF2's hash; `None` for one this module does not know.
+fn hash_size(prf: Pbkdf2Prf) -> Option<HashSize> {
+    Some(match prf {
+        Pbkdf2Prf::HmacWithSha1 => SHA1_SIZE,
+        Pbkdf2Prf::HmacWithSha224 => SHA224_SIZE,
+        Pbkdf2Prf::HmacWithSha256 => SHA256_SIZE,
+        Pbkdf2Prf::HmacWithSha384 => SHA384_SIZE,
+        Pbkdf2Prf::HmacWithSha512 => SHA512_SIZE,
+        _ => return None,
+    })
+}
+
+/// Blocks of `len` bytes, rounded up.
+fn blocks(len: u64, block: u64) -> u64 {
+    len.div_ceil(block.max(1))
+}
+
+/// Cost of the PKCS#12 KDF (RFC 7292 appendix B.2) making `key_len`
+/// bytes: per output block, one hash of `D || S || P` and then one
+/// compression per further iteration.
+fn pkcs12_kdf_cost(
+    hash: HashSize,
+    iterations: u64,
+    salt: usize,
+    password: usize,
+    key_len: usize,
+) -> u64 {
+    let first = 2 + blocks(salt as u64, hash.block) + blocks(password as u64, hash.block);
+    blocks(key_len as u64, hash.output)
+        .saturating_mul(first.saturating_add(iterations))
+        .saturating_mul(hash.weight)
+}
+
+/// Cost of PBKDF2 with HMAC (RFC 8018 5.2) making `key_len` bytes: the
+/// HMAC key, then per output block the salt and two compressions per
+/// iteration.
+fn pbkdf2_cost(
+    hash: HashSize,
+    iterations: u64,
+    salt: usize,
+    password: usize,
+    key_len: usize,
+) -> u64 {
+    let key_setup = 2 + blocks(password as u64, hash.block);
+    let first = 2 + blocks(salt as u64 + 4, hash.block);
+    let per_block = first.saturating_add(iterations.saturating_mul(2));
+    blocks(key_len as u64, hash.output)
+        .saturating_mul(per_block)
+        .saturating_add(key_setup)
+        .saturating_mul(hash.weight)
+}
+
+/// Why the iteration count at `path` of `der` is refused, when it is: for
+/// a structure the strict decoder refused, whose iteration count may not
+/// fit its Rust type (`i32` in `pkcs12`, `u32` in `pkcs5`).
+fn iterations_at(der: &[u8], path: &[usize]) -> Option<P12Error> {
+    let element = element_at(der, path)?;
+    match integer_value(&element) {
+        Some(count) => check_iterations(count).err(),
+        None if element.tag() == der::Tag::Integer => Some(P12Error::Malformed(format!(
+            "an iteration count {} bytes long is not a number of iterations",
+            element.value().len()
+        ))),
+        None => None,
+    }
+}
+
+fn check_iterations(count: i128) -> Result<i32, P12Error> {
     if count < 1 {
         return Err(P12Error::Malformed(format!(
             "an iteration count of {count} is not allowed"
         )));
     }
-    if count > i64::from(MAX_ITERATIONS) {
+    if count > i128::from(MAX_ITERATIONS) {
         return Err(P12Error::TooManyIterations {
             count,
             max: MAX_ITERATIONS,
@@ -258,13 +521,18 @@ fn verify_mac(
     mac_data: &MacData,
     content: &[u8],
     candidates: Vec<Password>,
+    budget: &mut Budget,
 ) -> Result<(Password, String), P12Error> {
-    let iterations = check_iterations(i64::from(mac_data.iterations))?;
+    let iterations = check_iterations(i128::from(mac_data.iterations))?;
     let salt = mac_data.mac_salt.as_bytes();
     let expected = mac_data.mac.digest.as_bytes();
-    let name = match mac_data.mac.algorithm.oid {
-        ID_SHA_1 => "HMAC-SHA1",
-        ID_SHA_256 => "HMAC-SHA256",
+    let oid = mac_data.mac.algorithm.oid;
+    let (name, hash) = match oid {
+        ID_SHA_1 => ("HMAC-SHA1", SHA1_SIZE),
+        ID_SHA_224 => ("HMAC-SHA224", SHA224_SIZE),
+        ID_SHA_256 => ("HMAC-SHA256", SHA256_SIZE),
+        ID_SHA_384 => ("HMAC-SHA384", SHA384_SIZE),
+        ID_SHA_512 => ("HMAC-SHA512", SHA512_SIZE),
         other => {
             return Err(P12Error::UnsupportedAlgorithm(format!(
                 "a MAC with digest {}",
@@ -274,35 +542,50 @@ fn verify_mac(
     };
     for password in candidates {
         let pw = password.bmp.expose();
-        let verified = match mac_data.mac.algorithm.oid {
-            ID_SHA_1 => {
-                let key = Secret::new(derive_key::<Sha1>(
-                    pw,
-                    salt,
-                    Pkcs12KeyType::Mac,
-                    iterations,
-                    20,
-                ));
-                Hmac::<Sha1>::new_from_slice(key.expose())
-                    .map(|mac| mac.chain_update(content).verify_slice(expected).is_ok())
-            }
-            _ => {
-                let key = Secret::new(derive_key::<Sha256>(
-                    pw,
-                    salt,
-                    Pkcs12KeyType::Mac,
-                    iterations,
-                    32,
-                ));
-                Hmac::<Sha256>::new_from_slice(key.expose())
-                    .map(|mac| mac.chain_update(content).verify_slice(expected).is_ok())
-            }
+        budget.spend(pkcs12_kdf_cost(
+            hash,
+            iterations.unsigned_abs().into(),
+            salt.len(),
+            pw.len(),
+            hash.output as usize,
+        ))?;
+        let verified = match oid {
+            ID_SHA_1 => mac_verifies::<Sha1>(pw, salt, iterations, content, expected),
+            ID_SHA_224 => mac_verifies::<Sha224>(pw, salt, iterations, content, expected),
+            ID_SHA_256 => mac_verifies::<Sha256>(pw, salt, iterations, content, expected),
+            ID_SHA_384 => mac_verifies::<Sha384>(pw, salt, iterations, content, expected),
+            _ => mac_verifies::<Sha512>(pw, salt, iterations, content, expected),
         };
-        if verified.unwrap_or(false) {
+        if verified {
             return Ok((password, format!("{name}, {iterations} iterations")));
         }
     }
     Err(P12Error::WrongPassword)
+}
+
+/// RFC 7292 appendix B with digest `D`: the MAC key from the PKCS#12 KDF
+/// (as long as `D`'s output, as OpenSSL makes it), then HMAC-`D`.
+fn mac_verifies<D>(
+    password: &[u8],
+    salt: &[u8],
+    iterations: i32,
+    content: &[u8],
+    expected: &[u8],
+) -> bool
+where
+    D: Digest + FixedOutputReset + BlockSizeUser,
+{
+    let len = <D as Digest>::output_size();
+    let key = Secret::new(derive_key::<D>(
+        password,
+        salt,
+        Pkcs12KeyType::Mac,
+        iterations,
+        len,
+    ));
+    <SimpleHmac<D> as Mac>::new_from_slice(key.expose())
+        .map(|mac| mac.chain_update(content).verify_slice(expected).is_ok())
+        .unwrap_or(false)
 }
 
 fn digest_name(oid: ObjectIdentifier) -> String {
@@ -359,6 +642,15 @@ impl LegacyCipher {
         }
     }
 
+    /// Why the cipher is weak, when it is: fewer than 112 bits of key.
+    fn weakness(self) -> Option<&'static str> {
+        match self {
+            Self::Rc2_40 => Some("40-bit RC2"),
+            Self::TripleDes2Key => Some("two-key triple DES (80-bit security)"),
+            Self::Rc2_128 | Self::TripleDes3Key => None,
+        }
+    }
+
     fn key_len(self) -> usize {
         match self {
             Self::Rc2_40 => 5,
@@ -389,9 +681,218 @@ impl LegacyCipher {
     }
 }
 
+/// The PBES1 schemes with SHA-1 (RFC 8018 6.1); those with MD2 and MD5
+/// would need a digest crate this tool does not have.
+#[derive(Clone, Copy)]
+enum Pbes1Cipher {
+    Des,
+    Rc2,
+}
+
+impl Pbes1Cipher {
+    fn from_oid(oid: ObjectIdentifier) -> Option<Self> {
+        match oid {
+            pkcs5::pbes1::PBE_WITH_SHA1_AND_DES_CBC_OID => Some(Self::Des),
+            pkcs5::pbes1::PBE_WITH_SHA1_AND_RC2_CBC_OID => Some(Self::Rc2),
+            _ => None,
+        }
+    }
+
+    /// OpenSSL's names.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Des => "pbeWithSHA1AndDES-CBC",
+            Self::Rc2 => "pbeWithSHA1AndRC2-CBC",
+        }
+    }
+
+    /// Both have 64-bit keys.
+    fn weakness(self) -> &'static str {
+        match self {
+            Self::Des => "single DES (56-bit key)",
+            Self::Rc2 => "64-bit RC2",
+        }
+    }
+
+    fn decrypt(self, key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Self::Des => cbc::Decryptor::<des::Des>::new_from_slices(key, iv)
+                .ok()?
+                .decrypt_padded_vec_mut::<Pkcs7>(data)
+                .ok(),
+            Self::Rc2 => {
+                let cipher = rc2::Rc2::new_with_eff_key_len(key, 64);
+                cbc::Decryptor::<rc2::Rc2>::inner_iv_slice_init(cipher, iv)
+                    .ok()?
+                    .decrypt_padded_vec_mut::<Pkcs7>(data)
+                    .ok()
+            }
+        }
+    }
+}
+
+/// OpenSSL's OIDs for Camellia in CBC mode (RFC 3657); not in const-oid
+/// 0.9's database.
+const CAMELLIA_128_CBC: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.392.200011.61.1.1.1.2");
+const CAMELLIA_192_CBC: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.392.200011.61.1.1.1.3");
+const CAMELLIA_256_CBC: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.392.200011.61.1.1.1.4");
+
+/// The cipher of a PBES2 scheme.
+#[derive(Clone, Copy)]
+enum Pbes2Cipher<'a> {
+    /// What `pkcs5` decrypts: AES-128/192/256-CBC, DES-EDE3-CBC, DES-CBC.
+    Pkcs5(pbes2::EncryptionScheme<'a>),
+    /// Camellia-CBC; the key length in bytes and the IV.
+    Camellia { key_len: usize, iv: &'a [u8] },
+}
+
+impl<'a> Pbes2Cipher<'a> {
+    fn from_algorithm(alg: AlgorithmIdentifierRef<'a>) -> Result<Self, P12Error> {
+        let camellia = match alg.oid {
+            CAMELLIA_128_CBC => Some(16),
+            CAMELLIA_192_CBC => Some(24),
+            CAMELLIA_256_CBC => Some(32),
+            _ => None,
+        };
+        if let Some(key_len) = camellia {
+            let iv = alg
+                .parameters
+                .ok_or_else(|| P12Error::Malformed("Camellia-CBC without its IV".into()))?
+                .decode_as::<der::asn1::OctetStringRef<'a>>()
+                .map_err(malformed("Camellia-CBC's IV"))?
+                .as_bytes();
+            if iv.len() != 16 {
+                return Err(P12Error::Malformed(format!(
+                    "a Camellia-CBC IV of {} bytes (16 expected)",
+                    iv.len()
+                )));
+            }
+            return Ok(Self::Camellia { key_len, iv });
+        }
+        pbes2::EncryptionScheme::try_from(alg)
+            .map(Self::Pkcs5)
+            .map_err(|e| match e.kind() {
+                ErrorKind::OidUnknown { oid } => {
+                    P12Error::UnsupportedAlgorithm(format!("PBES2 with cipher {oid}"))
+                }
+                _ => malformed("the PBES2 cipher's parameters")(e),
+            })
+    }
+
+    /// OpenSSL's names.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Pkcs5(pbes2::EncryptionScheme::Aes128Cbc { .. }) => "AES-128-CBC",
+            Self::Pkcs5(pbes2::EncryptionScheme::Aes192Cbc { .. }) => "AES-192-CBC",
+            Self::Pkcs5(pbes2::EncryptionScheme::Aes256Cbc { .. }) => "AES-256-CBC",
+            Self::Pkcs5(pbes2::EncryptionScheme::DesEde3Cbc { .. }) => "DES-EDE3-CBC",
+            Self::Pkcs5(pbes2::EncryptionScheme::DesCbc { .. }) => "DES-CBC",
+            Self::Camellia { key_len: 16, .. } => "CAMELLIA-128-CBC",
+            Self::Camellia { key_len: 24, .. } => "CAMELLIA-192-CBC",
+            Self::Camellia { .. } => "CAMELLIA-256-CBC",
+            // `from_algorithm` makes none: pkcs5 0.7 has no other cipher.
+            Self::Pkcs5(_) => "another cipher",
+        }
+    }
+
+    fn key_len(self) -> usize {
+        match self {
+            Self::Pkcs5(scheme) => scheme.key_size(),
+            Self::Camellia { key_len, .. } => key_len,
+        }
+    }
+
+    /// Why the cipher is weak, when it is.
+    fn weakness(self) -> Option<&'static str> {
+        match self {
+            Self::Pkcs5(pbes2::EncryptionScheme::DesCbc { .. }) => Some("single DES (56-bit key)"),
+            _ => None,
+        }
+    }
+
+    fn decrypt(
+        self,
+        kdf: &pbes2::Pbkdf2Params<'_>,
+        password: &[u8],
+        data: &[u8],
+    ) -> Option<Secret<Vec<u8>>> {
+        match self {
+            Self::Pkcs5(encryption) => pbes2::Parameters {
+                kdf: Kdf::Pbkdf2(*kdf),
+                encryption,
+            }
+            .decrypt(password, data)
+            .ok()
+            .map(Secret::new),
+            Self::Camellia { key_len, iv } => {
+                if kdf
+                    .key_length
+                    .is_some_and(|len| usize::from(len) != key_len)
+                {
+                    return None;
+                }
+                let key = Secret::new(pbkdf2_hmac(kdf, password, key_len)?);
+                let key = key.expose().as_slice();
+                match key_len {
+                    16 => camellia_cbc::<camellia::Camellia128>(key, iv, data),
+                    24 => camellia_cbc::<camellia::Camellia192>(key, iv, data),
+                    _ => camellia_cbc::<camellia::Camellia256>(key, iv, data),
+                }
+                .map(Secret::new)
+            }
+        }
+    }
+}
+
+/// PBKDF2 with the HMAC `kdf` names, `len` bytes.
+fn pbkdf2_hmac(kdf: &pbes2::Pbkdf2Params<'_>, password: &[u8], len: usize) -> Option<Vec<u8>> {
+    let mut key = vec![0; len];
+    let (salt, rounds) = (kdf.salt, kdf.iteration_count);
+    match kdf.prf {
+        Pbkdf2Prf::HmacWithSha1 => pbkdf2::pbkdf2::<Hmac<Sha1>>(password, salt, rounds, &mut key),
+        Pbkdf2Prf::HmacWithSha224 => {
+            pbkdf2::pbkdf2::<Hmac<Sha224>>(password, salt, rounds, &mut key)
+        }
+        Pbkdf2Prf::HmacWithSha256 => {
+            pbkdf2::pbkdf2::<Hmac<Sha256>>(password, salt, rounds, &mut key)
+        }
+        Pbkdf2Prf::HmacWithSha384 => {
+            pbkdf2::pbkdf2::<Hmac<Sha384>>(password, salt, rounds, &mut key)
+        }
+        Pbkdf2Prf::HmacWithSha512 => {
+            pbkdf2::pbkdf2::<Hmac<Sha512>>(password, salt, rounds, &mut key)
+        }
+        _ => return None,
+    }
+    .ok()?;
+    Some(key)
+}
+
+fn camellia_cbc<C>(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>>
+where
+    C: cbc::cipher::BlockDecrypt + cbc::cipher::BlockCipher + cbc::cipher::KeyInit,
+{
+    cbc::Decryptor::<C>::new_from_slices(key, iv)
+        .ok()?
+        .decrypt_padded_vec_mut::<Pkcs7>(data)
+        .ok()
+}
+
+/// A decrypted part, and why its cipher is weak, when it is.
+struct Decrypted {
+    plain: Secret<Vec<u8>>,
+    weak: Option<&'static str>,
+}
+
 /// What the bags of a bundle hold, gathered while reading it.
 struct Contents {
     password: Password,
+    budget: Budget,
+    /// Why the cipher of a shrouded key bag is weak, when one is.
+    weak_key_cipher: Option<&'static str>,
     encryption: Vec<String>,
     /// Certificates with their `localKeyId`, in file order.
     certs: Vec<(CertInfo, Option<Vec<u8>>)>,
@@ -409,7 +910,7 @@ impl Contents {
         &mut self,
         alg: &AlgorithmIdentifierOwned,
         data: &[u8],
-    ) -> Result<Secret<Vec<u8>>, P12Error> {
+    ) -> Result<Decrypted, P12Error> {
         let params = alg
             .parameters
             .as_ref()
@@ -419,11 +920,25 @@ impl Contents {
             .to_der()
             .map_err(malformed("encryption parameters"))?;
         if let Some(cipher) = LegacyCipher::from_oid(alg.oid) {
-            let params =
-                Pkcs12PbeParams::from_der(&params).map_err(malformed("PKCS#12 PBE parameters"))?;
-            let iterations = check_iterations(i64::from(params.iterations))?;
+            // pkcs-12PbeParams { salt, iterations }
+            let params = Pkcs12PbeParams::from_der(&params).map_err(|e| {
+                iterations_at(&params, &[1])
+                    .unwrap_or_else(|| malformed("PKCS#12 PBE parameters")(e))
+            })?;
+            let iterations = check_iterations(i128::from(params.iterations))?;
             let salt = params.salt.as_bytes();
             let pw = self.password.bmp.expose();
+            let cost = |len| {
+                pkcs12_kdf_cost(
+                    SHA1_SIZE,
+                    iterations.unsigned_abs().into(),
+                    salt.len(),
+                    pw.len(),
+                    len,
+                )
+            };
+            self.budget
+                .spend(cost(cipher.key_len()).saturating_add(cost(8)))?;
             let key = Secret::new(derive_key::<Sha1>(
                 pw,
                 salt,
@@ -433,61 +948,20 @@ impl Contents {
             ));
             let iv = derive_key::<Sha1>(pw, salt, Pkcs12KeyType::Iv, iterations, 8);
             self.record(cipher.name().into());
-            return cipher
+            let plain = cipher
                 .decrypt(key.expose(), &iv, data)
                 .map(Secret::new)
-                .ok_or(P12Error::DecryptionFailed);
+                .ok_or(P12Error::DecryptionFailed)?;
+            return Ok(Decrypted {
+                plain,
+                weak: cipher.weakness(),
+            });
         }
         if alg.oid == pbes2::PBES2_OID {
-            let params = pbes2::Parameters::from_der(&params).map_err(|e| match e.kind() {
-                ErrorKind::OidUnknown { oid } => {
-                    P12Error::UnsupportedAlgorithm(format!("PBES2 with {oid}"))
-                }
-                _ => malformed("PBES2 parameters")(e),
-            })?;
-            let prf = match &params.kdf {
-                Kdf::Pbkdf2(kdf) => {
-                    check_iterations(i64::from(kdf.iteration_count))?;
-                    match kdf.prf {
-                        Pbkdf2Prf::HmacWithSha1 => "HMAC-SHA1",
-                        Pbkdf2Prf::HmacWithSha224 => "HMAC-SHA224",
-                        Pbkdf2Prf::HmacWithSha256 => "HMAC-SHA256",
-                        Pbkdf2Prf::HmacWithSha384 => "HMAC-SHA384",
-                        Pbkdf2Prf::HmacWithSha512 => "HMAC-SHA512",
-                        other => {
-                            return Err(P12Error::UnsupportedAlgorithm(format!(
-                                "PBKDF2 with {}",
-                                other.oid()
-                            )))
-                        }
-                    }
-                }
-                // scrypt (whose cost parameters could ask for gigabytes)
-                // and whatever comes next.
-                other => {
-                    return Err(P12Error::UnsupportedAlgorithm(format!(
-                        "PBES2 with {}",
-                        other.oid()
-                    )))
-                }
-            };
-            let cipher = match params.encryption {
-                pbes2::EncryptionScheme::Aes128Cbc { .. } => "AES-128-CBC",
-                pbes2::EncryptionScheme::Aes192Cbc { .. } => "AES-192-CBC",
-                pbes2::EncryptionScheme::Aes256Cbc { .. } => "AES-256-CBC",
-                pbes2::EncryptionScheme::DesEde3Cbc { .. } => "DES-EDE3-CBC",
-                _ => {
-                    return Err(P12Error::UnsupportedAlgorithm(format!(
-                        "PBES2 with {}",
-                        params.encryption.oid()
-                    )))
-                }
-            };
-            self.record(format!("PBES2 (PBKDF2-{prf}, {cipher})"));
-            return params
-                .decrypt(self.password.utf8.expose(), data)
-                .map(Secret::new)
-                .map_err(|_| P12Error::DecryptionFailed);
+            return self.decrypt_pbes2(&params, data);
+        }
+        if let Some(cipher) = Pbes1Cipher::from_oid(alg.oid) {
+            return self.decrypt_pbes1(cipher, &params, data);
         }
         Err(P12Error::UnsupportedAlgorithm(match alg.oid {
             pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC4 => "pbeWithSHA1And128BitRC4".into(),
@@ -496,7 +970,112 @@ impl Contents {
         }))
     }
 
+    /// PBES1 (RFC 8018 6.1) with SHA-1, which `openssl pkcs12 -export
+    /// -legacy -keypbe PBE-SHA1-DES` writes: PBKDF1 makes 16 bytes, the
+    /// DES or RC2 key and the IV, from the password's own bytes (as
+    /// OpenSSL's `PKCS5_PBE_keyivgen` takes them).
+    fn decrypt_pbes1(
+        &mut self,
+        cipher: Pbes1Cipher,
+        params: &[u8],
+        data: &[u8],
+    ) -> Result<Decrypted, P12Error> {
+        // PBEParameter { salt, iterationCount }: the shape of PKCS#12's.
+        let params = Pkcs12PbeParams::from_der(params).map_err(|e| {
+            iterations_at(params, &[1]).unwrap_or_else(|| malformed("PBES1 parameters")(e))
+        })?;
+        let iterations = check_iterations(i128::from(params.iterations))?;
+        let salt = params.salt.as_bytes();
+        let password = self.password.utf8.expose();
+        self.budget.spend(
+            (2 + blocks(salt.len() as u64, 64) + blocks(password.len() as u64, 64))
+                .saturating_add(iterations.unsigned_abs().into()),
+        )?;
+        // PBKDF1: T_1 = SHA-1(P || S), T_i = SHA-1(T_{i-1}).
+        let mut t = Sha1::new()
+            .chain_update(password)
+            .chain_update(salt)
+            .finalize();
+        for _ in 1..iterations {
+            t = Sha1::digest(t);
+        }
+        let derived = Secret::new(t.to_vec());
+        let (key, iv) = derived.expose().split_at(8);
+        self.record(cipher.name().into());
+        let plain = cipher
+            .decrypt(key, &iv[..8], data)
+            .map(Secret::new)
+            .ok_or(P12Error::DecryptionFailed)?;
+        Ok(Decrypted {
+            plain,
+            weak: Some(cipher.weakness()),
+        })
+    }
+
+    /// PBES2 (RFC 8018 6.2) with PBKDF2: the ciphers `pkcs5` knows, and
+    /// Camellia-CBC, which OpenSSL writes too.
+    fn decrypt_pbes2(&mut self, params: &[u8], data: &[u8]) -> Result<Decrypted, P12Error> {
+        // PBES2-params { keyDerivationFunc, encryptionScheme }
+        let parts = Vec::<AlgorithmIdentifierRef<'_>>::from_der(params)
+            .map_err(malformed("PBES2 parameters"))?;
+        let [kdf, scheme] = parts.as_slice() else {
+            return Err(P12Error::Malformed(
+                "PBES2 parameters do not name a key derivation and a cipher".into(),
+            ));
+        };
+        let kdf = Kdf::try_from(*kdf).map_err(|e| match e.kind() {
+            ErrorKind::OidUnknown { oid } => {
+                P12Error::UnsupportedAlgorithm(format!("PBES2 with {oid}"))
+            }
+            // keyDerivationFunc { algorithm, PBKDF2-params { salt,
+            // iterationCount, .. } }
+            _ => iterations_at(params, &[0, 1, 1])
+                .unwrap_or_else(|| malformed("PBES2 parameters")(e)),
+        })?;
+        // scrypt (whose cost parameters could ask for gigabytes) and
+        // whatever comes next.
+        let Kdf::Pbkdf2(pbkdf2) = &kdf else {
+            return Err(P12Error::UnsupportedAlgorithm(format!(
+                "PBES2 with {}",
+                kdf.oid()
+            )));
+        };
+        check_iterations(i128::from(pbkdf2.iteration_count))?;
+        let (prf, hash) = match (pbkdf2.prf, hash_size(pbkdf2.prf)) {
+            (Pbkdf2Prf::HmacWithSha1, Some(hash)) => ("HMAC-SHA1", hash),
+            (Pbkdf2Prf::HmacWithSha224, Some(hash)) => ("HMAC-SHA224", hash),
+            (Pbkdf2Prf::HmacWithSha256, Some(hash)) => ("HMAC-SHA256", hash),
+            (Pbkdf2Prf::HmacWithSha384, Some(hash)) => ("HMAC-SHA384", hash),
+            (Pbkdf2Prf::HmacWithSha512, Some(hash)) => ("HMAC-SHA512", hash),
+            (other, _) => {
+                return Err(P12Error::UnsupportedAlgorithm(format!(
+                    "PBKDF2 with {}",
+                    other.oid()
+                )))
+            }
+        };
+        let cipher = Pbes2Cipher::from_algorithm(*scheme)?;
+        self.budget.spend(pbkdf2_cost(
+            hash,
+            pbkdf2.iteration_count.into(),
+            pbkdf2.salt.len(),
+            self.password.utf8.expose().len(),
+            cipher.key_len(),
+        ))?;
+        self.record(format!("PBES2 (PBKDF2-{prf}, {})", cipher.name()));
+        let password = self.password.utf8.expose();
+        let plain = cipher
+            .decrypt(pbkdf2, password, data)
+            .ok_or(P12Error::DecryptionFailed)?;
+        Ok(Decrypted {
+            plain,
+            weak: cipher.weakness(),
+        })
+    }
+
     fn safe_contents(&mut self, der: &[u8], depth: usize) -> Result<(), P12Error> {
+        self.budget.room_for(Limit::Bags, count_elements(der))?;
+        sets_fit(der)?;
         let bags = SafeContents::from_der(der).map_err(malformed("a bag list"))?;
         for bag in &bags {
             self.bag(bag, depth)?;
@@ -505,6 +1084,7 @@ impl Contents {
     }
 
     fn bag(&mut self, bag: &SafeBag, depth: usize) -> Result<(), P12Error> {
+        self.budget.count(Limit::Bags)?;
         // `bag_value` is the `[0] EXPLICIT` wrapper; the value is inside.
         let inner = der::asn1::ContextSpecific::<Any>::from_der(&bag.bag_value)
             .and_then(|cs| cs.value.to_der())
@@ -514,6 +1094,7 @@ impl Contents {
         let local_key_id = local_key_id(bag.bag_attributes.as_ref());
         match bag.bag_id {
             pkcs12::PKCS_12_CERT_BAG_OID => {
+                self.budget.count(Limit::Certificates)?;
                 let cert_bag = CertBag::from_der(inner).map_err(malformed("a certificate bag"))?;
                 if cert_bag.cert_id != pkcs12::PKCS_12_X509_CERT_OID {
                     return Err(P12Error::UnsupportedAlgorithm(format!(
@@ -531,13 +1112,17 @@ impl Contents {
                 self.keys.push((key, local_key_id));
             }
             pkcs12::PKCS_12_PKCS8_KEY_BAG_OID => {
+                self.budget.count(Limit::EncryptedParts)?;
                 let shrouded = EncryptedPrivateKeyInfo::from_der(inner)
                     .map_err(malformed("a shrouded key bag"))?;
-                let plain = self.decrypt(
+                let part = self.decrypt(
                     &shrouded.encryption_algorithm,
                     shrouded.encrypted_data.as_bytes(),
                 )?;
-                let key = PrivateKey::from_pkcs8_der(plain.expose())
+                if part.weak.is_some() {
+                    self.weak_key_cipher = part.weak;
+                }
+                let key = PrivateKey::from_pkcs8_der(part.plain.expose())
                     .map_err(|e| P12Error::Malformed(format!("a shrouded key bag: {e}")))?;
                 self.keys.push((key, local_key_id));
             }
@@ -559,6 +1144,7 @@ impl Contents {
             encryption,
             certs,
             keys: stored_keys,
+            weak_key_cipher,
             ..
         } = self;
         // The same key stored twice is still one key.
@@ -621,6 +1207,7 @@ impl Contents {
             certificates_stored,
             mac,
             encryption,
+            weak_key_cipher,
         })
     }
 }
@@ -817,7 +1404,9 @@ mod tests {
             let mut bmp_only = Password::candidates(&secret("")).unwrap();
             bmp_only.truncate(1);
             let mac_data = pfx.mac_data.as_ref().unwrap();
-            assert!(verify_mac(mac_data, auth_safe.as_bytes(), bmp_only).is_ok());
+            assert!(
+                verify_mac(mac_data, auth_safe.as_bytes(), bmp_only, &mut Budget::new()).is_ok()
+            );
 
             assert_eq!(
                 open(&bytes, &secret("not the password")).unwrap_err(),
@@ -892,11 +1481,12 @@ mod tests {
 
     #[test]
     fn unsupported_mac_digest_is_named() {
-        let dir = material("mac512", "ec");
-        let bytes = export(&dir, "", &["-macalg", "SHA512"]);
+        // OpenSSL writes an MD5 MAC too; no crate here computes MD5.
+        let dir = material("mac-md5", "ec");
+        let bytes = export(&dir, "", &["-macalg", "MD5"]);
         assert_eq!(
             open(&bytes, &secret("")).unwrap_err(),
-            P12Error::UnsupportedAlgorithm("a MAC with digest SHA-512".into())
+            P12Error::UnsupportedAlgorithm("a MAC with digest MD5".into())
         );
     }
 
@@ -986,6 +1576,8 @@ mod tests {
                 bmp: Secret::new(Vec::new()),
                 utf8: Secret::new(Vec::new()),
             },
+            budget: Budget::new(),
+            weak_key_cipher: None,
             encryption: Vec::new(),
             certs,
             keys,
@@ -1064,6 +1656,7 @@ mod tests {
             &mac_data,
             content,
             Password::candidates(&secret("")).unwrap(),
+            &mut Budget::new(),
         )
         .unwrap();
         assert!(password.bmp.expose().is_empty());
@@ -1072,7 +1665,8 @@ mod tests {
             verify_mac(
                 &mac_data,
                 content,
-                Password::candidates(&secret("x")).unwrap()
+                Password::candidates(&secret("x")).unwrap(),
+                &mut Budget::new(),
             )
             .unwrap_err(),
             P12Error::WrongPassword
@@ -1148,5 +1742,189 @@ mod tests {
         let err = open(&bytes, &secret("emoji 🔑")).unwrap_err();
         assert_eq!(err, P12Error::UnencodablePassword);
         assert_nothing_leaks(&format!("{err} {err:?}"), "emoji 🔑", None);
+    }
+
+    #[test]
+    fn a_bag_attribute_set_too_large_to_sort_is_refused() {
+        // SafeContents { SafeBag { id, [0] NULL, SET { 65 NULLs } } }:
+        // `der` would sort the attributes with an insertion sort.
+        let mut set = vec![0x31, 0x81, 130];
+        set.extend([0x05, 0x00].repeat(65));
+        let mut bag = vec![0x06, 0x01, 0x2a, 0xa0, 0x02, 0x05, 0x00];
+        bag.extend(set);
+        let mut safe = vec![0x30, 0x81, 0x00];
+        safe.extend(
+            der::asn1::AnyRef::new(der::Tag::Sequence, &bag)
+                .unwrap()
+                .to_der()
+                .unwrap(),
+        );
+        safe[2] = u8::try_from(safe.len() - 3).unwrap();
+        let err = contents(Vec::new(), Vec::new())
+            .safe_contents(&safe, 0)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "not a valid PKCS#12 file: a SET holds more than 64 elements"
+        );
+    }
+
+    #[test]
+    fn iteration_counts_too_large_for_their_type_are_named() {
+        // The INTEGER 2^32 (five content bytes) fits neither pkcs12's i32
+        // nor pkcs5's u32.
+        let big = der::asn1::AnyRef::new(der::Tag::Integer, &[0x01, 0, 0, 0, 0]).unwrap();
+        let salt = OctetString::new(vec![7u8; 8]).unwrap();
+        let algorithm = |oid, params: Vec<Any>| AlgorithmIdentifierOwned {
+            oid,
+            parameters: Some(Any::encode_from(&params).unwrap()),
+        };
+        let too_many = P12Error::TooManyIterations {
+            count: 1 << 32,
+            max: MAX_ITERATIONS,
+        };
+        // pkcs-12PbeParams { salt, iterations }
+        let legacy = algorithm(
+            pkcs12::PKCS_12_PBE_WITH_SHAAND3_KEY_TRIPLE_DES_CBC,
+            vec![Any::encode_from(&salt).unwrap(), big.into()],
+        );
+        let mut bundle = contents(Vec::new(), Vec::new());
+        assert_eq!(
+            bundle.decrypt(&legacy, &[0; 8]).err(),
+            Some(too_many.clone())
+        );
+        // PBES2-params { { PBKDF2, { salt, iterationCount } }, cipher }
+        let pbkdf2 = algorithm(
+            pbes2::PBKDF2_OID,
+            vec![Any::encode_from(&salt).unwrap(), big.into()],
+        );
+        let aes = AlgorithmIdentifierOwned {
+            oid: pbes2::AES_256_CBC_OID,
+            parameters: Some(Any::encode_from(&OctetString::new(vec![0u8; 16]).unwrap()).unwrap()),
+        };
+        let pbes2 = algorithm(
+            pbes2::PBES2_OID,
+            vec![
+                Any::encode_from(&pbkdf2).unwrap(),
+                Any::encode_from(&aes).unwrap(),
+            ],
+        );
+        assert_eq!(bundle.decrypt(&pbes2, &[0; 16]).err(), Some(too_many));
+        assert_eq!(bundle.budget.work, MAX_WORK, "nothing was derived");
+    }
+
+    #[test]
+    fn what_openssl_defaults_cost() {
+        // `openssl pkcs12 -export`: SHA-256 MAC and two PBES2 parts
+        // (PBKDF2-HMAC-SHA256, AES-256), 2048 iterations, 8-byte salts.
+        let aes = pkcs12_kdf_cost(SHA256_SIZE, 2048, 8, 2, 32)
+            + 2 * pbkdf2_cost(SHA256_SIZE, 2048, 8, 0, 32);
+        assert_eq!(aes, 2052 + 2 * 4101);
+        // `-legacy`: SHA-1 MAC, RC2-40 (key and IV, one block each) and
+        // 3DES (a 24-byte key is two SHA-1 blocks, and the IV).
+        let legacy = 6 * pkcs12_kdf_cost(SHA1_SIZE, 2048, 8, 2, 20);
+        assert_eq!(legacy, 6 * 2052);
+        // SHA-512 counts five times.
+        assert_eq!(pbkdf2_cost(SHA512_SIZE, 1000, 8, 0, 32), 5 * (2 + 2000 + 3));
+        assert!(legacy * 150 < MAX_WORK);
+    }
+
+    #[test]
+    fn the_budget_refuses_the_first_thing_over_a_limit() {
+        let mut budget = Budget::new();
+        budget.spend(MAX_WORK - 1).unwrap();
+        budget.spend(1).unwrap();
+        assert_eq!(budget.spend(1), Err(P12Error::OverBudget(Limit::Work)));
+        for (limit, max) in [
+            (Limit::EncryptedParts, MAX_ENCRYPTED_PARTS),
+            (Limit::Bags, MAX_BAGS),
+            (Limit::Certificates, MAX_CERTIFICATES),
+        ] {
+            let mut budget = Budget::new();
+            for _ in 0..max {
+                budget.count(limit).unwrap();
+            }
+            let err = budget.count(limit).unwrap_err();
+            assert_eq!(err, P12Error::OverBudget(limit));
+            assert!(
+                err.to_string().contains(&format!("more than {max} ")),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            P12Error::OverBudget(Limit::Certificates).to_string(),
+            "the bundle asks for too much work: it holds more than 32 certificates; \
+             re-export it with `openssl pkcs12 -export` and its default iteration \
+             counts, holding only the client certificate, its key and the CA chain"
+        );
+    }
+
+    /// The measurement behind [`MAX_WORK`]: time per unit of cost (a
+    /// SHA-256 compression) of each key derivation as [`pkcs12_kdf_cost`]
+    /// and [`pbkdf2_cost`] count them, the fastest of 5 runs. Run it in the
+    /// build that ships:
+    /// `cargo test --release --locked --lib kdf_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn kdf_cost_per_compression() {
+        use std::time::{Duration, Instant};
+        let iterations: u32 = 100_000;
+        let salt = [1u8; 8];
+        let pw = [0u8, 0];
+        let fastest = |run: &dyn Fn()| {
+            (0..5)
+                .map(|_| {
+                    let started = Instant::now();
+                    run();
+                    started.elapsed()
+                })
+                .min()
+                .unwrap_or(Duration::MAX)
+        };
+        let report = |what: &str, cost: u64, took: Duration| {
+            let ns = took.as_nanos() as f64 / cost as f64;
+            println!("{what:<20} {ns:6.1} ns per unit");
+        };
+        let rounds = iterations as i32;
+        let cost = |hash| pkcs12_kdf_cost(hash, iterations.into(), salt.len(), pw.len(), 32);
+        let took = fastest(&|| {
+            derive_key::<Sha1>(&pw, &salt, Pkcs12KeyType::Mac, rounds, 32);
+        });
+        report("PKCS#12 KDF SHA-1", cost(SHA1_SIZE), took);
+        let took = fastest(&|| {
+            derive_key::<Sha256>(&pw, &salt, Pkcs12KeyType::Mac, rounds, 32);
+        });
+        report("PKCS#12 KDF SHA-256", cost(SHA256_SIZE), took);
+        let took = fastest(&|| {
+            derive_key::<Sha512>(&pw, &salt, Pkcs12KeyType::Mac, rounds, 32);
+        });
+        report("PKCS#12 KDF SHA-512", cost(SHA512_SIZE), took);
+        for (prf, name) in [
+            (Pbkdf2Prf::HmacWithSha1, "PBKDF2 SHA-1"),
+            (Pbkdf2Prf::HmacWithSha256, "PBKDF2 SHA-256"),
+            (Pbkdf2Prf::HmacWithSha512, "PBKDF2 SHA-512"),
+        ] {
+            let iv = [0u8; 16];
+            let params = pbes2::Parameters {
+                kdf: Kdf::Pbkdf2(pbes2::Pbkdf2Params {
+                    salt: &salt,
+                    iteration_count: iterations,
+                    key_length: None,
+                    prf,
+                }),
+                encryption: pbes2::EncryptionScheme::Aes256Cbc { iv: &iv },
+            };
+            // Decryption fails (the ciphertext is made up) after the
+            // derivation, which is what is timed.
+            let took = fastest(&|| {
+                let _ = params.decrypt([], &[0u8; 16]);
+            });
+            let hash = hash_size(prf).unwrap();
+            report(
+                name,
+                pbkdf2_cost(hash, iterations.into(), salt.len(), 0, 32),
+                took,
+            );
+        }
     }
 }

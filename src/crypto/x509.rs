@@ -18,13 +18,13 @@ use der::oid::db::rfc5912::{
     ID_EC_PUBLIC_KEY, ID_RSASSA_PSS, RSA_ENCRYPTION, SECP_256_R_1, SECP_384_R_1,
 };
 use der::oid::db::rfc8410::ID_ED_25519;
-use der::{Decode, Encode, Tag, Tagged};
+use der::{Decode, Encode, Tag, TagNumber, Tagged};
 use x509_cert::ext::pkix::name::DirectoryString;
 use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use x509_cert::Certificate;
 
-use super::error::{der_detail, CryptoError};
+use super::error::{check_der_shape, der_detail, element_at, CryptoError};
 use super::pem;
 
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -117,7 +117,9 @@ impl CertInfo {
 /// Parse one DER certificate. Trailing bytes are an error.
 pub fn parse_der(der: &[u8]) -> Result<CertInfo, CryptoError> {
     let bad = |e: der::Error| CryptoError::BadCertificate(der_detail(&e));
-    let cert = Certificate::from_der(der).map_err(bad)?;
+    check_der_shape(der).map_err(CryptoError::BadCertificate)?;
+    let cert =
+        Certificate::from_der(der).map_err(|e| serial_problem(der).unwrap_or_else(|| bad(e)))?;
     let tbs = &cert.tbs_certificate;
 
     let spki_der = tbs.subject_public_key_info.to_der().map_err(bad)?;
@@ -155,6 +157,29 @@ pub fn parse_der(der: &[u8]) -> Result<CertInfo, CryptoError> {
         sha256: crate::digest::sha256_hex(der),
         der: der.to_vec(),
         spki_der,
+    })
+}
+
+/// RFC 5280 4.1.2.2 allows serial numbers of up to 20 bytes (x509-cert
+/// reads 21, for writers that count without the sign byte); a longer one
+/// is refused as a malformed INTEGER. Say so, when that is what is wrong.
+fn serial_problem(der: &[u8]) -> Option<CryptoError> {
+    // Certificate { tbsCertificate { [0] version OPTIONAL, serialNumber, .. } }
+    let first = element_at(der, &[0, 0])?;
+    let version = Tag::ContextSpecific {
+        constructed: true,
+        number: TagNumber::N0,
+    };
+    let serial = if first.tag() == version {
+        element_at(der, &[0, 1])?
+    } else {
+        first
+    };
+    let len = serial.value().len();
+    (serial.tag() == Tag::Integer && len > 21).then(|| {
+        CryptoError::BadCertificate(format!(
+            "its serial number is {len} bytes long; RFC 5280 allows at most 20"
+        ))
     })
 }
 
@@ -359,6 +384,41 @@ pub(crate) mod tests {
                 assert!(!output.contains(line), "key text leaks: {output}");
             }
         }
+    }
+
+    #[test]
+    fn an_overlong_serial_number_is_named_as_such() {
+        let dir = Workdir::new("long-serial");
+        dir.key("k.key", "ec");
+        let issue = |serial: &str, out: &str| {
+            dir.openssl(&[
+                "req",
+                "-config",
+                "openssl.cnf",
+                "-x509",
+                "-new",
+                "-key",
+                "k.key",
+                "-subj",
+                "/CN=long",
+                "-days",
+                "1",
+                "-set_serial",
+                serial,
+                "-out",
+                out,
+            ]);
+            parse_pem_certificates(&dir.read(out))
+        };
+        let err = issue(&format!("0x01{}", "ab".repeat(200)), "201.pem").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "not a valid X.509 certificate: PEM block 1: its serial number is 201 bytes \
+             long; RFC 5280 allows at most 20"
+        );
+        // 20 bytes, the high bit set: DER adds a zero byte, still fine.
+        let cert = issue(&format!("0x{}", "ab".repeat(20)), "20.pem").unwrap();
+        assert_eq!(cert[0].serial_hex, format!("00{}", "ab".repeat(20)));
     }
 
     #[test]
