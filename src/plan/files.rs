@@ -2,7 +2,7 @@
 //! (design.md section 4). A mode follows from what a file or folder is,
 //! in one place: [`file_mode`] and [`dir_mode`].
 
-use crate::aktualizr::paths::{IMPORT_DIR, SOTA_DIR};
+use crate::aktualizr::paths::{IMPORT_DIR, OWNED_DIRS, SOTA_DIR};
 use crate::intake::catalogue::Side;
 use crate::plan::methods::Method;
 use crate::report::Problem;
@@ -73,6 +73,22 @@ impl DirSpec {
     pub fn mode(&self) -> u32 {
         dir_mode(self.side, &self.path)
     }
+
+    /// A folder that is the tool's alone: on the device those under
+    /// `var/sota` and `usr/lib/sota`, on the host every folder below the
+    /// root. Its mode is set on every run and recorded in the manifest;
+    /// `usr`, `var` and the roots belong to the recipe.
+    pub fn owned(&self) -> bool {
+        self.side == Side::Host || OWNED_DIRS.iter().any(|o| is_within(&self.path, o))
+    }
+}
+
+/// `path` is `folder` or inside it (relative, `/`-separated).
+pub fn is_within(path: &str, folder: &str) -> bool {
+    path == folder
+        || path
+            .strip_prefix(folder)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Everything to stage, checked, before the first write.
@@ -84,6 +100,9 @@ pub struct Plan {
     pub files: Vec<FileSpec>,
     /// Parents before children.
     pub dirs: Vec<DirSpec>,
+    /// Files the tool stages in other runs (another method, other options)
+    /// but not in this one: removed with force, refused without.
+    pub retired: Vec<(Side, String)>,
     /// Problems that do not stop staging, for the user to read.
     pub warnings: Vec<Problem>,
 }
@@ -103,6 +122,7 @@ impl Plan {
             credentials_sha256,
             files,
             dirs,
+            retired: Vec::new(),
             warnings,
         }
     }
