@@ -525,3 +525,61 @@ fn unknown_entries_whose_names_clash_are_invalid_input() {
         assert_eq!(s.tree(), before, "{names:?}");
     }
 }
+
+// --- 4b. a real kill -9 ------------------------------------------------------------
+
+#[test]
+fn runs_killed_at_random_moments_leave_nothing_the_next_run_cannot_finish() {
+    let s = Setup::new();
+    let pki = Pki::new(&s.dir);
+    let other = Creds::typical(&pki)
+        .tufrepo_url("https://other.example.test/repo")
+        .server_ca()
+        .write_to(&s.dir, "other.zip");
+    s.stage("shared-cred", &[]).run().success();
+    // Time one run, then kill runs at moments spread over its second half,
+    // where the writing is (the first is reading and checking), so that
+    // the kills land at different points: writing temporaries, renaming,
+    // moving aside.
+    let started = Instant::now();
+    s.stage("shared-cred", &["--force"]).run().success();
+    let span = started.elapsed().as_micros().max(1000) as u64;
+    let trials = 40u64;
+    for trial in 0..trials {
+        // Alternate between two archives, so that --force has files to
+        // replace and moves the old ones aside.
+        let zip = if trial % 2 == 0 { &other } else { &s.zip };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sota-stage"))
+            .args([
+                "stage",
+                "--method",
+                "shared-cred",
+                "--force",
+                "--credentials",
+            ])
+            .arg(zip)
+            .arg("--device-root")
+            .arg(&s.dev)
+            .arg("--host-root")
+            .arg(&s.host)
+            .arg("--manifest")
+            .arg(&s.manifest)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(
+            span * (trials + trial) / (2 * trials),
+        ));
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+        // The next run finishes the job: exit 0, no leftovers, verify ok.
+        s.stage("shared-cred", &["--force"]).run().success();
+        assert_eq!(
+            leftovers(s.dir.path()),
+            Vec::<String>::new(),
+            "trial {trial}"
+        );
+        s.verify().success();
+    }
+}
