@@ -500,6 +500,10 @@ fn unknown_entries_whose_names_clash_are_invalid_input() {
             "entry 'extra/inner' needs 'extra' to be a folder".into(),
         ),
         (
+            vec![".targets.sec.sota-stage-7.old".into()],
+            "entry '.targets.sec.sota-stage-7.old' has the name of a temporary file of sota-stage".into(),
+        ),
+        (
             vec!["n".repeat(60_000)],
             format!("entry '{}...' has a name longer than 255 bytes", "n".repeat(80)),
         ),

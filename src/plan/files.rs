@@ -83,6 +83,25 @@ impl DirSpec {
     }
 }
 
+/// The suffixes of the names a run gives its temporaries and the files it
+/// moves aside: `.NAME.sota-stage-PID.tmp`, `.NAME.sota-stage-PID.old`.
+pub const TEMP: &str = "tmp";
+pub const OLD: &str = "old";
+
+/// `.NAME.sota-stage-PID.KIND` -> (NAME, KIND): a name only this tool
+/// makes, which the next run removes as the leftover of a killed one.
+pub fn leftover(name: &str) -> Option<(&str, &'static str)> {
+    let rest = name.strip_prefix('.')?;
+    let (rest, kind) = if let Some(r) = rest.strip_suffix(".tmp") {
+        (r, TEMP)
+    } else {
+        (rest.strip_suffix(".old")?, OLD)
+    };
+    let (original, pid) = rest.rsplit_once(".sota-stage-")?;
+    let is_pid = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+    (is_pid && !original.is_empty()).then_some((original, kind))
+}
+
 /// `path` is `folder` or inside it (relative, `/`-separated).
 pub fn is_within(path: &str, folder: &str) -> bool {
     path == folder

@@ -11,7 +11,7 @@ use crate::crypto::x509::{self, CertInfo};
 use crate::error::{Blocker, Error, Result};
 use crate::intake::archive::Archive;
 use crate::intake::catalogue::{self, Side};
-use crate::plan::files::{is_within, FileSpec, Plan};
+use crate::plan::files::{is_within, leftover, FileSpec, Plan};
 use crate::plan::fragments;
 use crate::plan::methods::{Method, Source, HARDWARE_ID_TEMPLATE, PINNED_ROOTS};
 use crate::plan::options::{DeviceCert, StageOptions, UnknownPolicy};
@@ -88,6 +88,13 @@ fn clashes(files: &[FileSpec]) -> Vec<Blocker> {
         if parts.iter().any(|p| p.len() > NAME_MAX) {
             out.push(Blocker::Problem(format!(
                 "entry {} has a name longer than {NAME_MAX} bytes, which no file system takes; rename it or drop it",
+                shown(&f.path)
+            )));
+            continue;
+        }
+        if parts.iter().any(|p| leftover(p).is_some()) {
+            out.push(Blocker::Problem(format!(
+                "entry {} has the name of a temporary file of sota-stage, which the next run would remove; rename it or drop it",
                 shown(&f.path)
             )));
             continue;

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::aktualizr::paths::OWNED_DIRS;
 use crate::error::{Error, Result};
 use crate::intake::catalogue::Side;
-use crate::plan::files::{is_within, Plan, MODE_DIR};
+use crate::plan::files::{is_within, leftover, Plan, MODE_DIR, OLD, TEMP};
 
 /// Where the two roots are.
 #[derive(Debug, Clone, Copy)]
@@ -121,11 +121,6 @@ enum Action {
     Create,
     Replace,
 }
-
-/// The suffixes of the names a run gives its temporaries and the files it
-/// moves aside: `.NAME.sota-stage-PID.tmp`, `.NAME.sota-stage-PID.old`.
-const TEMP: &str = "tmp";
-const OLD: &str = "old";
 
 /// `device:var/sota`, for messages.
 fn label(side: Side, path: &str) -> String {
@@ -502,19 +497,6 @@ fn recover(plan: &Plan, roots: &Roots<'_>, outside: Option<&Outside<'_>>) -> Res
         }
     }
     Ok(found)
-}
-
-/// `.NAME.sota-stage-PID.KIND` -> (NAME, KIND), for names of this tool only.
-fn leftover(name: &str) -> Option<(&str, &'static str)> {
-    let rest = name.strip_prefix('.')?;
-    let (rest, kind) = if let Some(r) = rest.strip_suffix(".tmp") {
-        (r, TEMP)
-    } else {
-        (rest.strip_suffix(".old")?, OLD)
-    };
-    let (original, pid) = rest.rsplit_once(".sota-stage-")?;
-    let is_pid = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
-    (is_pid && !original.is_empty()).then_some((original, kind))
 }
 
 /// Takes an exclusive advisory lock (`flock(2)`) on each root folder
