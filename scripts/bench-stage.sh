@@ -21,7 +21,9 @@
 # and files, `sha256sum` the results, remove the temporary folder. It does
 # not fsync and its zip is not reproducible; sota-stage also checks the
 # archive (p12, certificates, keys, URLs), renders and checks the
-# fragments, and fsyncs every file and folder it writes.
+# fragments, locks the roots and writes everything to temporary names
+# first. A third side, `sota-stage stage --sync`, also fsyncs every file
+# and each changed folder once.
 #
 # Timing uses bash's $EPOCHREALTIME (no process is started to read the
 # clock). Each round runs both, in alternating order, into fresh folders.
@@ -58,11 +60,13 @@ hwid=raspberrypi4-64
 # outside the timing, so both sides write the same bytes.
 "$bin" render --method shared-cred --output "$work/20-sota-shared-cred.toml"
 
-stage_tool() { # $1: round folder
+stage_tool() { # $1: round folder, then extra flags
+    local dir=$1
+    shift
     "$bin" stage --method shared-cred --credentials "$creds" \
         --hardware-id "$hwid" \
-        --device-root "$1/image" --host-root "$1/native" \
-        --manifest "$1/manifest.json" 2>/dev/null
+        --device-root "$dir/image" --host-root "$dir/native" \
+        --manifest "$dir/manifest.json" "$@" 2>/dev/null
 }
 
 stage_meta_updater() { # $1: round folder
@@ -99,18 +103,28 @@ fi
     --device-root "$work/check-tool/image" --host-root "$work/check-tool/native" >/dev/null
 
 tool_times=()
+sync_times=()
 mu_times=()
 true_times=()
+sides=(tool sync mu)
 for ((i = 0; i < rounds; i++)); do
-    for side in tool mu; do
-        # Alternate which side goes first.
-        if ((i % 2)); then [ $side = tool ] && side=mu || side=tool; fi
+    # Rotate which side goes first.
+    for ((k = 0; k < 3; k++)); do
+        side=${sides[$(((i + k) % 3))]}
         dir=$work/r$i-$side
         mkdir "$dir"
         start=${EPOCHREALTIME/./}
-        if [ $side = tool ]; then stage_tool "$dir"; else stage_meta_updater "$dir"; fi
+        case $side in
+        tool) stage_tool "$dir" ;;
+        sync) stage_tool "$dir" --sync ;;
+        mu) stage_meta_updater "$dir" ;;
+        esac
         end=${EPOCHREALTIME/./}
-        if [ $side = tool ]; then tool_times+=($((end - start))); else mu_times+=($((end - start))); fi
+        case $side in
+        tool) tool_times+=($((end - start))) ;;
+        sync) sync_times+=($((end - start))) ;;
+        mu) mu_times+=($((end - start))) ;;
+        esac
         rm -rf "$dir"
     done
     # The floor: what starting one process costs on this machine.
@@ -122,10 +136,16 @@ done
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 tool_med=$(median "${tool_times[@]}")
+sync_med=$(median "${sync_times[@]}")
 mu_med=$(median "${mu_times[@]}")
+true_med=$(median "${true_times[@]}")
+ms() { awk -v t="$1" 'BEGIN {printf "%8.2f ms", t/1000}'; }
 fs=$(df -T "$work" | awk 'NR==2 {print $2}')
-echo "rounds:               $rounds (interleaved), filesystem: $fs"
-printf 'sota-stage stage:     median %8.2f ms\n' "$(awk -v t="$tool_med" 'BEGIN {print t/1000}')"
-printf 'meta-updater way:     median %8.2f ms\n' "$(awk -v t="$mu_med" 'BEGIN {print t/1000}')"
-printf 'one process (/bin/true): median %8.2f ms\n' "$(awk -v t="$(median "${true_times[@]}")" 'BEGIN {print t/1000}')"
-printf 'ratio (meta-updater / sota-stage): %.1fx\n' "$(awk -v a="$mu_med" -v b="$tool_med" 'BEGIN {print a/b}')"
+echo "rounds:                   $rounds (interleaved), filesystem: $fs, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "sota-stage stage:         median $(ms "$tool_med")"
+echo "sota-stage stage --sync:  median $(ms "$sync_med")"
+echo "meta-updater way:         median $(ms "$mu_med")"
+echo "one process (/bin/true):  median $(ms "$true_med")"
+printf 'ratio (meta-updater / sota-stage):        %.1fx (goal >= 10x)\n' "$(awk -v a="$mu_med" -v b="$tool_med" 'BEGIN {print a/b}')"
+printf 'ratio (meta-updater / sota-stage --sync): %.1fx\n' "$(awk -v a="$mu_med" -v b="$sync_med" 'BEGIN {print a/b}')"
+printf 'ratio (sota-stage / /bin/true):           %.1fx (goal <= 2x)\n' "$(awk -v a="$tool_med" -v b="$true_med" 'BEGIN {print a/b}')"

@@ -252,9 +252,19 @@ pub struct StageOutputArgs {
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
 
-    /// Replace files (and folder modes) that differ from what would be staged
+    /// Replace files (and folder modes) that differ from what would be
+    /// staged, and remove files of the tool that this run does not stage
     #[arg(long)]
     pub force: bool,
+
+    /// fsync every file written and each folder changed (for a live root
+    /// filesystem; a build tree does not need it)
+    #[arg(long, env = "SOTA_STAGE_SYNC")]
+    pub sync: bool,
+
+    /// Seconds to wait for another run staging into the same roots
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub lock_timeout: u64,
 }
 
 /// A device certificate staged into a device-cred image.
@@ -353,6 +363,8 @@ impl StageArgs {
             manifest: self.output.manifest,
             allow_http: self.content.allow_http,
             force: self.output.force,
+            sync: self.output.sync,
+            lock_timeout: std::time::Duration::from_secs(self.output.lock_timeout),
         })
     }
 }

@@ -53,6 +53,15 @@ pub enum Error {
         blockers: Vec<Blocker>,
     },
 
+    /// Another run holds the roots and did not let go in time; nothing
+    /// was written. The command line adds how to wait longer.
+    #[error("cannot lock `{}`: another sota-stage run{} is staging into it and still holds it after {} s; nothing was written", path.display(), holder_text(*holder), waited.as_secs())]
+    Locked {
+        path: PathBuf,
+        holder: Option<u32>,
+        waited: std::time::Duration,
+    },
+
     /// The command line is wrong in a way clap cannot see (conflicting
     /// sources, a value in the wrong shape).
     #[error("{0}")]
@@ -72,7 +81,7 @@ impl Error {
     /// The process exit status for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Io { .. } => EXIT_IO,
+            Error::Io { .. } | Error::Locked { .. } => EXIT_IO,
             Error::Archive { .. }
             | Error::Invalid(_)
             | Error::Refused { .. }
@@ -109,6 +118,12 @@ impl std::fmt::Display for Blocker {
             ),
         }
     }
+}
+
+fn holder_text(holder: Option<u32>) -> String {
+    holder
+        .map(|pid| format!(" (process {pid})"))
+        .unwrap_or_default()
 }
 
 fn list_lines(lines: &[String]) -> String {

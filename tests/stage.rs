@@ -1343,22 +1343,20 @@ fn an_existing_different_file_is_refused_unless_forced() {
         1,
         "staging would change files that are already there; nothing was written (pass --force to replace them):\n  - device:usr/lib/sota/conf.d/20-sota-shared-cred.toml exists with different content",
     );
-    // A different mode on a file, and on a folder.
+    // A different mode on a file, and on a folder of the recipe's (the
+    // tool's own folders are repaired on every run: see
+    // `its_own_folder_modes_are_repaired_without_force`).
     fs::set_permissions(
         roots.host.join("treehub.json"),
         fs::Permissions::from_mode(0o644),
     )
     .unwrap();
-    fs::set_permissions(
-        roots.dev.join("var/sota"),
-        fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    fs::set_permissions(roots.dev.join("usr/lib"), fs::Permissions::from_mode(0o700)).unwrap();
     let before = tree(roots.dir.path());
     roots.stage(&zip, "shared-cred", &[]).code(1).stderr_is(
         "error: staging would change files that are already there; nothing was written \
              (pass --force to replace them):\n\
-             \x20 - device:var/sota exists with mode 0755, not 0700\n\
+             \x20 - device:usr/lib exists with mode 0700, not 0755\n\
              \x20 - device:usr/lib/sota/conf.d/20-sota-shared-cred.toml exists with different \
              content\n\
              \x20 - host:treehub.json exists with mode 0644, not 0600\n",
@@ -1379,8 +1377,8 @@ fn an_existing_different_file_is_refused_unless_forced() {
     }
     assert_eq!(after, expected);
     assert_eq!(
-        fs::metadata(roots.dev.join("var/sota")).unwrap().mode() & 0o7777,
-        0o700
+        fs::metadata(roots.dev.join("usr/lib")).unwrap().mode() & 0o7777,
+        0o755
     );
 }
 

@@ -153,12 +153,58 @@ fn each_kind_of_difference_is_reported_alone() {
     fs::remove_file(s.dev.join("usr/lib/sota/conf.d/99-override.toml")).unwrap();
     s.verify(&[]).success();
 
-    // A file replaced by a folder or a link is changed, not silently read.
+    // A file replaced by a link or a folder is reported as what it is,
+    // never followed or read.
     fs::remove_file(&crt).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", &crt).unwrap();
-    s.verify(&[])
-        .code(1)
-        .stdout_has(&format!("changed: device:{ROOT_CRT}"));
+    s.verify(&[]).code(1).stdout_is(&format!(
+        "type: device:{ROOT_CRT} is a symlink, the manifest says a file\nnot ok: 11 files checked, 1 differences\n"
+    ));
+    fs::remove_file(&crt).unwrap();
+    fs::create_dir(&crt).unwrap();
+    s.verify(&[]).code(1).stdout_is(&format!(
+        "type: device:{ROOT_CRT} is a folder, the manifest says a file\nnot ok: 11 files checked, 1 differences\n"
+    ));
+    fs::remove_dir(&crt).unwrap();
+    fs::write(&crt, &crt_bytes).unwrap();
+    s.verify(&[]).success();
+}
+
+#[test]
+fn folder_modes_of_the_tools_own_folders_are_verified() {
+    let s = Staged::new();
+    // aktualizr keeps the device's keys in var/sota: 0755 lets anyone list
+    // and read what is not 0600.
+    chmod(&s.dev.join("var/sota"), 0o755);
+    s.verify(&[]).code(1).stdout_is(
+        "mode: device:var/sota is 0755, the manifest says 0700\nnot ok: 11 files checked, 1 differences\n",
+    );
+    chmod(&s.dev.join("var/sota"), 0o700);
+    chmod(&s.dev.join("usr/lib/sota/conf.d"), 0o700);
+    s.verify(&["--format", "json"]).code(1).stdout_has(
+        r#""kind": "moded",
+      "root": "device",
+      "path": "usr/lib/sota/conf.d",
+      "expected": "0755",
+      "actual": "0700""#,
+    );
+    chmod(&s.dev.join("usr/lib/sota/conf.d"), 0o755);
+    s.verify(&[]).success();
+    // The recipe's folders are not the manifest's business.
+    chmod(&s.dev.join("usr"), 0o700);
+    s.verify(&[]).success();
+
+    // A manifest of schema 1 written before folders were recorded still
+    // reads; its folders are not checked.
+    let mut old = s.manifest_json();
+    assert!(
+        old["dirs"].as_array().is_some_and(|d| !d.is_empty()),
+        "{old}"
+    );
+    old.as_object_mut().unwrap().remove("dirs");
+    fs::write(&s.manifest, serde_json::to_string_pretty(&old).unwrap()).unwrap();
+    chmod(&s.dev.join("var/sota"), 0o755);
+    s.verify(&[]).success();
 }
 
 #[test]

@@ -65,6 +65,19 @@ pub(crate) fn with_flags(e: Error) -> Error {
             "staging would change files that are already there; nothing was written (pass --force to replace them):\n  - {}",
             conflicts.join("\n  - ")
         )),
+        Error::Locked {
+            path,
+            holder,
+            waited,
+        } => Error::io(
+            "lock",
+            &path,
+            std::io::Error::other(format!(
+                "another sota-stage run{} is staging into it and still holds it after {} s; nothing was written: wait for it to finish, or wait longer with --lock-timeout",
+                holder.map(|pid| format!(" (process {pid})")).unwrap_or_default(),
+                waited.as_secs()
+            )),
+        ),
         other => other,
     }
 }

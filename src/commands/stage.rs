@@ -1,16 +1,19 @@
 //! `sota-stage stage`: split, render and write, all or nothing, with an
-//! optional manifest (design.md sections 4-6).
+//! optional manifest written in the same transaction (design.md sections
+//! 4-6).
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use crate::commands::shared::{file_label, read_checked, read_templates, warnings_text, Outcome};
 use crate::error::{Error, Result, EXIT_OK};
-use crate::plan::files::MODE_FILE;
+use crate::intake::catalogue::Side;
+use crate::plan::files::{Plan, MODE_FILE};
 use crate::plan::manifest::Manifest;
 use crate::plan::options::StageOptions;
 use crate::plan::staging;
-use crate::write::apply::{self, Roots};
+use crate::write::apply::{self, Outside, Roots};
 
 /// Everything one `stage` run needs.
 #[derive(Debug)]
@@ -23,6 +26,10 @@ pub struct Config {
     pub manifest: Option<PathBuf>,
     pub allow_http: bool,
     pub force: bool,
+    /// fsync the files and the folders they land in.
+    pub sync: bool,
+    /// How long to wait for another run on the same roots.
+    pub lock_timeout: Duration,
 }
 
 pub fn run(config: &Config) -> Result<Outcome> {
@@ -36,7 +43,7 @@ pub fn run(config: &Config) -> Result<Outcome> {
         opts.now,
     )?;
     let plan = staging::plan(&label, &archive, &findings, opts, &templates)?;
-    let manifest = Manifest::from_plan(&plan);
+    check_overlaps(config, &plan)?;
     if let Some(path) = &config.manifest {
         let roots = [
             Some(config.device_root.as_path()),
@@ -48,15 +55,34 @@ pub fn run(config: &Config) -> Result<Outcome> {
         device: &config.device_root,
         host: config.host_root.as_deref(),
     };
-    let applied = apply::apply(&plan, &roots, opts.epoch, config.force)?;
-    if let Some(path) = &config.manifest {
-        apply::write_file(path, manifest.to_json().as_bytes(), MODE_FILE, opts.epoch)?;
-    }
+    let json = Manifest::from_plan(&plan).to_json();
+    let manifest = config.manifest.as_deref().map(|path| Outside {
+        path,
+        bytes: json.as_bytes(),
+        mode: MODE_FILE,
+    });
+    let write = apply::Options {
+        epoch: opts.epoch,
+        force: config.force,
+        sync: config.sync,
+        lock_timeout: config.lock_timeout,
+    };
+    let applied = apply::apply(&plan, &roots, manifest.as_ref(), &write)?;
     let mut stderr = warnings_text(&label, &plan.warnings);
+    if applied.recovered > 0 {
+        stderr.push_str(&format!(
+            "removed {} leftovers of an interrupted run\n",
+            applied.recovered
+        ));
+    }
     stderr.push_str(&format!(
-        "staged {} for {}: {} files written, {} already in place\n",
+        "staged {} for {}: {} files written, {} already in place",
         label, plan.method, applied.written, applied.unchanged
     ));
+    if applied.removed > 0 {
+        stderr.push_str(&format!(", {} no longer staged removed", applied.removed));
+    }
+    stderr.push('\n');
     Ok(Outcome {
         stdout: String::new(),
         stderr,
@@ -64,11 +90,106 @@ pub fn run(config: &Config) -> Result<Outcome> {
     })
 }
 
-/// The manifest is written after the roots, so a manifest that cannot be
-/// written would fail the run with the roots already changed: its folder is
-/// checked with everything else, before the first write (design.md
-/// section 5). A folder that does not exist yet is fine when it is a root
-/// or a parent of one: staging creates it.
+/// The roots and the manifest must not overlap (after `..` and the
+/// symlinks of existing folders are resolved): a host root in or around
+/// the device root would put host secrets (`targets.sec`, the OAuth2 secret
+/// in `treehub.json`) into the image, and a manifest inside a root would
+/// replace a staged file or ship the build host's listing. Refused before
+/// anything is written.
+fn check_overlaps(config: &Config, plan: &Plan) -> Result<()> {
+    let device = resolve(&config.device_root)?;
+    let host = config.host_root.as_deref().map(resolve).transpose()?;
+    let show = |p: &Path| format!("`{}`", p.display());
+    if let Some(host) = &host {
+        if host.starts_with(&device) || device.starts_with(host) {
+            return Err(Error::Usage(format!(
+                "--host-root {} and --device-root {} overlap: the host's secrets would land in the image; give two separate folders",
+                show(config.host_root.as_deref().unwrap_or(Path::new(""))),
+                show(&config.device_root)
+            )));
+        }
+    }
+    let Some(given) = &config.manifest else {
+        return Ok(());
+    };
+    let manifest = resolve(given)?;
+    let roots = [
+        (Side::Device, "--device-root", Some(&device)),
+        (Side::Host, "--host-root", host.as_ref()),
+    ];
+    for (side, flag, root) in roots {
+        let Some(root) = root else { continue };
+        if let Ok(rel) = manifest.strip_prefix(root) {
+            let rel = rel.to_string_lossy();
+            if plan.files.iter().any(|f| f.side == side && f.path == rel) {
+                return Err(Error::Usage(format!(
+                    "--manifest {} is the staged file {}:{rel}; write the manifest outside the roots",
+                    show(given),
+                    side.as_str()
+                )));
+            }
+            return Err(Error::Usage(format!(
+                "--manifest {} is inside {flag}: {}; write the manifest outside the roots",
+                show(given),
+                if side == Side::Device {
+                    "it would ship the build host's listing in the image"
+                } else {
+                    "it would be one of the host files"
+                }
+            )));
+        }
+        if root.starts_with(&manifest) {
+            return Err(Error::Usage(format!(
+                "--manifest {} is {flag} or a folder above it; write the manifest to a file outside the roots",
+                show(given)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `path` made absolute, with `.` and `..` applied and every symlink of
+/// the part that exists resolved; the part that does not exist yet is
+/// taken as written.
+fn resolve(path: &Path) -> Result<PathBuf> {
+    let mut out = if path.is_absolute() {
+        PathBuf::from("/")
+    } else {
+        std::env::current_dir()
+            .and_then(std::fs::canonicalize)
+            .map_err(|e| Error::io("find the current folder for", path, e))?
+    };
+    let mut exists = true;
+    for part in path.components() {
+        match part {
+            Component::Prefix(_) | Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+                exists = out.exists();
+            }
+            Component::Normal(name) => {
+                out.push(name);
+                if !exists {
+                    continue;
+                }
+                match std::fs::symlink_metadata(&out) {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        out = std::fs::canonicalize(&out)
+                            .map_err(|e| Error::io("resolve the symlink", &out, e))?;
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => exists = false,
+                    Err(e) => return Err(Error::io("look at", &out, e)),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A manifest whose folder is missing (and is no root or parent of one,
+/// which staging creates) is refused with everything else, before the
+/// first write (design.md section 5); so is one that is a folder.
 fn check_manifest_path(path: &Path, roots: &[Option<&Path>]) -> Result<()> {
     let folder = path
         .parent()

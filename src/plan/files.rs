@@ -2,7 +2,7 @@
 //! (design.md section 4). A mode follows from what a file or folder is,
 //! in one place: [`file_mode`] and [`dir_mode`].
 
-use crate::aktualizr::paths::{IMPORT_DIR, SOTA_DIR};
+use crate::aktualizr::paths::{IMPORT_DIR, OWNED_DIRS, SOTA_DIR};
 use crate::intake::catalogue::Side;
 use crate::plan::methods::Method;
 use crate::report::Problem;
@@ -73,6 +73,41 @@ impl DirSpec {
     pub fn mode(&self) -> u32 {
         dir_mode(self.side, &self.path)
     }
+
+    /// A folder that is the tool's alone: on the device those under
+    /// `var/sota` and `usr/lib/sota`, on the host every folder below the
+    /// root. Its mode is set on every run and recorded in the manifest;
+    /// `usr`, `var` and the roots belong to the recipe.
+    pub fn owned(&self) -> bool {
+        self.side == Side::Host || OWNED_DIRS.iter().any(|o| is_within(&self.path, o))
+    }
+}
+
+/// The suffixes of the names a run gives its temporaries and the files it
+/// moves aside: `.NAME.sota-stage-PID.tmp`, `.NAME.sota-stage-PID.old`.
+pub const TEMP: &str = "tmp";
+pub const OLD: &str = "old";
+
+/// `.NAME.sota-stage-PID.KIND` -> (NAME, KIND): a name only this tool
+/// makes, which the next run removes as the leftover of a killed one.
+pub fn leftover(name: &str) -> Option<(&str, &'static str)> {
+    let rest = name.strip_prefix('.')?;
+    let (rest, kind) = if let Some(r) = rest.strip_suffix(".tmp") {
+        (r, TEMP)
+    } else {
+        (rest.strip_suffix(".old")?, OLD)
+    };
+    let (original, pid) = rest.rsplit_once(".sota-stage-")?;
+    let is_pid = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+    (is_pid && !original.is_empty()).then_some((original, kind))
+}
+
+/// `path` is `folder` or inside it (relative, `/`-separated).
+pub fn is_within(path: &str, folder: &str) -> bool {
+    path == folder
+        || path
+            .strip_prefix(folder)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Everything to stage, checked, before the first write.
@@ -84,6 +119,9 @@ pub struct Plan {
     pub files: Vec<FileSpec>,
     /// Parents before children.
     pub dirs: Vec<DirSpec>,
+    /// Files the tool stages in other runs (another method, other options)
+    /// but not in this one: removed with force, refused without.
+    pub retired: Vec<(Side, String)>,
     /// Problems that do not stop staging, for the user to read.
     pub warnings: Vec<Problem>,
 }
@@ -103,6 +141,7 @@ impl Plan {
             credentials_sha256,
             files,
             dirs,
+            retired: Vec::new(),
             warnings,
         }
     }

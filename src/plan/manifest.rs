@@ -26,6 +26,21 @@ pub struct Manifest {
     pub credentials_sha256: String,
     /// Sorted by root, then path.
     pub files: Vec<ManifestFile>,
+    /// The folders that are the tool's alone, with their modes, parents
+    /// first. Absent from manifests written before it was added, which
+    /// still read (their folders are not checked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirs: Vec<ManifestDir>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestDir {
+    pub root: Side,
+    /// Relative to the root, `/`-separated.
+    pub path: String,
+    /// Octal, four digits: `"0700"`.
+    pub mode: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +73,16 @@ impl Manifest {
                     size: f.contents.expose().len() as u64,
                     mode: format!("{:04o}", f.mode()),
                     secret: f.secret,
+                })
+                .collect(),
+            dirs: plan
+                .dirs
+                .iter()
+                .filter(|d| d.owned())
+                .map(|d| ManifestDir {
+                    root: d.side,
+                    path: d.path.clone(),
+                    mode: format!("{:04o}", d.mode()),
                 })
                 .collect(),
         }
@@ -93,17 +118,18 @@ impl Manifest {
                 )));
             }
         }
-        for f in &m.files {
-            let unsafe_path = f.path.is_empty()
-                || f.path.starts_with('/')
-                || f.path
+        let entries = m.files.iter().map(|f| (&f.path, &f.mode));
+        for (path, mode) in entries.chain(m.dirs.iter().map(|d| (&d.path, &d.mode))) {
+            let unsafe_path = path.is_empty()
+                || path.starts_with('/')
+                || path
                     .split('/')
                     .any(|p| p.is_empty() || p == "." || p == "..");
-            if unsafe_path || parse_mode(&f.mode).is_none() {
+            if unsafe_path || parse_mode(mode).is_none() {
                 return Err(Error::Invalid(format!(
                     "{label}: entry `{}` has an unsafe path or a bad mode `{}`",
-                    f.path.escape_debug(),
-                    f.mode.escape_debug()
+                    path.escape_debug(),
+                    mode.escape_debug()
                 )));
             }
         }

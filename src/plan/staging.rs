@@ -11,9 +11,9 @@ use crate::crypto::x509::{self, CertInfo};
 use crate::error::{Blocker, Error, Result};
 use crate::intake::archive::Archive;
 use crate::intake::catalogue::{self, Side};
-use crate::plan::files::{FileSpec, Plan};
+use crate::plan::files::{is_within, leftover, FileSpec, Plan};
 use crate::plan::fragments;
-use crate::plan::methods::{Source, PINNED_ROOTS};
+use crate::plan::methods::{Method, Source, HARDWARE_ID_TEMPLATE, PINNED_ROOTS};
 use crate::plan::options::{DeviceCert, StageOptions, UnknownPolicy};
 use crate::plan::render::Templates;
 use crate::plan::zip;
@@ -44,12 +44,138 @@ pub fn plan(
     if opts.with_host {
         files.extend(host_files(archive, opts)?);
     }
-    Ok(Plan::new(
+    let clashes = clashes(&files);
+    if !clashes.is_empty() {
+        return Err(Error::Refused {
+            label: label.to_string(),
+            method: opts.fragment.method.to_string(),
+            blockers: clashes,
+        });
+    }
+    let mut plan = Plan::new(
         opts.fragment.method,
         archive.sha256.clone(),
         files,
         warnings,
-    ))
+    );
+    plan.retired = retired(&plan, opts.with_host);
+    Ok(plan)
+}
+
+/// The longest name of one file or folder that Linux file systems take.
+const NAME_MAX: usize = 255;
+/// The most folders an entry may be nested in, and the longest path: far
+/// beyond any credentials archive, far below what the kernel refuses.
+const MAX_DEPTH: usize = 16;
+const MAX_PATH: usize = 1024;
+
+/// Paths that cannot all be written: two files of one name (an unknown
+/// entry named like the host-only zip), a file where another needs a
+/// folder (`treehub.json` and `treehub.json/x`, `extra` and
+/// `extra/inner`), names no file system takes. Invalid input, found while
+/// planning, each entry named.
+fn clashes(files: &[FileSpec]) -> Vec<Blocker> {
+    let mut out = Vec::new();
+    let shown = |path: &str| {
+        let mut s: String = path.chars().take(80).collect::<String>();
+        if s.len() < path.len() {
+            s.push_str("...");
+        }
+        format!("'{}'", s.escape_debug())
+    };
+    for (i, f) in files.iter().enumerate() {
+        let parts: Vec<&str> = f.path.split('/').collect();
+        if parts.iter().any(|p| p.len() > NAME_MAX) {
+            out.push(Blocker::Problem(format!(
+                "entry {} has a name longer than {NAME_MAX} bytes, which no file system takes; rename it or drop it",
+                shown(&f.path)
+            )));
+            continue;
+        }
+        if parts.iter().any(|p| leftover(p).is_some()) {
+            out.push(Blocker::Problem(format!(
+                "entry {} has the name of a temporary file of sota-stage, which the next run would remove; rename it or drop it",
+                shown(&f.path)
+            )));
+            continue;
+        }
+        if parts.len() > MAX_DEPTH || f.path.len() > MAX_PATH {
+            out.push(Blocker::Problem(format!(
+                "entry {} is {} folders deep and {} bytes long, more than the {MAX_DEPTH} folders and {MAX_PATH} bytes a credentials entry may have; drop it",
+                shown(&f.path),
+                parts.len() - 1,
+                f.path.len()
+            )));
+            continue;
+        }
+        for g in &files[..i] {
+            if g.side != f.side {
+                continue;
+            }
+            let (a, b) = if g.path.len() <= f.path.len() {
+                (&g.path, &f.path)
+            } else {
+                (&f.path, &g.path)
+            };
+            if a == b {
+                out.push(Blocker::Problem(format!(
+                    "entry {} has the name of another {} file of this run (such as the host-only archive); rename it or drop it",
+                    shown(&f.path),
+                    f.side.as_str()
+                )));
+            } else if is_within(b, a) {
+                out.push(Blocker::Problem(format!(
+                    "entry {} needs {} to be a folder, but that is a file of this run; rename one or drop it",
+                    shown(b),
+                    shown(a)
+                )));
+            }
+        }
+    }
+    out
+}
+
+/// Every file the tool stages in some run (any method, any option) that
+/// this plan does not: on the device the method table's files, every
+/// fragment and the pinned roots; on the host the host tools' entries and
+/// the host-only zip.
+fn retired(plan: &Plan, with_host: bool) -> Vec<(Side, String)> {
+    let mut all: Vec<(Side, String)> = Vec::new();
+    for method in Method::ALL {
+        let spec = method.spec();
+        all.extend(
+            spec.device_files
+                .iter()
+                .map(|f| (Side::Device, f.path.to_string())),
+        );
+        let name = spec.template.trim_end_matches(".hbs");
+        all.push((Side::Device, format!("{SYSTEM_CONFIG_DIR}/{name}")));
+    }
+    let name = HARDWARE_ID_TEMPLATE.trim_end_matches(".hbs");
+    all.push((Side::Device, format!("{SYSTEM_CONFIG_DIR}/{name}")));
+    all.extend(
+        PINNED_ROOTS
+            .iter()
+            .map(|(_, p)| (Side::Device, p.to_string())),
+    );
+    if with_host {
+        all.extend(
+            catalogue::CATALOGUE
+                .iter()
+                .filter(|k| k.on_host)
+                .map(|k| (Side::Host, k.name.to_string())),
+        );
+        all.push((Side::Host, HOST_ZIP.to_string()));
+    }
+    all.sort();
+    all.dedup();
+    all.retain(|(side, path)| {
+        !plan
+            .files
+            .iter()
+            .any(|f| f.side == *side && &f.path == path)
+    });
+    all
 }
 
 /// The archive entries whose bytes (or a part of them) this run stages.

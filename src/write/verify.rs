@@ -13,16 +13,9 @@ use crate::aktualizr::paths::OWNED_DIRS;
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::intake::catalogue::Side;
+use crate::plan::files::is_within;
 use crate::plan::manifest::{Manifest, ManifestFile};
 use crate::write::apply::Roots;
-
-/// `path` is `folder` or inside it.
-fn is_within(path: &str, folder: &str) -> bool {
-    path == folder
-        || path
-            .strip_prefix(folder)
-            .is_some_and(|rest| rest.starts_with('/'))
-}
 
 /// One way a root differs from its manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,6 +39,14 @@ pub enum Difference {
         root: Side,
         path: String,
     },
+    /// Something else than the manifest lists: a symlink, a folder, a
+    /// file where a folder belongs.
+    Type {
+        root: Side,
+        path: String,
+        expected: &'static str,
+        actual: &'static str,
+    },
 }
 
 impl std::fmt::Display for Difference {
@@ -68,6 +69,16 @@ impl std::fmt::Display for Difference {
             Difference::Extra { root, path } => {
                 write!(f, "extra: {}:{path} is not in the manifest", root.as_str())
             }
+            Difference::Type {
+                root,
+                path,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "type: {}:{path} is {actual}, the manifest says {expected}",
+                root.as_str()
+            ),
         }
     }
 }
@@ -104,10 +115,12 @@ pub fn verify(manifest: &Manifest, roots: &Roots<'_>) -> Result<Vec<Difference>>
             let path = base.join(&f.path);
             let meta = match fs::symlink_metadata(&path) {
                 Ok(m) if m.file_type().is_file() => m,
-                Ok(_) => {
-                    out.push(Difference::Changed {
+                Ok(m) => {
+                    out.push(Difference::Type {
                         root,
                         path: f.path.clone(),
+                        expected: "a file",
+                        actual: what(&m),
                     });
                     continue;
                 }
@@ -135,6 +148,33 @@ pub fn verify(manifest: &Manifest, roots: &Roots<'_>) -> Result<Vec<Difference>>
                     expected: f.mode.clone(),
                     actual,
                 });
+            }
+        }
+        for d in manifest.dirs.iter().filter(|d| d.root == root) {
+            let path = base.join(&d.path);
+            match fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => {
+                    let actual = format!("{:04o}", m.permissions().mode() & 0o7777);
+                    if actual != d.mode {
+                        out.push(Difference::Moded {
+                            root,
+                            path: d.path.clone(),
+                            expected: d.mode.clone(),
+                            actual,
+                        });
+                    }
+                }
+                Ok(m) => out.push(Difference::Type {
+                    root,
+                    path: d.path.clone(),
+                    expected: "a folder",
+                    actual: what(&m),
+                }),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => out.push(Difference::Missing {
+                    root,
+                    path: d.path.clone(),
+                }),
+                Err(e) => return Err(Error::io("look at", &path, e)),
             }
         }
         for folder in &owned {
@@ -167,4 +207,18 @@ pub fn verify(manifest: &Manifest, roots: &Roots<'_>) -> Result<Vec<Difference>>
         }
     }
     Ok(out)
+}
+
+/// What a thing that is not what the manifest says is, in words.
+fn what(meta: &fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_symlink() {
+        "a symlink"
+    } else if t.is_dir() {
+        "a folder"
+    } else if t.is_file() {
+        "a file"
+    } else {
+        "a special file"
+    }
 }

@@ -1,0 +1,589 @@
+//! The writer under attack and under a CI machine that kills jobs
+//! (issue 9): overlapping roots, a manifest that would replace a staged
+//! file or cannot be written, the leftovers of a killed run, two runs at
+//! once, a change of method, entry names that cannot all be written.
+//! Each test fails without its fix. The kill itself, at every step of a
+//! run, is `write::apply`'s unit test
+//! `a_run_killed_at_any_step_is_finished_by_the_next`.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const EPOCH: &str = "1700000001";
+const DEVICE_ZIP: &str = "var/sota/sota_provisioning_credentials.zip";
+
+/// One test's folder, its archive, and `stage` into `image` / `native`
+/// with `manifest.json` beside them.
+struct Setup {
+    dir: TestDir,
+    zip: PathBuf,
+    dev: PathBuf,
+    host: PathBuf,
+    manifest: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        Setup::with(|c| c)
+    }
+
+    /// With an archive `Creds::typical` changed by `shape`.
+    fn with(shape: impl FnOnce(Creds<'_>) -> Creds<'_>) -> Setup {
+        let dir = TestDir::new();
+        let pki = Pki::new(&dir);
+        let zip = shape(Creds::typical(&pki).server_ca()).write_to(&dir, "c.zip");
+        Setup {
+            zip,
+            dev: dir.join("image"),
+            host: dir.join("native"),
+            manifest: dir.join("manifest.json"),
+            dir,
+        }
+    }
+
+    /// `stage --method shared-cred` with the archive; `args` add to or
+    /// replace nothing: give roots and manifest there.
+    fn stage_args(&self, args: &[&std::ffi::OsStr]) -> Cmd {
+        sota(["stage", "--credentials"])
+            .arg(&self.zip)
+            .args(args)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+    }
+
+    /// `stage` with both roots and the manifest, then `extra`.
+    fn stage(&self, method: &str, extra: &[&str]) -> Cmd {
+        self.stage_args(&[
+            "--method".as_ref(),
+            method.as_ref(),
+            "--device-root".as_ref(),
+            self.dev.as_os_str(),
+            "--host-root".as_ref(),
+            self.host.as_os_str(),
+            "--manifest".as_ref(),
+            self.manifest.as_os_str(),
+        ])
+        .args(extra)
+    }
+
+    fn verify(&self) -> Run {
+        sota(["verify", "--manifest"])
+            .arg(&self.manifest)
+            .arg("--device-root")
+            .arg(&self.dev)
+            .arg("--host-root")
+            .arg(&self.host)
+            .run()
+    }
+
+    /// The whole test folder, read back; folder times left out (a
+    /// folder's mtime follows every entry added and removed, and a rollback
+    /// does not restore it).
+    fn tree(&self) -> std::collections::BTreeMap<String, Node> {
+        let mut nodes = tree(self.dir.path());
+        for node in nodes.values_mut() {
+            if node.bytes.is_none() {
+                node.mtime = (0, 0);
+            }
+        }
+        nodes
+    }
+}
+
+/// Every path of the tree whose name only this tool gives (temporaries and
+/// moved-aside files).
+fn leftovers(dir: &Path) -> Vec<String> {
+    tree(dir)
+        .into_keys()
+        .filter(|p| p.contains(".sota-stage-"))
+        .collect()
+}
+
+// --- 1. overlapping roots ------------------------------------------------------
+
+#[test]
+fn overlapping_roots_are_refused_and_nothing_is_written() {
+    let s = Setup::new();
+    let os = |p: &Path| p.as_os_str().to_owned();
+    let refused = |args: Vec<std::ffi::OsString>, message: &str| {
+        let before = s.tree();
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        s.stage_args(&args)
+            .args(["--method", "shared-cred"])
+            .run()
+            .code(2)
+            .stderr_has(message)
+            .output_lacks(OAUTH2_SECRET);
+        assert_eq!(s.tree(), before, "{message}");
+    };
+    let overlap = "overlap: the host's secrets would land in the image";
+
+    // The same folder for both.
+    refused(
+        vec![
+            "--device-root".into(),
+            os(&s.dev),
+            "--host-root".into(),
+            os(&s.dev),
+        ],
+        overlap,
+    );
+    // The host root inside an already staged device root.
+    s.stage("shared-cred", &[]).run().success();
+    refused(
+        vec![
+            "--device-root".into(),
+            os(&s.dev),
+            "--host-root".into(),
+            os(&s.dev.join("usr/share/garage")),
+        ],
+        overlap,
+    );
+    // The device root inside the host root.
+    refused(
+        vec![
+            "--device-root".into(),
+            os(&s.host.join("image")),
+            "--host-root".into(),
+            os(&s.host),
+        ],
+        overlap,
+    );
+    // The same, through `..` and through a symlink to the device root.
+    refused(
+        vec![
+            "--device-root".into(),
+            os(&s.dev),
+            "--host-root".into(),
+            os(&s.host.join("../image/usr/share/x")),
+        ],
+        overlap,
+    );
+    let link = s.dir.join("link-to-image");
+    std::os::unix::fs::symlink(&s.dev, &link).unwrap();
+    refused(
+        vec![
+            "--device-root".into(),
+            os(&s.dev),
+            "--host-root".into(),
+            os(&link.join("sub")),
+        ],
+        overlap,
+    );
+    fs::remove_file(&link).unwrap();
+    // No secret of the host side is in the device tree.
+    for name in ["targets.sec", "treehub.json", "credentials.zip"] {
+        assert!(
+            tree(&s.dev)
+                .keys()
+                .all(|p| p.rsplit('/').next() != Some(name)),
+            "{name} in the device tree"
+        );
+    }
+}
+
+// --- 2. the manifest where a staged file or a root is ----------------------------
+
+#[test]
+fn a_manifest_inside_a_root_is_refused() {
+    let s = Setup::new();
+    s.stage("shared-cred", &[]).run().success();
+    let staged = s.tree();
+    let with_manifest = |manifest: &Path, message: &str| {
+        s.stage_args(&[
+            "--method".as_ref(),
+            "shared-cred".as_ref(),
+            "--device-root".as_ref(),
+            s.dev.as_os_str(),
+            "--host-root".as_ref(),
+            s.host.as_os_str(),
+            "--manifest".as_ref(),
+            manifest.as_os_str(),
+        ])
+        .run()
+        .code(2)
+        .stderr_has(message);
+        assert_eq!(s.tree(), staged, "{message}");
+    };
+    // The provisioning zip would be replaced by the JSON.
+    with_manifest(
+        &s.dev.join(DEVICE_ZIP),
+        &format!("is the staged file device:{DEVICE_ZIP}; write the manifest outside the roots"),
+    );
+    with_manifest(
+        &s.host.join("treehub.json"),
+        "is the staged file host:treehub.json",
+    );
+    // Anywhere else in the device root it would ship the build host's
+    // listing in the image; in the host root it would be a host file.
+    with_manifest(
+        &s.dev.join("etc/manifest.json"),
+        "is inside --device-root: it would ship the build host's listing in the image",
+    );
+    with_manifest(&s.host.join("../native/m.json"), "is inside --host-root");
+    with_manifest(s.dir.path(), "is --device-root or a folder above it");
+    assert_eq!(fs::read(s.dev.join(DEVICE_ZIP)).unwrap()[..2], *b"PK");
+}
+
+// --- 3. the manifest inside the transaction --------------------------------------
+
+/// A tmpfs of 64 KiB at `dir`, unmounted on drop.
+struct TinyTmpfs(PathBuf);
+
+impl TinyTmpfs {
+    fn mount(dir: PathBuf) -> TinyTmpfs {
+        fs::create_dir_all(&dir).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs"])
+            .arg(&dir)
+            .output()
+            .expect("run `mount`");
+        assert!(
+            out.status.success(),
+            "this test mounts a 64 KiB tmpfs to fill it, which needs root (CI runs as root): `mount` said {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TinyTmpfs(dir)
+    }
+
+    /// Writes until the file system is full.
+    fn fill(&self) {
+        let chunk = vec![0u8; 4096];
+        let mut f = fs::File::create(self.0.join("filler")).unwrap();
+        while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    }
+}
+
+impl Drop for TinyTmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_manifest_that_cannot_be_written_rolls_everything_back() {
+    let mut s = Setup::new();
+    let fs_dir = s.dir.join("small");
+    let small = TinyTmpfs::mount(fs_dir.clone());
+    s.manifest = fs_dir.join("manifest.json");
+
+    // Into empty roots: nothing of the run stays, secrets included.
+    small.fill();
+    let before = s.tree();
+    s.stage("shared-cred", &[])
+        .run()
+        .code(3)
+        .stderr_has("No space left on device");
+    assert_eq!(s.tree(), before);
+    assert!(!s.dev.exists() && !s.host.exists());
+    fs::remove_file(fs_dir.join("filler")).unwrap();
+
+    // Over a staged tree with --force: the replaced files and the old
+    // manifest come back.
+    s.stage("shared-cred", &["--hardware-id", "old-board"])
+        .run()
+        .success();
+    small.fill();
+    let before = s.tree();
+    s.stage("shared-cred", &["--hardware-id", "new-board", "--force"])
+        .run()
+        .code(3)
+        .stderr_has("No space left on device");
+    assert_eq!(s.tree(), before);
+    fs::remove_file(fs_dir.join("filler")).unwrap();
+    s.verify().success();
+    drop(small);
+}
+
+// --- 4. what a killed run leaves ------------------------------------------------
+
+#[test]
+fn the_leftovers_of_a_killed_run_are_cleaned_up_by_the_next() {
+    let s = Setup::new();
+    s.stage("shared-cred", &[]).run().success();
+    // What a run killed at various points leaves: temporaries of secrets,
+    // a file moved aside whose replacement was never renamed in, a moved-
+    // aside file next to its replacement, a half-written manifest, and a
+    // folder made before its mode was set.
+    let plant = |path: PathBuf, bytes: &[u8]| {
+        fs::write(&path, bytes).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    plant(
+        s.dev
+            .join("var/sota/.sota_provisioning_credentials.zip.sota-stage-4242.tmp"),
+        b"PK",
+    );
+    plant(
+        s.dev
+            .join("usr/lib/sota/conf.d/.20-sota-shared-cred.toml.sota-stage-4242.old"),
+        b"[old]\n",
+    );
+    plant(
+        s.host.join(".treehub.json.sota-stage-4242.tmp"),
+        OAUTH2_SECRET.as_bytes(),
+    );
+    let targets_sec = fs::read(s.host.join("targets.sec")).unwrap();
+    fs::rename(
+        s.host.join("targets.sec"),
+        s.host.join(".targets.sec.sota-stage-4243.old"),
+    )
+    .unwrap();
+    plant(s.dir.join(".manifest.json.sota-stage-4242.tmp"), b"{");
+    fs::set_permissions(
+        s.dev.join("var/sota/import"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    s.verify().code(1);
+
+    s.stage("shared-cred", &[])
+        .run()
+        .success()
+        .stderr_has("removed 5 leftovers of an interrupted run\n");
+    assert_eq!(leftovers(s.dir.path()), Vec::<String>::new());
+    assert_eq!(fs::read(s.host.join("targets.sec")).unwrap(), targets_sec);
+    s.verify().success();
+    // Names like ours that are not ours (no process number) are left alone.
+    let theirs = s.dir.join(".notes.sota-stage-x.tmp");
+    fs::write(&theirs, "mine").unwrap();
+    s.stage("shared-cred", &[]).run().success();
+    assert!(theirs.exists());
+}
+
+// --- 5. two runs at once -----------------------------------------------------------
+
+#[test]
+fn a_second_run_waits_for_the_first_and_gives_up_after_the_lock_timeout() {
+    let s = Setup::new();
+    fs::create_dir_all(&s.dev).unwrap();
+    // flock(1) holds the same flock(2) lock on the device root as a run.
+    let mut holder = Command::new("flock")
+        .arg(&s.dev)
+        .args(["sleep", "3"])
+        .spawn()
+        .expect("flock(1) from util-linux is needed");
+    std::thread::sleep(Duration::from_millis(300));
+    let before = s.tree();
+    s.stage("shared-cred", &["--lock-timeout", "1"])
+        .run()
+        .code(3)
+        .stderr_has("cannot lock `")
+        .stderr_has("another sota-stage run (process ")
+        .stderr_has("still holds it after 1 s; nothing was written: wait for it to finish, or wait longer with --lock-timeout");
+    assert_eq!(s.tree(), before);
+    // With time enough, it waits and then does its whole run.
+    let started = Instant::now();
+    s.stage("shared-cred", &[]).run().success();
+    assert!(started.elapsed() >= Duration::from_millis(1000));
+    holder.wait().unwrap();
+    s.verify().success();
+}
+
+#[test]
+fn two_runs_at_once_take_turns() {
+    let s = Setup::new();
+    let pki = Pki::new(&s.dir);
+    let other = Creds::typical(&pki)
+        .tufrepo_url("https://other.example.test/repo")
+        .write_to(&s.dir, "other.zip");
+    for trial in 0..6 {
+        // Identical runs: both succeed.
+        let runs: Vec<Run> = std::thread::scope(|scope| {
+            let a = scope.spawn(|| s.stage("shared-cred", &[]).run());
+            let b = scope.spawn(|| s.stage("shared-cred", &[]).run());
+            vec![a.join().unwrap(), b.join().unwrap()]
+        });
+        for run in &runs {
+            run.success();
+        }
+        s.verify().success();
+        // Two archives with --force: both succeed, one after the other; the
+        // roots are the last one's, and so is the manifest.
+        let manifest2 = s.dir.join("manifest2.json");
+        let runs: Vec<Run> = std::thread::scope(|scope| {
+            let a = scope.spawn(|| s.stage("shared-cred", &["--force"]).run());
+            let b = scope.spawn(|| {
+                sota([
+                    "stage",
+                    "--method",
+                    "shared-cred",
+                    "--force",
+                    "--credentials",
+                ])
+                .arg(&other)
+                .arg("--device-root")
+                .arg(&s.dev)
+                .arg("--host-root")
+                .arg(&s.host)
+                .arg("--manifest")
+                .arg(&manifest2)
+                .env("SOURCE_DATE_EPOCH", EPOCH)
+                .run()
+            });
+            vec![a.join().unwrap(), b.join().unwrap()]
+        });
+        for run in &runs {
+            run.success();
+        }
+        let matches = |m: &Path| {
+            sota(["verify", "--manifest"])
+                .arg(m)
+                .arg("--device-root")
+                .arg(&s.dev)
+                .arg("--host-root")
+                .arg(&s.host)
+                .run()
+                .code
+                == 0
+        };
+        assert!(
+            matches(&s.manifest) != matches(&manifest2),
+            "trial {trial}: the roots match exactly one of the two manifests"
+        );
+        assert_eq!(leftovers(s.dir.path()), Vec::<String>::new());
+        s.stage("shared-cred", &["--force"]).run().success();
+    }
+}
+
+// --- 6. a change of method -------------------------------------------------------
+
+#[test]
+fn files_of_another_method_are_refused_then_removed_with_force() {
+    let s = Setup::new();
+    s.stage("shared-cred", &["--hardware-id", "rpi4"])
+        .run()
+        .success();
+    let before = s.tree();
+    s.stage("device-cred", &[]).run().code(1).stderr_is(
+        "error: staging would change files that are already there; nothing was written (pass --force to replace them):\n\
+         \x20 - device:usr/lib/sota/conf.d/20-sota-shared-cred.toml is not staged by this run (left by a run of another method or with other options); it would be removed\n\
+         \x20 - device:usr/lib/sota/conf.d/40-hardware-id.toml is not staged by this run (left by a run of another method or with other options); it would be removed\n\
+         \x20 - device:var/sota/sota_provisioning_credentials.zip is not staged by this run (left by a run of another method or with other options); it would be removed\n",
+    );
+    assert_eq!(s.tree(), before);
+    s.stage("device-cred", &["--force"])
+        .run()
+        .success()
+        .stderr_is("staged c.zip for device-cred: 3 files written, 7 already in place, 3 no longer staged removed\n");
+    assert!(!s.dev.join(DEVICE_ZIP).exists());
+    assert!(!s
+        .dev
+        .join("usr/lib/sota/conf.d/20-sota-shared-cred.toml")
+        .exists());
+    s.verify().success();
+}
+
+// --- 7. entry names that cannot all be written ------------------------------------
+
+#[test]
+fn unknown_entries_whose_names_clash_are_invalid_input() {
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec!["credentials.zip".into()],
+            "entry 'credentials.zip' has the name of another host file of this run".into(),
+        ),
+        (
+            vec!["treehub.json/x".into()],
+            "entry 'treehub.json/x' needs 'treehub.json' to be a folder, but that is a file of this run".into(),
+        ),
+        (
+            vec!["extra".into(), "extra/inner".into()],
+            "entry 'extra/inner' needs 'extra' to be a folder".into(),
+        ),
+        (
+            vec![".targets.sec.sota-stage-7.old".into()],
+            "entry '.targets.sec.sota-stage-7.old' has the name of a temporary file of sota-stage".into(),
+        ),
+        (
+            vec!["n".repeat(60_000)],
+            format!("entry '{}...' has a name longer than 255 bytes", "n".repeat(80)),
+        ),
+        (
+            vec![vec!["d"; 3000].join("/")],
+            "is 2999 folders deep and 5999 bytes long".into(),
+        ),
+    ];
+    for (names, message) in cases {
+        let s = Setup::with(|mut c| {
+            for n in &names {
+                c = c.file(n, "x");
+            }
+            c
+        });
+        fs::create_dir_all(&s.dev).unwrap();
+        let before = s.tree();
+        s.stage("shared-cred", &["--unknown", "host"])
+            .run()
+            .code(1)
+            .stderr_has("c.zip: cannot stage for shared-cred:\n  - ")
+            .stderr_has(&message);
+        assert_eq!(s.tree(), before, "{names:?}");
+    }
+}
+
+// --- 4b. a real kill -9 ------------------------------------------------------------
+
+#[test]
+fn runs_killed_at_random_moments_leave_nothing_the_next_run_cannot_finish() {
+    let s = Setup::new();
+    let pki = Pki::new(&s.dir);
+    let other = Creds::typical(&pki)
+        .tufrepo_url("https://other.example.test/repo")
+        .server_ca()
+        .write_to(&s.dir, "other.zip");
+    s.stage("shared-cred", &[]).run().success();
+    // Time one run, then kill runs at moments spread over its second half,
+    // where the writing is (the first is reading and checking), so that
+    // the kills land at different points: writing temporaries, renaming,
+    // moving aside.
+    let started = Instant::now();
+    s.stage("shared-cred", &["--force"]).run().success();
+    let span = started.elapsed().as_micros().max(1000) as u64;
+    let trials = 40u64;
+    for trial in 0..trials {
+        // Alternate between two archives, so that --force has files to
+        // replace and moves the old ones aside.
+        let zip = if trial % 2 == 0 { &other } else { &s.zip };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sota-stage"))
+            .args([
+                "stage",
+                "--method",
+                "shared-cred",
+                "--force",
+                "--credentials",
+            ])
+            .arg(zip)
+            .arg("--device-root")
+            .arg(&s.dev)
+            .arg("--host-root")
+            .arg(&s.host)
+            .arg("--manifest")
+            .arg(&s.manifest)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(
+            span * (trials + trial) / (2 * trials),
+        ));
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+        // The next run finishes the job: exit 0, no leftovers, verify ok.
+        s.stage("shared-cred", &["--force"]).run().success();
+        assert_eq!(
+            leftovers(s.dir.path()),
+            Vec::<String>::new(),
+            "trial {trial}"
+        );
+        s.verify().success();
+    }
+}
