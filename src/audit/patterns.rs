@@ -428,3 +428,75 @@ fn from_hex(text: &str) -> Option<[u8; 32]> {
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::sha256_hex;
+    use crate::intake::archive::Entry;
+
+    fn archive(entries: &[(&str, &[u8])]) -> Archive {
+        Archive {
+            sha256: sha256_hex(b"archive"),
+            entries: entries
+                .iter()
+                .map(|(name, data)| Entry {
+                    name: (*name).into(),
+                    sha256: sha256_hex(data),
+                    data: data.to_vec(),
+                })
+                .collect(),
+            directories: Vec::new(),
+        }
+    }
+
+    fn found(needles: &Needles, hay: &[u8]) -> Vec<String> {
+        let mut hits = Vec::new();
+        needles.search(hay, &mut hits);
+        hits.iter()
+            .map(|&n| needles.needles[n].what.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_short_client_secret_is_not_searched_and_says_so() {
+        let a = archive(&[("treehub.json", br#"{"oauth2":{"client_secret":"short"}}"#)]);
+        let n = Needles::from_archive(&a, 100);
+        assert!(found(&n, b"the short one").is_empty());
+        assert_eq!(n.notes.len(), 1, "{:?}", n.notes);
+        assert!(n.notes[0].contains("shorter than 16 bytes"));
+        assert!(!n.notes[0].contains("short\""));
+    }
+
+    #[test]
+    fn an_ed25519_key_is_found_in_either_case_and_by_its_seed_and_bytes() {
+        let key: Vec<u8> = (0u8..64)
+            .map(|b| b.wrapping_mul(37).wrapping_add(11))
+            .collect();
+        let hex = crate::digest::hex(&key);
+        let sec = format!(r#"{{"keytype":"ED25519","keyval":{{"private":"{hex}"}}}}"#);
+        let n = Needles::from_archive(&archive(&[("targets.sec", sec.as_bytes())]), 100);
+        let hex_name = "the private key of targets.sec (hex)";
+        let raw_name = "the private key of targets.sec (raw bytes)";
+        assert_eq!(found(&n, hex.as_bytes()), [hex_name]);
+        assert_eq!(found(&n, hex.to_ascii_uppercase().as_bytes()), [hex_name]);
+        assert_eq!(found(&n, &hex.as_bytes()[..64]), [hex_name]);
+        assert_eq!(found(&n, &key), [raw_name]);
+        assert_eq!(found(&n, &key[..32]), [raw_name]);
+        // The public half is no secret.
+        assert!(found(&n, &hex.as_bytes()[64..]).is_empty());
+    }
+
+    #[test]
+    fn device_entries_are_not_needles_and_tiny_entries_have_no_digest() {
+        let a = archive(&[
+            ("autoprov.url", b"https://gateway.example.test:443"),
+            ("root.json", br#"{"signed":{},"signatures":[]}"#),
+            ("tufrepo.url", b""),
+        ]);
+        let n = Needles::from_archive(&a, 100);
+        assert_eq!(n.pattern_count(), 0);
+        assert!(!n.wants_digest(0));
+        assert!(n.wants_digest(100), "the archive itself");
+    }
+}

@@ -484,3 +484,109 @@ pub fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     }
     Ok(got)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::patterns::Needles;
+    use crate::digest::sha256_hex;
+    use crate::intake::archive::{Archive, Entry};
+
+    const SECRET: &str = "unit-test-client-secret-4242";
+
+    fn needles() -> Needles {
+        let treehub = format!(
+            r#"{{"oauth2":{{"server":"https://a.example.test","client_id":"x","client_secret":"{SECRET}"}}}}"#
+        );
+        let data = treehub.into_bytes();
+        let archive = Archive {
+            sha256: sha256_hex(b"not the archive"),
+            entries: vec![Entry {
+                name: "treehub.json".into(),
+                sha256: sha256_hex(&data),
+                data,
+            }],
+            directories: Vec::new(),
+        };
+        Needles::from_archive(&archive, 1000)
+    }
+
+    /// Hands out at most `step` bytes per read.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn kinds(scanner: &Scanner<'_>) -> Vec<Kind> {
+        scanner.findings.iter().map(|f| f.kind).collect()
+    }
+
+    #[test]
+    fn a_secret_across_two_reads_is_found() {
+        let needles = needles();
+        let limits = Limits::default();
+        for (at, step) in [
+            (CHUNK - 5, CHUNK),
+            (CHUNK - 1, CHUNK),
+            (3 * CHUNK - 20, 100_000),
+            (995, 1000),
+            (10, 3),
+        ] {
+            let mut data = vec![b'.'; at];
+            data.extend_from_slice(SECRET.as_bytes());
+            data.extend(vec![b'.'; 1000]);
+            let mut scanner = Scanner::new(&needles, &limits);
+            let size = data.len() as u64;
+            scanner.file(
+                &Place::file("f".into()),
+                &mut Trickle { data: &data, step },
+                size,
+            );
+            assert_eq!(
+                kinds(&scanner),
+                vec![Kind::HostSecret],
+                "at {at}, reads of {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_shared_p12_is_allowed_only_in_the_device_zip() {
+        let p12 = Place::file(DEVICE_ZIP.into()).inner(SHARED_P12);
+        assert!(p12.is_device_zip());
+        assert!(Place::file(DEVICE_ZIP.into()).is_device_zip());
+        assert!(!Place::file(DEVICE_ZIP.into())
+            .inner("other.p12")
+            .is_device_zip());
+        assert!(!Place::file("var/sota/copy.zip".into())
+            .inner(SHARED_P12)
+            .is_device_zip());
+        assert!(!p12.inner("nested").is_device_zip());
+    }
+
+    #[test]
+    fn containers_are_told_by_their_first_bytes() {
+        assert_eq!(container(b"PK\x03\x04rest"), Some("zip archive"));
+        assert_eq!(container(b"\x1f\x8b\x08"), Some("gzip stream"));
+        let mut tar = vec![0u8; 512];
+        tar[257..262].copy_from_slice(b"ustar");
+        assert_eq!(container(&tar), Some("tar archive"));
+        assert_eq!(container(b"\x7fELF"), None);
+    }
+
+    #[test]
+    fn tar_names_become_relative() {
+        assert_eq!(root_name(b"./var/sota/"), "var/sota");
+        assert_eq!(root_name(b"/etc/x"), "etc/x");
+        assert_eq!(root_name(b"././a"), "a");
+    }
+}
