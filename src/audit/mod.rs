@@ -105,7 +105,9 @@ struct Job {
 
 fn walk_folder(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report> {
     let threads = limits.threads.max(1);
-    let (tx, rx) = mpsc::sync_channel::<Job>(threads * 64);
+    // Jobs go out in batches: one channel operation per BATCH files, not
+    // per file (a root file system is mostly small files).
+    let (tx, rx) = mpsc::sync_channel::<Vec<Job>>(threads * 4);
     let rx = Mutex::new(rx);
     let mut walker_findings = Vec::new();
     let mut files = 0u64;
@@ -113,6 +115,7 @@ fn walk_folder(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report
         let workers: Vec<_> = (0..threads)
             .map(|_| s.spawn(|| worker(&rx, needles, limits)))
             .collect();
+        let mut batch = Vec::with_capacity(BATCH);
         let walk = WalkDir::new(root)
             .follow_links(false)
             .max_depth(limits.depth)
@@ -187,9 +190,16 @@ fn walk_folder(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report
                 dev: meta.dev(),
                 ino: meta.ino(),
             };
-            if tx.send(job).is_err() {
-                break;
+            batch.push(job);
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if tx.send(full).is_err() {
+                    break;
+                }
             }
+        }
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
         }
         drop(tx);
         workers
@@ -204,15 +214,30 @@ fn walk_folder(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report
     })
 }
 
-fn worker(rx: &Mutex<mpsc::Receiver<Job>>, needles: &Needles, limits: &Limits) -> Vec<Finding> {
+const BATCH: usize = 32;
+
+fn worker(
+    rx: &Mutex<mpsc::Receiver<Vec<Job>>>,
+    needles: &Needles,
+    limits: &Limits,
+) -> Vec<Finding> {
     let mut scanner = Scanner::new(needles, limits);
     loop {
-        // The lock is held only while taking one job.
-        let job = match rx.lock() {
+        // The lock is held only while taking one batch.
+        let batch = match rx.lock() {
             Ok(guard) => guard.recv(),
             Err(_) => break,
         };
-        let Ok(job) = job else { break };
+        let Ok(batch) = batch else { break };
+        for job in batch {
+            scan_job(&mut scanner, job);
+        }
+    }
+    scanner.findings
+}
+
+fn scan_job(scanner: &mut Scanner<'_>, job: Job) {
+    {
         let place = Place::file(job.rel);
         match open_same(&job.path, job.dev, job.ino) {
             Ok(mut file) => scanner.file(&place, &mut file, job.size),
@@ -224,7 +249,6 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>, needles: &Needles, limits: &Limits) -
             ),
         }
     }
-    scanner.findings
 }
 
 /// Opens the file the walk saw: if it was replaced since (by a link, say),

@@ -276,9 +276,17 @@ impl<'a> Scanner<'a> {
     }
 
     /// Reads at most the member cap; `None` (and a finding) when over it.
-    fn expand(&mut self, place: &Place, reader: &mut dyn Read, what: &str) -> Option<Vec<u8>> {
+    /// `hint`: the size the container declares, to allocate once (never
+    /// trusted beyond the cap).
+    fn expand(
+        &mut self,
+        place: &Place,
+        reader: &mut dyn Read,
+        what: &str,
+        hint: u64,
+    ) -> Option<Vec<u8>> {
         let cap = self.limits.member_bytes;
-        let mut data = Vec::new();
+        let mut data = Vec::with_capacity(hint.min(cap + 1) as usize);
         match reader.take(cap + 1).read_to_end(&mut data) {
             Ok(_) if data.len() as u64 > cap => {
                 self.finding(
@@ -348,7 +356,8 @@ impl<'a> Scanner<'a> {
                 continue;
             }
             let inner = place.inner(member.name());
-            if let Some(bytes) = self.expand(&inner, &mut member, "the member") {
+            let hint = member.size();
+            if let Some(bytes) = self.expand(&inner, &mut member, "the member", hint) {
                 drop(member);
                 self.bytes(&inner, &bytes, depth + 1);
             }
@@ -358,7 +367,15 @@ impl<'a> Scanner<'a> {
     fn gzip(&mut self, place: &Place, data: &[u8], depth: usize) {
         let mut decoder = flate2::read::MultiGzDecoder::new(data);
         let inner = place.inner("(gzip content)");
-        if let Some(bytes) = self.expand(&inner, &mut decoder, "the gzip content") {
+        // ISIZE, the last four bytes: the size modulo 2^32 of the last
+        // member (enough to allocate once for the usual one-member file).
+        let hint = data
+            .len()
+            .checked_sub(4)
+            .and_then(|at| data.get(at..))
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, |b: [u8; 4]| u64::from(u32::from_le_bytes(b)));
+        if let Some(bytes) = self.expand(&inner, &mut decoder, "the gzip content", hint) {
             self.bytes(&inner, &bytes, depth + 1);
         }
     }
@@ -391,7 +408,8 @@ impl<'a> Scanner<'a> {
             }
             let name = member_name(&entry.path_bytes());
             let inner = place.inner(&name);
-            if let Some(bytes) = self.expand(&inner, &mut entry, "the member") {
+            let hint = entry.size();
+            if let Some(bytes) = self.expand(&inner, &mut entry, "the member", hint) {
                 self.bytes(&inner, &bytes, depth + 1);
             }
         }
