@@ -11,7 +11,9 @@
 #   rg -F -f PATTERNS -uuu -a TREE
 #   sota-stage audit --credentials ZIP TREE
 # alternately ROUNDS times (default 5) after one warm-up each, and prints the
-# median wall times and the ratio. Needs ripgrep (apt-get install ripgrep),
+# median wall times and the ratio. BENCH_PLAIN=1 leaves out every file that
+# starts like a gzip or zip (so both tools read the same bytes: the tool
+# has nothing to decompress); its tree is WORKDIR/tree-plain. Needs ripgrep (apt-get install ripgrep),
 # openssl and python3. Release build of the tool.
 #
 # rg gets the text patterns only (the client secret, the private key's hex
@@ -29,12 +31,14 @@ cargo build --release --locked --quiet
 tool=$PWD/target/release/sota-stage
 
 mkdir -p "$work"
+plain=${BENCH_PLAIN:-0}
 tree=$work/tree
-if [ ! -f "$work/tree.done" ] || [ "$(cat "$work/tree.done")" != "$mib" ]; then
+[ "$plain" = 1 ] && tree=$work/tree-plain
+if [ ! -f "$tree.done" ] || [ "$(cat "$tree.done")" != "$mib" ]; then
     rm -rf "$tree"
-    python3 - "$tree" "$mib" <<'EOF'
+    python3 - "$tree" "$mib" "$plain" <<'EOF'
 import os, shutil, sys
-dest, mib = sys.argv[1], int(sys.argv[2])
+dest, mib, plain = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 budget = mib * 1024 * 1024
 total = 0
 for top in ("/usr/share", "/usr/lib"):
@@ -45,6 +49,13 @@ for top in ("/usr/share", "/usr/lib"):
             if os.path.islink(src) or not os.path.isfile(src):
                 continue
             size = os.path.getsize(src)
+            if plain:
+                try:
+                    head = open(src, "rb").read(4)
+                except OSError:
+                    continue
+                if head.startswith(b"\x1f\x8b") or head.startswith(b"PK\x03\x04"):
+                    continue
             if size > 64 * 1024 * 1024 or total + size > budget:
                 continue
             out = os.path.join(dest, os.path.relpath(src, "/"))
@@ -58,7 +69,7 @@ for top in ("/usr/share", "/usr/lib"):
             break
 print("tree: %d MiB in %s" % (total // (1024 * 1024), dest))
 EOF
-    echo "$mib" > "$work/tree.done"
+    echo "$mib" > "$tree.done"
 fi
 
 # Test-only credentials: a fresh secret and key each run.
@@ -66,9 +77,9 @@ keys=$work/keys
 rm -rf "$keys" && mkdir -p "$keys"
 openssl genpkey -algorithm ed25519 -outform DER -out "$keys/k.der" 2>/dev/null
 openssl pkey -inform DER -in "$keys/k.der" -pubout -outform DER -out "$keys/p.der" 2>/dev/null
-python3 - "$keys" "$work" <<'EOF'
+python3 - "$keys" "$work" "$tree" <<'EOF'
 import json, os, secrets, sys, zipfile
-keys, work = sys.argv[1], sys.argv[2]
+keys, work, tree = sys.argv[1], sys.argv[2], sys.argv[3]
 seed = open(os.path.join(keys, "k.der"), "rb").read()[-32:]
 pub = open(os.path.join(keys, "p.der"), "rb").read()[-32:]
 private = (seed + pub).hex()
@@ -86,7 +97,6 @@ with open(os.path.join(work, "patterns"), "w") as f:
     for p in (client_secret, private, private.upper(), private[:64], private[:64].upper()):
         f.write(p + "\n")
 # Leaks: the secret in a config, the key's hex in a script, the archive.
-tree = os.path.join(work, "tree")
 os.makedirs(os.path.join(tree, "etc/leak"), exist_ok=True)
 open(os.path.join(tree, "etc/leak/app.conf"), "w").write("secret=%s\n" % client_secret)
 open(os.path.join(tree, "etc/leak/sign.sh"), "w").write("KEY=%s\n" % private)
