@@ -13,7 +13,10 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::{Cmd, Creds, Pki, RawZip, TestDir, ZipEntry, HSM_OPTIONS, OAUTH2_SECRET};
+use common::{
+    Cmd, Creds, KeyAlg, P12Form, Pki, RawZip, TestDir, Validity, ZipEntry, HSM_OPTIONS,
+    OAUTH2_SECRET,
+};
 
 /// The secret values of an archive, to plant and to look for in output.
 struct Secrets {
@@ -131,6 +134,35 @@ fn a_tree_staged_by_stage_is_clean_for_every_method() {
             .stdout_has("ok: ")
             .stdout_has("0 errors, 0 warnings");
     }
+    // device-cred with the device's own certificate and key (pkey.pem 0600).
+    let device = pki.client(KeyAlg::Ec, Validity::Normal);
+    let dev = dir.join("rootfs-device-cert");
+    common::sota(["stage", "--method", "device-cred", "--credentials"])
+        .arg(&zip)
+        .arg("--device-root")
+        .arg(&dev)
+        .arg("--device-cert")
+        .arg(&device.cert)
+        .arg("--device-key")
+        .arg(&device.key)
+        .run()
+        .success();
+    assert!(dev.join("var/sota/import/pkey.pem").is_file());
+    let run = audit(&zip, &[&dev]).run();
+    run.success();
+    assert_eq!(run.json()["findings"], serde_json::json!([]));
+    // The same key readable by all: a finding.
+    fs::set_permissions(
+        dev.join("var/sota/import/pkey.pem"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let run = audit(&zip, &[&dev]).run();
+    run.code(1);
+    assert_eq!(
+        found(&run.json()),
+        set(&[("var/sota/import/pkey.pem", "", "mode")])
+    );
 }
 
 /// A staged shared-cred tree with one leak of every kind planted; returns
@@ -381,4 +413,64 @@ fn links_are_not_followed_and_a_missing_root_is_an_error() {
         .arg(&zip)
         .run()
         .code(2);
+}
+
+#[test]
+fn client_auth_p12_and_provision_json_are_found_inside_a_tar_inside_a_gzip() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let client = pki.client(KeyAlg::Ec, Validity::Normal);
+    let client_auth = pki.p12(&client, "", P12Form::Aes, 1);
+    let provision_secret = "TEST-ONLY-provision-secret-77";
+    let creds = Creds::typical(&pki)
+        .file("client_auth.p12", client_auth.clone())
+        .file(
+            "provision.json",
+            format!(r#"{{"client_id":"x","client_secret":"{provision_secret}"}}"#),
+        );
+    let zip = creds.write_to(&dir, "credentials.zip");
+    let root = dir.join("rootfs");
+    stage(&zip, "shared-cred", &root);
+    // A backup of the host side, as some recipe might ship it.
+    let backup = TestDir::new();
+    backup.write("host/client_auth.p12", &client_auth);
+    backup.write(
+        "host/notes.txt",
+        format!("provisioning: {provision_secret}\n"),
+    );
+    let tar = backup.join("backup.tar");
+    Cmd::new("tar")
+        .arg("-C")
+        .arg(backup.path())
+        .arg("-cf")
+        .arg(&tar)
+        .arg("host")
+        .run()
+        .success();
+    plant(
+        &root,
+        "usr/share/backup.tar.gz",
+        gzip(&fs::read(&tar).unwrap()),
+    );
+    let run = audit(&zip, &[&root]).run();
+    run.code(1);
+    run.output_lacks(provision_secret);
+    assert_eq!(
+        found(&run.json()),
+        set(&[
+            (
+                "usr/share/backup.tar.gz",
+                "(gzip content)!host/client_auth.p12",
+                "host-file"
+            ),
+            (
+                "usr/share/backup.tar.gz",
+                "(gzip content)!host/notes.txt",
+                "host-secret"
+            ),
+        ]),
+        "{}",
+        run.stdout
+    );
+    run.stdout_has("the OAuth2 client secret of provision.json");
 }

@@ -86,6 +86,9 @@ pub struct Needle {
     pub severity: Severity,
     /// Allowed inside the device zip (the shared p12), nowhere else.
     pub in_device_zip: bool,
+    /// For an entry found by digest: the needle of its bytes found inside
+    /// a larger file (a container holding the entry says it once).
+    pub content: Option<usize>,
 }
 
 /// The set an audit looks for. `Debug` shows counts only.
@@ -174,6 +177,7 @@ impl Builder {
             kind,
             severity: Severity::Error,
             in_device_zip,
+            content: None,
         });
         self.needles.len() - 1
     }
@@ -243,6 +247,7 @@ impl Builder {
                             false,
                         );
                         self.pattern(entry.data.clone(), inside);
+                        self.needles[n].content = Some(inside);
                         self.add_secret_strings(&entry.name, &entry.data);
                     }
                 }

@@ -232,6 +232,7 @@ impl<'a> Scanner<'a> {
             }
             let (kind, severity) = (needle.kind, needle.severity);
             self.reported.push(n);
+            self.reported.extend(needle.content);
             let message = match kind {
                 Kind::CredentialsArchive => "is the credentials archive, byte for byte: it holds every host secret; remove it from the recipe that installs it".to_owned(),
                 Kind::DeviceSecretMisplaced => format!("is {}, byte for byte; it belongs only in /{DEVICE_ZIP}", needle.what),
