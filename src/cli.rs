@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{self, inspect, lint, render, stage, verify};
+use crate::commands::{self, audit, inspect, lint, render, stage, verify};
 use crate::crypto::{private_key, x509};
 use crate::error::{Error, Result};
 use crate::files::{self, Kind};
@@ -42,6 +42,9 @@ pub enum Command {
     /// Check aktualizr config files or conf.d folders in aktualizr's real
     /// dialect, and explain the merged result
     Lint(LintArgs),
+    /// Prove that no host secret of a credentials archive is in an image
+    /// (a root file system folder, or a .tar, .tar.gz, .tar.xz of one)
+    Audit(AuditArgs),
 }
 
 /// The name of the environment variable that may hold the p12 password.
@@ -56,6 +59,7 @@ impl Command {
             Command::Render(a) => commands::Config::Render(a.into_config()?),
             Command::Verify(a) => commands::Config::Verify(a.into_config()),
             Command::Lint(a) => commands::Config::Lint(a.into_config()),
+            Command::Audit(a) => commands::Config::Audit(a.into_config()),
         })
     }
 }
@@ -483,6 +487,32 @@ impl VerifyArgs {
                 VerifyFormatArg::Json => verify::Format::Json,
                 VerifyFormatArg::Sha256sum => verify::Format::Sha256sum,
             },
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The credentials archive whose host secrets must not be in the image
+    #[arg(long, value_name = "CREDENTIALS", env = "SOTA_PACKED_CREDENTIALS")]
+    pub credentials: PathBuf,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+
+    /// Root file systems to audit: folders (IMAGE_ROOTFS), or .tar,
+    /// .tar.gz, .tar.xz files of them
+    #[arg(value_name = "PATH", required = true)]
+    pub roots: Vec<PathBuf>,
+}
+
+impl AuditArgs {
+    fn into_config(self) -> audit::Config {
+        audit::Config {
+            credentials: self.credentials,
+            roots: self.roots,
+            format: self.format.into(),
         }
     }
 }

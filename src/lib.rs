@@ -8,6 +8,7 @@
 //! pure. DEVELOPERS.md maps every module.
 
 pub mod aktualizr;
+pub mod audit;
 pub mod checks;
 pub mod cli;
 pub mod commands;

@@ -1,0 +1,69 @@
+# nooelint: oelint.bbclass.underscores - the name the project documents (OE-core has dashed class names too)
+# sota-stage-audit.bbclass: an image QA step that fails the build when a
+# host secret of SOTA_PACKED_CREDENTIALS is in the image's root file system
+# (docs/audit.md): the archive itself, a host-only entry (treehub.json,
+# targets.sec, client_auth.p12, ...), the OAuth2 client secret, the offline
+# signing key in any of garage-sign's encodings, the shared provisioning p12
+# outside /var/sota/sota_provisioning_credentials.zip, or a staged secret
+# readable by others. Enable it for every image:
+#
+#   IMAGE_CLASSES += "sota-stage-audit"
+#
+# It adds do_sota_audit, after do_rootfs and before do_image (where
+# OE-core's do_image_qa runs), which runs `sota-stage audit` on
+# ${IMAGE_ROOTFS}; its log is temp/log.do_sota_audit.
+#
+# Signature rules, as in sota-stage.bbclass: the archive is passed by path,
+# its content is tracked with [file-checksums] (a change of the credentials
+# re-runs the audit), its path is in no signature ([vardepsexclude]), and no
+# secret is ever a variable. The tool never prints a secret: paths, the
+# members of archives and the names of the secrets only.
+
+# Absolute path of the credentials.zip from the OTA server (meta-updater's
+# name). Without it there is nothing to audit against: the task is removed.
+SOTA_PACKED_CREDENTIALS ??= ""
+# "1": warnings (a container too large to look into) fail the build too.
+SOTA_STAGE_AUDIT_STRICT ??= "0"
+
+DEPENDS:append = " sota-stage-native"
+
+python __anonymous() {
+    import os
+    archive = d.getVar("SOTA_PACKED_CREDENTIALS") or ""
+    if not archive:
+        bb.build.deltask("do_sota_audit", d)
+        return
+    if not os.path.isabs(archive):
+        bb.fatal("SOTA_PACKED_CREDENTIALS must be an absolute path, not '%s'" % archive)
+    if any(c.isspace() for c in archive):
+        # [file-checksums] takes a space-separated list.
+        bb.fatal("SOTA_PACKED_CREDENTIALS must not contain whitespace: '%s'" % archive)
+    # The content, not the path, is in the signature.
+    d.appendVarFlag("do_sota_audit", "file-checksums", " %s:True" % archive)
+}
+
+# Under pseudo, as OE-core's image tasks: the modes checked are the ones the
+# image will have.
+fakeroot do_sota_audit() {
+    sota_stage_audit_out="${T}/sota-stage-audit.txt"
+    if env -u SOTA_PACKED_CREDENTIALS sota-stage audit \
+            --credentials "${SOTA_PACKED_CREDENTIALS}" "${IMAGE_ROOTFS}" \
+            > "$sota_stage_audit_out" 2>&1; then
+        if grep -q '^warning' "$sota_stage_audit_out"; then
+            if [ "${SOTA_STAGE_AUDIT_STRICT}" = 1 ]; then
+                bbfatal "sota-stage audit of ${PN} (SOTA_STAGE_AUDIT_STRICT = 1):
+$(cat "$sota_stage_audit_out")"
+            fi
+            bbwarn "sota-stage audit of ${PN}:
+$(cat "$sota_stage_audit_out")"
+        else
+            bbnote "$(tail -n 1 "$sota_stage_audit_out")"
+        fi
+    else
+        bbfatal "sota-stage audit: host secrets of SOTA_PACKED_CREDENTIALS in the root file system of ${PN}; find the recipe that installs each path (oe-pkgdata-util find-path /PATH):
+$(cat "$sota_stage_audit_out")"
+    fi
+}
+do_sota_audit[doc] = "Fails the build when a host secret of SOTA_PACKED_CREDENTIALS is in IMAGE_ROOTFS (sota-stage audit)"
+do_sota_audit[vardepsexclude] += "SOTA_PACKED_CREDENTIALS"
+addtask sota_audit after do_rootfs before do_image

@@ -1,0 +1,372 @@
+//! `sota-stage-audit.bbclass` with a real BitBake: an image whose root file
+//! system holds a planted host secret fails in `do_sota_audit` with the
+//! tool's message (paths, never the secret) before `do_image`; a clean one
+//! passes; no secret and no archive path reaches a signature.
+//!
+//! The build folder: `tests/bitbake/meta-test` (the stand-in for OE-core's
+//! base classes, and `sota-stage-native` as the binary cargo just built),
+//! `tests/bitbake_audit/meta-image-standin` (an image class whose
+//! `do_rootfs` copies a tree the test staged with `sota-stage stage`), and
+//! the real `meta-layer-snippets`.
+//!
+//! Every test here needs a BitBake and is `#[ignore = "needs BITBAKE"]`;
+//! `.ci/run` runs the ignored tests with `BITBAKE` set.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{walk, Cmd, Creds, Pki, TestDir, OAUTH2_SECRET};
+
+const HOW: &str = "BITBAKE=<your Yocto checkout>/bitbake/bin/bitbake \
+                   cargo test --locked --test bitbake_audit -- --include-ignored \
+                   (CI uses ../shared/tools/bitbake/setup.sh, see .ci/run)";
+
+#[track_caller]
+fn bitbake() -> PathBuf {
+    let path = std::env::var_os("BITBAKE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("BITBAKE is not set: this test needs a bitbake; run {HOW}"));
+    assert!(
+        path.is_file(),
+        "BITBAKE={} is not a file; run {HOW}",
+        path.display()
+    );
+    path
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for (rel, entry) in walk(from, |_| false) {
+        let target = to.join(rel);
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&target).unwrap();
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A build folder with an image recipe, `test-image`, whose root file
+/// system is `rootfs-src` (staged by the test).
+struct Build {
+    dir: TestDir,
+    bitbake: PathBuf,
+    conf: Vec<(String, String)>,
+}
+
+struct Outcome {
+    success: bool,
+    log: String,
+}
+
+impl Outcome {
+    #[track_caller]
+    fn check(&self, success: bool) -> &Outcome {
+        if self.success != success {
+            let lines: Vec<&str> = self.log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(80)..].join("\n");
+            panic!(
+                "bitbake {}, expected it to {}\n--- output (end) ---\n{tail}",
+                if self.success { "succeeded" } else { "failed" },
+                if success { "succeed" } else { "fail" }
+            );
+        }
+        self
+    }
+
+    fn ran(&self, task: &str) -> bool {
+        self.log
+            .lines()
+            .any(|l| l.contains("Running task") && l.contains(&format!(":{task})")))
+    }
+}
+
+impl Build {
+    fn new(bitbake: &Path) -> Build {
+        let dir = TestDir::new();
+        copy_tree(
+            &repo().join("tests/bitbake/meta-test"),
+            &dir.join("meta-test"),
+        );
+        copy_tree(
+            &repo().join("tests/bitbake_audit/meta-image-standin"),
+            &dir.join("meta-image-standin"),
+        );
+        let layers = [
+            dir.join("meta-test"),
+            dir.join("meta-image-standin"),
+            repo().join("meta-layer-snippets"),
+        ];
+        let layers: Vec<String> = layers.iter().map(|p| p.display().to_string()).collect();
+        dir.write(
+            "build/conf/bblayers.conf",
+            format!(
+                "BBPATH = \"${{TOPDIR}}\"\nBBFILES ?= \"\"\nBBLAYERS = \"{}\"\n",
+                layers.join(" ")
+            ),
+        );
+        let conf = vec![
+            (
+                "SOTA_STAGE_TEST_BINARY".into(),
+                env!("CARGO_BIN_EXE_sota-stage").into(),
+            ),
+            (
+                "TEST_ROOTFS_SOURCE".into(),
+                dir.join("rootfs-src").display().to_string(),
+            ),
+            ("IMAGE_CLASSES".into(), "sota-stage-audit".into()),
+        ];
+        Build {
+            dir,
+            bitbake: bitbake.to_owned(),
+            conf,
+        }
+    }
+
+    fn set(&mut self, key: &str, value: &str) {
+        self.conf.retain(|(k, _)| k != key);
+        self.conf.push((key.into(), value.into()));
+    }
+
+    fn rootfs_src(&self) -> PathBuf {
+        self.dir.join("rootfs-src")
+    }
+
+    fn top(&self) -> PathBuf {
+        self.dir.join("build")
+    }
+
+    fn run(&self, targets: &[&str]) -> Outcome {
+        let local: String = self
+            .conf
+            .iter()
+            .map(|(k, v)| format!("{k} = \"{v}\"\n"))
+            .collect();
+        self.dir.write("build/conf/local.conf", local);
+        let bindir = self.bitbake.parent().unwrap();
+        let path = format!(
+            "{}:{}",
+            bindir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let run = [
+            "BBPATH",
+            "BBSERVER",
+            "BB_ENV_PASSTHROUGH_ADDITIONS",
+            "BB_ENV_PASSTHROUGH",
+            "BUILDDIR",
+        ]
+        .into_iter()
+        .fold(Cmd::new(&self.bitbake), Cmd::env_remove)
+        .args(targets)
+        .current_dir(self.top())
+        .env("PATH", path)
+        .env("LANG", "C.UTF-8")
+        .env("LC_ALL", "C.UTF-8")
+        .timeout(Duration::from_secs(240))
+        .run();
+        let log = format!("{}{}", run.stdout, run.stderr);
+        self.dir.write("build/last-run.log", &log);
+        Outcome {
+            success: run.code == 0,
+            log,
+        }
+    }
+
+    fn image_tar(&self) -> PathBuf {
+        self.top()
+            .join("tmp/work/test-image-1.0-r0/test-image.rootfs.tar")
+    }
+}
+
+/// The archive, and a tree staged from it for shared-cred.
+fn staged(build: &Build, pki: &Pki) -> PathBuf {
+    let zip = Creds::typical(pki).write_to(&build.dir, "inputs/credentials.zip");
+    common::sota(["stage", "--method", "shared-cred", "--credentials"])
+        .arg(&zip)
+        .arg("--device-root")
+        .arg(build.rootfs_src())
+        .run()
+        .success();
+    // A root file system has more than the credentials.
+    build.dir.write("rootfs-src/etc/hostname", "test-board\n");
+    zip
+}
+
+#[test]
+#[ignore = "needs BITBAKE"]
+fn a_clean_image_passes_the_audit_and_is_built() {
+    let bitbake = bitbake();
+    let mut build = Build::new(&bitbake);
+    let pki = Pki::new(&build.dir);
+    let zip = staged(&build, &pki);
+    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
+    let out = build.run(&["test-image"]);
+    out.check(true);
+    assert!(out.ran("do_sota_audit"), "{}", out.log);
+    assert!(build.image_tar().is_file());
+    let log = fs::read_to_string(
+        walk(&build.top().join("tmp/work/test-image-1.0-r0/temp"), |_| {
+            false
+        })
+        .into_iter()
+        .find(|(rel, _)| rel.to_string_lossy().starts_with("log.do_sota_audit."))
+        .expect("a log of do_sota_audit")
+        .1
+        .path(),
+    )
+    .unwrap();
+    assert!(log.contains("ok: "), "{log}");
+}
+
+#[test]
+#[ignore = "needs BITBAKE"]
+fn a_planted_leak_fails_the_build_with_the_paths_and_no_secret() {
+    let bitbake = bitbake();
+    let mut build = Build::new(&bitbake);
+    let pki = Pki::new(&build.dir);
+    let zip = staged(&build, &pki);
+    // As meta-updater once did: the whole archive on the device; and a
+    // recipe that put the client secret into a config file.
+    fs::copy(&zip, build.rootfs_src().join("var/sota/credentials.zip")).unwrap();
+    build.dir.write(
+        "rootfs-src/etc/garage/push.conf",
+        format!("client_secret={OAUTH2_SECRET}\n"),
+    );
+    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
+    let out = build.run(&["test-image"]);
+    out.check(false);
+    assert!(out.ran("do_sota_audit"), "{}", out.log);
+    assert!(!out.ran("do_image"), "do_image ran after a failed audit");
+    assert!(!build.image_tar().exists());
+    for needle in [
+        "sota-stage audit: host secrets of SOTA_PACKED_CREDENTIALS",
+        "error: var/sota/credentials.zip: is the credentials archive",
+        "error: etc/garage/push.conf: holds the OAuth2 client secret of treehub.json",
+    ] {
+        assert!(out.log.contains(needle), "no `{needle}` in:\n{}", out.log);
+    }
+    assert!(!out.log.contains(OAUTH2_SECRET), "{}", out.log);
+    // Nothing of the secret anywhere bitbake wrote but the image itself:
+    // logs, run files, signatures.
+    let rootfs = Path::new("tmp/work/test-image-1.0-r0/rootfs");
+    let top = build.top();
+    for (rel, entry) in walk(&top, |rel| rel == rootfs) {
+        if !entry.file_type().is_file() || rel.to_string_lossy().contains("fifo.") {
+            continue;
+        }
+        let bytes = fs::read(entry.path()).unwrap();
+        assert!(
+            !bytes
+                .windows(OAUTH2_SECRET.len())
+                .any(|w| w == OAUTH2_SECRET.as_bytes()),
+            "the client secret is in {}",
+            rel.display()
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs BITBAKE"]
+fn a_readable_var_sota_fails_and_without_credentials_there_is_no_audit() {
+    let bitbake = bitbake();
+    let mut build = Build::new(&bitbake);
+    let pki = Pki::new(&build.dir);
+    let zip = staged(&build, &pki);
+    fs::set_permissions(
+        build.rootfs_src().join("var/sota"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
+    let out = build.run(&["test-image"]);
+    out.check(false);
+    assert!(
+        out.log
+            .contains("error: var/sota: is aktualizr's storage folder with mode 0755"),
+        "{}",
+        out.log
+    );
+    // No archive configured: nothing to audit against, no task.
+    build.set("SOTA_PACKED_CREDENTIALS", "");
+    let out = build.run(&["test-image"]);
+    out.check(true);
+    assert!(!out.ran("do_sota_audit"), "{}", out.log);
+    assert!(out.ran("do_image"), "{}", out.log);
+}
+
+#[test]
+#[ignore = "needs BITBAKE"]
+fn the_archive_is_in_the_signature_by_content_not_by_path() {
+    let bitbake = bitbake();
+    let mut build = Build::new(&bitbake);
+    let pki = Pki::new(&build.dir);
+    let zip = staged(&build, &pki);
+    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
+    build.run(&["test-image"]).check(true);
+    // The task's own part of its signature (the stand-in's do_rootfs is
+    // nostamp, so the whole task hash changes on every run): the hash of
+    // its variables and the checksums of its files.
+    let sig = |build: &Build| {
+        let out = build.run(&["-S", "none", "test-image"]);
+        out.check(true);
+        let stamps = build.top().join("tmp/stamps");
+        let mut sigs: Vec<PathBuf> = fs::read_dir(&stamps)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.starts_with("test-image-1.0-r0.do_sota_audit.sigdata.")
+            })
+            .collect();
+        sigs.sort_by_key(|p| fs::metadata(p).unwrap().modified().unwrap());
+        let out = std::process::Command::new("zstd")
+            .args(["-dc", "--"])
+            .arg(sigs.last().unwrap())
+            .output()
+            .expect("zstd, to read bitbake's signature files");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let text = json.to_string();
+        assert!(
+            !text.contains("credentials.zip\"/")
+                && !text.contains(&build.dir.path().display().to_string()),
+            "a path in the signature: {text}"
+        );
+        (
+            json["basehash"].clone(),
+            json["file_checksum_values"].clone(),
+        )
+    };
+    let first = sig(&build);
+    let moved = build.dir.join("elsewhere/credentials.zip");
+    fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    fs::copy(&zip, &moved).unwrap();
+    build.set("SOTA_PACKED_CREDENTIALS", &moved.display().to_string());
+    assert_eq!(
+        sig(&build),
+        first,
+        "moving the archive changed the signature"
+    );
+    // Other bytes: another signature.
+    let other = Creds::typical(&pki).build();
+    fs::remove_file(&moved).unwrap();
+    fs::write(&moved, other).unwrap();
+    let when = std::time::SystemTime::now() + Duration::from_secs(5);
+    fs::File::options()
+        .write(true)
+        .open(&moved)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+    assert_ne!(sig(&build), first, "new credentials, same signature");
+}
