@@ -16,6 +16,7 @@
 
 pub mod error;
 pub mod garage_keys;
+pub mod issue;
 pub mod pem;
 pub mod pkcs12;
 pub mod private_key;
