@@ -4,6 +4,7 @@
 //! through [`crate::intake`], the template folder once) and hand bytes to
 //! the pure core; [`crate::write`] writes.
 
+pub mod device_certs;
 pub mod inspect;
 pub mod lint;
 pub mod render;
@@ -23,6 +24,7 @@ pub enum Config {
     Render(render::Config),
     Verify(verify::Config),
     Lint(lint::Config),
+    DeviceCerts(Box<device_certs::Config>),
 }
 
 /// Runs one command.
@@ -33,5 +35,6 @@ pub fn run(config: Config) -> Result<Outcome> {
         Config::Render(c) => render::run(&c).map_err(shared::with_flags),
         Config::Verify(c) => verify::run(&c),
         Config::Lint(c) => lint::run(&c),
+        Config::DeviceCerts(c) => device_certs::run(&c),
     }
 }
