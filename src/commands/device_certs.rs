@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::commands::shared::{self, file_label, read_checked, read_templates, Outcome};
+use crate::crypto::error::CryptoError;
 use crate::crypto::issue::{check_device_id, FleetCa, Issued, KeyType, SubjectExtra};
 use crate::crypto::private_key;
 use crate::error::{Error, Result, EXIT_OK};
@@ -132,10 +133,13 @@ fn read_ca(config: &Config) -> Result<FleetCa> {
         config.fleet_ca_key_password.as_ref(),
     )
     .map_err(|e| {
-        Error::Invalid(format!(
-            "the fleet CA key `{}`: {e}",
-            escape(&config.fleet_ca_key.display().to_string())
-        ))
+        let file = escape(&config.fleet_ca_key.display().to_string()).into_owned();
+        match e {
+            CryptoError::EncryptedKey => Error::Invalid(format!(
+                "the fleet CA key `{file}`: the key is encrypted; give its password with --fleet-ca-key-password-file or SOTA_FLEET_CA_KEY_PASSWORD"
+            )),
+            e => Error::Invalid(format!("the fleet CA key `{file}`: {e}")),
+        }
     })?;
     FleetCa::new(&cert_pem, &key, config.now).map_err(|e| {
         Error::Invalid(format!(
