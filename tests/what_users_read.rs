@@ -20,6 +20,7 @@ fn help_of_every_command() {
         ("help-render.txt", vec!["render", "--help"]),
         ("help-verify.txt", vec!["verify", "--help"]),
         ("help-lint.txt", vec!["lint", "--help"]),
+        ("help-device-certs.txt", vec!["device-certs", "--help"]),
     ] {
         let run = sota(args).run();
         run.success().stderr_is("");
