@@ -700,6 +700,11 @@ pub struct DeviceCertsArgs {
     #[arg(long, value_name = "FILE")]
     pub credentials: Option<PathBuf>,
 
+    /// File whose content is the password of the archive's p12, when the
+    /// server CA is only in it (or SOTA_P12_PASSWORD)
+    #[arg(long, value_name = "FILE", requires = "credentials")]
+    pub p12_password_file: Option<PathBuf>,
+
     /// Replace existing bundles and the record
     #[arg(long)]
     pub force: bool,
@@ -844,6 +849,11 @@ impl DeviceCertsArgs {
                 BundleFormatArg::Tar => BundleFormat::Tar,
             },
             credentials: self.credentials,
+            p12_password: P12PasswordArgs {
+                p12_password: None,
+                p12_password_file: self.p12_password_file,
+            }
+            .resolve()?,
             force: self.force,
             lock_timeout: std::time::Duration::from_secs(self.lock_timeout),
             epoch: source_date_epoch()?,

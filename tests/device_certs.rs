@@ -1030,3 +1030,36 @@ fn an_encrypted_ca_key_opens_with_its_password_from_a_file_or_the_environment() 
         .success()
         .stdout_lacks("--fleet-ca-key-password ");
 }
+
+#[test]
+fn credentials_whose_server_ca_is_in_a_protected_p12_need_its_password() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let client = pki.client(KeyAlg::Ec, Validity::Normal);
+    let url = format!("https://{}.device-gateway.example.test:443", pki.uuid());
+    let zip = Creds::new(&pki)
+        .url(&url)
+        .p12(pki.p12(&client, "p12 secret", P12Form::Legacy, 1))
+        .write_to(&dir, "c.zip");
+    let out = dir.join("out");
+    let with_zip = ["--device-id", "d", "--credentials", zip.to_str().unwrap()];
+    refused(
+        &issue(&pki, &out, &with_zip),
+        &out,
+        "cannot stage for device-cred",
+    );
+    let password = dir.write("p12-password", "p12 secret\n");
+    let mut args = with_zip.to_vec();
+    args.extend(["--p12-password-file", password.to_str().unwrap()]);
+    issue(&pki, &out, &args)
+        .success()
+        .output_lacks("p12 secret");
+    assert_eq!(
+        fs::read_to_string(out.join("d/var/sota/import/root.crt")).unwrap(),
+        pki.server_ca_pem()
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("d/var/sota/import/gateway.url")).unwrap(),
+        url
+    );
+}

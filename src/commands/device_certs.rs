@@ -52,6 +52,8 @@ pub struct Config {
     pub format: Format,
     /// Put its `gateway.url` and `root.crt` into each bundle.
     pub credentials: Option<PathBuf>,
+    /// Opens the archive's p12 when the server CA is only in it.
+    pub p12_password: Secret<String>,
     pub force: bool,
     pub lock_timeout: Duration,
     /// `SOURCE_DATE_EPOCH`: file and tar times.
@@ -228,7 +230,7 @@ fn fleet_files(path: &std::path::Path, config: &Config) -> Result<FleetFiles> {
         fragment: FragmentOptions {
             method,
             hardware_id: None,
-            p12_password: Secret::new(String::new()),
+            p12_password: config.p12_password.clone(),
             hsm: Hsm::default(),
         },
         device_cert: None,
