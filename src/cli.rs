@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{self, audit, inspect, lint, render, stage, verify};
+use crate::commands::{self, audit, device_certs, inspect, lint, render, stage, verify};
+use crate::crypto::issue::{KeyType, SubjectExtra, SubjectPart};
 use crate::crypto::{private_key, x509};
 use crate::error::{Error, Result};
 use crate::files::{self, Kind};
+use crate::plan::bundles::Format as BundleFormat;
 use crate::plan::methods::{Method, MethodOption};
 use crate::plan::options::{
     DeviceCert, FragmentOptions, HardwareId, Hsm, ObjectId, StageOptions, UnknownPolicy,
@@ -45,7 +47,14 @@ pub enum Command {
     /// Prove that no host secret of a credentials archive is in an image
     /// (a root file system folder, or a .tar, .tar.gz, .tar.xz of one)
     Audit(AuditArgs),
+    /// Issue one client certificate and key per device with a fleet CA, in
+    /// bulk, as device-cred bundles (folders or tars) with a record
+    DeviceCerts(DeviceCertsArgs),
 }
+
+/// The name of the environment variable that may hold the fleet CA key's
+/// password.
+pub const FLEET_CA_KEY_PASSWORD_ENV: &str = "SOTA_FLEET_CA_KEY_PASSWORD";
 
 /// The name of the environment variable that may hold the p12 password.
 pub const P12_PASSWORD_ENV: &str = "SOTA_P12_PASSWORD";
@@ -60,6 +69,7 @@ impl Command {
             Command::Verify(a) => commands::Config::Verify(a.into_config()),
             Command::Lint(a) => commands::Config::Lint(a.into_config()),
             Command::Audit(a) => commands::Config::Audit(a.into_config()),
+            Command::DeviceCerts(a) => commands::Config::DeviceCerts(Box::new(a.into_config()?)),
         })
     }
 }
@@ -687,5 +697,236 @@ impl LintArgs {
             deny_warnings: self.deny_warnings,
             format: self.format.into(),
         }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DeviceCertsArgs {
+    /// The fleet CA's certificate (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub fleet_ca: PathBuf,
+
+    /// The fleet CA's private key (PEM; only read). An encrypted PKCS#8 key
+    /// needs --fleet-ca-key-password-file or SOTA_FLEET_CA_KEY_PASSWORD
+    #[arg(long, value_name = "FILE")]
+    pub fleet_ca_key: PathBuf,
+
+    /// File whose content (one trailing newline dropped) is the CA key's
+    /// password
+    #[arg(long, value_name = "FILE")]
+    pub fleet_ca_key_password_file: Option<PathBuf>,
+
+    /// Folder the bundles, devices.json and devices.csv go into
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Each bundle as a folder OUT/ID/var/sota/import/..., or as a
+    /// reproducible OUT/ID.tar to unpack over a device's data partition
+    #[arg(long, value_enum, default_value_t = BundleFormatArg::Dir)]
+    pub format: BundleFormatArg,
+
+    /// Put the archive's gateway.url and root.crt into each bundle too, as
+    /// `stage --method device-cred` makes them
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+
+    /// File whose content is the password of the archive's p12, when the
+    /// server CA is only in it (or SOTA_P12_PASSWORD)
+    #[arg(long, value_name = "FILE", requires = "credentials")]
+    pub p12_password_file: Option<PathBuf>,
+
+    /// Replace existing bundles and the record
+    #[arg(long)]
+    pub force: bool,
+
+    /// Seconds to wait for another run writing into the same folder
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub lock_timeout: u64,
+
+    #[command(flatten)]
+    pub ids: DeviceIdArgs,
+
+    #[command(flatten)]
+    pub cert: DeviceCertOptions,
+}
+
+/// Which devices: all sources together, each id once.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Devices (any together, each id once)")]
+pub struct DeviceIdArgs {
+    /// A device id, the certificate's CN (repeatable): 1 to 64 characters
+    /// of [A-Za-z0-9._-], not starting with `.`
+    #[arg(long = "device-id", value_name = "ID")]
+    pub device_ids: Vec<String>,
+
+    /// File of device ids, one a line (blank lines and lines starting
+    /// with # are skipped)
+    #[arg(long, value_name = "FILE")]
+    pub ids: Option<PathBuf>,
+
+    /// N devices named PREFIX plus a number from 1 to N, zero-padded to
+    /// N's width (--count 100 --id-prefix dev- makes dev-001 ... dev-100)
+    #[arg(long, value_name = "N", requires = "id_prefix")]
+    pub count: Option<u32>,
+
+    /// The prefix of --count's ids
+    #[arg(long, value_name = "PREFIX", requires = "count")]
+    pub id_prefix: Option<String>,
+}
+
+/// What the certificates are.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Certificates")]
+pub struct DeviceCertOptions {
+    /// Type of the device keys (RSA is refused in this build: see
+    /// docs/device-certs.md)
+    #[arg(long, value_enum, value_name = "TYPE", default_value_t = KeyTypeArg::EcP256)]
+    pub key_type: KeyTypeArg,
+
+    /// Days of validity from now; shortened to the CA's end, with a warning
+    #[arg(long, value_name = "N", default_value_t = 365)]
+    pub days: u32,
+
+    /// Subject organization (O)
+    #[arg(long, value_name = "O")]
+    pub subject_o: Option<String>,
+
+    /// Subject organizational unit (OU)
+    #[arg(long, value_name = "OU")]
+    pub subject_ou: Option<String>,
+
+    /// Subject country (C), two letters
+    #[arg(long, value_name = "C")]
+    pub subject_c: Option<String>,
+
+    /// Subject state or province (ST)
+    #[arg(long, value_name = "ST")]
+    pub subject_st: Option<String>,
+}
+
+/// `device-certs --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BundleFormatArg {
+    Dir,
+    Tar,
+}
+
+/// `device-certs --key-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyTypeArg {
+    #[value(name = "ec-p256")]
+    EcP256,
+    #[value(name = "ec-p384")]
+    EcP384,
+    #[value(name = "rsa-2048")]
+    Rsa2048,
+    #[value(name = "rsa-3072")]
+    Rsa3072,
+}
+
+impl DeviceCertsArgs {
+    fn into_config(self) -> Result<device_certs::Config> {
+        let key_type = match self.cert.key_type {
+            KeyTypeArg::EcP256 => KeyType::EcP256,
+            KeyTypeArg::EcP384 => KeyType::EcP384,
+            KeyTypeArg::Rsa2048 | KeyTypeArg::Rsa3072 => {
+                return Err(Error::Invalid(
+                    "--key-type rsa-2048 and rsa-3072 are not available in this build: the only pure-Rust RSA implementation (the `rsa` crate) has an open security advisory (RUSTSEC-2023-0071, the Marvin attack) with no fixed release; use --key-type ec-p256 (the default, as the OTA Connect docs recommend) or ec-p384".into(),
+                ))
+            }
+        };
+        if self.cert.days == 0 {
+            return Err(Error::Usage("--days must be at least 1".into()));
+        }
+        let subject = SubjectExtra {
+            country: self.cert.subject_c,
+            state: self.cert.subject_st,
+            organization: self.cert.subject_o,
+            unit: self.cert.subject_ou,
+        };
+        subject.check().map_err(|(part, why)| {
+            let flag = match part {
+                SubjectPart::Country => "--subject-c",
+                SubjectPart::State => "--subject-st",
+                SubjectPart::Organization => "--subject-o",
+                SubjectPart::Unit => "--subject-ou",
+            };
+            Error::Usage(format!("{flag} {why}"))
+        })?;
+        let password = match &self.fleet_ca_key_password_file {
+            Some(path) => Some(read_secret_file(path, "--fleet-ca-key-password-file")?),
+            None => match std::env::var(FLEET_CA_KEY_PASSWORD_ENV) {
+                Ok(password) => Some(Secret::new(password)),
+                Err(std::env::VarError::NotPresent) => None,
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(Error::Usage(format!(
+                        "`{FLEET_CA_KEY_PASSWORD_ENV}` is not valid UTF-8; pass the password with --fleet-ca-key-password-file"
+                    )))
+                }
+            },
+        };
+        Ok(device_certs::Config {
+            fleet_ca: self.fleet_ca,
+            fleet_ca_key: self.fleet_ca_key,
+            fleet_ca_key_password: password,
+            ids: self.ids.collect()?,
+            subject,
+            key_type,
+            days: self.cert.days,
+            out: self.out,
+            format: match self.format {
+                BundleFormatArg::Dir => BundleFormat::Dir,
+                BundleFormatArg::Tar => BundleFormat::Tar,
+            },
+            credentials: self.credentials,
+            p12_password: P12PasswordArgs {
+                p12_password: None,
+                p12_password_file: self.p12_password_file,
+            }
+            .resolve()?,
+            force: self.force,
+            lock_timeout: std::time::Duration::from_secs(self.lock_timeout),
+            epoch: source_date_epoch()?,
+            now: x509::now_unix(),
+        })
+    }
+}
+
+impl DeviceIdArgs {
+    /// The ids in the order given: --device-id, then --ids, then --count.
+    /// Checked by the command, every problem at once.
+    fn collect(self) -> Result<Vec<String>> {
+        let mut ids = self.device_ids;
+        if let Some(path) = &self.ids {
+            let bytes = files::read(path, Kind::DeviceIds)?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                Error::Invalid(format!(
+                    "--ids `{}`: the file is not valid UTF-8",
+                    path.display()
+                ))
+            })?;
+            ids.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+        if let (Some(count), Some(prefix)) = (self.count, &self.id_prefix) {
+            if count as usize > device_certs::MAX_DEVICES {
+                return Err(Error::Usage(format!(
+                    "--count {count} is more than one run issues ({}); split the batch",
+                    device_certs::MAX_DEVICES
+                )));
+            }
+            let width = count.to_string().len();
+            ids.extend((1..=count).map(|n| format!("{prefix}{n:0width$}")));
+        }
+        if ids.is_empty() {
+            return Err(Error::Usage(
+                "no device ids: give --device-id ID, --ids FILE, or --count N with --id-prefix PREFIX".into(),
+            ));
+        }
+        Ok(ids)
     }
 }

@@ -34,6 +34,8 @@ pub enum Kind {
     Manifest,
     /// A handlebars template of `--template-dir`.
     Template,
+    /// A list of device ids, one a line.
+    DeviceIds,
 }
 
 impl Kind {
@@ -45,6 +47,8 @@ impl Kind {
             Kind::Config => 1024 * 1024,
             Kind::Manifest => 4 * 1024 * 1024,
             Kind::Template => crate::plan::render::MAX_TEMPLATE_BYTES as u64,
+            // 100,000 ids of 64 characters, with room to spare.
+            Kind::DeviceIds => 8 * 1024 * 1024,
         }
     }
 
@@ -55,6 +59,7 @@ impl Kind {
             Kind::Config => "an aktualizr config file",
             Kind::Manifest => "a manifest",
             Kind::Template => "a template",
+            Kind::DeviceIds => "a device id list",
         }
     }
 }

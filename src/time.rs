@@ -53,6 +53,15 @@ pub fn format_date(t: i64) -> String {
     format!("{:04}-{:02}-{:02}", c.year, c.month, c.day)
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC).
+pub fn format_date_time(t: i64) -> String {
+    let c = civil_from_unix(t);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
 /// Parses `SOURCE_DATE_EPOCH` (decimal unix seconds, as
 /// reproducible-builds.org defines it).
 pub fn parse_source_date_epoch(text: &str) -> Result<i64, String> {

@@ -21,6 +21,7 @@ fn help_of_every_command() {
         ("help-verify.txt", vec!["verify", "--help"]),
         ("help-lint.txt", vec!["lint", "--help"]),
         ("help-audit.txt", vec!["audit", "--help"]),
+        ("help-device-certs.txt", vec!["device-certs", "--help"]),
     ] {
         let run = sota(args).run();
         run.success().stderr_is("");

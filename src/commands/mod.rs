@@ -5,6 +5,7 @@
 //! the pure core; [`crate::write`] writes.
 
 pub mod audit;
+pub mod device_certs;
 pub mod inspect;
 pub mod lint;
 pub mod render;
@@ -25,6 +26,7 @@ pub enum Config {
     Verify(verify::Config),
     Lint(lint::Config),
     Audit(audit::Config),
+    DeviceCerts(Box<device_certs::Config>),
 }
 
 /// Runs one command.
@@ -36,5 +38,6 @@ pub fn run(config: Config) -> Result<Outcome> {
         Config::Verify(c) => verify::run(&c),
         Config::Lint(c) => lint::run(&c),
         Config::Audit(c) => audit::run(&c),
+        Config::DeviceCerts(c) => device_certs::run(&c),
     }
 }

@@ -10,12 +10,16 @@
 //! docs/crypto.md lists the accepted formats and algorithms, and what is
 //! deliberately not checked.
 //!
+//! [`issue`] makes what the others read: device keys and certificates
+//! signed by a checked fleet CA (`device-certs`).
+//!
 //! The modules import one another in one direction only: `error` <- `pem`
-//! <- `x509` <- `private_key` <- `pkcs12`, `garage_keys`. None of them
+//! <- `x509` <- `private_key` <- `pkcs12`, `garage_keys`, `issue`. None of them
 //! imports from this file, except their tests (`test_support`).
 
 pub mod error;
 pub mod garage_keys;
+pub mod issue;
 pub mod pem;
 pub mod pkcs12;
 pub mod private_key;

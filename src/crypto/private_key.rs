@@ -198,6 +198,38 @@ pub fn parse_private_key_pem(text: &[u8]) -> Result<PrivateKey, CryptoError> {
     }
 }
 
+/// Like [`parse_private_key_pem`], but an encrypted PKCS#8 key
+/// (`-----BEGIN ENCRYPTED PRIVATE KEY-----`, PBES2 as `openssl pkcs8
+/// -topk8` writes it) is decrypted with `password` when one is given.
+pub fn parse_private_key_pem_with_password(
+    text: &[u8],
+    password: Option<&Secret<String>>,
+) -> Result<PrivateKey, CryptoError> {
+    let Some(password) = password else {
+        return parse_private_key_pem(text);
+    };
+    let blocks = pem::blocks(text)?;
+    let encrypted: Vec<_> = blocks
+        .iter()
+        .filter(|b| b.label == "ENCRYPTED PRIVATE KEY")
+        .collect();
+    let block = match encrypted.as_slice() {
+        [] => return parse_private_key_pem(text),
+        [one] => *one,
+        _ => return Err(CryptoError::MoreThanOneKey),
+    };
+    let der = block.decode()?;
+    let info = pkcs8::EncryptedPrivateKeyInfo::from_der(&der).map_err(bad_key)?;
+    let plain = info
+        .decrypt(password.expose().as_bytes())
+        .map_err(|_| {
+            CryptoError::BadPrivateKey(
+                "it does not decrypt with the password given (wrong password, or an encryption scheme other than PBES2)".into(),
+            )
+        })?;
+    PrivateKey::from_pkcs8_der(plain.as_bytes())
+}
+
 /// Whether a private key belongs to a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyMatch {

@@ -67,11 +67,14 @@ impl FileSpec {
 pub struct DirSpec {
     pub side: Side,
     pub path: String,
+    /// [`dir_mode`] of the folder, or, in a device bundle, of the device
+    /// folder it stands for.
+    pub mode: u32,
 }
 
 impl DirSpec {
     pub fn mode(&self) -> u32 {
-        dir_mode(self.side, &self.path)
+        self.mode
     }
 
     /// A folder that is the tool's alone: on the device those under
@@ -159,6 +162,7 @@ fn folders(files: &[FileSpec]) -> Vec<DirSpec> {
                 dirs.push(DirSpec {
                     side: file.side,
                     path: path.to_string(),
+                    mode: dir_mode(file.side, path),
                 });
             }
             end += 1;

@@ -245,6 +245,15 @@ impl Method {
         self.spec().name
     }
 
+    /// The device path of the method's file from `source`, if it stages one.
+    pub fn path_of(self, source: Source) -> Option<&'static str> {
+        self.spec()
+            .device_files
+            .iter()
+            .find(|f| f.source == source)
+            .map(|f| f.path)
+    }
+
     /// meta-updater's recipe name for the method (`SOTA_CLIENT_PROV`).
     pub fn meta_updater_name(self) -> &'static str {
         self.spec().meta_updater_name

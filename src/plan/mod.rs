@@ -3,6 +3,7 @@
 //! rendered fragments, the zips the tool builds and the manifest. No I/O
 //! here.
 
+pub mod bundles;
 pub mod files;
 pub mod fragments;
 pub mod manifest;
@@ -10,4 +11,5 @@ pub mod methods;
 pub mod options;
 pub mod render;
 pub mod staging;
+pub mod tar;
 pub mod zip;

@@ -1,0 +1,303 @@
+//! `sota-stage device-certs`: one client certificate and key per device,
+//! signed by the fleet CA, in one process for the whole batch and on all
+//! cores, written all or nothing as one bundle per device plus
+//! `devices.json` and `devices.csv` (docs/device-certs.md).
+//!
+//! Order of a run: read and check the fleet CA (its key must match, it must
+//! be a CA allowed to sign certificates, valid now); check every id (the
+//! command line gathered them); refuse existing bundles unless forced; read
+//! the fleet-wide files from a credentials archive when asked; issue the
+//! certificates in parallel; plan; apply in one transaction.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::commands::shared::{self, file_label, read_checked, read_templates, Outcome};
+use crate::crypto::error::CryptoError;
+use crate::crypto::issue::{check_device_id, FleetCa, Issued, KeyType, SubjectExtra};
+use crate::crypto::private_key;
+use crate::error::{Error, Result, EXIT_OK};
+use crate::escape::escape;
+use crate::files::{self, Kind};
+use crate::intake::catalogue::Side;
+use crate::plan::bundles::{self, DeviceBundle, FleetFiles, Format, DEVICES_CSV, DEVICES_JSON};
+use crate::plan::methods::{Method, Source};
+use crate::plan::options::{FragmentOptions, Hsm, StageOptions, UnknownPolicy};
+use crate::plan::staging;
+use crate::secret::Secret;
+use crate::write::apply::{self, Roots};
+
+/// The most devices one run issues for: every bundle is held in memory
+/// until the one transaction writes them.
+pub const MAX_DEVICES: usize = 100_000;
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// Everything one `device-certs` run needs.
+#[derive(Debug)]
+pub struct Config {
+    pub fleet_ca: PathBuf,
+    pub fleet_ca_key: PathBuf,
+    /// The CA key's password, when one was given.
+    pub fleet_ca_key_password: Option<Secret<String>>,
+    /// In the order given; checked here.
+    pub ids: Vec<String>,
+    pub subject: SubjectExtra,
+    pub key_type: KeyType,
+    pub days: u32,
+    pub out: PathBuf,
+    pub format: Format,
+    /// Put its `gateway.url` and `root.crt` into each bundle.
+    pub credentials: Option<PathBuf>,
+    /// Opens the archive's p12 when the server CA is only in it.
+    pub p12_password: Secret<String>,
+    pub force: bool,
+    pub lock_timeout: Duration,
+    /// `SOURCE_DATE_EPOCH`: file and tar times.
+    pub epoch: i64,
+    /// Now: the certificates' notBefore.
+    pub now: i64,
+}
+
+pub fn run(config: &Config) -> Result<Outcome> {
+    let ca = read_ca(config)?;
+    check_ids(&config.ids)?;
+    check_existing(config)?;
+    let fleet = match &config.credentials {
+        Some(path) => fleet_files(path, config)?,
+        None => Vec::new(),
+    };
+
+    let mut stderr = String::new();
+    let not_before = config.now;
+    let wanted = config.now + i64::from(config.days) * SECONDS_PER_DAY;
+    let not_after = wanted.min(ca.info().not_after);
+    if not_after < wanted {
+        stderr.push_str(&format!(
+            "warning: the fleet CA expires on {}: the certificates end then, {} days from now instead of {}\n",
+            crate::time::format_date(not_after),
+            (not_after - not_before) / SECONDS_PER_DAY,
+            config.days
+        ));
+    }
+
+    let issued = issue_all(&ca, config, not_before, not_after)?;
+    let bundles: Vec<DeviceBundle<'_>> = config
+        .ids
+        .iter()
+        .zip(&issued)
+        .map(|(id, i)| DeviceBundle {
+            id,
+            cert: &i.cert,
+            cert_pem: &i.cert_pem,
+            key_pem: &i.key_pem,
+            key_type: config.key_type.as_str(),
+        })
+        .collect();
+    let plan = bundles::plan(ca.info(), &bundles, &fleet, config.format, config.epoch)?;
+    let write = apply::Options {
+        epoch: config.epoch,
+        force: config.force,
+        sync: false,
+        lock_timeout: config.lock_timeout,
+    };
+    // The plan is on the host side (every folder the tool's own); the
+    // device root is the same folder, so the one lock covers both.
+    let roots = Roots {
+        device: &config.out,
+        host: Some(&config.out),
+    };
+    let applied = apply::apply(&plan, &roots, None, &write)?;
+    stderr.push_str(&format!(
+        "issued {} device certificates ({}, signed by `{}`) into `{}`: {} files written; see {DEVICES_JSON} and {DEVICES_CSV}\n",
+        issued.len(),
+        config.key_type.as_str(),
+        escape(&ca.info().subject),
+        escape(&config.out.display().to_string()),
+        applied.written,
+    ));
+    Ok(Outcome {
+        stdout: String::new(),
+        stderr,
+        exit: EXIT_OK,
+    })
+}
+
+/// Reads the CA certificate and key and checks them together.
+fn read_ca(config: &Config) -> Result<FleetCa> {
+    let cert_pem = files::read(&config.fleet_ca, Kind::Pem)?;
+    let key_pem = Secret::new(files::read(&config.fleet_ca_key, Kind::Pem)?);
+    let key = private_key::parse_private_key_pem_with_password(
+        key_pem.expose(),
+        config.fleet_ca_key_password.as_ref(),
+    )
+    .map_err(|e| {
+        let file = escape(&config.fleet_ca_key.display().to_string()).into_owned();
+        match e {
+            CryptoError::EncryptedKey => Error::Invalid(format!(
+                "the fleet CA key `{file}`: the key is encrypted; give its password with --fleet-ca-key-password-file or SOTA_FLEET_CA_KEY_PASSWORD"
+            )),
+            e => Error::Invalid(format!("the fleet CA key `{file}`: {e}")),
+        }
+    })?;
+    FleetCa::new(&cert_pem, &key, config.now).map_err(|e| {
+        Error::Invalid(format!(
+            "the fleet CA `{}`: {e}",
+            escape(&config.fleet_ca.display().to_string())
+        ))
+    })
+}
+
+/// Every id well formed and given once; every problem at once.
+fn check_ids(ids: &[String]) -> Result<()> {
+    if ids.is_empty() {
+        return Err(Error::Usage("no device ids were given".into()));
+    }
+    if ids.len() > MAX_DEVICES {
+        return Err(Error::Invalid(format!(
+            "{} device ids were given; one run issues at most {MAX_DEVICES}: split the list",
+            ids.len()
+        )));
+    }
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    for id in ids {
+        if let Err(why) = check_device_id(id) {
+            problems.push(format!("device id `{}`: {why}", escape(id)));
+        } else if !seen.insert(id.as_str()) {
+            problems.push(format!("device id `{id}` is given more than once"));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let shown = problems.len().min(20);
+    let more = if problems.len() > shown {
+        format!("\n  ... and {} more", problems.len() - shown)
+    } else {
+        String::new()
+    };
+    Err(Error::Invalid(format!(
+        "device ids are refused; nothing was written (ids are 1 to 64 characters of [A-Za-z0-9._-], not starting with `.`, each given once):\n  - {}{more}",
+        problems[..shown].join("\n  - ")
+    )))
+}
+
+/// An existing bundle or record is replaced only with force: a device's
+/// key must not be swapped by accident.
+fn check_existing(config: &Config) -> Result<()> {
+    if config.force {
+        return Ok(());
+    }
+    let mut taken = Vec::new();
+    let names = config
+        .ids
+        .iter()
+        .map(|id| config.format.bundle_path(id))
+        .chain([DEVICES_JSON.to_string(), DEVICES_CSV.to_string()]);
+    for name in names {
+        let path = config.out.join(&name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(_) => taken.push(name),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("look at", &path, e)),
+        }
+    }
+    if taken.is_empty() {
+        return Ok(());
+    }
+    let shown = taken.len().min(20);
+    let more = if taken.len() > shown {
+        format!("\n  ... and {} more", taken.len() - shown)
+    } else {
+        String::new()
+    };
+    Err(Error::Invalid(format!(
+        "`{}` already holds bundles or a record of an earlier run; nothing was written (give another --out folder, or --force to replace them):\n  - {}{more}",
+        escape(&config.out.display().to_string()),
+        taken[..shown].join("\n  - ")
+    )))
+}
+
+/// `gateway.url` and `root.crt` as `stage --method device-cred` makes
+/// them from the archive, with its checks.
+fn fleet_files(path: &std::path::Path, config: &Config) -> Result<FleetFiles> {
+    let method = Method::DeviceCred;
+    let opts = StageOptions {
+        fragment: FragmentOptions {
+            method,
+            hardware_id: None,
+            p12_password: config.p12_password.clone(),
+            hsm: Hsm::default(),
+        },
+        device_cert: None,
+        root_pinning: false,
+        unknown: UnknownPolicy::Drop,
+        with_host: false,
+        epoch: config.epoch,
+        now: config.now,
+    };
+    let label = file_label(path);
+    let (archive, findings) = read_checked(path, &opts.fragment.p12_password, false, config.now)?;
+    let templates = read_templates(None)?;
+    let plan = staging::plan(&label, &archive, &findings, &opts, &templates)
+        .map_err(shared::with_flags)?;
+    let wanted = [Source::DeviceUrl, Source::ServerCa]
+        .into_iter()
+        .filter_map(|s| method.path_of(s));
+    let mut out = Vec::new();
+    for want in wanted {
+        let file = plan
+            .files
+            .iter()
+            .find(|f| f.side == Side::Device && f.path == want)
+            .ok_or_else(|| Error::Invalid(format!("{label}: gives no `{want}` for device-cred")))?;
+        out.push((want, file.contents.expose().clone()));
+    }
+    Ok(out)
+}
+
+/// Issues every certificate, the ids cut into one chunk per core.
+fn issue_all(
+    ca: &FleetCa,
+    config: &Config,
+    not_before: i64,
+    not_after: i64,
+) -> Result<Vec<Issued>> {
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let chunk = config.ids.len().div_ceil(cores).max(1);
+    let results: Vec<Result<Vec<Issued>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = config
+            .ids
+            .chunks(chunk)
+            .map(|ids| {
+                scope.spawn(move || {
+                    ids.iter()
+                        .map(|id| {
+                            ca.issue(id, &config.subject, config.key_type, not_before, not_after)
+                                .map_err(|e| Error::Invalid(format!("device `{id}`: {e}")))
+                        })
+                        .collect::<Result<Vec<Issued>>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    Err(Error::Invalid(
+                        "a certificate worker failed; nothing was written".into(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    let mut issued = Vec::with_capacity(config.ids.len());
+    for chunk in results {
+        issued.extend(chunk?);
+    }
+    Ok(issued)
+}

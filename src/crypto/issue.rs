@@ -1,0 +1,604 @@
+//! Issuing device client certificates with a fleet CA (`device-certs`):
+//! the CA checked before it signs anything ([`FleetCa::new`]), then one key
+//! pair and one X.509 v3 certificate per device ([`FleetCa::issue`]).
+//!
+//! What aktualizr-cert-provider gets wrong (domain.md section 5) is done
+//! here on purpose: the CA key must belong to the CA certificate (the
+//! public point is derived from the private scalar and compared, not read
+//! from the key file); the CA must say CA:TRUE and keyCertSign and be in
+//! its validity; serials are 128 bits from the OS's CSPRNG; the
+//! certificate carries basicConstraints, keyUsage, extendedKeyUsage
+//! clientAuth and both key identifiers, as `openssl verify -x509_strict
+//! -purpose sslclient` wants and the OTA Connect docs recommend.
+//!
+//! EC only: device keys P-256 or P-384, fleet CAs P-256 or P-384, signing
+//! with ECDSA-SHA256 (a P-384 CA signs a SHA-256 digest, which RFC 5758
+//! allows). RSA is refused: the only pure-Rust RSA crate, `rsa`, has an
+//! open advisory (RUSTSEC-2023-0071) and no fixed release; docs/device-certs.md.
+//!
+//! Keys live in `SigningKey`s (zeroized on drop) and leave this module only
+//! as a [`Secret`] PEM.
+
+use std::fmt;
+use std::time::Duration;
+
+use der::asn1::{
+    Any, BitString, GeneralizedTime, OctetString, PrintableStringRef, SetOfVec, UtcTime,
+    Utf8StringRef,
+};
+use der::oid::db::rfc4519::{
+    COMMON_NAME, COUNTRY_NAME, ORGANIZATIONAL_UNIT_NAME, ORGANIZATION_NAME, ST,
+};
+use der::oid::db::rfc5280::ID_KP_CLIENT_AUTH;
+use der::oid::db::rfc5912::{ECDSA_WITH_SHA_256, ID_EC_PUBLIC_KEY, SECP_256_R_1, SECP_384_R_1};
+use der::oid::AssociatedOid;
+use der::{DateTime, Decode, Encode};
+use p256::ecdsa::signature::hazmat::PrehashSigner;
+use rand_core::{OsRng, RngCore};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use x509_cert::attr::AttributeTypeAndValue;
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+    SubjectKeyIdentifier,
+};
+use x509_cert::ext::Extension;
+use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use x509_cert::time::{Time, Validity};
+use x509_cert::{Certificate, TbsCertificate, Version};
+
+use super::pem;
+use super::private_key::PrivateKey;
+use super::x509::{self, CertInfo, KeyAlgorithm};
+use crate::secret::Secret;
+
+/// The longest device id: a CN may be 64 characters (RFC 5280 ub-common-name).
+pub const MAX_ID_LEN: usize = 64;
+
+/// The key type of the device keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    EcP256,
+    EcP384,
+}
+
+impl KeyType {
+    /// As `devices.json` and `devices.csv` name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::EcP256 => "ec-p256",
+            KeyType::EcP384 => "ec-p384",
+        }
+    }
+}
+
+/// Why a fleet CA is refused or a certificate cannot be made. Never holds
+/// key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IssueError {
+    #[error("the CA certificate file holds {0} certificates; give only the fleet CA's own")]
+    NotOneCertificate(usize),
+    #[error("{0}")]
+    BadCertificate(String),
+    #[error("the CA key is {0}: RSA fleet CAs cannot sign here, because the only pure-Rust RSA implementation (the `rsa` crate) has an open security advisory (RUSTSEC-2023-0071) with no fixed release; use an EC P-256 or P-384 fleet CA")]
+    RsaCa(String),
+    #[error("the CA key is {0}, which cannot sign here; use an EC P-256 or P-384 fleet CA")]
+    UnsupportedCaKey(String),
+    #[error("the CA key does not belong to the CA certificate (`{0}`); give the key the CA certificate was made for")]
+    KeyMismatch(String),
+    #[error("the CA certificate (`{0}`) is not a CA: it has no basicConstraints CA:TRUE; give the fleet CA's certificate")]
+    NotCa(String),
+    #[error("the CA certificate (`{0}`) may not sign certificates: its keyUsage {1}; give a CA certificate with keyUsage keyCertSign")]
+    NoKeyCertSign(String, &'static str),
+    #[error("the CA certificate (`{0}`) expired on {1}; renew the fleet CA")]
+    Expired(String, String),
+    #[error("the CA certificate (`{0}`) is not valid before {1}; check the clock, or wait")]
+    NotYetValid(String, String),
+    #[error("cannot make the certificate: {0}")]
+    Build(String),
+}
+
+/// The CA's signing key.
+enum CaKey {
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+}
+
+/// A fleet CA, checked: its key belongs to its certificate, it may sign
+/// certificates, and it is valid now.
+pub struct FleetCa {
+    info: CertInfo,
+    issuer: Name,
+    /// The CA's subject key identifier: the authority key identifier of
+    /// what it issues.
+    key_id: Vec<u8>,
+    key: CaKey,
+}
+
+impl fmt::Debug for FleetCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FleetCa")
+            .field("subject", &self.info.subject)
+            .field("sha256", &self.info.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The optional subject attributes every device certificate gets besides
+/// its CN.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectExtra {
+    /// Two letters (ISO 3166), checked by [`SubjectExtra::check`].
+    pub country: Option<String>,
+    pub state: Option<String>,
+    pub organization: Option<String>,
+    pub unit: Option<String>,
+}
+
+impl SubjectExtra {
+    /// The attributes' values, checked: C two ASCII letters, the others
+    /// 1 to 64 characters without control characters. Returns which one is
+    /// wrong and why.
+    pub fn check(&self) -> Result<(), (SubjectPart, String)> {
+        if let Some(c) = &self.country {
+            if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err((
+                    SubjectPart::Country,
+                    "must be two letters (ISO 3166)".into(),
+                ));
+            }
+        }
+        for (part, value) in [
+            (SubjectPart::State, &self.state),
+            (SubjectPart::Organization, &self.organization),
+            (SubjectPart::Unit, &self.unit),
+        ] {
+            let Some(value) = value else { continue };
+            let chars = value.chars().count();
+            if chars == 0 || chars > 64 {
+                return Err((part, "must be 1 to 64 characters".into()));
+            }
+            if value.chars().any(char::is_control) {
+                return Err((part, "must not hold control characters".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One attribute of [`SubjectExtra`], for the command line's wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectPart {
+    Country,
+    State,
+    Organization,
+    Unit,
+}
+
+/// One device's certificate and key.
+#[derive(Debug)]
+pub struct Issued {
+    /// The certificate as read back: serial, fingerprint, dates.
+    pub cert: CertInfo,
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// The key, PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+    pub key_pem: Secret<String>,
+}
+
+impl FleetCa {
+    /// Checks the CA certificate (PEM, exactly one) and its key, at `now`
+    /// (Unix seconds).
+    pub fn new(cert_pem: &[u8], key: &PrivateKey, now: i64) -> Result<FleetCa, IssueError> {
+        let certs = x509::parse_pem_certificates(cert_pem)
+            .map_err(|e| IssueError::BadCertificate(e.to_string()))?;
+        let [info] = <[CertInfo; 1]>::try_from(certs)
+            .map_err(|certs| IssueError::NotOneCertificate(certs.len()))?;
+        let cert = Certificate::from_der(&info.der)
+            .map_err(|e| IssueError::BadCertificate(e.to_string()))?;
+        let key = match key.algorithm() {
+            KeyAlgorithm::EcP256 | KeyAlgorithm::EcP384 => ca_key(key)?,
+            KeyAlgorithm::Rsa { .. } => return Err(IssueError::RsaCa(key.algorithm().to_string())),
+            other => return Err(IssueError::UnsupportedCaKey(other.to_string())),
+        };
+        let subject = info.subject.clone();
+        if key.public_point() != ec_point(&info.spki_der) {
+            return Err(IssueError::KeyMismatch(subject));
+        }
+        if !info.is_ca {
+            return Err(IssueError::NotCa(subject));
+        }
+        let mut usage = None;
+        let mut key_id = None;
+        for ext in cert.tbs_certificate.extensions.iter().flatten() {
+            if ext.extn_id == KeyUsage::OID {
+                let ku = KeyUsage::from_der(ext.extn_value.as_bytes())
+                    .map_err(|e| IssueError::BadCertificate(format!("its keyUsage: {e}")))?;
+                usage = Some(ku);
+            } else if ext.extn_id == SubjectKeyIdentifier::OID {
+                let ski =
+                    SubjectKeyIdentifier::from_der(ext.extn_value.as_bytes()).map_err(|e| {
+                        IssueError::BadCertificate(format!("its subjectKeyIdentifier: {e}"))
+                    })?;
+                key_id = Some(ski.0.as_bytes().to_vec());
+            }
+        }
+        // RFC 5280 4.2.1.3: a CA certificate whose key signs certificates
+        // must carry keyUsage with keyCertSign.
+        match usage {
+            None => return Err(IssueError::NoKeyCertSign(subject, "extension is missing")),
+            Some(ku) if !ku.key_cert_sign() => {
+                return Err(IssueError::NoKeyCertSign(subject, "lacks keyCertSign"))
+            }
+            Some(_) => {}
+        }
+        if now > info.not_after {
+            return Err(IssueError::Expired(
+                subject,
+                x509::format_date(info.not_after),
+            ));
+        }
+        if now < info.not_before {
+            return Err(IssueError::NotYetValid(
+                subject,
+                x509::format_date(info.not_before),
+            ));
+        }
+        // Without an SKI on the CA, the key identifier its issuer would have
+        // computed (RFC 5280 4.2.1.2, method 1), as OpenSSL does.
+        let key_id = key_id.unwrap_or_else(|| Sha1::digest(key.public_point()).to_vec());
+        Ok(FleetCa {
+            issuer: cert.tbs_certificate.subject.clone(),
+            info,
+            key_id,
+            key,
+        })
+    }
+
+    /// The CA certificate's facts (subject, fingerprint, notAfter).
+    pub fn info(&self) -> &CertInfo {
+        &self.info
+    }
+
+    /// Makes a key of `key_type` and a certificate for it with subject
+    /// `CN=id` (plus `extra`), valid from `not_before` to `not_after` (Unix
+    /// seconds), signed by the CA. `id` must be checked already.
+    pub fn issue(
+        &self,
+        id: &str,
+        extra: &SubjectExtra,
+        key_type: KeyType,
+        not_before: i64,
+        not_after: i64,
+    ) -> Result<Issued, IssueError> {
+        let (spki, key_pem) = match key_type {
+            KeyType::EcP256 => {
+                let key = p256::ecdsa::SigningKey::random(&mut OsRng);
+                let point = key.verifying_key().to_encoded_point(false);
+                let scalar = key.to_bytes();
+                (
+                    ec_spki(SECP_256_R_1, point.as_bytes())?,
+                    key_pem(SECP_256_R_1, &scalar, point.as_bytes())?,
+                )
+            }
+            KeyType::EcP384 => {
+                let key = p384::ecdsa::SigningKey::random(&mut OsRng);
+                let point = key.verifying_key().to_encoded_point(false);
+                let scalar = key.to_bytes();
+                (
+                    ec_spki(SECP_384_R_1, point.as_bytes())?,
+                    key_pem(SECP_384_R_1, &scalar, point.as_bytes())?,
+                )
+            }
+        };
+        let public_bits = spki.subject_public_key.raw_bytes().to_vec();
+        let tbs = TbsCertificate {
+            version: Version::V3,
+            serial_number: random_serial()?,
+            signature: signature_algorithm(),
+            issuer: self.issuer.clone(),
+            validity: Validity {
+                not_before: time(not_before)?,
+                not_after: time(not_after)?,
+            },
+            subject: subject(id, extra)?,
+            subject_public_key_info: spki,
+            issuer_unique_id: None,
+            subject_unique_id: None,
+            extensions: Some(extensions(&public_bits, &self.key_id)?),
+        };
+        let tbs_der = tbs.to_der().map_err(build)?;
+        let signature = self.key.sign_sha256(&tbs_der)?;
+        let cert = Certificate {
+            tbs_certificate: tbs,
+            signature_algorithm: signature_algorithm(),
+            signature: BitString::from_bytes(&signature).map_err(build)?,
+        };
+        let der = cert.to_der().map_err(build)?;
+        let info = x509::parse_der(&der).map_err(|e| IssueError::Build(e.to_string()))?;
+        Ok(Issued {
+            cert_pem: pem::encode("CERTIFICATE", &der),
+            cert: info,
+            key_pem,
+        })
+    }
+}
+
+impl CaKey {
+    /// The public point, SEC1 uncompressed.
+    fn public_point(&self) -> Vec<u8> {
+        match self {
+            CaKey::P256(k) => k
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
+            CaKey::P384(k) => k
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
+        }
+    }
+
+    /// An ECDSA signature over the SHA-256 digest of `message`, DER.
+    fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>, IssueError> {
+        let digest = Sha256::digest(message);
+        let sign_error = |_| IssueError::Build("the CA key could not sign".into());
+        Ok(match self {
+            CaKey::P256(k) => {
+                let sig: p256::ecdsa::Signature = k.sign_prehash(&digest).map_err(sign_error)?;
+                sig.to_der().as_bytes().to_vec()
+            }
+            CaKey::P384(k) => {
+                let sig: p384::ecdsa::Signature = k.sign_prehash(&digest).map_err(sign_error)?;
+                sig.to_der().as_bytes().to_vec()
+            }
+        })
+    }
+}
+
+/// The signing key of an EC P-256 or P-384 private key.
+fn ca_key(key: &PrivateKey) -> Result<CaKey, IssueError> {
+    let bad = |what: &str| IssueError::UnsupportedCaKey(format!("an EC key whose {what}"));
+    let info = pkcs8::PrivateKeyInfo::from_der(key.pkcs8_der().expose())
+        .map_err(|_| bad("PKCS#8 form does not parse"))?;
+    let ec = sec1::EcPrivateKey::from_der(info.private_key)
+        .map_err(|_| bad("SEC1 form does not parse"))?;
+    Ok(match key.algorithm() {
+        KeyAlgorithm::EcP256 => CaKey::P256(
+            p256::ecdsa::SigningKey::from_slice(ec.private_key)
+                .map_err(|_| bad("scalar is out of range"))?,
+        ),
+        _ => CaKey::P384(
+            p384::ecdsa::SigningKey::from_slice(ec.private_key)
+                .map_err(|_| bad("scalar is out of range"))?,
+        ),
+    })
+}
+
+/// The raw public key bits of a DER SubjectPublicKeyInfo (for an EC key,
+/// the SEC1 point); empty when it does not parse.
+fn ec_point(spki_der: &[u8]) -> Vec<u8> {
+    SubjectPublicKeyInfoOwned::from_der(spki_der)
+        .map(|s| s.subject_public_key.raw_bytes().to_vec())
+        .unwrap_or_default()
+}
+
+fn build(e: der::Error) -> IssueError {
+    IssueError::Build(e.to_string())
+}
+
+fn ec_spki(
+    curve: der::oid::ObjectIdentifier,
+    point: &[u8],
+) -> Result<SubjectPublicKeyInfoOwned, IssueError> {
+    Ok(SubjectPublicKeyInfoOwned {
+        algorithm: AlgorithmIdentifierOwned {
+            oid: ID_EC_PUBLIC_KEY,
+            parameters: Some(Any::from(&curve)),
+        },
+        subject_public_key: BitString::from_bytes(point).map_err(build)?,
+    })
+}
+
+/// The key as PKCS#8 PEM, with its public point (RFC 5915), as OpenSSL
+/// writes it.
+fn key_pem(
+    curve: der::oid::ObjectIdentifier,
+    scalar: &[u8],
+    point: &[u8],
+) -> Result<Secret<String>, IssueError> {
+    let sec1 = Secret::new(
+        sec1::EcPrivateKey {
+            private_key: scalar,
+            parameters: Some(sec1::EcParameters::NamedCurve(curve)),
+            public_key: Some(point),
+        }
+        .to_der()
+        .map_err(build)?,
+    );
+    let key =
+        PrivateKey::from_sec1_der(sec1.expose()).map_err(|e| IssueError::Build(e.to_string()))?;
+    Ok(key.to_pem())
+}
+
+/// ECDSA with SHA-256; RFC 5758 3.2: the parameters are absent.
+fn signature_algorithm() -> AlgorithmIdentifierOwned {
+    AlgorithmIdentifierOwned {
+        oid: ECDSA_WITH_SHA_256,
+        parameters: None,
+    }
+}
+
+/// 128 bits from the OS's CSPRNG, as a positive INTEGER (DER adds a zero
+/// byte when the top bit is set; RFC 5280 allows up to 20 octets).
+fn random_serial() -> Result<SerialNumber, IssueError> {
+    let mut bytes = [0u8; 16];
+    OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| IssueError::Build(format!("the OS's random number generator failed: {e}")))?;
+    SerialNumber::new(&bytes).map_err(build)
+}
+
+/// RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050.
+fn time(unix: i64) -> Result<Time, IssueError> {
+    let secs =
+        u64::try_from(unix).map_err(|_| IssueError::Build("a validity date before 1970".into()))?;
+    let dt = DateTime::from_unix_duration(Duration::from_secs(secs)).map_err(build)?;
+    Ok(if dt.year() < 2050 {
+        Time::UtcTime(UtcTime::from_date_time(dt).map_err(build)?)
+    } else {
+        Time::GeneralTime(GeneralizedTime::from_date_time(dt))
+    })
+}
+
+/// `C, ST, O, OU, CN`, most general first as in DER; C as a
+/// PrintableString (RFC 5280 appendix A), the others as UTF8String.
+fn subject(id: &str, extra: &SubjectExtra) -> Result<Name, IssueError> {
+    let mut rdns = Vec::new();
+    let mut push = |oid, value: Any| -> Result<(), IssueError> {
+        let set = SetOfVec::try_from(vec![AttributeTypeAndValue { oid, value }]).map_err(build)?;
+        rdns.push(RelativeDistinguishedName(set));
+        Ok(())
+    };
+    if let Some(c) = &extra.country {
+        let c = c.to_ascii_uppercase();
+        push(
+            COUNTRY_NAME,
+            Any::from(PrintableStringRef::new(&c).map_err(build)?),
+        )?;
+    }
+    for (oid, value) in [
+        (ST, &extra.state),
+        (ORGANIZATION_NAME, &extra.organization),
+        (ORGANIZATIONAL_UNIT_NAME, &extra.unit),
+        (COMMON_NAME, &Some(id.to_string())),
+    ] {
+        if let Some(value) = value {
+            push(oid, Any::from(Utf8StringRef::new(value).map_err(build)?))?;
+        }
+    }
+    Ok(RdnSequence(rdns))
+}
+
+/// basicConstraints CA:FALSE (critical), keyUsage digitalSignature
+/// (critical), extendedKeyUsage clientAuth (critical, as the OTA Connect
+/// docs recommend), subject and authority key identifiers.
+fn extensions(public_bits: &[u8], ca_key_id: &[u8]) -> Result<Vec<Extension>, IssueError> {
+    fn ext<T: Encode + AssociatedOid>(value: &T, critical: bool) -> Result<Extension, IssueError> {
+        Ok(Extension {
+            extn_id: T::OID,
+            critical,
+            extn_value: OctetString::new(value.to_der().map_err(build)?).map_err(build)?,
+        })
+    }
+    let ski = OctetString::new(Sha1::digest(public_bits).to_vec()).map_err(build)?;
+    let aki = AuthorityKeyIdentifier {
+        key_identifier: Some(OctetString::new(ca_key_id.to_vec()).map_err(build)?),
+        authority_cert_issuer: None,
+        authority_cert_serial_number: None,
+    };
+    Ok(vec![
+        ext(
+            &BasicConstraints {
+                ca: false,
+                path_len_constraint: None,
+            },
+            true,
+        )?,
+        ext(&KeyUsage(KeyUsages::DigitalSignature.into()), true)?,
+        ext(&ExtendedKeyUsage(vec![ID_KP_CLIENT_AUTH]), true)?,
+        ext(&SubjectKeyIdentifier(ski), false)?,
+        ext(&aki, false)?,
+    ])
+}
+
+/// Whether `id` may be a device id: 1 to 64 characters of `[A-Za-z0-9._-]`,
+/// not starting with `.` (it names a folder and a CN). The reason when not.
+pub fn check_device_id(id: &str) -> Result<(), &'static str> {
+    if id.is_empty() {
+        return Err("it is empty");
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err("it is longer than 64 characters");
+    }
+    if id.starts_with('.') {
+        return Err("it starts with `.`");
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err("it holds a character outside [A-Za-z0-9._-]");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_ids() {
+        for ok in ["a", "dev-0001", "A.b_c-9", &"x".repeat(64)] {
+            assert_eq!(check_device_id(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            ".hidden",
+            "..",
+            "a/b",
+            "a b",
+            "é",
+            "a\n",
+            &"x".repeat(65),
+        ] {
+            assert!(check_device_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn subject_extra_checks() {
+        let ok = SubjectExtra {
+            country: Some("de".into()),
+            organization: Some("Fleet Ümlaut".into()),
+            ..Default::default()
+        };
+        assert_eq!(ok.check(), Ok(()));
+        let bad_c = SubjectExtra {
+            country: Some("DEU".into()),
+            ..Default::default()
+        };
+        assert_eq!(bad_c.check().map_err(|e| e.0), Err(SubjectPart::Country));
+        let bad_o = SubjectExtra {
+            organization: Some("a\u{7}".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            bad_o.check().map_err(|e| e.0),
+            Err(SubjectPart::Organization)
+        );
+    }
+
+    #[test]
+    fn times_switch_to_generalized_in_2050() {
+        assert!(matches!(time(0).unwrap(), Time::UtcTime(_)));
+        // 2049-12-31T23:59:59Z and 2050-01-01T00:00:00Z.
+        assert!(matches!(time(2_524_607_999).unwrap(), Time::UtcTime(_)));
+        assert!(matches!(time(2_524_608_000).unwrap(), Time::GeneralTime(_)));
+    }
+
+    #[test]
+    fn serials_are_positive_and_128_bits() {
+        for _ in 0..64 {
+            let serial = random_serial().unwrap();
+            let bytes = serial.as_bytes();
+            assert!(bytes.len() <= 17);
+            // Positive: a set top bit is preceded by a zero byte.
+            assert!(bytes[0] & 0x80 == 0, "{bytes:02x?}");
+        }
+    }
+}
