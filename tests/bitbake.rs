@@ -122,6 +122,10 @@ impl Build {
             env!("CARGO_BIN_EXE_sota-stage").into(),
         );
         conf.insert("SOTA_HARDWARE_ID".into(), "test-board".into());
+        if meta_updater {
+            // The dynamic layer's switch-over is opt-in.
+            conf.insert("DISTRO_FEATURES".into(), "sota-stage".into());
+        }
         conf.insert("SOURCE_DATE_EPOCH".into(), EPOCH.to_string());
         Build {
             dir,
@@ -985,17 +989,25 @@ fn meta_updater_device_cred_recipes_stage_with_sota_stage() {
 }
 
 /// The real tool recipe parses (with stub cargo classes), takes its crates
-/// from the generated .inc, and skips itself with a reason until it is told
-/// where the sources are.
+/// from the generated .inc and, out of the box, its sources from the checkout
+/// the layer sits in; `SOTA_STAGE_SRC_URI` overrides that for a release; a
+/// layer copied out of its checkout skips the recipe and says what it needs.
 #[test]
 #[ignore = "needs BITBAKE"]
 fn the_tool_recipe_parses_and_says_what_it_needs() {
     let bitbake = bitbake();
     let mut build = Build::new(&bitbake, false);
-    build
-        .run(&["sota-stage"])
-        .failed()
-        .log_has("set SOTA_STAGE_SRC_URI and SOTA_STAGE_SRCREV");
+    let env = build.run(&["-e", "sota-stage"]);
+    env.ok()
+        .log_has("file://Cargo.lock;subdir=${BP}")
+        .log_has("file://src;subdir=${BP}")
+        .log_has("crate://crates.io/serde/")
+        .log_has("[serde-1.")
+        .log_has(".sha256sum] \"")
+        .log_has("\nLICENSE=\"MIT | Apache-2.0\"")
+        .log_has("\nBBCLASSEXTEND=\"native\"")
+        .log_has("\nS=\"")
+        .log_has("/sota-stage-0.1.0\"");
 
     build.set(
         "SOTA_STAGE_SRC_URI",
@@ -1005,13 +1017,23 @@ fn the_tool_recipe_parses_and_says_what_it_needs() {
         "SOTA_STAGE_SRCREV",
         "0123456789abcdef0123456789abcdef01234567",
     );
-    let env = build.run(&["-e", "sota-stage"]);
-    env.ok()
-        .log_has("crate://crates.io/serde/")
-        .log_has("[serde-1.")
-        .log_has(".sha256sum] \"")
-        .log_has("\nLICENSE=\"MIT | Apache-2.0\"")
-        .log_has("\nBBCLASSEXTEND=\"native\"")
-        .log_has("\nS=\"")
-        .log_has("/sota-stage-0.1.0\"");
+    build
+        .run(&["-e", "sota-stage"])
+        .ok()
+        .log_has("\nSRC_URI=\"git://git.example.test/sota-stage.git");
+
+    // The layer alone, outside a sota-stage checkout.
+    let lone = build.dir.join("lone/meta-layer-snippets");
+    copy_tree(&repo().join("meta-layer-snippets"), &lone);
+    let bblayers = build.dir.join("build/conf/bblayers.conf");
+    let layers = fs::read_to_string(&bblayers).unwrap().replace(
+        &repo().join("meta-layer-snippets").display().to_string(),
+        &lone.display().to_string(),
+    );
+    fs::write(&bblayers, layers).unwrap();
+    build.conf.remove("SOTA_STAGE_SRC_URI");
+    build
+        .run(&["sota-stage"])
+        .failed()
+        .log_has("meta-layer-snippets is not inside a sota-stage checkout: set SOTA_STAGE_SRC_URI and SOTA_STAGE_SRCREV");
 }
