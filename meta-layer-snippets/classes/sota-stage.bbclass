@@ -80,7 +80,10 @@ SOTA_STAGE_SCRATCH = "${WORKDIR}/sota-stage-scratch"
 # ${D} (or the host folder) against them before anything is packaged.
 SOTA_STAGE_MANIFESTS = "${WORKDIR}/sota-stage-manifests"
 
-DEPENDS:append = "${@'' if d.getVar('SOTA_STAGE_TOOL') == 'host' else ' sota-stage-native'}"
+# The tool's recipe, unless the host's tool is used.
+SOTA_STAGE_TOOL_DEPENDS = "${@'' if d.getVar('SOTA_STAGE_TOOL') == 'host' else 'sota-stage-native'}"
+# nooelint: oelint.vars.dependsclass - the value is sota-stage-native or nothing
+DEPENDS:append = " ${SOTA_STAGE_TOOL_DEPENDS}"
 
 # Entries only host tools read, and entries only the device gets (the tool's
 # split, domain.md section 1). Anything else (root.json, server_ca.pem,

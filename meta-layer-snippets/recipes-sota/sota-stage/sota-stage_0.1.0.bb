@@ -24,7 +24,8 @@ LIC_FILES_CHKSUM = " \
 # commit); those sources must unpack to ${BP}, or set S to where they do.
 SOTA_STAGE_SRC_URI ??= ""
 SOTA_STAGE_SRCREV ??= ""
-SOTA_STAGE_CHECKOUT := "${@os.path.normpath(os.path.join(os.path.dirname(d.getVar('FILE')), '..', '..', '..'))}"
+# The checkout: the folder above meta-layer-snippets (or another checkout).
+SOTA_STAGE_CHECKOUT ??= "${@os.path.normpath(os.path.join(os.path.dirname(d.getVar('FILE')), '..', '..', '..'))}"
 SOTA_STAGE_CHECKOUT_SRC_URI = " \
     file://Cargo.toml;subdir=${BP} \
     file://Cargo.lock;subdir=${BP} \
@@ -33,8 +34,10 @@ SOTA_STAGE_CHECKOUT_SRC_URI = " \
     file://src;subdir=${BP} \
     file://templates;subdir=${BP} \
 "
-# A search path: not part of any signature (BB_BASEHASH_IGNORE_VARS).
-FILESEXTRAPATHS:prepend := "${SOTA_STAGE_CHECKOUT}:"
+# A search path: not part of any signature (BB_BASEHASH_IGNORE_VARS). Not
+# ":=", so that a bbappend can name another checkout in SOTA_STAGE_CHECKOUT.
+# nooelint: oelint.vars.fileextrapathsop,oelint.vars.fileextrapaths
+FILESEXTRAPATHS:prepend = "${SOTA_STAGE_CHECKOUT}:"
 
 SRC_URI = "${@d.getVar('SOTA_STAGE_SRC_URI') or d.getVar('SOTA_STAGE_CHECKOUT_SRC_URI')}"
 SRCREV = "${SOTA_STAGE_SRCREV}"
