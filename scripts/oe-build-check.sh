@@ -41,7 +41,7 @@ user=${OE_TEST_USER:-oe}
 tests=$build/meta-sota-stage-test
 printf '%s\n' 'TEST-ONLY-pin-0042' > "$build/hsm-pin"
 chown "$user" "$build/hsm-pin"
-for recipe in sota-credentials sota-credentials-host-native sota-stage; do
+for recipe in sota-credentials sota-credentials-host-native sota-stage_%; do
     : > "$tests/recipes/$recipe.bbappend"
 done
 pin_append="SOTA_HSM_PIN_FILE = \"$build/hsm-pin\""

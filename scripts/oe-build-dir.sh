@@ -2,7 +2,7 @@
 # Makes a real OpenEmbedded-Core build folder for the layer's tests and build
 # check, offline (../shared/tools/oe: OE-core, BitBake, meta-updater and
 # meta-openembedded unpacked from snapshots).
-#   oe-build-dir.sh RELEASE BUILDDIR KIND ARCHIVE
+#   oe-build-dir.sh RELEASE BUILDDIR KIND ARCHIVE [KEEP]
 # RELEASE: scarthgap | wrynose. KIND:
 #   plain   OE-core, meta-oe, meta-python, meta-networking, meta-filesystems,
 #           meta-updater: what a meta-updater build has before this layer
@@ -11,6 +11,11 @@
 #   opt-in  layer + DISTRO_FEATURES:append = " sota-stage" and
 #           SOTA_STAGE_TOOL = "host"
 # ARCHIVE: SOTA_PACKED_CREDENTIALS for the whole build (the same in every kind).
+# KEEP: a file of recipe names (PN, one a line); when given, every recipe and
+# bbappend of meta-openembedded for another name is masked (BBMASK), so the
+# folder parses in a fraction of the time. tests/oe.rs passes the recipes of
+# the graph it checks (from `bitbake -g` in the unmasked "layer" folder):
+# masking recipes outside a graph changes no signature inside it.
 # All kinds take the packaging tools from the build host
 # (../shared/tools/oe/host-natives), so that tasks can run and the kinds'
 # signatures compare. Run as root: it installs Debian's pseudo, rpm and quilt
@@ -23,6 +28,7 @@ release=${1:?usage: oe-build-dir.sh RELEASE BUILDDIR KIND ARCHIVE}
 build=${2:?usage: oe-build-dir.sh RELEASE BUILDDIR KIND ARCHIVE}
 kind=${3:?usage: oe-build-dir.sh RELEASE BUILDDIR KIND ARCHIVE}
 archive=${4:?usage: oe-build-dir.sh RELEASE BUILDDIR KIND ARCHIVE}
+keep=${5:-}
 user=${OE_TEST_USER:-oe}
 case $kind in plain|layer|opt-in) ;; *) echo "oe-build-dir.sh: unknown kind '$kind'" >&2; exit 2 ;; esac
 shared=$repo/../shared/tools/oe
@@ -50,7 +56,7 @@ BBFILE_COLLECTIONS += "sota-stage-test"
 BBFILE_PATTERN_sota-stage-test = "^\${LAYERDIR}/"
 LAYERSERIES_COMPAT_sota-stage-test = "$release"
 CONF
-    for recipe in sota-credentials sota-credentials-host-native sota-stage; do
+    for recipe in sota-credentials sota-credentials-host-native sota-stage_%; do
         : > "$test/recipes/$recipe.bbappend"
     done
     layers="$layers $repo/meta-layer-snippets $test"
@@ -72,6 +78,14 @@ if [ "$kind" = opt-in ]; then
     cat >> "$build/conf/local.conf" <<'CONF'
 DISTRO_FEATURES:append = " sota-stage"
 SOTA_STAGE_TOOL = "host"
+CONF
+fi
+if [ -n "$keep" ]; then
+    names=$(python3 -c 'import re, sys; print("|".join(re.escape(l.strip()) for l in open(sys.argv[1]) if l.strip()))' "$keep")
+    cat >> "$build/conf/local.conf" <<CONF
+# Only the meta-openembedded recipes of the tests' graphs ($keep).
+BBMASK += "^$oe/meta-openembedded/.*/(?!(?:$names)(?:_[^/]*)?\.bb(?:append)?\$)[^/]+\.bb(?:append)?\$"
+BB_DANGLINGAPPENDS_WARNONLY = "1"
 CONF
 fi
 "$shared/host-natives/setup.sh" "$build" >/dev/null

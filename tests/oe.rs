@@ -136,13 +136,20 @@ impl Oe {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = repo().join("target/oe").join(release).join(kind);
+        let mut args = vec![
+            release.into(),
+            dir.clone().into_os_string(),
+            kind.into(),
+            repo().join("examples/credentials.zip").into_os_string(),
+        ];
+        // The plain and opt-in folders parse only the meta-openembedded
+        // recipes of the graphs checked here: their names come from
+        // `bitbake -g` in the layer folder, which parses everything.
+        if kind != "layer" && !dir.join("conf/.sota-stage-kind").exists() {
+            args.push(keep_list(release).into_os_string());
+        }
         Cmd::new(repo().join("scripts/oe-build-dir.sh"))
-            .args([
-                release.as_ref(),
-                dir.as_os_str(),
-                kind.as_ref(),
-                repo().join("examples/credentials.zip").as_os_str(),
-            ])
+            .args(args)
             .env("OE_TEST_USER", &user)
             .timeout(RUN_TIMEOUT)
             .run()
@@ -192,6 +199,17 @@ impl Oe {
             .join(format!("{recipe}.bbappend"));
         if fs::read_to_string(&path).ok().as_deref() != Some(text) {
             write_fresh(&path, text);
+        }
+    }
+
+    /// Empties the test layer's bbappends (a failed test may have left some).
+    fn reset_appends(&self) {
+        for recipe in [
+            "sota-credentials",
+            "sota-credentials-host-native",
+            "sota-stage_%",
+        ] {
+            self.append(recipe, "");
         }
     }
 
@@ -282,6 +300,40 @@ impl Oe {
     }
 }
 
+/// The recipe names (from their files) of every recipe in the graphs the
+/// tests check, written to `target/oe/<release>/keep-recipes`: aktualizr,
+/// meta-updater's five recipes, both credentials recipes and the tool.
+fn keep_list(release: &'static str) -> PathBuf {
+    let oe = Oe::open(release, "layer");
+    oe.reset_appends();
+    let mut targets = vec![
+        "aktualizr",
+        "sota-credentials",
+        "sota-credentials-host-native",
+        "sota-stage-native",
+    ];
+    targets.extend(SWITCHED);
+    let mut args = vec!["bitbake", "-g"];
+    args.extend_from_slice(&targets);
+    oe.ok(&args);
+    let dot = fs::read_to_string(oe.dir.join("task-depends.dot")).unwrap();
+    let mut names = BTreeSet::new();
+    for file in dot.split("\\n").filter(|f| f.ends_with(".bb\"]")) {
+        let file = file.trim_end_matches("\"]");
+        let base = file.rsplit('/').next().unwrap();
+        let base = base.trim_end_matches(".bb");
+        names.insert(base.split('_').next().unwrap().to_owned());
+    }
+    assert!(names.contains("aktualizr"), "{names:?}");
+    let path = repo().join("target/oe").join(release).join("keep-recipes");
+    fs::write(
+        &path,
+        names.into_iter().collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    path
+}
+
 /// Tasks whose hash differs between two `sigs` results, as `recipe:task`,
 /// over the recipes in `recipes` (all when empty) that both hold.
 fn changed(
@@ -319,6 +371,7 @@ fn read_entry(zip: &[u8], name: &str) -> String {
 /// warning that names it; meta-updater's five recipes get its bbappends.
 fn parses_with_meta_updater(release: &'static str) {
     let oe = Oe::open(release, "layer");
+    oe.reset_appends();
     let run = oe.ok(&["bitbake", "-p"]);
     let out = format!("{}{}", run.stdout, run.stderr);
     assert!(!out.contains("ERROR:"), "{out}");
@@ -344,9 +397,7 @@ fn parses_with_meta_updater(release: &'static str) {
 /// around the layer, whose path is in no signature and whose content is.
 fn out_of_the_box(release: &'static str) {
     let oe = Oe::open(release, "layer");
-    oe.append("sota-credentials", "");
-    oe.append("sota-credentials-host-native", "");
-    oe.append("sota-stage", "");
+    oe.reset_appends();
     let env = oe.ok(&["bitbake", "-e", "sota-credentials"]).stdout;
     assert!(env.contains("\nDEPENDS=\"") && env.contains("sota-stage-native"));
     let graph = oe.graph("sota-credentials");
@@ -397,7 +448,7 @@ fn out_of_the_box(release: &'static str) {
         }
     }
     oe.append(
-        "sota-stage",
+        "sota-stage_%",
         &format!("SOTA_STAGE_CHECKOUT = \"{}\"\n", copy.path().display()),
     );
     let moved = oe.sigs(&["sota-stage-native"]);
@@ -419,7 +470,7 @@ fn out_of_the_box(release: &'static str) {
             "{task} does not follow the sources: {diff:?}"
         );
     }
-    oe.append("sota-stage", "");
+    oe.append("sota-stage_%", "");
 }
 
 /// Adding the layer changes no signature of meta-updater's recipes, nor of
@@ -429,7 +480,7 @@ fn adding_the_layer_changes_no_signature(release: &'static str) {
     targets.extend(SWITCHED);
     let plain = Oe::open(release, "plain").sigs(&targets);
     let layer = Oe::open(release, "layer");
-    layer.append("sota-credentials", "");
+    layer.reset_appends();
     let with = layer.sigs(&targets);
     assert_eq!(
         plain.keys().collect::<Vec<_>>(),
@@ -480,6 +531,7 @@ fn the_opt_in_switches_meta_updater_over(release: &'static str) {
 /// parse with what to do.
 fn host_tool_mode(release: &'static str) {
     let oe = Oe::open(release, "layer");
+    oe.reset_appends();
     oe.append("sota-credentials", "SOTA_STAGE_TOOL = \"host\"\n");
     let graph = oe.graph("sota-credentials");
     for rust in RUST {
@@ -555,6 +607,7 @@ fn credentials_signatures(release: &'static str) {
     let archive = dir.join("a/credentials.zip");
     write_fresh(&archive, base().build());
     let oe = Oe::open(release, "layer");
+    oe.reset_appends();
     let settings = |archive: &Path| {
         format!(
             "SOTA_STAGE_TOOL = \"host\"\nSOTA_PACKED_CREDENTIALS = \"{}\"\nSOTA_P12_PASSWORD_FILE = \"{}\"\n",
@@ -564,7 +617,7 @@ fn credentials_signatures(release: &'static str) {
     };
     oe.append("sota-credentials", &settings(&archive));
     oe.append("sota-credentials-host-native", &settings(&archive));
-    oe.append("sota-stage", "");
+    oe.append("sota-stage_%", "");
     let targets = ["sota-credentials", "sota-credentials-host-native"];
     let device = ["sota-credentials"];
     let host = ["sota-credentials-host-native"];
