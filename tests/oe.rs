@@ -318,8 +318,12 @@ fn keep_list(release: &'static str) -> PathBuf {
     oe.ok(&args);
     let dot = fs::read_to_string(oe.dir.join("task-depends.dot")).unwrap();
     let mut names = BTreeSet::new();
-    for file in dot.split("\\n").filter(|f| f.ends_with(".bb\"]")) {
-        let file = file.trim_end_matches("\"]");
+    // Labels end in "\n/path/to/recipe.bb" (or virtual:native:/path...).
+    let files = dot
+        .split("\\n")
+        .filter_map(|piece| piece.split('"').next())
+        .filter(|file| file.ends_with(".bb"));
+    for file in files {
         let base = file.rsplit('/').next().unwrap();
         let base = base.trim_end_matches(".bb");
         names.insert(base.split('_').next().unwrap().to_owned());
