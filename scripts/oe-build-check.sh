@@ -96,7 +96,8 @@ $want"
             bad "$recipe: $dir is $(stat -c %a "$d/$dir"), not 700"
         fi
     done
-    rpmfile=$(find "$tmp/deploy/rpm" -name "$recipe-[0-9]*.rpm" ! -name '*-dbg*' ! -name '*-dev*' | head -n 1)
+    # "$recipe-<version>": not the -dbg and -dev packages.
+    rpmfile=$(find "$tmp/deploy/rpm" -name "$recipe-[0-9]*.rpm" | head -n 1)
     [ -n "$rpmfile" ] || { bad "$recipe: no rpm"; return; }
     # "-rw-------  1 root root  2057 Apr  5 2011 /var/sota/..." -> "600 root root var/sota/..."
     rpmlist=$(rpm -qlvp "$rpmfile" 2>/dev/null | awk '$1 ~ /^-/ {
