@@ -122,6 +122,10 @@ impl Build {
             env!("CARGO_BIN_EXE_sota-stage").into(),
         );
         conf.insert("SOTA_HARDWARE_ID".into(), "test-board".into());
+        if meta_updater {
+            // The dynamic layer's switch-over is opt-in.
+            conf.insert("DISTRO_FEATURES".into(), "sota-stage".into());
+        }
         conf.insert("SOURCE_DATE_EPOCH".into(), EPOCH.to_string());
         Build {
             dir,
@@ -380,6 +384,7 @@ const TARGET_TASKS_AFTER_CHECK: &[&str] = &[
     "configure",
     "compile",
     "install",
+    "sota_verify",
     "populate_sysroot",
     "package",
     "package_write_ipk",
@@ -390,6 +395,7 @@ const NATIVE_TASKS_AFTER_CHECK: &[&str] = &[
     "configure",
     "compile",
     "install",
+    "sota_verify",
     "populate_sysroot",
     "build",
 ];
@@ -557,14 +563,17 @@ fn shared_cred_device_and_host_files_and_their_signatures() {
         .as_str()
         .unwrap()
         .to_owned();
-    let creds = |tufrepo: &str| {
+    let creds_at = |tufrepo: &str, url: &str| {
         Creds::typical(&pki)
             .p12(p12.clone())
             .file("targets.pub", targets_pub.as_str())
             .file("targets.sec", targets_sec.as_str())
             .tufrepo_url(tufrepo)
+            .url(url)
             .build()
     };
+    let device_url = format!("https://{}.device-gateway.example.test:443", pki.uuid());
+    let creds = |tufrepo: &str| creds_at(tufrepo, &device_url);
 
     let archive = build.input("a/credentials.zip");
     write_input(&archive, creds("https://tuf.example.test/api/v1/user_repo"));
@@ -655,32 +664,47 @@ fn shared_cred_device_and_host_files_and_their_signatures() {
     build.set("SOTA_P12_PASSWORD_FILE", build.input("elsewhere/pw"));
     build.run(&both).ok().ran_nothing();
 
-    // Other content at the same path: exactly the tasks that read it, and
-    // those after them, re-run; the tool's recipe does not.
+    // Other content at the same path, host side only (tufrepo.url): exactly
+    // the host recipe's tasks that read it, and those after them, re-run;
+    // the device recipe's signatures follow only the device's entries.
+    let digest = |sig: &serde_json::Value| sig["varvals"]["SOTA_STAGE_CONTENT_DIGEST"].to_string();
     write_input(
         &moved,
         creds("https://tuf.example.test/api/v1/another_repo"),
     );
-    let mut expected = tasks("sota-credentials", TARGET_TASKS_AFTER_CHECK);
-    expected.extend(tasks(
+    build.run(&both).ok().ran_exactly(&tasks(
         "sota-credentials-host-native",
         NATIVE_TASKS_AFTER_CHECK,
     ));
-    build.run(&both).ok().ran_exactly(&expected);
     assert_eq!(
         read(build.host_files().join("tufrepo.url")),
         "https://tuf.example.test/api/v1/another_repo"
     );
+    let sig_host_change = build.sigdata("sota-credentials-1.0-r0", "do_install");
+    assert_eq!(digest(&sig_before), digest(&sig_host_change));
+
+    // Device side (autoprov.url): the device recipe re-runs from its check on,
+    // the host recipe (which never gets autoprov.url) and the tool do not.
+    write_input(
+        &moved,
+        creds_at(
+            "https://tuf.example.test/api/v1/another_repo",
+            &format!("https://{}.other-gateway.example.test:443", pki.uuid()),
+        ),
+    );
+    build
+        .run(&both)
+        .ok()
+        .ran_exactly(&tasks("sota-credentials", TARGET_TASKS_AFTER_CHECK));
     let sig_after = build.sigdata("sota-credentials-1.0-r0", "do_install");
-    let checksums = |sig: &serde_json::Value| sig["file_checksum_values"].to_string();
     assert!(
-        checksums(&sig_before).contains("credentials.zip"),
-        "{}",
-        checksums(&sig_before)
+        digest(&sig_before).len() > 60,
+        "the side's content digest is in the signature: {}",
+        digest(&sig_before)
     );
     assert_ne!(
-        checksums(&sig_before),
-        checksums(&sig_after),
+        digest(&sig_before),
+        digest(&sig_after),
         "the content is in the signature"
     );
 
@@ -985,17 +1009,25 @@ fn meta_updater_device_cred_recipes_stage_with_sota_stage() {
 }
 
 /// The real tool recipe parses (with stub cargo classes), takes its crates
-/// from the generated .inc, and skips itself with a reason until it is told
-/// where the sources are.
+/// from the generated .inc and, out of the box, its sources from the checkout
+/// the layer sits in; `SOTA_STAGE_SRC_URI` overrides that for a release; a
+/// layer copied out of its checkout skips the recipe and says what it needs.
 #[test]
 #[ignore = "needs BITBAKE"]
 fn the_tool_recipe_parses_and_says_what_it_needs() {
     let bitbake = bitbake();
     let mut build = Build::new(&bitbake, false);
-    build
-        .run(&["sota-stage"])
-        .failed()
-        .log_has("set SOTA_STAGE_SRC_URI and SOTA_STAGE_SRCREV");
+    let env = build.run(&["-e", "sota-stage"]);
+    env.ok()
+        .log_has("file://Cargo.lock;subdir=${BP}")
+        .log_has("file://src;subdir=${BP}")
+        .log_has("crate://crates.io/serde/")
+        .log_has("[serde-1.")
+        .log_has(".sha256sum] \"")
+        .log_has("\nLICENSE=\"MIT | Apache-2.0\"")
+        .log_has("\nBBCLASSEXTEND=\"native\"")
+        .log_has("\nS=\"")
+        .log_has("/sota-stage-0.1.0\"");
 
     build.set(
         "SOTA_STAGE_SRC_URI",
@@ -1005,13 +1037,93 @@ fn the_tool_recipe_parses_and_says_what_it_needs() {
         "SOTA_STAGE_SRCREV",
         "0123456789abcdef0123456789abcdef01234567",
     );
-    let env = build.run(&["-e", "sota-stage"]);
-    env.ok()
-        .log_has("crate://crates.io/serde/")
-        .log_has("[serde-1.")
-        .log_has(".sha256sum] \"")
-        .log_has("\nLICENSE=\"MIT | Apache-2.0\"")
-        .log_has("\nBBCLASSEXTEND=\"native\"")
-        .log_has("\nS=\"")
-        .log_has("/sota-stage-0.1.0\"");
+    build
+        .run(&["-e", "sota-stage"])
+        .ok()
+        .log_has("\nSRC_URI=\"git://git.example.test/sota-stage.git");
+
+    // The layer alone, outside a sota-stage checkout.
+    let lone = build.dir.join("lone/meta-layer-snippets");
+    copy_tree(&repo().join("meta-layer-snippets"), &lone);
+    let bblayers = build.dir.join("build/conf/bblayers.conf");
+    let layers = fs::read_to_string(&bblayers).unwrap().replace(
+        &repo().join("meta-layer-snippets").display().to_string(),
+        &lone.display().to_string(),
+    );
+    fs::write(&bblayers, layers).unwrap();
+    build.conf.remove("SOTA_STAGE_SRC_URI");
+    build
+        .run(&["sota-stage"])
+        .failed()
+        .log_has("meta-layer-snippets is not inside a sota-stage checkout: set SOTA_STAGE_SRC_URI and SOTA_STAGE_SRCREV");
+}
+
+/// An append that edits or adds a staged file after the class staged it
+/// fails `do_sota_verify`, before anything is packaged, with verify's report;
+/// the staging manifest is in `${WORKDIR}`, never in `${D}`.
+#[test]
+#[ignore = "needs BITBAKE"]
+fn a_staged_file_changed_after_staging_fails_before_packaging() {
+    let bitbake = bitbake();
+    let mut build = Build::new(&bitbake, false);
+    let pki = Pki::new(&build.dir);
+    let archive = build.input("credentials.zip");
+    write_input(&archive, Creds::typical(&pki).build());
+    build.set("SOTA_PACKED_CREDENTIALS", &archive);
+    build.run(&["sota-credentials"]).ok();
+    let image = build.image("sota-credentials-1.0-r0");
+    assert!(
+        tree(&image).keys().all(|p| !p.contains("manifest")),
+        "no manifest in ${{D}}: {:?}",
+        tree(&image).keys()
+    );
+    assert!(build
+        .top()
+        .join("tmp/work/sota-credentials-1.0-r0/sota-stage-manifests/0-device.json")
+        .is_file());
+
+    // A layer whose append edits the staged fragment.
+    let appends = build.dir.join("meta-appends");
+    build.dir.write(
+        "meta-appends/conf/layer.conf",
+        "BBPATH .= \":${LAYERDIR}\"\nBBFILES += \"${LAYERDIR}/*.bbappend\"\n\
+         BBFILE_COLLECTIONS += \"extras\"\nBBFILE_PATTERN_extras = \"^${LAYERDIR}/\"\n",
+    );
+    let bblayers = build.dir.join("build/conf/bblayers.conf");
+    let layers = fs::read_to_string(&bblayers).unwrap().replace(
+        "BBLAYERS = \"",
+        &format!("BBLAYERS = \"{} ", appends.display()),
+    );
+    fs::write(&bblayers, layers).unwrap();
+    build.dir.write(
+        "meta-appends/sota-credentials.bbappend",
+        "do_install:append() {\n    echo '# edited' >> ${D}/usr/lib/sota/conf.d/20-sota-shared-cred.toml\n}\n",
+    );
+    let run = build.run(&["sota-credentials"]);
+    run.failed()
+        .log_has("sota-stage verify failed for sota-credentials")
+        .log_has("usr/lib/sota/conf.d/20-sota-shared-cred.toml")
+        .log_has("do_sota_verify) failed");
+    assert!(
+        !run.ran.contains("sota-credentials:do_package"),
+        "{:?}",
+        run.ran
+    );
+
+    // One that adds a file next to the staged ones.
+    build.dir.write(
+        "meta-appends/sota-credentials.bbappend",
+        "do_install:append() {\n    echo x > ${D}/var/sota/import/extra.pem\n}\n",
+    );
+    build
+        .run(&["sota-credentials"])
+        .failed()
+        .log_has("extra: device:var/sota/import/extra.pem is not in the manifest")
+        .log_has("do_sota_verify) failed");
+
+    // Without the append, the build passes again.
+    build
+        .dir
+        .write("meta-appends/sota-credentials.bbappend", "");
+    build.run(&["sota-credentials"]).ok();
 }

@@ -18,6 +18,8 @@ SRC_URI = ""
 inherit sota-stage
 inherit_defer native
 
+# The host side: its tasks follow only the host entries of the archive.
+SOTA_STAGE_SIDE = "host"
 # Native output must not depend on the machine.
 SOTA_STAGE_HARDWARE_ID = ""
 

@@ -13,15 +13,33 @@ LIC_FILES_CHKSUM = " \
     file://LICENSE-MIT;beginline=5;md5=19b5d9061141f7ab05cfcfdd4404ed08 \
 "
 
-# The project has no public release URL yet. Point these at your mirror of
-# the sources (local.conf, a distro conf or a bbappend), and pin SRCREV to a
-# commit whose Cargo.lock matches sota-stage-crates.inc (the project's test
-# checks that they match on every commit). The sources must unpack to ${BP},
-# or set S to where they do.
-SOTA_STAGE_SRC_URI ?= "git://git.example.invalid/sota-stage.git;protocol=https;branch=main;destsuffix=${BP}"
-SOTA_STAGE_SRCREV ?= "0000000000000000000000000000000000000000"
+# Where the sources come from. By default: the checkout this layer sits in
+# (the sota-stage repository around meta-layer-snippets), its sources only
+# (not target/ or .git), found through FILESEXTRAPATHS so that the checkout's
+# path is in no task signature while every file's content is (do_fetch's
+# [file-checksums]). For a release, point SOTA_STAGE_SRC_URI at your mirror
+# of the sources (local.conf, a distro conf or a bbappend) and pin
+# SOTA_STAGE_SRCREV to a commit whose Cargo.lock matches
+# sota-stage-crates.inc (the project's test checks that they match on every
+# commit); those sources must unpack to ${BP}, or set S to where they do.
+SOTA_STAGE_SRC_URI ??= ""
+SOTA_STAGE_SRCREV ??= ""
+# The checkout: the folder above meta-layer-snippets (or another checkout).
+SOTA_STAGE_CHECKOUT ??= "${@os.path.normpath(os.path.join(os.path.dirname(d.getVar('FILE')), '..', '..', '..'))}"
+SOTA_STAGE_CHECKOUT_SRC_URI = " \
+    file://Cargo.toml;subdir=${BP} \
+    file://Cargo.lock;subdir=${BP} \
+    file://LICENSE-APACHE;subdir=${BP} \
+    file://LICENSE-MIT;subdir=${BP} \
+    file://src;subdir=${BP} \
+    file://templates;subdir=${BP} \
+"
+# A search path: not part of any signature (BB_BASEHASH_IGNORE_VARS). Not
+# ":=", so that a bbappend can name another checkout in SOTA_STAGE_CHECKOUT.
+# nooelint: oelint.vars.fileextrapathsop,oelint.vars.fileextrapaths
+FILESEXTRAPATHS:prepend = "${SOTA_STAGE_CHECKOUT}:"
 
-SRC_URI = "${SOTA_STAGE_SRC_URI}"
+SRC_URI = "${@d.getVar('SOTA_STAGE_SRC_URI') or d.getVar('SOTA_STAGE_CHECKOUT_SRC_URI')}"
 SRCREV = "${SOTA_STAGE_SRCREV}"
 
 inherit cargo cargo-update-recipe-crates
@@ -33,9 +51,12 @@ require ${BPN}-crates.inc
 BBCLASSEXTEND = "native"
 
 python __anonymous() {
-    # Skip (with the reason bitbake shows to whoever depends on it) instead of
-    # failing in do_fetch with a DNS error.
-    if "example.invalid" in (d.getVar("SRC_URI") or ""):
-        raise bb.parse.SkipRecipe("set SOTA_STAGE_SRC_URI and SOTA_STAGE_SRCREV to "
-                                  "the sota-stage sources (meta-layer-snippets/README.md)")
+    import os
+    # Skip (with the reason bitbake shows to whoever depends on it) when the
+    # layer was copied out of its checkout and no release is named.
+    if not d.getVar("SOTA_STAGE_SRC_URI"):
+        checkout = d.getVar("SOTA_STAGE_CHECKOUT")
+        if not os.path.isfile(os.path.join(checkout, "Cargo.toml")) or not os.path.isdir(os.path.join(checkout, "src")):
+            raise bb.parse.SkipRecipe("meta-layer-snippets is not inside a sota-stage checkout: set SOTA_STAGE_SRC_URI "
+                                      "and SOTA_STAGE_SRCREV to the sota-stage sources (meta-layer-snippets/README.md)")
 }

@@ -1,17 +1,5 @@
-# meta-updater's hardware ID fragment, rendered by sota-stage: the ID is
-# checked (letters, digits, `.`, `_`, `-`) and written as a quoted string,
-# which aktualizr reads as intended.
-inherit sota-stage
-
-SOTA_STAGE_HARDWARE_ID = "${SOTA_HARDWARE_ID}"
-# Needs no archive.
-SOTA_STAGE_ARCHIVE_TASKS = ""
-
-do_install() {
-    install -d ${D}${nonarch_libdir}/sota/conf.d
-    sota_stage_hardware_id ${D}
-}
-
-# meta-updater lists ${libdir}/sota/conf.d, which is not where aktualizr
-# looks when libdir is not /usr/lib.
-FILES:${PN} += "${nonarch_libdir}/sota/conf.d"
+# Opt-in: with DISTRO_FEATURES:append = " sota-stage" meta-updater's aktualizr-hwid
+# stages with sota-stage (aktualizr-hwid-sota-stage.inc); without it this
+# append changes nothing, so adding the layer alone changes no signature of
+# meta-updater's recipes (Yocto Project Compatible).
+require ${@bb.utils.contains('DISTRO_FEATURES', 'sota-stage', 'aktualizr-hwid-sota-stage.inc', '', d)}
