@@ -14,6 +14,13 @@ that do not come from crates.io and writes no checksum line for a package
 without one; this script refuses both with an error. `inherit cargo` builds with `--frozen`, so
 every crate of Cargo.lock must be listed, with the checksum cargo recorded.
 
+Only the top-level Cargo.lock is listed. OE-core's `update_crates` reads
+every Cargo.lock under the source tree, so `--check` also fails when any
+other Cargo.lock is in the tree bitbake fetches: tracked by git (a clone) or,
+outside a git work tree (a release tarball), present at all (target/
+folders aside). The fuzz workspace's fuzz/Cargo.lock (libFuzzer's crates)
+must stay untracked, and ignored so that `git add -A` cannot add it.
+
 `--check` also checks the rest of the recipe against the source tree: the
 version in the recipe's file name against Cargo.toml, and the md5 of every
 `file://` entry of LIC_FILES_CHKSUM that exists in the tree (a missing
@@ -28,6 +35,7 @@ import difflib
 import hashlib
 import os
 import re
+import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -172,6 +180,42 @@ def recipe_problems(root):
     return problems
 
 
+def git(root, *args):
+    """stdout of `git -C root ARGS`, or None when git fails or is missing."""
+    try:
+        out = subprocess.run(["git", "-C", root] + list(args), capture_output=True, check=False)
+    except OSError:
+        return None
+    return out.stdout.decode("utf-8", "replace") if out.returncode == 0 else None
+
+
+def other_lock_problems(root):
+    """Every Cargo.lock but the top-level one that `bitbake -c update_crates`
+    would read: a list of (is_error, message)."""
+    why = ("OE-core's `bitbake -c update_crates` reads every Cargo.lock in the source tree and "
+           "would add its crates to the recipe")
+    toplevel = git(root, "rev-parse", "--show-toplevel")
+    in_git = toplevel is not None and os.path.realpath(toplevel.strip()) == os.path.realpath(root)
+    if in_git:
+        listed = git(root, "ls-files", "-z", "--cached", "--", ":(glob)**/Cargo.lock") or ""
+        others = sorted(p for p in listed.split("\0") if p and p != "Cargo.lock")
+        problems = [(True, "%s is tracked by git: %s; `git rm --cached %s` and ignore it"
+                     % (p, why, p)) for p in others]
+        fuzz = os.path.join(root, "fuzz")
+        if os.path.isdir(fuzz) and git(root, "check-ignore", "-q", "--no-index",
+                                       "fuzz/Cargo.lock") is None:
+            problems.append((True, "fuzz/Cargo.lock is not ignored by git: a `git add -A` after a "
+                             "fuzz build would commit it (%s); ignore it in fuzz/.gitignore" % why))
+        return problems
+    problems = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in ("target", ".git"))
+        rel = os.path.relpath(os.path.join(dirpath, "Cargo.lock"), root)
+        if "Cargo.lock" in filenames and rel != "Cargo.lock":
+            problems.append((True, "%s is in the source tree: %s; remove it" % (rel, why)))
+    return problems
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true",
@@ -182,7 +226,7 @@ def main():
     lock = os.path.join(args.root, "Cargo.lock")
     inc = os.path.join(args.root, INC)
     wanted = render(lock)
-    problems = recipe_problems(args.root)
+    problems = recipe_problems(args.root) + other_lock_problems(args.root)
     for is_error, message in problems:
         print("%s: %s" % ("error" if is_error else "warning", message), file=sys.stderr)
     failed = any(is_error for is_error, _ in problems)

@@ -14,7 +14,7 @@ use crate::checks::{self, EntryReport, Findings};
 use crate::commands::shared::{context, file_label, Outcome};
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
 use crate::escape::escape;
-use crate::intake::archive::{self, Limits};
+use crate::intake::archive::{self, Archive, Limits};
 use crate::plan::methods::Method;
 use crate::report::{Format, Problem};
 use crate::secret::Secret;
@@ -54,23 +54,29 @@ pub fn run(args: &Config) -> Result<Outcome> {
         Err(e) => return Err(e),
     };
     let findings = checks::check_archive(&archive, &context(password, args.allow_http, args.now));
-    let stdout = match args.format {
+    Ok(report(&label, &archive, &findings, args.format))
+}
+
+/// The report on an archive that passed intake, as `inspect` prints it
+/// (`label` names the archive). Pure; the fuzz targets call it too.
+pub fn report(label: &str, archive: &Archive, findings: &Findings, format: Format) -> Outcome {
+    let stdout = match format {
         Format::Json => to_json(&Report {
             schema: 1,
-            file: &label,
+            file: label,
             sha256: Some(&archive.sha256),
             ok: findings.ok(),
             methods: findings.methods.clone(),
             entries: &findings.entries,
             problems: &findings.problems,
         }),
-        Format::Text => text(&label, &archive.sha256, &findings),
+        Format::Text => text(label, &archive.sha256, findings),
     };
-    Ok(Outcome {
+    Outcome {
         stdout,
         stderr: String::new(),
         exit: if findings.ok() { EXIT_OK } else { EXIT_INVALID },
-    })
+    }
 }
 
 #[derive(Serialize)]

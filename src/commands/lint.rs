@@ -81,6 +81,24 @@ fn read_all(sources: &Sources) -> Result<Vec<Vec<u8>>> {
         .collect()
 }
 
+/// Checks config texts given in memory, in the order aktualizr applies
+/// them: (name as printed, bytes). No file is read; the fuzz targets call
+/// it with hostile text.
+pub fn check_texts(files: &[(String, Vec<u8>)], options: Options) -> Result<Outcome> {
+    let sources = Sources {
+        applied: files
+            .iter()
+            .map(|(shown, _)| SourceFile {
+                path: PathBuf::from(shown),
+                shown: shown.clone(),
+            })
+            .collect(),
+        hidden: Vec::new(),
+    };
+    let contents: Vec<Vec<u8>> = files.iter().map(|(_, bytes)| bytes.clone()).collect();
+    check(&sources, &contents, options)
+}
+
 /// The pure part: checks the files read (`contents`, in [`Sources::all`]
 /// order) and writes the report.
 fn check(sources: &Sources, contents: &[Vec<u8>], options: Options) -> Result<Outcome> {
