@@ -28,48 +28,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{
-    upstream, walk, Cmd, Creds, KeyAlg, P12Form, Pki, TestDir, Validity, HOST_FILES, OAUTH2_SECRET,
+    bitbake, copy_tree, repo, upstream, walk, Cmd, Creds, KeyAlg, P12Form, Pki, TestDir, Validity,
+    HOST_FILES, OAUTH2_SECRET,
 };
 use sha2::{Digest, Sha256};
 
-const HOW: &str = "BITBAKE=<your Yocto checkout>/bitbake/bin/bitbake \
-                   cargo test --locked --test bitbake -- --include-ignored \
-                   (CI uses ../shared/tools/bitbake/setup.sh, see .ci/run)";
 /// A bitbake run here takes about 3 s; a hung one fails the test.
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
 const EPOCH: u64 = 1_700_000_000;
-
-/// The `bitbake` named by `BITBAKE`. Fails the test when there is none:
-/// the tests that call it are ignored unless asked for, and once asked for
-/// they must run.
-#[track_caller]
-fn bitbake() -> PathBuf {
-    let path = std::env::var_os("BITBAKE")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("BITBAKE is not set: this test needs a bitbake; run {HOW}"));
-    assert!(
-        path.is_file(),
-        "BITBAKE={} is not a file; run {HOW}",
-        path.display()
-    );
-    path
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for (rel, entry) in walk(from, |_| false) {
-        let target = to.join(rel);
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&target).unwrap();
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// Writes `bytes` and gives the file an mtime no other write in this process
 /// gets: bitbake's checksum cache keys on the mtime in whole seconds.
@@ -552,7 +518,7 @@ const PIN_2: &str = "TEST-ONLY-pin-5150";
 #[test]
 #[ignore = "needs BITBAKE"]
 fn shared_cred_device_and_host_files_and_their_signatures() {
-    let bitbake = bitbake();
+    let bitbake = bitbake("bitbake");
     let mut build = Build::new(&bitbake, false);
     let pki = Pki::new(&build.dir);
     let client = pki.client(KeyAlg::Ec, Validity::Normal);
@@ -734,7 +700,7 @@ fn shared_cred_device_and_host_files_and_their_signatures() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn device_cred_and_hsm_files_and_the_pin_file() {
-    let bitbake = bitbake();
+    let bitbake = bitbake("bitbake");
     let mut build = Build::new(&bitbake, false);
     let pki = Pki::new(&build.dir);
     let archive = build.input("credentials.zip");
@@ -810,7 +776,7 @@ fn device_cred_and_hsm_files_and_the_pin_file() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn an_unusable_archive_fails_the_check_with_the_tools_message() {
-    let bitbake = bitbake();
+    let bitbake = bitbake("bitbake");
     let mut build = Build::new(&bitbake, false);
 
     // Not a zip: do_sota_check fails, do_install never runs.
@@ -854,7 +820,7 @@ fn an_unusable_archive_fails_the_check_with_the_tools_message() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn meta_updater_shared_cred_recipes_stage_with_sota_stage() {
-    let bitbake = bitbake();
+    let bitbake = bitbake("bitbake");
     let mut build = Build::new(&bitbake, true);
     let pki = Pki::new(&build.dir);
     let archive = build.input("credentials.zip");
@@ -952,7 +918,7 @@ fn meta_updater_shared_cred_recipes_stage_with_sota_stage() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn meta_updater_device_cred_recipes_stage_with_sota_stage() {
-    let bitbake = bitbake();
+    let bitbake = bitbake("bitbake");
     let mut build = Build::new(&bitbake, true);
     let pki = Pki::new(&build.dir);
     let recipes = ["aktualizr-device-prov", "aktualizr-device-prov-hsm"];
@@ -1015,7 +981,7 @@ fn meta_updater_device_cred_recipes_stage_with_sota_stage() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn the_tool_recipe_parses_and_says_what_it_needs() {
-    let bitbake = bitbake();
+    let bitbake = bitbake("bitbake");
     let mut build = Build::new(&bitbake, false);
     let env = build.run(&["-e", "sota-stage"]);
     env.ok()
@@ -1064,7 +1030,7 @@ fn the_tool_recipe_parses_and_says_what_it_needs() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn a_staged_file_changed_after_staging_fails_before_packaging() {
-    let bitbake = bitbake();
+    let bitbake = bitbake("bitbake");
     let mut build = Build::new(&bitbake, false);
     let pki = Pki::new(&build.dir);
     let archive = build.input("credentials.zip");

@@ -21,40 +21,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{walk, Cmd, Creds, Pki, TestDir, OAUTH2_SECRET};
-
-const HOW: &str = "BITBAKE=<your Yocto checkout>/bitbake/bin/bitbake \
-                   cargo test --locked --test bitbake_audit -- --include-ignored \
-                   (CI uses ../shared/tools/bitbake/setup.sh, see .ci/run)";
-
-#[track_caller]
-fn bitbake() -> PathBuf {
-    let path = std::env::var_os("BITBAKE")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("BITBAKE is not set: this test needs a bitbake; run {HOW}"));
-    assert!(
-        path.is_file(),
-        "BITBAKE={} is not a file; run {HOW}",
-        path.display()
-    );
-    path
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for (rel, entry) in walk(from, |_| false) {
-        let target = to.join(rel);
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&target).unwrap();
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
+use common::{bitbake, copy_tree, repo, walk, Cmd, Creds, Pki, TestDir, OAUTH2_SECRET};
 
 /// A build folder with an image recipe, `test-image`, whose root file
 /// system is `rootfs-src` (staged by the test).
@@ -206,7 +173,7 @@ fn staged(build: &Build, pki: &Pki) -> PathBuf {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn a_clean_image_passes_the_audit_and_is_built() {
-    let bitbake = bitbake();
+    let bitbake = bitbake("bitbake_audit");
     let mut build = Build::new(&bitbake);
     let pki = Pki::new(&build.dir);
     let zip = staged(&build, &pki);
@@ -232,7 +199,7 @@ fn a_clean_image_passes_the_audit_and_is_built() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn a_planted_leak_fails_the_build_with_the_paths_and_no_secret() {
-    let bitbake = bitbake();
+    let bitbake = bitbake("bitbake_audit");
     let mut build = Build::new(&bitbake);
     let pki = Pki::new(&build.dir);
     let zip = staged(&build, &pki);
@@ -279,7 +246,7 @@ fn a_planted_leak_fails_the_build_with_the_paths_and_no_secret() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn a_readable_var_sota_fails_and_without_credentials_there_is_no_audit() {
-    let bitbake = bitbake();
+    let bitbake = bitbake("bitbake_audit");
     let mut build = Build::new(&bitbake);
     let pki = Pki::new(&build.dir);
     let zip = staged(&build, &pki);
@@ -308,7 +275,7 @@ fn a_readable_var_sota_fails_and_without_credentials_there_is_no_audit() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn the_archive_is_in_the_signature_by_content_not_by_path() {
-    let bitbake = bitbake();
+    let bitbake = bitbake("bitbake_audit");
     let mut build = Build::new(&bitbake);
     let pki = Pki::new(&build.dir);
     let zip = staged(&build, &pki);

@@ -27,6 +27,7 @@
 mod creds;
 mod dir;
 mod fixtures;
+mod harness;
 mod openssl;
 mod pki;
 mod rawzip;
@@ -37,6 +38,7 @@ mod tree;
 pub use creds::{Creds, HOST_FILES, HSM_OPTIONS, OAUTH2_CLIENT_ID, OAUTH2_SECRET, ROOT_JSON};
 pub use dir::TestDir;
 pub use fixtures::{upstream, upstream_config};
+pub use harness::{bitbake, repo};
 pub use openssl::{openssl, openssl_status};
 pub use pki::{hex, Cert, KeyAlg, P12Form, Pki, Validity, CA_UUID};
 pub use rawzip::{
@@ -45,4 +47,4 @@ pub use rawzip::{
 };
 pub use snapshot::assert_snapshot;
 pub use sota::{sota, Cmd, Run};
-pub use tree::{tree, walk, Node};
+pub use tree::{copy_tree, tree, walk, Node};

@@ -97,3 +97,16 @@ pub fn tree(root: &Path) -> BTreeMap<String, Node> {
         })
         .collect()
 }
+
+/// Copies the tree at `from` to `to` (folders and files; links are not
+/// followed), for tests that build on a checked-in layer.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for (rel, entry) in walk(from, |_| false) {
+        let target = to.join(rel);
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&target).unwrap();
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
