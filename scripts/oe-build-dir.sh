@@ -11,11 +11,14 @@
 #   opt-in  layer + DISTRO_FEATURES:append = " sota-stage" and
 #           SOTA_STAGE_TOOL = "host"
 # ARCHIVE: SOTA_PACKED_CREDENTIALS for the whole build (the same in every kind).
-# KEEP: a file of recipe names (PN, one a line); when given, every recipe and
-# bbappend of meta-openembedded for another name is masked (BBMASK), so the
-# folder parses in a fraction of the time. tests/oe.rs passes the recipes of
-# the graph it checks (from `bitbake -g` in the unmasked "layer" folder):
-# masking recipes outside a graph changes no signature inside it.
+# KEEP: a file of recipe names (PN of the recipe files, one a line; default
+# tests/oe/keep-recipes), or "all". Every recipe and bbappend of the
+# snapshots' layers (OE-core, meta-openembedded, meta-updater) for another
+# name is masked (BBMASK): the folder parses about 120 recipes instead of
+# 2771, in a fraction of the time. Masking recipes outside a task graph
+# changes no signature inside it; a graph that needs a masked recipe fails
+# with "Nothing PROVIDES": regenerate the list with scripts/oe-keep-recipes.sh.
+# "all" masks nothing (what oe-keep-recipes.sh parses).
 # All kinds take the packaging tools from the build host
 # (../shared/tools/oe/host-natives), so that tasks can run and the kinds'
 # signatures compare. Run as root: it installs Debian's pseudo, rpm and quilt
@@ -28,7 +31,7 @@ release=${1:?usage: oe-build-dir.sh RELEASE BUILDDIR KIND ARCHIVE}
 build=${2:?usage: oe-build-dir.sh RELEASE BUILDDIR KIND ARCHIVE}
 kind=${3:?usage: oe-build-dir.sh RELEASE BUILDDIR KIND ARCHIVE}
 archive=${4:?usage: oe-build-dir.sh RELEASE BUILDDIR KIND ARCHIVE}
-keep=${5:-}
+keep=${5:-$repo/tests/oe/keep-recipes}
 user=${OE_TEST_USER:-oe}
 case $kind in plain|layer|opt-in) ;; *) echo "oe-build-dir.sh: unknown kind '$kind'" >&2; exit 2 ;; esac
 shared=$repo/../shared/tools/oe
@@ -80,12 +83,16 @@ DISTRO_FEATURES:append = " sota-stage"
 SOTA_STAGE_TOOL = "host"
 CONF
 fi
-if [ -n "$keep" ]; then
-    names=$(python3 -c 'import re, sys; print("|".join(re.escape(l.strip()) for l in open(sys.argv[1]) if l.strip()))' "$keep")
+if [ "$keep" != all ]; then
+    [ -s "$keep" ] || { echo "oe-build-dir.sh: no recipe list '$keep'" >&2; exit 2; }
+    names=$(python3 -c 'import re, sys; print("|".join(re.escape(l.strip()) for l in open(sys.argv[1]) if l.strip() and not l.startswith("#")))' "$keep")
     cat >> "$build/conf/local.conf" <<CONF
-# Only the meta-openembedded recipes of the tests' graphs ($keep).
-BBMASK += "^$oe/meta-openembedded/.*/(?!(?:$names)(?:_[^/]*)?\.bb(?:append)?\$)[^/]+\.bb(?:append)?\$"
-BB_DANGLINGAPPENDS_WARNONLY = "1"
+# Only the recipes (and bbappends) of the tests' graphs ($keep).
+BBMASK += "^$oe/.*/(?!(?:$names)(?:_[^/]*)?\\.bb(?:append)?\$)[^/]+\\.bb(?:append)?\$"
+# Layers left with no recipe by the mask: no warning.
+BBFILE_PATTERN_IGNORE_EMPTY_meta-python = "1"
+BBFILE_PATTERN_IGNORE_EMPTY_networking-layer = "1"
+BBFILE_PATTERN_IGNORE_EMPTY_filesystems-layer = "1"
 CONF
 fi
 "$shared/host-natives/setup.sh" "$build" >/dev/null
