@@ -51,10 +51,10 @@ if [ "$kind" != plain ]; then
     test=$build/meta-sota-stage-test
     mkdir -p "$test/conf" "$test/recipes"
     cat > "$test/conf/layer.conf" <<CONF
-# The tests' own settings for single recipes (only that recipe is re-parsed
+# The tests' own recipes and settings for single recipes (only that recipe is re-parsed
 # when one changes).
 BBPATH .= ":\${LAYERDIR}"
-BBFILES += "\${LAYERDIR}/recipes/*.bbappend"
+BBFILES += "\${LAYERDIR}/recipes/*.bb \${LAYERDIR}/recipes/*.bbappend"
 BBFILE_COLLECTIONS += "sota-stage-test"
 BBFILE_PATTERN_sota-stage-test = "^\${LAYERDIR}/"
 LAYERSERIES_COMPAT_sota-stage-test = "$release"

@@ -759,6 +759,63 @@ fn credentials_signatures(release: &'static str) {
     oe.append("sota-credentials-host-native", "");
 }
 
+/// The image QA class `sota-stage-audit` with OE-core's real image classes:
+/// an image recipe with `IMAGE_CLASSES += "sota-stage-audit"` parses, gets
+/// `do_sota_audit` after `do_rootfs` and before `do_image`, reads the
+/// archive's content through `file-checksums` (the path excluded from the
+/// signature), and builds on `sota-stage-native`. `bitbake-getvar` parses
+/// only the recipe: the image's own graph (kernel, rootfs tools) is masked.
+fn audit_class_in_an_image(release: &'static str) {
+    let oe = Oe::open(release, "layer");
+    oe.reset_appends();
+    let recipe = oe
+        .dir
+        .join("meta-sota-stage-test/recipes/sota-audit-test-image.bb");
+    let text = "SUMMARY = \"An image the sota-stage-audit class checks (tests/oe.rs)\"\n\
+                LICENSE = \"MIT\"\n\
+                IMAGE_CLASSES += \"sota-stage-audit\"\n\
+                IMAGE_INSTALL = \"sota-credentials\"\n\
+                IMAGE_LINGUAS = \"\"\n\
+                inherit core-image\n";
+    if fs::read_to_string(&recipe).ok().as_deref() != Some(text) {
+        write_fresh(&recipe, text);
+    }
+    let value = |args: &[&str]| {
+        let mut all = vec!["bitbake-getvar", "-r", "sota-audit-test-image", "--value"];
+        all.extend_from_slice(args);
+        let run = oe.ok(&all);
+        assert!(!run.stderr.contains("ERROR"), "{}", run.stderr);
+        run.stdout.trim().to_owned()
+    };
+    let tasks = value(&["__BBTASKS"]);
+    assert!(tasks.contains("'do_sota_audit'"), "{tasks}");
+    assert_eq!(value(&["-f", "deps", "do_sota_audit"]), "['do_rootfs']");
+    let image = value(&["-f", "deps", "do_image"]);
+    assert!(image.contains("'do_sota_audit'"), "{image}");
+    let archive = repo().join("examples/credentials.zip");
+    assert_eq!(
+        value(&["-f", "file-checksums", "do_sota_audit"]),
+        format!("{}:True", archive.display())
+    );
+    let excluded = value(&["-f", "vardepsexclude", "do_sota_audit"]);
+    assert!(
+        excluded
+            .split_whitespace()
+            .any(|v| v == "SOTA_PACKED_CREDENTIALS"),
+        "{excluded}"
+    );
+    let depends = value(&["DEPENDS"]);
+    assert!(
+        depends.split_whitespace().any(|d| d == "sota-stage-native"),
+        "{depends}"
+    );
+    let audit = value(&["do_sota_audit"]);
+    assert!(
+        audit.contains("sota-stage audit") && audit.contains("--credentials"),
+        "{audit}"
+    );
+}
+
 macro_rules! release_tests {
     ($release:ident) => {
         mod $release {
@@ -791,6 +848,11 @@ macro_rules! release_tests {
             #[ignore = "needs OE_TEST_USER"]
             fn credentials_signatures() {
                 super::credentials_signatures(stringify!($release));
+            }
+            #[test]
+            #[ignore = "needs OE_TEST_USER"]
+            fn audit_class_in_an_image() {
+                super::audit_class_in_an_image(stringify!($release));
             }
         }
     };
