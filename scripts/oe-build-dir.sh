@@ -35,7 +35,9 @@ keep=${5:-$repo/tests/oe/keep-recipes}
 user=${OE_TEST_USER:-oe}
 case $kind in plain|layer|opt-in) ;; *) echo "oe-build-dir.sh: unknown kind '$kind'" >&2; exit 2 ;; esac
 shared=$repo/../shared/tools/oe
-oe=$("$shared/setup.sh" "$release" "$repo/target/oe/src")
+# One unpacking at a time: the tests make their folders in parallel.
+mkdir -p "$repo/target/oe"
+oe=$(flock "$repo/target/oe/.unpack.lock" "$shared/setup.sh" "$release" "$repo/target/oe/src")
 if [ -f "$build/conf/.sota-stage-kind" ]; then
     echo "$build"
     exit 0
