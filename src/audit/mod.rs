@@ -13,6 +13,7 @@
 //! bounded by [`Limits`] (files, depth, bytes held, bytes decompressed).
 
 pub mod findings;
+mod gzip;
 pub mod patterns;
 pub mod scan;
 

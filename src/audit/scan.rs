@@ -6,10 +6,12 @@
 //! and searched from memory.
 
 use std::io::{self, Cursor, Read};
+use std::ops::Range;
 
 use sha2::{Digest, Sha256};
 
 use super::findings::{Finding, Limits};
+use super::gzip::{Gunzip, Inflater};
 use super::patterns::{Kind, Needles, DEVICE_ZIP, SHARED_P12};
 use crate::report::Severity;
 
@@ -60,6 +62,14 @@ pub struct Scanner<'a> {
     /// The needles reported so far for the current top-level file.
     reported: Vec<usize>,
     buf: Vec<u8>,
+    inflater: Inflater,
+}
+
+/// Which raw bytes of a container still need the search: all of them, or
+/// (a gzip file, whose deflate data is all in its content) only these.
+enum Raw {
+    All,
+    Only(Vec<Range<usize>>),
 }
 
 impl<'a> Scanner<'a> {
@@ -71,6 +81,7 @@ impl<'a> Scanner<'a> {
             expanded: 0,
             reported: Vec::new(),
             buf: Vec::new(),
+            inflater: Inflater::default(),
         }
     }
 
@@ -186,10 +197,17 @@ impl<'a> Scanner<'a> {
             // holds is said by that.
             return;
         }
-        let mut found = Vec::new();
-        self.needles.search(data, &mut found);
         let mark = self.reported.len();
-        self.look_inside(place, data, depth);
+        let raw = self.look_inside(place, data, depth);
+        let mut found = Vec::new();
+        match raw {
+            Raw::All => self.needles.search(data, &mut found),
+            Raw::Only(ranges) => {
+                for range in ranges {
+                    self.needles.search(&data[range], &mut found);
+                }
+            }
+        }
         // A secret found in a member is reported there; the container's
         // raw bytes (a stored member) would only say it again.
         let inside = self.reported.split_off(mark);
@@ -198,8 +216,9 @@ impl<'a> Scanner<'a> {
         self.reported.extend(inside);
     }
 
-    /// Members of a container held in memory.
-    fn look_inside(&mut self, place: &Place, data: &[u8], depth: usize) {
+    /// Members of a container held in memory; which raw bytes are left to
+    /// search.
+    fn look_inside(&mut self, place: &Place, data: &[u8], depth: usize) -> Raw {
         if depth >= self.limits.nesting {
             if container(data).is_some() {
                 self.finding(
@@ -212,14 +231,15 @@ impl<'a> Scanner<'a> {
                     ),
                 );
             }
-            return;
+            return Raw::All;
         }
         match container(data) {
             Some("zip archive") => self.zip(place, data, depth),
-            Some("gzip stream") => self.gzip(place, data, depth),
+            Some("gzip stream") => return self.gzip(place, data, depth),
             Some("tar archive") => self.tar(place, data, depth),
             _ => {}
         }
+        Raw::All
     }
 
     /// Findings for a digest match or the patterns found. True when the
@@ -365,20 +385,49 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn gzip(&mut self, place: &Place, data: &[u8], depth: usize) {
-        let mut decoder = flate2::read::MultiGzDecoder::new(data);
+    /// A gzip file's content, searched and looked into. Its raw bytes
+    /// are searched only where they are not deflate data (docs/audit.md),
+    /// or all of them when the content could not be searched whole.
+    fn gzip(&mut self, place: &Place, data: &[u8], depth: usize) -> Raw {
         let inner = place.inner("(gzip content)");
-        // ISIZE, the last four bytes: the size modulo 2^32 of the last
-        // member (enough to allocate once for the usual one-member file).
-        let hint = data
-            .len()
-            .checked_sub(4)
-            .and_then(|at| data.get(at..))
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, |b: [u8; 4]| u64::from(u32::from_le_bytes(b)));
-        if let Some(bytes) = self.expand(&inner, &mut decoder, "the gzip content", hint) {
-            self.bytes(&inner, &bytes, depth + 1);
-        }
+        let cap = self.limits.member_bytes;
+        let mut out = self.inflater.take_buffer();
+        let result =
+            self.inflater
+                .gunzip(data, &mut out, usize::try_from(cap).unwrap_or(usize::MAX));
+        let (len, raw) = match result {
+            Gunzip::Done { len, raw } => (len, Raw::Only(raw)),
+            Gunzip::TooLarge => {
+                self.finding(
+                    &inner,
+                    Kind::NotSearched,
+                    Severity::Warning,
+                    format!(
+                        "not searched: the gzip content is larger than {cap} bytes uncompressed"
+                    ),
+                );
+                (0, Raw::All)
+            }
+            Gunzip::Damaged { len, why } => {
+                self.finding(
+                    &inner,
+                    Kind::NotSearched,
+                    Severity::Warning,
+                    format!("not searched past the damage: the gzip content cannot be decompressed ({why})"),
+                );
+                (len, Raw::All)
+            }
+        };
+        let raw = if self.spend(&inner, len as u64) {
+            if len > 0 {
+                self.bytes(&inner, &out[..len], depth + 1);
+            }
+            raw
+        } else {
+            Raw::All
+        };
+        self.inflater.put_back(out);
+        raw
     }
 
     fn tar(&mut self, place: &Place, data: &[u8], depth: usize) {
@@ -573,6 +622,90 @@ mod tests {
                 "at {at}, reads of {step}"
             );
         }
+    }
+
+    fn scan(data: &[u8]) -> Vec<(Option<String>, Kind)> {
+        let needles = needles();
+        let limits = Limits::default();
+        let mut scanner = Scanner::new(&needles, &limits);
+        let size = data.len() as u64;
+        scanner.file(&Place::file("f.gz".into()), &mut &data[..], size);
+        let mut found: Vec<_> = scanner
+            .findings
+            .iter()
+            .map(|f| (f.member.clone(), f.kind))
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn gzip(name: Option<&str>, content: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut builder = flate2::GzBuilder::new();
+        if let Some(name) = name {
+            builder = builder.filename(name).comment("a comment");
+        }
+        let mut enc = builder.write(Vec::new(), flate2::Compression::default());
+        enc.write_all(content).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn a_gzip_file_is_searched_in_its_content_and_where_it_is_not_deflate_data() {
+        let content = gzip(None, format!("x={SECRET}\n").as_bytes());
+        let at_content = (Some("(gzip content)".to_owned()), Kind::HostSecret);
+        assert_eq!(scan(&content), vec![at_content.clone()]);
+        // Its deflate data alone is not searched: a secret there is in the
+        // content (stored blocks) or not there at all.
+        let stored = {
+            use std::io::Write;
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+            enc.write_all(SECRET.as_bytes()).unwrap();
+            enc.finish().unwrap()
+        };
+        assert_eq!(scan(&stored), vec![at_content.clone()]);
+        // The header's name and comment, and the bytes after the last
+        // member, are raw bytes of the file.
+        let at_file = (None, Kind::HostSecret);
+        assert_eq!(
+            scan(&gzip(Some(SECRET), b"nothing here")),
+            vec![at_file.clone()]
+        );
+        let mut trailing = gzip(Some("name"), b"nothing here");
+        trailing.extend_from_slice(format!("\0\0{SECRET}").as_bytes());
+        assert_eq!(scan(&trailing), vec![at_file.clone()]);
+        // Between two members, after the first trailer.
+        let mut two = gzip(None, b"one");
+        two.extend_from_slice(SECRET.as_bytes());
+        assert_eq!(scan(&two), vec![at_file.clone()]);
+        let mut members = gzip(None, b"one");
+        members.extend(gzip(None, format!("two {SECRET}").as_bytes()));
+        assert_eq!(scan(&members), vec![at_content.clone()]);
+    }
+
+    #[test]
+    fn a_damaged_gzip_file_is_searched_raw_and_up_to_the_damage() {
+        let mut content = format!("x={SECRET}\n").into_bytes();
+        content.extend((0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+        let data = gzip(None, &content);
+        let cut = &data[..data.len() - 1000];
+        assert_eq!(
+            scan(cut),
+            vec![
+                (Some("(gzip content)".to_owned()), Kind::HostSecret),
+                (Some("(gzip content)".to_owned()), Kind::NotSearched),
+            ]
+        );
+        // Not a deflate stream: the raw bytes are searched.
+        let mut bad = b"\x1f\x8b\x08\0\0\0\0\0\0\x03\xff".to_vec();
+        bad.extend_from_slice(SECRET.as_bytes());
+        assert_eq!(
+            scan(&bad),
+            vec![
+                (None, Kind::HostSecret),
+                (Some("(gzip content)".to_owned()), Kind::NotSearched),
+            ]
+        );
     }
 
     #[test]
