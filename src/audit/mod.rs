@@ -19,12 +19,12 @@ pub mod scan;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
-use walkdir::WalkDir;
+use walkdir::{DirEntryExt, WalkDir};
 
 use crate::error::{Error, Result};
 use crate::escape::escape;
@@ -66,12 +66,7 @@ pub fn audit(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report> 
 /// The staged secrets and their folders (design.md section 4): others may
 /// not read them. `None` when the path is not one of them or is fine.
 pub fn mode_finding(path: &str, is_dir: bool, mode: u32) -> Option<Finding> {
-    let (wanted, what) = match (path, is_dir) {
-        ("var/sota" | "var/sota/import", true) => (0o700, "aktualizr's storage folder"),
-        (patterns::DEVICE_ZIP, false) => (0o600, "the device's provisioning archive"),
-        ("var/sota/import/pkey.pem", false) => (0o600, "the device's private key"),
-        _ => return None,
-    };
+    let (wanted, what) = mode_rule(path, is_dir)?;
     let mode = mode & 0o7777;
     if mode & 0o077 == 0 {
         return None;
@@ -88,6 +83,17 @@ pub fn mode_finding(path: &str, is_dir: bool, mode: u32) -> Option<Finding> {
     })
 }
 
+/// The mode a staged secret file or folder must have, and what it is;
+/// `None` for every other path (the walk reads no mode for those).
+fn mode_rule(path: &str, is_dir: bool) -> Option<(u32, &'static str)> {
+    match (path, is_dir) {
+        ("var/sota" | "var/sota/import", true) => Some((0o700, "aktualizr's storage folder")),
+        (patterns::DEVICE_ZIP, false) => Some((0o600, "the device's provisioning archive")),
+        ("var/sota/import/pkey.pem", false) => Some((0o600, "the device's private key")),
+        _ => None,
+    }
+}
+
 fn relative(root: &Path, path: &Path) -> String {
     path.strip_prefix(root)
         .unwrap_or(path)
@@ -95,12 +101,11 @@ fn relative(root: &Path, path: &Path) -> String {
         .into_owned()
 }
 
-/// A job for a worker: a regular file, its place and its lstat identity.
+/// A job for a worker: a regular file, its place and its inode number as
+/// the folder listed it.
 struct Job {
     path: PathBuf,
     rel: String,
-    size: u64,
-    dev: u64,
     ino: u64,
 }
 
@@ -142,16 +147,20 @@ fn walk_folder(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report
                 }
             };
             let rel = relative(root, entry.path());
+            // The type as the folder lists it: no stat per file (the
+            // worker's fstat gives the size and checks the type again).
             let ft = entry.file_type();
             if ft.is_symlink() || !(ft.is_file() || ft.is_dir()) {
                 continue;
             }
-            let meta = match entry.metadata() {
-                Ok(m) => m,
-                Err(_) => continue,
-            };
-            if let Some(f) = mode_finding(&rel, ft.is_dir(), meta.mode()) {
-                walker_findings.push(f);
+            if mode_rule(&rel, ft.is_dir()).is_some() {
+                if let Some(f) = entry
+                    .metadata()
+                    .ok()
+                    .and_then(|meta| mode_finding(&rel, ft.is_dir(), meta.mode()))
+                {
+                    walker_findings.push(f);
+                }
             }
             if ft.is_dir() {
                 if entry.depth() == limits.depth && entry.depth() > 0 {
@@ -185,11 +194,9 @@ fn walk_folder(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report
                 break;
             }
             let job = Job {
+                ino: entry.ino(),
                 path: entry.into_path(),
                 rel,
-                size: meta.len(),
-                dev: meta.dev(),
-                ino: meta.ino(),
             };
             batch.push(job);
             if batch.len() == BATCH {
@@ -240,8 +247,8 @@ fn worker(
 fn scan_job(scanner: &mut Scanner<'_>, job: Job) {
     {
         let place = Place::file(job.rel);
-        match open_same(&job.path, job.dev, job.ino) {
-            Ok(mut file) => scanner.file(&place, &mut file, job.size),
+        match open_same(&job.path, job.ino) {
+            Ok((mut file, size)) => scanner.file(&place, &mut file, size),
             Err(e) => scanner.finding(
                 &place,
                 Kind::Unreadable,
@@ -252,16 +259,28 @@ fn scan_job(scanner: &mut Scanner<'_>, job: Job) {
     }
 }
 
-/// Opens the file the walk saw: if it was replaced since (by a link, say),
-/// it is not read.
-fn open_same(path: &Path, dev: u64, ino: u64) -> io::Result<File> {
-    let file = File::open(path)?;
+/// Opens the file the walk saw, and its size: if it was replaced since (by
+/// a link, say: never followed), it is not read.
+fn open_same(path: &Path, ino: u64) -> io::Result<(File, u64)> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
+                io::Error::other("it changed while the audit ran")
+            }
+            _ => e,
+        })?;
     let meta = file.metadata()?;
-    if meta.dev() != dev || meta.ino() != ino || !meta.is_file() {
+    if meta.ino() != ino || !meta.is_file() {
         return Err(io::Error::other("it changed while the audit ran"));
     }
-    Ok(file)
+    Ok((file, meta.len()))
 }
+
+/// `O_NOFOLLOW`: a link in the file's place is an error, not followed.
+const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
 
 fn walk_tar(root: &Path, file: File, needles: &Needles, limits: &Limits) -> Result<Report> {
     let mut reader = BufReader::with_capacity(256 * 1024, file);
