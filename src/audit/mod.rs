@@ -17,13 +17,16 @@ mod gzip;
 pub mod patterns;
 pub mod scan;
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, BufReader, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
+use rustix::fs::{self, Mode, OFlags};
 use walkdir::{DirEntryExt, WalkDir};
 
 use crate::error::{Error, Result};
@@ -101,19 +104,29 @@ fn relative(root: &Path, path: &Path) -> String {
         .into_owned()
 }
 
-/// A job for a worker: a regular file, its place and its inode number as
-/// the folder listed it.
+/// Work for a worker: regular files of one folder, opened relative to it
+/// (one path lookup for the batch, not one per file).
+struct Batch {
+    /// The folder, and its inode number as its parent listed it.
+    dir: PathBuf,
+    dir_ino: u64,
+    files: Vec<Job>,
+}
+
+/// A regular file: its name in the folder, its place, and its inode number
+/// as the folder listed it.
 struct Job {
-    path: PathBuf,
+    name: OsString,
     rel: String,
     ino: u64,
 }
 
 fn walk_folder(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report> {
     let threads = limits.threads.max(1);
-    // Jobs go out in batches: one channel operation per BATCH files, not
-    // per file (a root file system is mostly small files).
-    let (tx, rx) = mpsc::sync_channel::<Vec<Job>>(threads * 4);
+    // Files go out in batches of one folder: one channel operation and one
+    // path lookup per BATCH files, not per file (a root file system is
+    // mostly small files).
+    let (tx, rx) = mpsc::sync_channel::<Batch>(threads * 4);
     let rx = Mutex::new(rx);
     let mut walker_findings = Vec::new();
     let mut files = 0u64;
@@ -121,7 +134,10 @@ fn walk_folder(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report
         let workers: Vec<_> = (0..threads)
             .map(|_| s.spawn(|| worker(&rx, needles, limits)))
             .collect();
-        let mut batch = Vec::with_capacity(BATCH);
+        let mut batch: Option<Batch> = None;
+        // The inode numbers of the folders from the root down to the one
+        // being listed.
+        let mut dir_inos: Vec<u64> = Vec::new();
         let walk = WalkDir::new(root)
             .follow_links(false)
             .max_depth(limits.depth)
@@ -163,6 +179,8 @@ fn walk_folder(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report
                 }
             }
             if ft.is_dir() {
+                dir_inos.truncate(entry.depth());
+                dir_inos.push(entry.ino());
                 if entry.depth() == limits.depth && entry.depth() > 0 {
                     walker_findings.push(Finding {
                         root: None,
@@ -193,21 +211,34 @@ fn walk_folder(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report
                 });
                 break;
             }
-            let job = Job {
-                ino: entry.ino(),
-                path: entry.into_path(),
-                rel,
+            let (Some(dir), Some(&dir_ino)) = (
+                entry.path().parent(),
+                entry.depth().checked_sub(1).and_then(|d| dir_inos.get(d)),
+            ) else {
+                // The root is a folder: every file has one above it.
+                continue;
             };
-            batch.push(job);
-            if batch.len() == BATCH {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                if tx.send(full).is_err() {
-                    break;
+            let job = Job {
+                name: entry.file_name().to_owned(),
+                rel,
+                ino: entry.ino(),
+            };
+            match &mut batch {
+                Some(b) if b.files.len() < BATCH && b.dir == dir => b.files.push(job),
+                _ => {
+                    let full = batch.replace(Batch {
+                        dir: dir.to_owned(),
+                        dir_ino,
+                        files: vec![job],
+                    });
+                    if full.is_some_and(|b| tx.send(b).is_err()) {
+                        break;
+                    }
                 }
             }
         }
-        if !batch.is_empty() {
-            let _ = tx.send(batch);
+        if let Some(b) = batch {
+            let _ = tx.send(b);
         }
         drop(tx);
         workers
@@ -224,11 +255,7 @@ fn walk_folder(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report
 
 const BATCH: usize = 32;
 
-fn worker(
-    rx: &Mutex<mpsc::Receiver<Vec<Job>>>,
-    needles: &Needles,
-    limits: &Limits,
-) -> Vec<Finding> {
+fn worker(rx: &Mutex<mpsc::Receiver<Batch>>, needles: &Needles, limits: &Limits) -> Vec<Finding> {
     let mut scanner = Scanner::new(needles, limits);
     loop {
         // The lock is held only while taking one batch.
@@ -237,17 +264,20 @@ fn worker(
             Err(_) => break,
         };
         let Ok(batch) = batch else { break };
-        for job in batch {
-            scan_job(&mut scanner, job);
-        }
+        scan_batch(&mut scanner, batch);
     }
     scanner.findings
 }
 
-fn scan_job(scanner: &mut Scanner<'_>, job: Job) {
-    {
+fn scan_batch(scanner: &mut Scanner<'_>, batch: Batch) {
+    let dir = open_dir(&batch.dir, batch.dir_ino);
+    for job in batch.files {
         let place = Place::file(job.rel);
-        match open_same(&job.path, job.ino) {
+        let file = match &dir {
+            Ok(dir) => open_in(dir, &job.name, job.ino),
+            Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+        };
+        match file {
             Ok((mut file, size)) => scanner.file(&place, &mut file, size),
             Err(e) => scanner.finding(
                 &place,
@@ -259,28 +289,39 @@ fn scan_job(scanner: &mut Scanner<'_>, job: Job) {
     }
 }
 
-/// Opens the file the walk saw, and its size: if it was replaced since (by
-/// a link, say: never followed), it is not read.
-fn open_same(path: &Path, ino: u64) -> io::Result<(File, u64)> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(NOFOLLOW)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
-                io::Error::other("it changed while the audit ran")
-            }
-            _ => e,
-        })?;
+/// Opens the folder the walk listed; an error if it is another one now (a
+/// link put in its place, say).
+fn open_dir(path: &Path, ino: u64) -> io::Result<OwnedFd> {
+    let dir = fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    if fs::fstat(&dir)?.st_ino != ino {
+        return Err(changed());
+    }
+    Ok(dir)
+}
+
+/// Opens the file the walk saw in `dir`, and its size: if it was replaced
+/// since (by a link, say: never followed), it is not read.
+fn open_in(dir: &OwnedFd, name: &OsStr, ino: u64) -> io::Result<(File, u64)> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let file = match fs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => File::from(fd),
+        Err(rustix::io::Errno::LOOP) => return Err(changed()),
+        Err(e) => return Err(e.into()),
+    };
     let meta = file.metadata()?;
     if meta.ino() != ino || !meta.is_file() {
-        return Err(io::Error::other("it changed while the audit ran"));
+        return Err(changed());
     }
     Ok((file, meta.len()))
 }
 
-/// `O_NOFOLLOW`: a link in the file's place is an error, not followed.
-const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+fn changed() -> io::Error {
+    io::Error::other("it changed while the audit ran")
+}
 
 fn walk_tar(root: &Path, file: File, needles: &Needles, limits: &Limits) -> Result<Report> {
     let mut reader = BufReader::with_capacity(256 * 1024, file);
