@@ -13,7 +13,7 @@
 //! bounded by [`Limits`] (files, depth, bytes held, bytes decompressed).
 
 pub mod findings;
-mod gzip;
+mod inflate;
 pub mod patterns;
 pub mod scan;
 

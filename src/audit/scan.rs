@@ -11,7 +11,7 @@ use std::ops::Range;
 use sha2::{Digest, Sha256};
 
 use super::findings::{Finding, Limits};
-use super::gzip::{Gunzip, Inflater};
+use super::inflate::{self, Gunzip, Inflated, Inflater};
 use super::patterns::{Kind, Needles, DEVICE_ZIP, SHARED_P12};
 use crate::report::Severity;
 
@@ -360,29 +360,135 @@ impl<'a> Scanner<'a> {
             );
         }
         for i in 0..count {
-            let name = archive.name_for_index(i).unwrap_or("?").to_owned();
-            let mut member = match archive.by_index(i) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.finding(
-                        &place.inner(&name),
-                        Kind::NotSearched,
-                        Severity::Warning,
-                        format!("not searched: the member cannot be read ({e}; stored and deflated members are read, encrypted ones and other compressions are not)"),
-                    );
-                    continue;
+            // The member's raw data, found by the zip reader and taken
+            // from the archive in memory: a stored member is searched
+            // where it is, a deflated one is inflated by the reused state.
+            let member = archive.by_index_raw(i).map(|m| {
+                let start = usize::try_from(m.data_start()).ok();
+                let end = usize::try_from(m.compressed_size())
+                    .ok()
+                    .zip(start)
+                    .and_then(|(n, start)| start.checked_add(n));
+                Member {
+                    name: m.name().to_owned(),
+                    is_dir: m.is_dir(),
+                    encrypted: m.encrypted(),
+                    method: m.compression(),
+                    size: m.size(),
+                    raw: start.zip(end).and_then(|(start, end)| data.get(start..end)),
                 }
+            });
+            let why = match member {
+                Err(e) => Err((
+                    archive.name_for_index(i).unwrap_or("?").to_owned(),
+                    e.to_string(),
+                )),
+                Ok(m) if m.is_dir => continue,
+                Ok(m) if m.encrypted => Err((m.name, "it is encrypted".to_owned())),
+                Ok(Member {
+                    name, raw: None, ..
+                }) => Err((name, "its data lies outside the archive".to_owned())),
+                Ok(Member {
+                    name,
+                    method: zip::CompressionMethod::Stored,
+                    raw: Some(raw),
+                    ..
+                }) => {
+                    self.stored(&place.inner(&name), raw, depth);
+                    Ok(())
+                }
+                Ok(Member {
+                    name,
+                    method: zip::CompressionMethod::Deflated,
+                    size,
+                    raw: Some(raw),
+                    ..
+                }) => {
+                    self.deflated(&place.inner(&name), raw, size, depth);
+                    Ok(())
+                }
+                Ok(m) => Err((m.name, format!("it is compressed with {}", m.method))),
             };
-            if member.is_dir() {
-                continue;
-            }
-            let inner = place.inner(member.name());
-            let hint = member.size();
-            if let Some(bytes) = self.expand(&inner, &mut member, "the member", hint) {
-                drop(member);
-                self.bytes(&inner, &bytes, depth + 1);
+            if let Err((name, why)) = why {
+                self.finding(
+                    &place.inner(&name),
+                    Kind::NotSearched,
+                    Severity::Warning,
+                    format!("not searched: the member cannot be read ({why}; stored and deflated members are read, encrypted ones and other compressions are not)"),
+                );
             }
         }
+    }
+
+    /// A stored zip member, searched where it is in the archive.
+    fn stored(&mut self, inner: &Place, raw: &[u8], depth: usize) {
+        let cap = self.limits.member_bytes;
+        if raw.len() as u64 > cap {
+            self.finding(
+                inner,
+                Kind::NotSearched,
+                Severity::Warning,
+                format!("not searched: the member is larger than {cap} bytes uncompressed"),
+            );
+        } else if self.spend(inner, raw.len() as u64) {
+            self.bytes(inner, raw, depth + 1);
+        }
+    }
+
+    /// A deflated zip member of `size` bytes (as its header says).
+    fn deflated(&mut self, inner: &Place, raw: &[u8], size: u64, depth: usize) {
+        let cap = self.cap();
+        let mut out = self.inflater.take_buffer();
+        inflate::size_for(&mut out, size, raw.len(), cap);
+        let len = match self.inflater.inflate(raw, &mut out, 0, cap) {
+            Inflated::Done { len, .. } => len,
+            Inflated::TooLarge => {
+                self.too_large(inner, "the member");
+                0
+            }
+            Inflated::Damaged { len, why } => {
+                self.damaged(inner, "the member", why);
+                len
+            }
+        };
+        self.inflated(inner, &out[..len], depth);
+        self.inflater.put_back(out);
+    }
+
+    /// Content inflated from a member: counted against the file's cap,
+    /// searched, looked into. False when over the cap.
+    fn inflated(&mut self, inner: &Place, content: &[u8], depth: usize) -> bool {
+        if !self.spend(inner, content.len() as u64) {
+            return false;
+        }
+        if !content.is_empty() {
+            self.bytes(inner, content, depth + 1);
+        }
+        true
+    }
+
+    /// The member cap, as a buffer size.
+    fn cap(&self) -> usize {
+        usize::try_from(self.limits.member_bytes).unwrap_or(usize::MAX)
+    }
+
+    fn too_large(&mut self, inner: &Place, what: &str) {
+        let cap = self.limits.member_bytes;
+        self.finding(
+            inner,
+            Kind::NotSearched,
+            Severity::Warning,
+            format!("not searched: {what} is larger than {cap} bytes uncompressed"),
+        );
+    }
+
+    fn damaged(&mut self, inner: &Place, what: &str, why: &str) {
+        self.finding(
+            inner,
+            Kind::NotSearched,
+            Severity::Warning,
+            format!("not searched past the damage: {what} cannot be decompressed ({why})"),
+        );
     }
 
     /// A gzip file's content, searched and looked into. Its raw bytes
@@ -390,38 +496,19 @@ impl<'a> Scanner<'a> {
     /// or all of them when the content could not be searched whole.
     fn gzip(&mut self, place: &Place, data: &[u8], depth: usize) -> Raw {
         let inner = place.inner("(gzip content)");
-        let cap = self.limits.member_bytes;
         let mut out = self.inflater.take_buffer();
-        let result =
-            self.inflater
-                .gunzip(data, &mut out, usize::try_from(cap).unwrap_or(usize::MAX));
-        let (len, raw) = match result {
+        let (len, raw) = match self.inflater.gunzip(data, &mut out, self.cap()) {
             Gunzip::Done { len, raw } => (len, Raw::Only(raw)),
             Gunzip::TooLarge => {
-                self.finding(
-                    &inner,
-                    Kind::NotSearched,
-                    Severity::Warning,
-                    format!(
-                        "not searched: the gzip content is larger than {cap} bytes uncompressed"
-                    ),
-                );
+                self.too_large(&inner, "the gzip content");
                 (0, Raw::All)
             }
             Gunzip::Damaged { len, why } => {
-                self.finding(
-                    &inner,
-                    Kind::NotSearched,
-                    Severity::Warning,
-                    format!("not searched past the damage: the gzip content cannot be decompressed ({why})"),
-                );
+                self.damaged(&inner, "the gzip content", why);
                 (len, Raw::All)
             }
         };
-        let raw = if self.spend(&inner, len as u64) {
-            if len > 0 {
-                self.bytes(&inner, &out[..len], depth + 1);
-            }
+        let raw = if self.inflated(&inner, &out[..len], depth) {
             raw
         } else {
             Raw::All
@@ -503,6 +590,17 @@ impl<'a> Scanner<'a> {
         }
         Ok(files)
     }
+}
+
+/// A zip member as its headers describe it, and its raw data in the
+/// archive (`None` when the headers point outside it).
+struct Member<'d> {
+    name: String,
+    is_dir: bool,
+    encrypted: bool,
+    method: zip::CompressionMethod,
+    size: u64,
+    raw: Option<&'d [u8]>,
 }
 
 /// A member name from a container, for reports: `/`-separated, lossy.
@@ -705,6 +803,56 @@ mod tests {
                 (None, Kind::HostSecret),
                 (Some("(gzip content)".to_owned()), Kind::NotSearched),
             ]
+        );
+    }
+
+    fn zip_of(members: &[(&str, zip::CompressionMethod, &[u8])]) -> Vec<u8> {
+        use std::io::Write;
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, method, content) in members {
+            let options = zip::write::SimpleFileOptions::default().compression_method(*method);
+            writer.start_file(*name, options).unwrap();
+            writer.write_all(content).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    /// Sets a 16-bit field of the first member's local header (at `local`)
+    /// and central header (at `central`).
+    fn patch(zip: &mut [u8], local: usize, central: usize, value: u16) {
+        let at = zip.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+        zip[local..local + 2].copy_from_slice(&value.to_le_bytes());
+        zip[at + central..at + central + 2].copy_from_slice(&value.to_le_bytes());
+    }
+
+    #[test]
+    fn zip_members_are_searched_stored_and_deflated_and_the_rest_is_said() {
+        use zip::CompressionMethod::{Deflated, Stored};
+        let leak = format!("x={SECRET}\n").into_bytes();
+        let padded = [leak.clone(), vec![b'.'; 5000]].concat();
+        let both = zip_of(&[("s.txt", Stored, &leak), ("d.txt", Deflated, &padded)]);
+        assert_eq!(
+            scan(&both),
+            vec![
+                (Some("d.txt".to_owned()), Kind::HostSecret),
+                (Some("s.txt".to_owned()), Kind::HostSecret),
+            ]
+        );
+        let not_searched = vec![(Some("s.txt".to_owned()), Kind::NotSearched)];
+        // Another compression (12: bzip2), and an encrypted member.
+        let mut bzip2 = zip_of(&[("s.txt", Stored, b"nothing here")]);
+        patch(&mut bzip2, 8, 10, 12);
+        assert_eq!(scan(&bzip2), not_searched);
+        let mut encrypted = zip_of(&[("s.txt", Stored, b"nothing here")]);
+        patch(&mut encrypted, 6, 8, 1);
+        assert_eq!(scan(&encrypted), not_searched);
+        // Damaged deflate data: said, not a finding of its content.
+        let mut damaged = zip_of(&[("d.txt", Deflated, &padded)]);
+        let data_start = 30 + 5;
+        damaged[data_start] = 0xff;
+        assert_eq!(
+            scan(&damaged),
+            vec![(Some("d.txt".to_owned()), Kind::NotSearched)]
         );
     }
 

@@ -1,10 +1,11 @@
-//! gzip files held in memory (RFC 1952), inflated by one reused
-//! `miniz_oxide` state into one reused buffer per worker. A root file
-//! system holds tens of thousands of small `.gz` files (manual pages,
-//! changelogs): a fresh decoder, its buffers and a copy out of its window
-//! for each cost a third of what the inflating costs.
+//! deflate data held in memory, gzip files (RFC 1952) and deflated zip
+//! members, inflated by one reused `miniz_oxide` state into one reused
+//! buffer per worker. A root file system holds tens of thousands of small
+//! `.gz` files (manual pages, changelogs) and zip members (jars, wheels): a
+//! fresh decoder, its buffers and a copy out of its window for each cost a
+//! third of what the inflating costs.
 //!
-//! Every member is inflated, one after the other, into one content. The
+//! Every member of a gzip file is inflated, one after the other, into one content. The
 //! CRC is not checked: the content is searched, not trusted, and a bad CRC
 //! must not hide it. What is not deflate data (each member's header with
 //! its name, comment and extra field, the trailers, anything after the
@@ -24,6 +25,19 @@ const MAX_RATIO: usize = 1032;
 /// A buffer larger than this is freed after use, not kept for the next
 /// file.
 const KEEP: usize = 8 * 1024 * 1024;
+
+/// What inflating one deflate stream gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inflated {
+    /// The content is the buffer up to `len`; the stream took `used` bytes
+    /// of the input.
+    Done { len: usize, used: usize },
+    /// The content is larger than the cap.
+    TooLarge,
+    /// The data is damaged: the buffer up to `len` is what was inflated
+    /// before the damage.
+    Damaged { len: usize, why: &'static str },
+}
 
 /// What inflating one gzip file gave.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,18 +87,14 @@ impl Inflater {
     pub fn gunzip(&mut self, data: &[u8], out: &mut Vec<u8>, cap: usize) -> Gunzip {
         // ISIZE, the last four bytes: the size modulo 2^32 of the last
         // member (enough to size the buffer once for the usual one-member
-        // file); a hint, never trusted beyond the cap.
-        let hint = data
+        // file).
+        let isize = data
             .len()
             .checked_sub(4)
             .and_then(|at| data.get(at..))
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map_or(0, |b| u32::from_le_bytes(b) as usize)
-            .min(data.len().saturating_mul(MAX_RATIO))
-            .min(cap.saturating_add(1));
-        if out.len() < hint {
-            out.resize(hint, 0);
-        }
+            .map_or(0, |b| u64::from(u32::from_le_bytes(b)));
+        size_for(out, isize, data.len(), cap);
         let mut len = 0;
         let mut raw = Vec::new();
         // Where the bytes not yet known to be deflate data start.
@@ -101,50 +111,81 @@ impl Inflater {
                 // Trailing bytes (zeros, garbage): searched raw.
                 break;
             };
-            self.state.init();
-            let mut pos = start;
-            loop {
-                if len == out.len() && !grow(out, cap) {
-                    return Gunzip::TooLarge;
+            let used = match self.inflate(&data[start..], out, len, cap) {
+                Inflated::Done { len: end, used } => {
+                    len = end;
+                    used
                 }
-                let flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
-                let (status, used, written) =
-                    decompress(&mut self.state, &data[pos..], out, len, flags);
-                pos += used;
-                len += written;
-                match status {
-                    TINFLStatus::Done => break,
-                    TINFLStatus::HasMoreOutput => {
-                        if !grow(out, cap) {
-                            return Gunzip::TooLarge;
-                        }
-                    }
-                    TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
-                        return Gunzip::Damaged {
-                            len,
-                            why: "it ends before its last member does",
-                        };
-                    }
-                    _ => {
-                        return Gunzip::Damaged {
-                            len,
-                            why: "invalid deflate data",
-                        };
-                    }
-                }
-            }
-            if len > cap {
-                return Gunzip::TooLarge;
-            }
+                Inflated::TooLarge => return Gunzip::TooLarge,
+                Inflated::Damaged { len, why } => return Gunzip::Damaged { len, why },
+            };
             raw.push(raw_start..start);
-            raw_start = pos;
+            raw_start = start + used;
             // The trailer: CRC-32 and ISIZE.
-            at = pos.saturating_add(8);
+            at = raw_start.saturating_add(8);
         }
         if raw_start < data.len() {
             raw.push(raw_start..data.len());
         }
         Gunzip::Done { len, raw }
+    }
+
+    /// Inflates the deflate stream at the start of `data` into `out` from
+    /// `start` on, so that the content ends at most at `cap`.
+    pub fn inflate(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<u8>,
+        start: usize,
+        cap: usize,
+    ) -> Inflated {
+        self.state.init();
+        let mut pos = 0;
+        let mut len = start;
+        loop {
+            if len == out.len() && !grow(out, cap) {
+                return Inflated::TooLarge;
+            }
+            let flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+            let (status, used, written) =
+                decompress(&mut self.state, &data[pos..], out, len, flags);
+            pos += used;
+            len += written;
+            match status {
+                TINFLStatus::Done if len > cap => return Inflated::TooLarge,
+                TINFLStatus::Done => return Inflated::Done { len, used: pos },
+                TINFLStatus::HasMoreOutput => {
+                    if !grow(out, cap) {
+                        return Inflated::TooLarge;
+                    }
+                }
+                TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
+                    return Inflated::Damaged {
+                        len,
+                        why: "it ends before its deflate data does",
+                    };
+                }
+                _ => {
+                    return Inflated::Damaged {
+                        len,
+                        why: "invalid deflate data",
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Sizes `out` once for content of `hint` bytes (what the container
+/// declares), from `compressed` bytes: never beyond the cap or what deflate
+/// can give.
+pub fn size_for(out: &mut Vec<u8>, hint: u64, compressed: usize, cap: usize) {
+    let size = usize::try_from(hint)
+        .unwrap_or(usize::MAX)
+        .min(compressed.saturating_mul(MAX_RATIO))
+        .min(cap.saturating_add(1));
+    if out.len() < size {
+        out.resize(size, 0);
     }
 }
 
