@@ -652,15 +652,16 @@ pub fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::audit::patterns::Needles;
     use crate::digest::sha256_hex;
     use crate::intake::archive::{Archive, Entry};
 
-    const SECRET: &str = "unit-test-client-secret-4242";
+    pub(in crate::audit) const SECRET: &str = "unit-test-client-secret-4242";
 
-    fn needles() -> Needles {
+    /// Needles of an archive whose treehub.json holds [`SECRET`].
+    pub(in crate::audit) fn needles() -> Needles {
         let treehub = format!(
             r#"{{"oauth2":{{"server":"https://a.example.test","client_id":"x","client_secret":"{SECRET}"}}}}"#
         );
