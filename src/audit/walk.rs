@@ -2,8 +2,8 @@
 //! a worker lists a folder (each entry's type from the listing: no stat per
 //! file), scans its regular files through the folder's descriptor
 //! (`openat`, `O_NOFOLLOW`: no path lookup per file), and puts its
-//! subfolders on a shared stack, and batches of its files too while another
-//! worker is idle. Links are never followed; a file or folder is read only
+//! subfolders on a shared stack, and the rest of its files too, in batches,
+//! once another worker is idle. Links are never followed; a file or folder is read only
 //! if it is still the one the listing named (same inode).
 
 use std::ffi::{CString, OsStr};
@@ -157,16 +157,24 @@ impl Walk<'_> {
         self.wake.notify_one();
     }
 
-    /// Hands `batch` to an idle worker, or gives it back.
-    fn share(&self, batch: Batch) -> Option<Batch> {
+    /// Whether a worker is waiting for work.
+    fn someone_idle(&self) -> bool {
+        self.lock().idle > 0
+    }
+
+    /// Puts `files` of `folder` on the stack in batches, for every worker.
+    fn share(&self, folder: &Folder, files: impl Iterator<Item = Job>) {
+        let mut files = files.peekable();
         let mut queue = self.lock();
-        if queue.idle == 0 {
-            return Some(batch);
+        while files.peek().is_some() {
+            queue.work.push(Work::Batch(Batch {
+                dir: folder.path.clone(),
+                dir_ino: folder.ino,
+                files: files.by_ref().take(BATCH).collect(),
+            }));
         }
-        queue.work.push(Work::Batch(batch));
         drop(queue);
-        self.wake.notify_one();
-        None
+        self.wake.notify_all();
     }
 
     /// Lists a folder: its subfolders go on the stack, its files are
@@ -280,19 +288,17 @@ impl Walk<'_> {
             }
             files.push(Job { name, rel, ino });
         }
-        // The files, in batches: each to an idle worker if there is one,
-        // else scanned here through the open folder.
+        // The files, scanned here through the open folder, a batch at a
+        // time; once a worker is idle, the rest go on the stack for all
+        // (a folder of large gzip files is not left to one worker).
         let mut rest = files.into_iter().peekable();
         while rest.peek().is_some() {
-            let batch = Batch {
-                dir: folder.path.clone(),
-                dir_ino: folder.ino,
-                files: rest.by_ref().take(BATCH).collect(),
-            };
-            if let Some(batch) = self.share(batch) {
-                for job in batch.files {
-                    scan_file(scanner, dir, job);
-                }
+            let batch: Vec<Job> = rest.by_ref().take(BATCH).collect();
+            if rest.peek().is_some() && self.someone_idle() {
+                self.share(folder, rest.by_ref());
+            }
+            for job in batch {
+                scan_file(scanner, dir, job);
             }
         }
     }
