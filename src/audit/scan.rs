@@ -652,16 +652,16 @@ pub fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::audit::patterns::Needles;
     use crate::digest::sha256_hex;
     use crate::intake::archive::{Archive, Entry};
 
-    pub(in crate::audit) const SECRET: &str = "unit-test-client-secret-4242";
+    pub(crate) const SECRET: &str = "unit-test-client-secret-4242";
 
     /// Needles of an archive whose treehub.json holds [`SECRET`].
-    pub(in crate::audit) fn needles() -> Needles {
+    pub(crate) fn needles() -> Needles {
         let treehub = format!(
             r#"{{"oauth2":{{"server":"https://a.example.test","client_id":"x","client_secret":"{SECRET}"}}}}"#
         );
