@@ -422,16 +422,10 @@ impl<'a> Scanner<'a> {
 
     /// A stored zip member, searched where it is in the archive.
     fn stored(&mut self, inner: &Place, raw: &[u8], depth: usize) {
-        let cap = self.limits.member_bytes;
-        if raw.len() as u64 > cap {
-            self.finding(
-                inner,
-                Kind::NotSearched,
-                Severity::Warning,
-                format!("not searched: the member is larger than {cap} bytes uncompressed"),
-            );
-        } else if self.spend(inner, raw.len() as u64) {
-            self.bytes(inner, raw, depth + 1);
+        if raw.len() > self.cap() {
+            self.too_large(inner, "the member");
+        } else {
+            self.inflated(inner, raw, depth);
         }
     }
 
@@ -455,8 +449,8 @@ impl<'a> Scanner<'a> {
         self.inflater.put_back(out);
     }
 
-    /// Content inflated from a member: counted against the file's cap,
-    /// searched, looked into. False when over the cap.
+    /// A member's content (inflated, or stored): counted against the
+    /// file's cap, searched, looked into. False when over the cap.
     fn inflated(&mut self, inner: &Place, content: &[u8], depth: usize) -> bool {
         if !self.spend(inner, content.len() as u64) {
             return false;
