@@ -11,10 +11,12 @@
 #   rg -F -f PATTERNS -uuu -a TREE
 #   sota-stage audit --credentials ZIP TREE
 # alternately ROUNDS times (default 5) after one warm-up each, and prints the
-# median wall times and the ratio. BENCH_PLAIN=1 leaves out every file that
+# median wall times, user+sys CPU times (GNU time) and the ratios.
+# BASE=/path/to/an/older/sota-stage adds that binary to each round (before
+# and after a change, side by side). BENCH_PLAIN=1 leaves out every file that
 # starts like a gzip or zip (so both tools read the same bytes: the tool
 # has nothing to decompress); its tree is WORKDIR/tree-plain. Needs ripgrep (apt-get install ripgrep),
-# openssl and python3. Release build of the tool.
+# openssl, python3 and GNU time (/usr/bin/time). Release build of the tool.
 #
 # rg gets the text patterns only (the client secret, the private key's hex
 # and its seed's hex, each in both cases); the tool also searches the raw
@@ -27,6 +29,8 @@ mib=${2:-500}
 rounds=${3:-5}
 
 command -v rg >/dev/null || { echo "bench-audit: needs ripgrep (apt-get install ripgrep)" >&2; exit 3; }
+[ -x /usr/bin/time ] || { echo "bench-audit: needs GNU time (apt-get install time)" >&2; exit 3; }
+base=${BASE:-}
 cargo build --release --locked --quiet
 tool=$PWD/target/release/sota-stage
 
@@ -108,29 +112,44 @@ files=$(find "$tree" -type f | wc -l)
 size=$(du -sm "$tree" | cut -f1)
 echo "tree: $files files, $size MiB (du) in $tree; load before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
 
-now() { date +%s.%N; }
-run_rg() { rg -F -f "$work/patterns" -uuu -a "$tree" > /dev/null || true; }
-run_audit() { "$tool" audit --credentials "$work/credentials.zip" "$tree" > "$work/audit.out" || true; }
+# Each run: wall, user and system seconds (GNU time), into $work/t.
+timed() { /usr/bin/time -f '%e %U %S' -o "$work/t" "$@" > "$work/out" || true; }
+run_rg() { timed rg -F -f "$work/patterns" -uuu -a "$tree"; }
+run_audit() { timed "$1" audit --credentials "$work/credentials.zip" "$tree"; cp "$work/out" "$work/audit.out"; }
 
 # Warm-up: both read the tree once into the page cache.
-run_rg; run_audit
+run_rg; run_audit "$tool"
 grep -c '^error' "$work/audit.out" | sed 's/^/audit findings (errors): /'
-rg_times=(); audit_times=()
+[ -n "$base" ] && { run_audit "$base"; grep -c '^error' "$work/audit.out" | sed 's/^/base findings (errors): /'; }
+rg_wall=(); rg_cpu=(); audit_wall=(); audit_cpu=(); base_wall=(); base_cpu=()
+# (GNU time writes "Command exited with non-zero status 1" first when a
+# leak was found: the times are the last line.)
+wall() { tail -n 1 "$work/t" | cut -d' ' -f1; }
+cpu() { tail -n 1 "$work/t" | awk '{printf "%.2f", $2 + $3}'; }
 for i in $(seq "$rounds"); do
-    t0=$(now); run_rg; t1=$(now); run_audit; t2=$(now)
-    rg_times+=("$(echo "$t1 - $t0" | bc)")
-    audit_times+=("$(echo "$t2 - $t1" | bc)")
-    echo "round $i: rg $(printf %.3f "${rg_times[-1]}") s, audit $(printf %.3f "${audit_times[-1]}") s"
+    run_rg; rg_wall+=("$(wall)"); rg_cpu+=("$(cpu)")
+    run_audit "$tool"; audit_wall+=("$(wall)"); audit_cpu+=("$(cpu)")
+    line="round $i: rg ${rg_wall[-1]} s (cpu ${rg_cpu[-1]}), audit ${audit_wall[-1]} s (cpu ${audit_cpu[-1]})"
+    if [ -n "$base" ]; then
+        run_audit "$base"; base_wall+=("$(wall)"); base_cpu+=("$(cpu)")
+        line="$line, base ${base_wall[-1]} s (cpu ${base_cpu[-1]})"
+    fi
+    echo "$line; load $(cut -d' ' -f1 /proc/loadavg)"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-rg_med=$(median "${rg_times[@]}")
-audit_med=$(median "${audit_times[@]}")
-echo "median: rg $rg_med s, audit $audit_med s; audit/rg = $(echo "scale=2; $audit_med / $rg_med" | bc)"
+ratio() { echo "scale=2; $1 / $2" | bc; }
+rg_med=$(median "${rg_wall[@]}"); rg_cpu_med=$(median "${rg_cpu[@]}")
+audit_med=$(median "${audit_wall[@]}"); audit_cpu_med=$(median "${audit_cpu[@]}")
+echo "median wall: rg $rg_med s, audit $audit_med s; audit/rg = $(ratio "$audit_med" "$rg_med")"
+echo "median user+sys: rg $rg_cpu_med s, audit $audit_cpu_med s; audit/rg = $(ratio "$audit_cpu_med" "$rg_cpu_med")"
+if [ -n "$base" ]; then
+    base_med=$(median "${base_wall[@]}"); base_cpu_med=$(median "${base_cpu[@]}")
+    echo "base: median wall $base_med s (base/rg = $(ratio "$base_med" "$rg_med")), user+sys $base_cpu_med s (base/rg = $(ratio "$base_cpu_med" "$rg_cpu_med"))"
+fi
 # The same fixed strings with rg -z, which also looks into gzip files (it
 # starts a gzip process per file): once, for scale.
-t0=$(now); rg -z -F -f "$work/patterns" -uuu -a "$tree" > /dev/null || true; t1=$(now)
-rgz=$(echo "$t1 - $t0" | bc)
-echo "rg -z (searches gzip contents too, once): $(printf %.3f "$rgz") s; audit/(rg -z) = $(echo "scale=2; $audit_med / $rgz" | bc)"
+timed rg -z -F -f "$work/patterns" -uuu -a "$tree"
+echo "rg -z (searches gzip contents too, once): $(wall) s (user+sys $(cpu) s, its gzip processes included); audit/(rg -z) = $(ratio "$audit_med" "$(wall)")"
 gz=$(find "$tree" -name '*.gz' | wc -l)
 echo "gzip files in the tree: $gz ($(find "$tree" -name '*.gz' -print0 | xargs -0 cat | wc -c) bytes, $(find "$tree" -name '*.gz' -print0 | xargs -0 zcat 2>/dev/null | wc -c) decompressed)"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,9 +1,10 @@
 //! What an audit reports and the bounds it keeps: a [`Finding`] (never a
-//! secret: paths, members, kinds, names) and the [`Limits`].
+//! secret: paths, members, kinds, names), the [`Limits`], and the modes
+//! the staged secret files and folders must have.
 
 use serde::Serialize;
 
-use super::patterns::Kind;
+use super::patterns::{self, Kind};
 use crate::escape::escape;
 use crate::report::Severity;
 
@@ -80,5 +81,36 @@ impl Finding {
         s.push_str(": ");
         s.push_str(&escape(&self.message));
         s
+    }
+}
+
+/// The staged secrets and their folders (design.md section 4): others may
+/// not read them. `None` when the path is not one of them or is fine.
+pub fn mode_finding(path: &str, is_dir: bool, mode: u32) -> Option<Finding> {
+    let (wanted, what) = mode_rule(path, is_dir)?;
+    let mode = mode & 0o7777;
+    if mode & 0o077 == 0 {
+        return None;
+    }
+    Some(Finding {
+        root: None,
+        path: path.to_owned(),
+        member: None,
+        kind: Kind::Mode,
+        severity: Severity::Error,
+        message: format!(
+            "is {what} with mode {mode:04o}: others can read it; it must be {wanted:04o} (sota-stage stage sets it)"
+        ),
+    })
+}
+
+/// The mode a staged secret file or folder must have, and what it is;
+/// `None` for every other path (the walk reads no mode for those).
+pub fn mode_rule(path: &str, is_dir: bool) -> Option<(u32, &'static str)> {
+    match (path, is_dir) {
+        ("var/sota" | "var/sota/import", true) => Some((0o700, "aktualizr's storage folder")),
+        (patterns::DEVICE_ZIP, false) => Some((0o600, "the device's provisioning archive")),
+        ("var/sota/import/pkey.pem", false) => Some((0o600, "the device's private key")),
+        _ => None,
     }
 }

@@ -3,34 +3,33 @@
 //! one.
 //!
 //! - [`patterns`]: what must never be there, from the archive (pure).
-//! - [`scan`]: one file's bytes: digest, multi-pattern search, containers.
-//! - here: the walk. A folder is walked with `walkdir` (links never
-//!   followed) by one thread that feeds worker threads over a bounded
-//!   channel; a tar (plain, gzip, xz) is streamed member by member. Modes
-//!   of the staged secret files and folders are checked on the way.
+//! - [`scan`]: one file's bytes: digest, multi-pattern search, containers;
+//!   `inflate`: deflate data (gzip files, zip members) with reused state.
+//! - `walk`: a folder, walked by the worker threads themselves (links
+//!   never followed).
+//! - here: a tar (plain, gzip, xz) streamed member by member, and the
+//!   modes of the staged secret files and folders, checked on the way.
 //!
 //! This is an input edge like [`crate::intake`]: everything it reads is
 //! bounded by [`Limits`] (files, depth, bytes held, bytes decompressed).
 
 pub mod findings;
+mod inflate;
 pub mod patterns;
 pub mod scan;
+mod walk;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
-use std::sync::Mutex;
-
-use walkdir::WalkDir;
 
 use crate::error::{Error, Result};
 use crate::escape::escape;
 use crate::report::Severity;
-pub use findings::{Finding, Limits};
+pub use findings::{mode_finding, Finding, Limits};
 pub use patterns::{Kind, Needles};
-use scan::{container, read_full, Place, Scanner};
+use scan::{container, read_full, Scanner};
 
 /// What an audit of one root found, and how much it looked at.
 #[derive(Debug, Default)]
@@ -45,7 +44,9 @@ pub struct Report {
 pub fn audit(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report> {
     let meta = std::fs::metadata(root).map_err(|e| Error::io("read", root, e))?;
     let mut report = if meta.is_dir() {
-        walk_folder(root, needles, limits)?
+        let (findings, files) =
+            walk::walk_folder(root, needles, limits).map_err(|e| Error::io("read", root, e))?;
+        Report { findings, files }
     } else if meta.is_file() {
         let file = File::open(root).map_err(|e| Error::io("open", root, e))?;
         walk_tar(root, file, needles, limits)?
@@ -60,206 +61,6 @@ pub fn audit(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report> 
     });
     report.findings.dedup();
     Ok(report)
-}
-
-/// The staged secrets and their folders (design.md section 4): others may
-/// not read them. `None` when the path is not one of them or is fine.
-pub fn mode_finding(path: &str, is_dir: bool, mode: u32) -> Option<Finding> {
-    let (wanted, what) = match (path, is_dir) {
-        ("var/sota" | "var/sota/import", true) => (0o700, "aktualizr's storage folder"),
-        (patterns::DEVICE_ZIP, false) => (0o600, "the device's provisioning archive"),
-        ("var/sota/import/pkey.pem", false) => (0o600, "the device's private key"),
-        _ => return None,
-    };
-    let mode = mode & 0o7777;
-    if mode & 0o077 == 0 {
-        return None;
-    }
-    Some(Finding {
-        root: None,
-        path: path.to_owned(),
-        member: None,
-        kind: Kind::Mode,
-        severity: Severity::Error,
-        message: format!(
-            "is {what} with mode {mode:04o}: others can read it; it must be {wanted:04o} (sota-stage stage sets it)"
-        ),
-    })
-}
-
-fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// A job for a worker: a regular file, its place and its lstat identity.
-struct Job {
-    path: PathBuf,
-    rel: String,
-    size: u64,
-    dev: u64,
-    ino: u64,
-}
-
-fn walk_folder(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report> {
-    let threads = limits.threads.max(1);
-    // Jobs go out in batches: one channel operation per BATCH files, not
-    // per file (a root file system is mostly small files).
-    let (tx, rx) = mpsc::sync_channel::<Vec<Job>>(threads * 4);
-    let rx = Mutex::new(rx);
-    let mut walker_findings = Vec::new();
-    let mut files = 0u64;
-    let worker_findings: Vec<Finding> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| s.spawn(|| worker(&rx, needles, limits)))
-            .collect();
-        let mut batch = Vec::with_capacity(BATCH);
-        let walk = WalkDir::new(root)
-            .follow_links(false)
-            .max_depth(limits.depth)
-            .same_file_system(false);
-        for entry in walk {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    let rel = e.path().map(|p| relative(root, p)).unwrap_or_default();
-                    walker_findings.push(Finding {
-                        root: None,
-                        path: rel,
-                        member: None,
-                        kind: Kind::Unreadable,
-                        severity: Severity::Error,
-                        message: format!(
-                            "cannot be read ({}); the audit is incomplete",
-                            e.io_error()
-                                .map_or_else(|| e.to_string(), ToString::to_string)
-                        ),
-                    });
-                    continue;
-                }
-            };
-            let rel = relative(root, entry.path());
-            let ft = entry.file_type();
-            if ft.is_symlink() || !(ft.is_file() || ft.is_dir()) {
-                continue;
-            }
-            let meta = match entry.metadata() {
-                Ok(m) => m,
-                Err(_) => continue,
-            };
-            if let Some(f) = mode_finding(&rel, ft.is_dir(), meta.mode()) {
-                walker_findings.push(f);
-            }
-            if ft.is_dir() {
-                if entry.depth() == limits.depth && entry.depth() > 0 {
-                    walker_findings.push(Finding {
-                        root: None,
-                        path: rel,
-                        member: None,
-                        kind: Kind::NotSearched,
-                        severity: Severity::Error,
-                        message: format!(
-                            "is {} folders deep: what it holds was not searched",
-                            limits.depth
-                        ),
-                    });
-                }
-                continue;
-            }
-            files += 1;
-            if files > limits.files {
-                walker_findings.push(Finding {
-                    root: None,
-                    path: String::new(),
-                    member: None,
-                    kind: Kind::NotSearched,
-                    severity: Severity::Error,
-                    message: format!(
-                        "holds more than {} files: the rest were not searched",
-                        limits.files
-                    ),
-                });
-                break;
-            }
-            let job = Job {
-                path: entry.into_path(),
-                rel,
-                size: meta.len(),
-                dev: meta.dev(),
-                ino: meta.ino(),
-            };
-            batch.push(job);
-            if batch.len() == BATCH {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                if tx.send(full).is_err() {
-                    break;
-                }
-            }
-        }
-        if !batch.is_empty() {
-            let _ = tx.send(batch);
-        }
-        drop(tx);
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
-    });
-    walker_findings.extend(worker_findings);
-    Ok(Report {
-        findings: walker_findings,
-        files: files.min(limits.files),
-    })
-}
-
-const BATCH: usize = 32;
-
-fn worker(
-    rx: &Mutex<mpsc::Receiver<Vec<Job>>>,
-    needles: &Needles,
-    limits: &Limits,
-) -> Vec<Finding> {
-    let mut scanner = Scanner::new(needles, limits);
-    loop {
-        // The lock is held only while taking one batch.
-        let batch = match rx.lock() {
-            Ok(guard) => guard.recv(),
-            Err(_) => break,
-        };
-        let Ok(batch) = batch else { break };
-        for job in batch {
-            scan_job(&mut scanner, job);
-        }
-    }
-    scanner.findings
-}
-
-fn scan_job(scanner: &mut Scanner<'_>, job: Job) {
-    {
-        let place = Place::file(job.rel);
-        match open_same(&job.path, job.dev, job.ino) {
-            Ok(mut file) => scanner.file(&place, &mut file, job.size),
-            Err(e) => scanner.finding(
-                &place,
-                Kind::Unreadable,
-                Severity::Error,
-                format!("cannot be read ({e}); the audit of this file is incomplete"),
-            ),
-        }
-    }
-}
-
-/// Opens the file the walk saw: if it was replaced since (by a link, say),
-/// it is not read.
-fn open_same(path: &Path, dev: u64, ino: u64) -> io::Result<File> {
-    let file = File::open(path)?;
-    let meta = file.metadata()?;
-    if meta.dev() != dev || meta.ino() != ino || !meta.is_file() {
-        return Err(io::Error::other("it changed while the audit ran"));
-    }
-    Ok(file)
 }
 
 fn walk_tar(root: &Path, file: File, needles: &Needles, limits: &Limits) -> Result<Report> {

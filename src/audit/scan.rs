@@ -6,10 +6,12 @@
 //! and searched from memory.
 
 use std::io::{self, Cursor, Read};
+use std::ops::Range;
 
 use sha2::{Digest, Sha256};
 
 use super::findings::{Finding, Limits};
+use super::inflate::{self, Gunzip, Inflated, Inflater};
 use super::patterns::{Kind, Needles, DEVICE_ZIP, SHARED_P12};
 use crate::report::Severity;
 
@@ -60,6 +62,14 @@ pub struct Scanner<'a> {
     /// The needles reported so far for the current top-level file.
     reported: Vec<usize>,
     buf: Vec<u8>,
+    inflater: Inflater,
+}
+
+/// Which raw bytes of a container still need the search: all of them, or
+/// (a gzip file, whose deflate data is all in its content) only these.
+enum Raw {
+    All,
+    Only(Vec<Range<usize>>),
 }
 
 impl<'a> Scanner<'a> {
@@ -71,6 +81,7 @@ impl<'a> Scanner<'a> {
             expanded: 0,
             reported: Vec::new(),
             buf: Vec::new(),
+            inflater: Inflater::default(),
         }
     }
 
@@ -186,10 +197,17 @@ impl<'a> Scanner<'a> {
             // holds is said by that.
             return;
         }
-        let mut found = Vec::new();
-        self.needles.search(data, &mut found);
         let mark = self.reported.len();
-        self.look_inside(place, data, depth);
+        let raw = self.look_inside(place, data, depth);
+        let mut found = Vec::new();
+        match raw {
+            Raw::All => self.needles.search(data, &mut found),
+            Raw::Only(ranges) => {
+                for range in ranges {
+                    self.needles.search(&data[range], &mut found);
+                }
+            }
+        }
         // A secret found in a member is reported there; the container's
         // raw bytes (a stored member) would only say it again.
         let inside = self.reported.split_off(mark);
@@ -198,8 +216,9 @@ impl<'a> Scanner<'a> {
         self.reported.extend(inside);
     }
 
-    /// Members of a container held in memory.
-    fn look_inside(&mut self, place: &Place, data: &[u8], depth: usize) {
+    /// Members of a container held in memory; which raw bytes are left to
+    /// search.
+    fn look_inside(&mut self, place: &Place, data: &[u8], depth: usize) -> Raw {
         if depth >= self.limits.nesting {
             if container(data).is_some() {
                 self.finding(
@@ -212,14 +231,15 @@ impl<'a> Scanner<'a> {
                     ),
                 );
             }
-            return;
+            return Raw::All;
         }
         match container(data) {
             Some("zip archive") => self.zip(place, data, depth),
-            Some("gzip stream") => self.gzip(place, data, depth),
+            Some("gzip stream") => return self.gzip(place, data, depth),
             Some("tar archive") => self.tar(place, data, depth),
             _ => {}
         }
+        Raw::All
     }
 
     /// Findings for a digest match or the patterns found. True when the
@@ -340,45 +360,155 @@ impl<'a> Scanner<'a> {
             );
         }
         for i in 0..count {
-            let name = archive.name_for_index(i).unwrap_or("?").to_owned();
-            let mut member = match archive.by_index(i) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.finding(
-                        &place.inner(&name),
-                        Kind::NotSearched,
-                        Severity::Warning,
-                        format!("not searched: the member cannot be read ({e}; stored and deflated members are read, encrypted ones and other compressions are not)"),
-                    );
-                    continue;
+            // The member's raw data, found by the zip reader and taken
+            // from the archive in memory: a stored member is searched
+            // where it is, a deflated one is inflated by the reused state.
+            let member = archive.by_index_raw(i).map(|m| {
+                let start = usize::try_from(m.data_start()).ok();
+                let end = usize::try_from(m.compressed_size())
+                    .ok()
+                    .zip(start)
+                    .and_then(|(n, start)| start.checked_add(n));
+                Member {
+                    name: m.name().to_owned(),
+                    is_dir: m.is_dir(),
+                    encrypted: m.encrypted(),
+                    method: m.compression(),
+                    size: m.size(),
+                    raw: start.zip(end).and_then(|(start, end)| data.get(start..end)),
                 }
+            });
+            let why = match member {
+                Err(e) => Err((
+                    archive.name_for_index(i).unwrap_or("?").to_owned(),
+                    e.to_string(),
+                )),
+                Ok(m) if m.is_dir => continue,
+                Ok(m) if m.encrypted => Err((m.name, "it is encrypted".to_owned())),
+                Ok(Member {
+                    name, raw: None, ..
+                }) => Err((name, "its data lies outside the archive".to_owned())),
+                Ok(Member {
+                    name,
+                    method: zip::CompressionMethod::Stored,
+                    raw: Some(raw),
+                    ..
+                }) => {
+                    self.stored(&place.inner(&name), raw, depth);
+                    Ok(())
+                }
+                Ok(Member {
+                    name,
+                    method: zip::CompressionMethod::Deflated,
+                    size,
+                    raw: Some(raw),
+                    ..
+                }) => {
+                    self.deflated(&place.inner(&name), raw, size, depth);
+                    Ok(())
+                }
+                Ok(m) => Err((m.name, format!("it is compressed with {}", m.method))),
             };
-            if member.is_dir() {
-                continue;
-            }
-            let inner = place.inner(member.name());
-            let hint = member.size();
-            if let Some(bytes) = self.expand(&inner, &mut member, "the member", hint) {
-                drop(member);
-                self.bytes(&inner, &bytes, depth + 1);
+            if let Err((name, why)) = why {
+                self.finding(
+                    &place.inner(&name),
+                    Kind::NotSearched,
+                    Severity::Warning,
+                    format!("not searched: the member cannot be read ({why}; stored and deflated members are read, encrypted ones and other compressions are not)"),
+                );
             }
         }
     }
 
-    fn gzip(&mut self, place: &Place, data: &[u8], depth: usize) {
-        let mut decoder = flate2::read::MultiGzDecoder::new(data);
-        let inner = place.inner("(gzip content)");
-        // ISIZE, the last four bytes: the size modulo 2^32 of the last
-        // member (enough to allocate once for the usual one-member file).
-        let hint = data
-            .len()
-            .checked_sub(4)
-            .and_then(|at| data.get(at..))
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, |b: [u8; 4]| u64::from(u32::from_le_bytes(b)));
-        if let Some(bytes) = self.expand(&inner, &mut decoder, "the gzip content", hint) {
-            self.bytes(&inner, &bytes, depth + 1);
+    /// A stored zip member, searched where it is in the archive.
+    fn stored(&mut self, inner: &Place, raw: &[u8], depth: usize) {
+        if raw.len() > self.cap() {
+            self.too_large(inner, "the member");
+        } else {
+            self.inflated(inner, raw, depth);
         }
+    }
+
+    /// A deflated zip member of `size` bytes (as its header says).
+    fn deflated(&mut self, inner: &Place, raw: &[u8], size: u64, depth: usize) {
+        let cap = self.cap();
+        let mut out = self.inflater.take_buffer();
+        inflate::size_for(&mut out, size, raw.len(), cap);
+        let len = match self.inflater.inflate(raw, &mut out, 0, cap) {
+            Inflated::Done { len, .. } => len,
+            Inflated::TooLarge => {
+                self.too_large(inner, "the member");
+                0
+            }
+            Inflated::Damaged { len, why } => {
+                self.damaged(inner, "the member", why);
+                len
+            }
+        };
+        self.inflated(inner, &out[..len], depth);
+        self.inflater.put_back(out);
+    }
+
+    /// A member's content (inflated, or stored): counted against the
+    /// file's cap, searched, looked into. False when over the cap.
+    fn inflated(&mut self, inner: &Place, content: &[u8], depth: usize) -> bool {
+        if !self.spend(inner, content.len() as u64) {
+            return false;
+        }
+        if !content.is_empty() {
+            self.bytes(inner, content, depth + 1);
+        }
+        true
+    }
+
+    /// The member cap, as a buffer size.
+    fn cap(&self) -> usize {
+        usize::try_from(self.limits.member_bytes).unwrap_or(usize::MAX)
+    }
+
+    fn too_large(&mut self, inner: &Place, what: &str) {
+        let cap = self.limits.member_bytes;
+        self.finding(
+            inner,
+            Kind::NotSearched,
+            Severity::Warning,
+            format!("not searched: {what} is larger than {cap} bytes uncompressed"),
+        );
+    }
+
+    fn damaged(&mut self, inner: &Place, what: &str, why: &str) {
+        self.finding(
+            inner,
+            Kind::NotSearched,
+            Severity::Warning,
+            format!("not searched past the damage: {what} cannot be decompressed ({why})"),
+        );
+    }
+
+    /// A gzip file's content, searched and looked into. Its raw bytes
+    /// are searched only where they are not deflate data (docs/audit.md),
+    /// or all of them when the content could not be searched whole.
+    fn gzip(&mut self, place: &Place, data: &[u8], depth: usize) -> Raw {
+        let inner = place.inner("(gzip content)");
+        let mut out = self.inflater.take_buffer();
+        let (len, raw) = match self.inflater.gunzip(data, &mut out, self.cap()) {
+            Gunzip::Done { len, raw } => (len, Raw::Only(raw)),
+            Gunzip::TooLarge => {
+                self.too_large(&inner, "the gzip content");
+                (0, Raw::All)
+            }
+            Gunzip::Damaged { len, why } => {
+                self.damaged(&inner, "the gzip content", why);
+                (len, Raw::All)
+            }
+        };
+        let raw = if self.inflated(&inner, &out[..len], depth) {
+            raw
+        } else {
+            Raw::All
+        };
+        self.inflater.put_back(out);
+        raw
     }
 
     fn tar(&mut self, place: &Place, data: &[u8], depth: usize) {
@@ -456,6 +586,17 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// A zip member as its headers describe it, and its raw data in the
+/// archive (`None` when the headers point outside it).
+struct Member<'d> {
+    name: String,
+    is_dir: bool,
+    encrypted: bool,
+    method: zip::CompressionMethod,
+    size: u64,
+    raw: Option<&'d [u8]>,
+}
+
 /// A member name from a container, for reports: `/`-separated, lossy.
 fn member_name(raw: &[u8]) -> String {
     String::from_utf8_lossy(raw).into_owned()
@@ -505,15 +646,16 @@ pub fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::audit::patterns::Needles;
     use crate::digest::sha256_hex;
     use crate::intake::archive::{Archive, Entry};
 
-    const SECRET: &str = "unit-test-client-secret-4242";
+    pub(crate) const SECRET: &str = "unit-test-client-secret-4242";
 
-    fn needles() -> Needles {
+    /// Needles of an archive whose treehub.json holds [`SECRET`].
+    pub(crate) fn needles() -> Needles {
         let treehub = format!(
             r#"{{"oauth2":{{"server":"https://a.example.test","client_id":"x","client_secret":"{SECRET}"}}}}"#
         );
@@ -573,6 +715,140 @@ mod tests {
                 "at {at}, reads of {step}"
             );
         }
+    }
+
+    fn scan(data: &[u8]) -> Vec<(Option<String>, Kind)> {
+        let needles = needles();
+        let limits = Limits::default();
+        let mut scanner = Scanner::new(&needles, &limits);
+        let size = data.len() as u64;
+        scanner.file(&Place::file("f.gz".into()), &mut &data[..], size);
+        let mut found: Vec<_> = scanner
+            .findings
+            .iter()
+            .map(|f| (f.member.clone(), f.kind))
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn gzip(name: Option<&str>, content: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut builder = flate2::GzBuilder::new();
+        if let Some(name) = name {
+            builder = builder.filename(name).comment("a comment");
+        }
+        let mut enc = builder.write(Vec::new(), flate2::Compression::default());
+        enc.write_all(content).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn a_gzip_file_is_searched_in_its_content_and_where_it_is_not_deflate_data() {
+        let content = gzip(None, format!("x={SECRET}\n").as_bytes());
+        let at_content = (Some("(gzip content)".to_owned()), Kind::HostSecret);
+        assert_eq!(scan(&content), vec![at_content.clone()]);
+        // Its deflate data alone is not searched: a secret there is in the
+        // content (stored blocks) or not there at all.
+        let stored = {
+            use std::io::Write;
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+            enc.write_all(SECRET.as_bytes()).unwrap();
+            enc.finish().unwrap()
+        };
+        assert_eq!(scan(&stored), vec![at_content.clone()]);
+        // The header's name and comment, and the bytes after the last
+        // member, are raw bytes of the file.
+        let at_file = (None, Kind::HostSecret);
+        assert_eq!(
+            scan(&gzip(Some(SECRET), b"nothing here")),
+            vec![at_file.clone()]
+        );
+        let mut trailing = gzip(Some("name"), b"nothing here");
+        trailing.extend_from_slice(format!("\0\0{SECRET}").as_bytes());
+        assert_eq!(scan(&trailing), vec![at_file.clone()]);
+        // Between two members, after the first trailer.
+        let mut two = gzip(None, b"one");
+        two.extend_from_slice(SECRET.as_bytes());
+        assert_eq!(scan(&two), vec![at_file.clone()]);
+        let mut members = gzip(None, b"one");
+        members.extend(gzip(None, format!("two {SECRET}").as_bytes()));
+        assert_eq!(scan(&members), vec![at_content.clone()]);
+    }
+
+    #[test]
+    fn a_damaged_gzip_file_is_searched_raw_and_up_to_the_damage() {
+        let mut content = format!("x={SECRET}\n").into_bytes();
+        content.extend((0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+        let data = gzip(None, &content);
+        let cut = &data[..data.len() - 1000];
+        assert_eq!(
+            scan(cut),
+            vec![
+                (Some("(gzip content)".to_owned()), Kind::HostSecret),
+                (Some("(gzip content)".to_owned()), Kind::NotSearched),
+            ]
+        );
+        // Not a deflate stream: the raw bytes are searched.
+        let mut bad = b"\x1f\x8b\x08\0\0\0\0\0\0\x03\xff".to_vec();
+        bad.extend_from_slice(SECRET.as_bytes());
+        assert_eq!(
+            scan(&bad),
+            vec![
+                (None, Kind::HostSecret),
+                (Some("(gzip content)".to_owned()), Kind::NotSearched),
+            ]
+        );
+    }
+
+    fn zip_of(members: &[(&str, zip::CompressionMethod, &[u8])]) -> Vec<u8> {
+        use std::io::Write;
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, method, content) in members {
+            let options = zip::write::SimpleFileOptions::default().compression_method(*method);
+            writer.start_file(*name, options).unwrap();
+            writer.write_all(content).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    /// Sets a 16-bit field of the first member's local header (at `local`)
+    /// and central header (at `central`).
+    fn patch(zip: &mut [u8], local: usize, central: usize, value: u16) {
+        let at = zip.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+        zip[local..local + 2].copy_from_slice(&value.to_le_bytes());
+        zip[at + central..at + central + 2].copy_from_slice(&value.to_le_bytes());
+    }
+
+    #[test]
+    fn zip_members_are_searched_stored_and_deflated_and_the_rest_is_said() {
+        use zip::CompressionMethod::{Deflated, Stored};
+        let leak = format!("x={SECRET}\n").into_bytes();
+        let padded = [leak.clone(), vec![b'.'; 5000]].concat();
+        let both = zip_of(&[("s.txt", Stored, &leak), ("d.txt", Deflated, &padded)]);
+        assert_eq!(
+            scan(&both),
+            vec![
+                (Some("d.txt".to_owned()), Kind::HostSecret),
+                (Some("s.txt".to_owned()), Kind::HostSecret),
+            ]
+        );
+        let not_searched = vec![(Some("s.txt".to_owned()), Kind::NotSearched)];
+        // Another compression (12: bzip2), and an encrypted member.
+        let mut bzip2 = zip_of(&[("s.txt", Stored, b"nothing here")]);
+        patch(&mut bzip2, 8, 10, 12);
+        assert_eq!(scan(&bzip2), not_searched);
+        let mut encrypted = zip_of(&[("s.txt", Stored, b"nothing here")]);
+        patch(&mut encrypted, 6, 8, 1);
+        assert_eq!(scan(&encrypted), not_searched);
+        // Damaged deflate data: said, not a finding of its content.
+        let mut damaged = zip_of(&[("d.txt", Deflated, &padded)]);
+        let data_start = 30 + 5;
+        damaged[data_start] = 0xff;
+        assert_eq!(
+            scan(&damaged),
+            vec![(Some("d.txt".to_owned()), Kind::NotSearched)]
+        );
     }
 
     #[test]
