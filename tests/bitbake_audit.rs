@@ -1,7 +1,9 @@
 //! `sota-stage-audit.bbclass` with a real BitBake: an image whose root file
 //! system holds a planted host secret fails in `do_sota_audit` with the
 //! tool's message (paths, never the secret) before `do_image`; a clean one
-//! passes; no secret and no archive path reaches a signature.
+//! passes; no secret and no archive path reaches a signature; with
+//! `SOTA_STAGE_TOOL = "host"` the image builds no `sota-stage-native` and
+//! audits with the tool in `HOSTTOOLS_DIR`, by version in the signature.
 //!
 //! The build folder: `tests/bitbake/meta-test` (the stand-in for OE-core's
 //! base classes, and `sota-stage-native` as the binary cargo just built),
@@ -156,6 +158,38 @@ impl Build {
     }
 }
 
+/// `bitbake -S none test-image`: do_sota_audit's newest sigdata, decompressed.
+fn audit_sigdata(build: &Build) -> serde_json::Value {
+    let out = build.run(&["-S", "none", "test-image"]);
+    out.check(true);
+    let stamps = build.top().join("tmp/stamps");
+    let mut sigs: Vec<PathBuf> = fs::read_dir(&stamps)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("test-image-1.0-r0.do_sota_audit.sigdata.")
+        })
+        .collect();
+    sigs.sort_by_key(|p| fs::metadata(p).unwrap().modified().unwrap());
+    let out = std::process::Command::new("zstd")
+        .args(["-dc", "--"])
+        .arg(sigs.last().unwrap())
+        .output()
+        .expect("zstd, to read bitbake's signature files");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `bitbake -g test-image`: the recipes of the image's graph.
+fn image_graph(build: &Build) -> Vec<String> {
+    build.run(&["-g", "test-image"]).check(true);
+    fs::read_to_string(build.top().join("pn-buildlist"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The archive, and a tree staged from it for shared-cred.
 fn staged(build: &Build, pki: &Pki) -> PathBuf {
     let zip = Creds::typical(pki).write_to(&build.dir, "inputs/credentials.zip");
@@ -285,24 +319,7 @@ fn the_archive_is_in_the_signature_by_content_not_by_path() {
     // nostamp, so the whole task hash changes on every run): the hash of
     // its variables and the checksums of its files.
     let sig = |build: &Build| {
-        let out = build.run(&["-S", "none", "test-image"]);
-        out.check(true);
-        let stamps = build.top().join("tmp/stamps");
-        let mut sigs: Vec<PathBuf> = fs::read_dir(&stamps)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                let name = p.file_name().unwrap().to_string_lossy().into_owned();
-                name.starts_with("test-image-1.0-r0.do_sota_audit.sigdata.")
-            })
-            .collect();
-        sigs.sort_by_key(|p| fs::metadata(p).unwrap().modified().unwrap());
-        let out = std::process::Command::new("zstd")
-            .args(["-dc", "--"])
-            .arg(sigs.last().unwrap())
-            .output()
-            .expect("zstd, to read bitbake's signature files");
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let json = audit_sigdata(build);
         let text = json.to_string();
         assert!(
             !text.contains("credentials.zip\"/")
@@ -336,4 +353,98 @@ fn the_archive_is_in_the_signature_by_content_not_by_path() {
         .set_modified(when)
         .unwrap();
     assert_ne!(sig(&build), first, "new credentials, same signature");
+}
+
+/// `SOTA_STAGE_TOOL = "host"`, as with `sota-stage.bbclass`: the image has
+/// no `sota-stage-native` in its graph and audits with the build host's
+/// tool, found in `HOSTTOOLS_DIR` (on `PATH` after the sysroot, as OE-core
+/// puts it); the tool's version is in `do_sota_audit`'s signature, its path
+/// is not; a too old or missing tool stops the parse with
+/// `sota-stage.bbclass`'s message.
+#[test]
+#[ignore = "needs BITBAKE"]
+fn in_host_tool_mode_the_image_audits_with_the_host_tool_and_builds_no_native_tool() {
+    let bitbake = bitbake("bitbake_audit");
+    let mut build = Build::new(&bitbake);
+    let pki = Pki::new(&build.dir);
+    let zip = staged(&build, &pki);
+    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
+    // The default (native): the tool's recipe is in the graph.
+    let graph = image_graph(&build);
+    assert!(
+        graph.iter().any(|pn| pn == "sota-stage-prebuilt-native"),
+        "{graph:?}"
+    );
+
+    // The host tool: a script that records its arguments, then runs the
+    // binary cargo built.
+    let calls = build.dir.join("host-tool-calls");
+    let tool = build.dir.write(
+        "hosttools/sota-stage",
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            calls.display(),
+            env!("CARGO_BIN_EXE_sota-stage")
+        ),
+    );
+    fs::set_permissions(&tool, fs::Permissions::from_mode(0o755)).unwrap();
+    let hosttools = tool.parent().unwrap().display().to_string();
+    build.set("SOTA_STAGE_TOOL", "host");
+    build.set("HOSTTOOLS_DIR", &hosttools);
+    build.set("PATH:append", ":${HOSTTOOLS_DIR}");
+    let graph = image_graph(&build);
+    assert!(
+        !graph.iter().any(|pn| pn.contains("sota-stage")),
+        "the tool's recipe is in the graph: {graph:?}"
+    );
+    assert!(graph.iter().any(|pn| pn == "test-image"), "{graph:?}");
+
+    let out = build.run(&["test-image"]);
+    out.check(true);
+    assert!(out.ran("do_sota_audit"), "{}", out.log);
+    assert!(!out.ran("do_populate_sysroot"), "{}", out.log);
+    assert!(build.image_tar().is_file());
+    let calls = fs::read_to_string(&calls).unwrap();
+    assert!(
+        calls.lines().any(|l| l.starts_with("audit --credentials ")),
+        "the host tool did not audit: {calls}"
+    );
+
+    let sig = audit_sigdata(&build);
+    assert_eq!(
+        sig["varvals"]["SOTA_STAGE_TOOL_VERSION"],
+        env!("CARGO_PKG_VERSION"),
+        "{}",
+        sig["varvals"]
+    );
+    assert!(
+        !sig.to_string().contains(&hosttools),
+        "the host tool's path is in the signature: {sig}"
+    );
+
+    let how = "install it on the build host (`cargo install --path . --locked` in the \
+               sota-stage checkout) and add HOSTTOOLS += \"sota-stage\" to local.conf";
+    build.set("SOTA_STAGE_HOST_MIN_VERSION:pn-test-image", "99.0");
+    let out = build.run(&["test-image"]);
+    out.check(false);
+    let older = format!(
+        "SOTA_STAGE_TOOL is \"host\" but the host's sota-stage is {}, older than 99.0: {how}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(out.log.contains(&older), "no `{older}` in:\n{}", out.log);
+    assert!(!out.ran("do_sota_audit"), "{}", out.log);
+
+    build.set("SOTA_STAGE_HOST_MIN_VERSION:pn-test-image", "0.1.0");
+    build.set("HOSTTOOLS_DIR:pn-test-image", "/nonexistent");
+    let out = build.run(&["test-image"]);
+    out.check(false);
+    let missing = format!(
+        "SOTA_STAGE_TOOL is \"host\" but the tasks have no sota-stage \
+         (/nonexistent/sota-stage is missing): {how}"
+    );
+    assert!(
+        out.log.contains(&missing),
+        "no `{missing}` in:\n{}",
+        out.log
+    );
 }

@@ -763,7 +763,9 @@ fn credentials_signatures(release: &'static str) {
 /// an image recipe with `IMAGE_CLASSES += "sota-stage-audit"` parses, gets
 /// `do_sota_audit` after `do_rootfs` and before `do_image`, reads the
 /// archive's content through `file-checksums` (the path excluded from the
-/// signature), and builds on `sota-stage-native`. `bitbake-getvar` parses
+/// signature), and builds on `sota-stage-native`; with `SOTA_STAGE_TOOL =
+/// "host"` it does not, the host tool's version is in `do_sota_audit`'s
+/// signature, and a too old tool stops the parse. `bitbake-getvar` parses
 /// only the recipe: the image's own graph (kernel, rootfs tools) is masked.
 fn audit_class_in_an_image(release: &'static str) {
     let oe = Oe::open(release, "layer");
@@ -780,6 +782,9 @@ fn audit_class_in_an_image(release: &'static str) {
     if fs::read_to_string(&recipe).ok().as_deref() != Some(text) {
         write_fresh(&recipe, text);
     }
+    // Its settings (a failed run may have left some); never without the
+    // recipe, which would make it a dangling bbappend.
+    oe.append("sota-audit-test-image", "");
     let value = |args: &[&str]| {
         let mut all = vec!["bitbake-getvar", "-r", "sota-audit-test-image", "--value"];
         all.extend_from_slice(args);
@@ -814,6 +819,47 @@ fn audit_class_in_an_image(release: &'static str) {
         audit.contains("sota-stage audit") && audit.contains("--credentials"),
         "{audit}"
     );
+
+    // Host-tool mode: no sota-stage-native (so no Rust), the tool's version
+    // in the task's signature.
+    oe.append("sota-audit-test-image", "SOTA_STAGE_TOOL = \"host\"\n");
+    let depends = value(&["DEPENDS"]);
+    assert!(
+        !depends.split_whitespace().any(|d| d == "sota-stage-native"),
+        "{depends}"
+    );
+    let vardeps = value(&["-f", "vardeps", "do_sota_audit"]);
+    assert!(
+        vardeps
+            .split_whitespace()
+            .any(|v| v == "SOTA_STAGE_TOOL_VERSION"),
+        "{vardeps}"
+    );
+    assert_eq!(
+        value(&["SOTA_STAGE_TOOL_VERSION"]),
+        env!("CARGO_PKG_VERSION")
+    );
+    oe.append(
+        "sota-audit-test-image",
+        "SOTA_STAGE_TOOL = \"host\"\nSOTA_STAGE_HOST_MIN_VERSION = \"99.0\"\n",
+    );
+    let run = oe.run(&[
+        "bitbake-getvar",
+        "-r",
+        "sota-audit-test-image",
+        "--value",
+        "DEPENDS",
+    ]);
+    assert_ne!(run.code, 0);
+    let out = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        out.contains(&format!(
+            "SOTA_STAGE_TOOL is \"host\" but the host's sota-stage is {}, older than 99.0",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{out}"
+    );
+    oe.append("sota-audit-test-image", "");
 }
 
 macro_rules! release_tests {

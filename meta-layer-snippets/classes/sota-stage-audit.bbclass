@@ -11,7 +11,11 @@
 #
 # It adds do_sota_audit, after do_rootfs and before do_image (where
 # OE-core's do_image_qa runs), which runs `sota-stage audit` on
-# ${IMAGE_ROOTFS}; its log is temp/log.do_sota_audit.
+# ${IMAGE_ROOTFS}; its log is temp/log.do_sota_audit. The tool comes from
+# where SOTA_STAGE_TOOL says, as for sota-stage.bbclass
+# (sota-stage-tool.bbclass): sota-stage-native by default; with "host" the
+# build host's (no Rust recipe in the image's graph), whose version, not
+# path, is in do_sota_audit's signature.
 #
 # Signature rules, as in sota-stage.bbclass: the archive is passed by path,
 # its content is tracked with [file-checksums] (a change of the credentials
@@ -25,10 +29,15 @@ SOTA_PACKED_CREDENTIALS ??= ""
 # "1": warnings (a container too large to look into) fail the build too.
 SOTA_STAGE_AUDIT_STRICT ??= "0"
 
-DEPENDS:append = " sota-stage-native"
+# SOTA_STAGE_TOOL, SOTA_STAGE_HOST_MIN_VERSION and the DEPENDS on
+# sota-stage-native unless the host's tool is used; no task.
+inherit sota-stage-tool
 
 python __anonymous() {
     import os
+    # As in sota-stage.bbclass: a SOTA_STAGE_TOOL that is neither "native"
+    # nor "host", or (with "host") a missing or too old tool, stops the parse.
+    sota_stage_tool_setup(d)
     archive = d.getVar("SOTA_PACKED_CREDENTIALS") or ""
     if not archive:
         bb.build.deltask("do_sota_audit", d)
@@ -66,4 +75,7 @@ $(cat "$sota_stage_audit_out")"
 }
 do_sota_audit[doc] = "Fails the build when a host secret of SOTA_PACKED_CREDENTIALS is in IMAGE_ROOTFS (sota-stage audit)"
 do_sota_audit[vardepsexclude] += "SOTA_PACKED_CREDENTIALS"
+# The tool: sota-stage-native's (its own signature, through DEPENDS) or the
+# host's, by version.
+do_sota_audit[vardeps] += "SOTA_STAGE_TOOL SOTA_STAGE_TOOL_VERSION"
 addtask sota_audit after do_rootfs before do_image

@@ -53,14 +53,11 @@ SOTA_STAGE_ROOT_PINNING ??= "1"
 # "1": accept a plain-http autoprov.url (local test servers only).
 SOTA_STAGE_ALLOW_HTTP ??= "0"
 
-# Where the tool comes from: "native" builds sota-stage-native (Rust, from the
-# checkout around this layer or SOTA_STAGE_SRC_URI); "host" runs a sota-stage
-# installed on the build host (`cargo install --path . --locked`), listed in
-# HOSTTOOLS (`HOSTTOOLS += "sota-stage"` in local.conf), so that no Rust
-# recipe is built. Its version is in the task signatures, its path is not.
-SOTA_STAGE_TOOL ??= "native"
-# The oldest host tool this class works with.
-SOTA_STAGE_HOST_MIN_VERSION ??= "0.1.0"
+# Where the tool comes from (SOTA_STAGE_TOOL: "native" builds
+# sota-stage-native, "host" runs the build host's), SOTA_STAGE_HOST_MIN_VERSION
+# and the DEPENDS on sota-stage-native: sota-stage-tool.bbclass, shared with
+# sota-stage-audit.bbclass.
+inherit sota-stage-tool
 
 # --- Per recipe (the recipes and .bbappends of this layer set them) ---
 # Which side of the archive the recipe stages: "device" or "host". Its tasks
@@ -79,11 +76,6 @@ SOTA_STAGE_SCRATCH = "${WORKDIR}/sota-stage-scratch"
 # The manifest of each staging run (never in ${D}); do_sota_verify checks
 # ${D} (or the host folder) against them before anything is packaged.
 SOTA_STAGE_MANIFESTS = "${WORKDIR}/sota-stage-manifests"
-
-# The tool's recipe, unless the host's tool is used.
-SOTA_STAGE_TOOL_DEPENDS = "${@'' if d.getVar('SOTA_STAGE_TOOL') == 'host' else 'sota-stage-native'}"
-# nooelint: oelint.vars.dependsclass - the value is sota-stage-native or nothing
-DEPENDS:append = " ${SOTA_STAGE_TOOL_DEPENDS}"
 
 # Entries only host tools read, and entries only the device gets (the tool's
 # split, domain.md section 1). Anything else (root.json, server_ca.pem,
@@ -160,28 +152,6 @@ def sota_stage_digests(d, archive, side):
         secrets.update(data)
     return (content_digest, secrets.hexdigest())
 
-def sota_stage_host_tool(d):
-    """The version of the host's sota-stage (SOTA_STAGE_TOOL = "host"), found
-    where the tasks find it (HOSTTOOLS_DIR); stops the parse with what to do
-    when it is missing or too old."""
-    import os, subprocess
-    how = ('install it on the build host (`cargo install --path . --locked` in the sota-stage '
-           'checkout) and add HOSTTOOLS += "sota-stage" to local.conf')
-    tool = os.path.join(d.getVar("HOSTTOOLS_DIR") or "", "sota-stage")
-    if not os.path.exists(tool):
-        bb.fatal('SOTA_STAGE_TOOL is "host" but the tasks have no sota-stage (%s is missing): %s' % (tool, how))
-    # An upgraded tool re-parses the recipe, and its version re-runs the tasks.
-    bb.parse.mark_dependency(d, os.path.realpath(tool))
-    try:
-        out = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=60).stdout
-        version = out.split()[1]
-    except Exception as e:
-        bb.fatal('SOTA_STAGE_TOOL is "host" but `%s --version` failed (%s): %s' % (tool, e, how))
-    least = d.getVar("SOTA_STAGE_HOST_MIN_VERSION")
-    if bb.utils.vercmp_string(version, least) < 0:
-        bb.fatal('SOTA_STAGE_TOOL is "host" but the host\'s sota-stage is %s, older than %s: %s' % (version, least, how))
-    return version
-
 python __anonymous() {
     import os
     for var in ("SOTA_PACKED_CREDENTIALS", "SOTA_P12_PASSWORD_FILE", "SOTA_HSM_PIN_FILE"):
@@ -191,11 +161,7 @@ python __anonymous() {
         if any(c.isspace() for c in path):
             # meta-updater puts the path in a SRC_URI (a space-separated list).
             bb.fatal("%s must not contain whitespace: '%s'" % (var, path))
-    tool = d.getVar("SOTA_STAGE_TOOL")
-    if tool == "host":
-        d.setVar("SOTA_STAGE_TOOL_VERSION", sota_stage_host_tool(d))
-    elif tool != "native":
-        bb.fatal('SOTA_STAGE_TOOL must be "native" or "host", not "%s"' % tool)
+    sota_stage_tool_setup(d)
     side = d.getVar("SOTA_STAGE_SIDE")
     if side not in ("device", "host"):
         bb.fatal('SOTA_STAGE_SIDE must be "device" or "host", not "%s"' % side)
@@ -449,4 +415,3 @@ sota_stage_run() {
         -u SOTA_P12_PASSWORD sota-stage "$@"
 }
 sota_stage_run[vardeps] += "SOTA_STAGE_TOOL SOTA_STAGE_TOOL_VERSION"
-SOTA_STAGE_TOOL_VERSION ?= ""
