@@ -409,3 +409,45 @@ fn strays_in_the_tools_own_folders_are_found_and_the_recipes_are_not() {
         .stdout_lacks("var/other")
         .stdout_has("2 differences");
 }
+
+/// A staged file that grew to 64 GiB (sparse) is reported as changed from
+/// its size, without being read: verify reads at most the manifest's size
+/// of a file. It runs with 1 GiB of address space, so a verify that reads
+/// the whole file into memory fails here (seen: it aborts at once) instead
+/// of filling the machine's memory.
+#[test]
+fn a_huge_file_in_place_of_a_staged_one_is_changed_and_not_read() {
+    let s = Staged::new();
+    let fragment = s.dev.join(FRAGMENT);
+    fs::File::options()
+        .write(true)
+        .open(&fragment)
+        .unwrap()
+        .set_len(64 << 30)
+        .unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_sota-stage"))
+        .arg("verify")
+        .arg("--manifest")
+        .arg(&s.manifest)
+        .arg("--device-root")
+        .arg(&s.dev)
+        .arg("--host-root")
+        .arg(&s.host)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned()),
+        (
+            Some(1),
+            format!(
+                "changed: device:{FRAGMENT} (content differs)\nnot ok: 11 files checked, 1 differences\n"
+            )
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -4,13 +4,15 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::io::{self, Read};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::aktualizr::paths::OWNED_DIRS;
-use crate::digest::sha256_hex;
+use crate::digest::hex;
 use crate::error::{Error, Result};
 use crate::intake::catalogue::Side;
 use crate::plan::files::is_within;
@@ -133,8 +135,7 @@ pub fn verify(manifest: &Manifest, roots: &Roots<'_>) -> Result<Vec<Difference>>
                 }
                 Err(e) => return Err(Error::io("look at", &path, e)),
             };
-            let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
-            if bytes.len() as u64 != f.size || sha256_hex(&bytes) != f.sha256 {
+            if !same_content(&path, meta.len(), f)? {
                 out.push(Difference::Changed {
                     root,
                     path: f.path.clone(),
@@ -221,4 +222,42 @@ fn what(meta: &fs::Metadata) -> &'static str {
     } else {
         "a special file"
     }
+}
+
+/// `O_NOFOLLOW | O_NONBLOCK` on Linux (asm-generic/fcntl.h): a staged path
+/// swapped for a symlink or a FIFO after it was looked at is neither
+/// followed nor waited on.
+const O_NOFOLLOW_NONBLOCK: i32 = 0o400000 | 0o4000;
+
+/// Whether the regular file at `path` (of `len` bytes when looked at) holds
+/// what the manifest says. A file of another size differs without being
+/// read; otherwise at most the manifest's size plus one byte is read and
+/// hashed as it streams, so a file that grew, or was replaced by something
+/// endless, costs no more than the staged one.
+fn same_content(path: &Path, len: u64, f: &ManifestFile) -> Result<bool> {
+    if len != f.size {
+        return Ok(false);
+    }
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NOFOLLOW_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io("read", path, e))?;
+    if !meta.is_file() {
+        return Ok(false);
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut read = 0u64;
+    let mut limited = file.take(f.size + 1);
+    loop {
+        let n = limited.read(&mut buf).map_err(|e| Error::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        read += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok(read == f.size && hex(&hasher.finalize()) == f.sha256)
 }
