@@ -28,13 +28,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{
-    bitbake, copy_tree, repo, upstream, walk, Cmd, Creds, KeyAlg, P12Form, Pki, TestDir, Validity,
-    HOST_FILES, OAUTH2_SECRET,
+    bitbake, copy_tree, repo, run_bitbake, upstream, walk, Creds, KeyAlg, P12Form, Pki, TestDir,
+    Validity, HOST_FILES, OAUTH2_SECRET,
 };
 use sha2::{Digest, Sha256};
 
-/// A bitbake run here takes about 3 s; a hung one fails the test.
-const RUN_TIMEOUT: Duration = Duration::from_secs(240);
 const EPOCH: u64 = 1_700_000_000;
 
 /// Writes `bytes` and gives the file an mtime no other write in this process
@@ -129,36 +127,7 @@ impl Build {
             .map(|(k, v)| format!("{k} = \"{v}\"\n"))
             .collect();
         self.dir.write("build/conf/local.conf", local);
-        let bindir = self.bitbake.parent().unwrap();
-        let path = format!(
-            "{}:{}",
-            bindir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let started = Instant::now();
-        // A developer's own bitbake environment (an oe-init-build-env
-        // shell) must not reach the test build.
-        let run = [
-            "BBPATH",
-            "BBSERVER",
-            "BB_ENV_PASSTHROUGH_ADDITIONS",
-            "BB_ENV_PASSTHROUGH",
-            "BUILDDIR",
-        ]
-        .into_iter()
-        .fold(Cmd::new(&self.bitbake), Cmd::env_remove)
-        .args(targets)
-        .current_dir(self.top())
-        .env("PATH", path)
-        .env("LANG", "C.UTF-8")
-        .env("LC_ALL", "C.UTF-8")
-        .timeout(RUN_TIMEOUT)
-        .run();
-        eprintln!(
-            "bitbake {}: {:.1} s",
-            targets.join(" "),
-            started.elapsed().as_secs_f64()
-        );
+        let run = run_bitbake(&self.bitbake, &self.top(), targets);
         let log = format!("{}{}", run.stdout, run.stderr);
         // For a post-mortem with KEEP_TEST_DIRS.
         self.dir.write("build/last-run.log", &log);

@@ -23,7 +23,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{bitbake, copy_tree, repo, walk, Cmd, Creds, Pki, TestDir, OAUTH2_SECRET};
+use common::{bitbake, copy_tree, repo, run_bitbake, walk, Creds, Pki, TestDir, OAUTH2_SECRET};
 
 /// A build folder with an image recipe, `test-image`, whose root file
 /// system is `rootfs-src` (staged by the test).
@@ -122,28 +122,7 @@ impl Build {
             .map(|(k, v)| format!("{k} = \"{v}\"\n"))
             .collect();
         self.dir.write("build/conf/local.conf", local);
-        let bindir = self.bitbake.parent().unwrap();
-        let path = format!(
-            "{}:{}",
-            bindir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let run = [
-            "BBPATH",
-            "BBSERVER",
-            "BB_ENV_PASSTHROUGH_ADDITIONS",
-            "BB_ENV_PASSTHROUGH",
-            "BUILDDIR",
-        ]
-        .into_iter()
-        .fold(Cmd::new(&self.bitbake), Cmd::env_remove)
-        .args(targets)
-        .current_dir(self.top())
-        .env("PATH", path)
-        .env("LANG", "C.UTF-8")
-        .env("LC_ALL", "C.UTF-8")
-        .timeout(Duration::from_secs(240))
-        .run();
+        let run = run_bitbake(&self.bitbake, &self.top(), targets);
         let log = format!("{}{}", run.stdout, run.stderr);
         self.dir.write("build/last-run.log", &log);
         Outcome {

@@ -252,7 +252,9 @@ fn same_content(path: &Path, len: u64, f: &ManifestFile) -> Result<bool> {
     let mut read = 0u64;
     let mut limited = file.take(f.size + 1);
     loop {
-        let n = limited.read(&mut buf).map_err(|e| Error::io("read", path, e))?;
+        let n = limited
+            .read(&mut buf)
+            .map_err(|e| Error::io("read", path, e))?;
         if n == 0 {
             break;
         }

@@ -1,7 +1,10 @@
 //! The BitBake the harness tests drive, named by `BITBAKE`, and the
 //! repository they build layers from.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::sota::{Cmd, Run};
 
 /// The `bitbake` named by `BITBAKE`. Fails the test when there is none:
 /// the tests that call it are ignored unless asked for, and once asked for
@@ -28,4 +31,40 @@ pub fn bitbake(test: &str) -> PathBuf {
 /// The checkout the tests run in.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `bitbake` (from [`bitbake`]) on `targets` in the build folder `top`,
+/// with its own folder first on PATH, a UTF-8 locale, and none of a
+/// developer's own bitbake environment (an oe-init-build-env shell), for at
+/// most 4 minutes; prints how long it took.
+pub fn run_bitbake(bitbake: &Path, top: &Path, targets: &[&str]) -> Run {
+    let bindir = bitbake.parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bindir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let started = Instant::now();
+    let run = [
+        "BBPATH",
+        "BBSERVER",
+        "BB_ENV_PASSTHROUGH_ADDITIONS",
+        "BB_ENV_PASSTHROUGH",
+        "BUILDDIR",
+    ]
+    .into_iter()
+    .fold(Cmd::new(bitbake), Cmd::env_remove)
+    .args(targets)
+    .current_dir(top)
+    .env("PATH", path)
+    .env("LANG", "C.UTF-8")
+    .env("LC_ALL", "C.UTF-8")
+    .timeout(Duration::from_secs(240))
+    .run();
+    eprintln!(
+        "bitbake {}: {:.1} s",
+        targets.join(" "),
+        started.elapsed().as_secs_f64()
+    );
+    run
 }

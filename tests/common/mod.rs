@@ -38,7 +38,7 @@ mod tree;
 pub use creds::{Creds, HOST_FILES, HSM_OPTIONS, OAUTH2_CLIENT_ID, OAUTH2_SECRET, ROOT_JSON};
 pub use dir::TestDir;
 pub use fixtures::{upstream, upstream_config};
-pub use harness::{bitbake, repo};
+pub use harness::{bitbake, repo, run_bitbake};
 pub use openssl::{openssl, openssl_status};
 pub use pki::{hex, Cert, KeyAlg, P12Form, Pki, Validity, CA_UUID};
 pub use rawzip::{
