@@ -121,19 +121,10 @@ impl Build {
 
     /// Runs bitbake on `targets` with the current local.conf.
     fn run(&self, targets: &[&str]) -> Outcome {
-        let local: String = self
-            .conf
-            .iter()
-            .map(|(k, v)| format!("{k} = \"{v}\"\n"))
-            .collect();
-        self.dir.write("build/conf/local.conf", local);
-        let run = run_bitbake(&self.bitbake, &self.top(), targets);
-        let log = format!("{}{}", run.stdout, run.stderr);
-        // For a post-mortem with KEEP_TEST_DIRS.
-        self.dir.write("build/last-run.log", &log);
+        let (code, log) = run_bitbake(&self.bitbake, &self.dir, &self.conf, targets);
         Outcome {
             what: format!("bitbake {}", targets.join(" ")),
-            success: run.code == 0,
+            success: code == 0,
             ran: ran_tasks(&log),
             log,
         }

@@ -116,17 +116,14 @@ impl Build {
     }
 
     fn run(&self, targets: &[&str]) -> Outcome {
-        let local: String = self
-            .conf
-            .iter()
-            .map(|(k, v)| format!("{k} = \"{v}\"\n"))
-            .collect();
-        self.dir.write("build/conf/local.conf", local);
-        let run = run_bitbake(&self.bitbake, &self.top(), targets);
-        let log = format!("{}{}", run.stdout, run.stderr);
-        self.dir.write("build/last-run.log", &log);
+        let (code, log) = run_bitbake(
+            &self.bitbake,
+            &self.dir,
+            self.conf.iter().map(|(k, v)| (k, v)),
+            targets,
+        );
         Outcome {
-            success: run.code == 0,
+            success: code == 0,
             log,
         }
     }

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::sota::{Cmd, Run};
+use super::dir::TestDir;
+use super::sota::Cmd;
 
 /// The `bitbake` named by `BITBAKE`. Fails the test when there is none:
 /// the tests that call it are ignored unless asked for, and once asked for
@@ -33,11 +34,24 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runs `bitbake` (from [`bitbake`]) on `targets` in the build folder `top`,
-/// with its own folder first on PATH, a UTF-8 locale, and none of a
-/// developer's own bitbake environment (an oe-init-build-env shell), for at
-/// most 4 minutes; prints how long it took.
-pub fn run_bitbake(bitbake: &Path, top: &Path, targets: &[&str]) -> Run {
+/// Runs `bitbake` (from [`bitbake`]) on `targets` in the build folder
+/// `dir/build`, after writing its `conf/local.conf` from `conf` (`NAME =
+/// "VALUE"` lines), with bitbake's own folder first on PATH, a UTF-8
+/// locale, and none of a developer's own bitbake environment (an
+/// oe-init-build-env shell), for at most 4 minutes. Returns the exit code
+/// and the output, which it also keeps in `build/last-run.log` for a
+/// post-mortem with KEEP_TEST_DIRS.
+pub fn run_bitbake<'a>(
+    bitbake: &Path,
+    dir: &TestDir,
+    conf: impl IntoIterator<Item = (&'a String, &'a String)>,
+    targets: &[&str],
+) -> (i32, String) {
+    let local: String = conf
+        .into_iter()
+        .map(|(k, v)| format!("{k} = \"{v}\"\n"))
+        .collect();
+    dir.write("build/conf/local.conf", local);
     let bindir = bitbake.parent().unwrap();
     let path = format!(
         "{}:{}",
@@ -55,7 +69,7 @@ pub fn run_bitbake(bitbake: &Path, top: &Path, targets: &[&str]) -> Run {
     .into_iter()
     .fold(Cmd::new(bitbake), Cmd::env_remove)
     .args(targets)
-    .current_dir(top)
+    .current_dir(dir.join("build"))
     .env("PATH", path)
     .env("LANG", "C.UTF-8")
     .env("LC_ALL", "C.UTF-8")
@@ -66,5 +80,7 @@ pub fn run_bitbake(bitbake: &Path, top: &Path, targets: &[&str]) -> Run {
         targets.join(" "),
         started.elapsed().as_secs_f64()
     );
-    run
+    let log = format!("{}{}", run.stdout, run.stderr);
+    dir.write("build/last-run.log", &log);
+    (run.code, log)
 }
