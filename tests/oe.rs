@@ -175,13 +175,12 @@ impl Oe {
         let mut run = self.run_once(args);
         if run.code != 0 && format!("{}{}", run.stdout, run.stderr).contains("Basehash mismatch") {
             eprintln!("BitBake's parse cache gave a basehash mismatch: parsing again without it");
-            for (_, entry) in walk(&self.dir, |_| false) {
-                let name = entry.file_name().to_string_lossy();
-                if entry.file_type().is_file()
-                    && name.starts_with("bb_cache")
-                    && name.contains(".dat")
-                {
-                    fs::remove_file(entry.path()).unwrap();
+            for tmp in ["tmp-glibc", "tmp"] {
+                for (_, entry) in walk(&self.dir.join(tmp).join("cache"), |_| false) {
+                    let name = entry.file_name().to_string_lossy();
+                    if entry.file_type().is_file() && name.starts_with("bb_cache") {
+                        fs::remove_file(entry.path()).unwrap();
+                    }
                 }
             }
             run = self.run_once(args);
