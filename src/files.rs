@@ -20,6 +20,8 @@ use crate::escape::escape;
 /// on a regular file it changes nothing. Written here rather than taken
 /// from the `libc` crate, which the tool does not otherwise need.
 const O_NONBLOCK: i32 = 0o4000;
+/// `O_NOFOLLOW` on Linux (asm-generic/fcntl.h: 00400000).
+const O_NOFOLLOW: i32 = 0o400000;
 
 /// What a file is for, and so how large it may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +97,17 @@ pub fn read_shown(path: &Path, shown: &Path, kind: Kind) -> Result<Vec<u8>> {
 /// changed in between).
 pub fn open_regular(path: &Path, what: &str) -> Result<File> {
     open_regular_shown(path, path, what, "open")
+}
+
+/// Opens `path` for reading without following a symlink in its last
+/// component or waiting on a FIFO: for a file the tool itself staged and
+/// just looked at, which may have been swapped since. The caller checks
+/// the opened file's type.
+pub fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK | O_NOFOLLOW)
+        .open(path)
 }
 
 /// `op` names the operation when the file cannot be found or reached.

@@ -410,13 +410,14 @@ fn strays_in_the_tools_own_folders_are_found_and_the_recipes_are_not() {
         .stdout_has("2 differences");
 }
 
-/// A staged file that grew to 64 GiB (sparse) is reported as changed from
-/// its size, without being read: verify reads at most the manifest's size
-/// of a file. It runs with 1 GiB of address space, so a verify that reads
-/// the whole file into memory fails here (seen: it aborts at once) instead
-/// of filling the machine's memory.
+/// A staged file that grew to 64 GiB (sparse) is reported as changed, and
+/// verify holds no more than a buffer of it: it runs with 1 GiB of address
+/// space, so a verify that reads the whole file into memory fails here
+/// (seen: it aborts at once) instead of filling the machine's memory. That
+/// verify decides from the size without reading is not asserted (with the
+/// size check removed, this passes after hashing 64 GiB of zeros, 91 s).
 #[test]
-fn a_huge_file_in_place_of_a_staged_one_is_changed_and_not_read() {
+fn a_huge_file_in_place_of_a_staged_one_is_changed_in_bounded_memory() {
     let s = Staged::new();
     let fragment = s.dev.join(FRAGMENT);
     fs::File::options()

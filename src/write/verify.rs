@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{self, Read};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::{self, Read as _};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use serde::Serialize;
@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::aktualizr::paths::OWNED_DIRS;
 use crate::digest::hex;
 use crate::error::{Error, Result};
+use crate::files;
 use crate::intake::catalogue::Side;
 use crate::plan::files::is_within;
 use crate::plan::manifest::{Manifest, ManifestFile};
@@ -224,11 +225,6 @@ fn what(meta: &fs::Metadata) -> &'static str {
     }
 }
 
-/// `O_NOFOLLOW | O_NONBLOCK` on Linux (asm-generic/fcntl.h): a staged path
-/// swapped for a symlink or a FIFO after it was looked at is neither
-/// followed nor waited on.
-const O_NOFOLLOW_NONBLOCK: i32 = 0o400000 | 0o4000;
-
 /// Whether the regular file at `path` (of `len` bytes when looked at) holds
 /// what the manifest says. A file of another size differs without being
 /// read; otherwise at most the manifest's size plus one byte is read and
@@ -238,28 +234,13 @@ fn same_content(path: &Path, len: u64, f: &ManifestFile) -> Result<bool> {
     if len != f.size {
         return Ok(false);
     }
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(O_NOFOLLOW_NONBLOCK)
-        .open(path)
-        .map_err(|e| Error::io("open", path, e))?;
+    let file = files::open_no_follow(path).map_err(|e| Error::io("open", path, e))?;
     let meta = file.metadata().map_err(|e| Error::io("read", path, e))?;
     if !meta.is_file() {
         return Ok(false);
     }
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut read = 0u64;
-    let mut limited = file.take(f.size + 1);
-    loop {
-        let n = limited
-            .read(&mut buf)
-            .map_err(|e| Error::io("read", path, e))?;
-        if n == 0 {
-            break;
-        }
-        read += n as u64;
-        hasher.update(&buf[..n]);
-    }
+    let read = io::copy(&mut file.take(f.size + 1), &mut hasher)
+        .map_err(|e| Error::io("read", path, e))?;
     Ok(read == f.size && hex(&hasher.finalize()) == f.sha256)
 }
