@@ -8,24 +8,30 @@ use super::patterns::{self, Kind};
 use crate::escape::escape;
 use crate::report::Severity;
 
-/// Bounds on what one audit reads and holds. Documented in docs/audit.md.
+/// Bounds on what one audit reads, decodes and holds, counted in work
+/// (bytes, entries, levels), never in time. Documented in docs/audit.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Most regular files in one root.
     pub files: u64,
     /// Deepest folder below a root.
     pub depth: usize,
-    /// A zip, gzip or tar file up to this size is held in memory to look
+    /// A zip is read from memory: one up to this size is held to look
     /// inside; a larger one is only searched as raw bytes (a warning).
     pub container_bytes: u64,
-    /// Largest member (or gzip content) decompressed and searched.
-    pub member_bytes: u64,
-    /// Most bytes decompressed for one file of the image, all members and
-    /// nesting levels together.
+    /// Most bytes decoded for one file of the image (a folder's file, or a
+    /// member of a root archive), all members and nesting levels together.
     pub expanded_bytes: u64,
+    /// Most bytes decoded in one run, all files together.
+    pub run_bytes: u64,
+    /// Most memory the decoders and held zips of one file may hold at
+    /// once: a dictionary or window that does not fit is not searched.
+    pub memory: u64,
+    /// Largest dictionary or window of one decoder.
+    pub dictionary: u64,
     /// Most members looked into per container.
     pub members: usize,
-    /// Containers inside containers, this deep.
+    /// Containers and compressed streams inside each other, this deep.
     pub nesting: usize,
     /// Worker threads for a folder.
     pub threads: usize,
@@ -39,10 +45,12 @@ impl Default for Limits {
             files: 10_000_000,
             depth: 512,
             container_bytes: 64 * MIB,
-            member_bytes: 64 * MIB,
             expanded_bytes: 256 * MIB,
+            run_bytes: 64 * 1024 * MIB,
+            memory: 112 * MIB,
+            dictionary: 64 * MIB,
             members: 100_000,
-            nesting: 3,
+            nesting: 8,
             threads: std::thread::available_parallelism()
                 .map_or(2, |n| n.get())
                 .min(8),

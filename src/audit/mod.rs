@@ -1,35 +1,36 @@
 //! The image audit (docs/audit.md): proves that no host secret of a
-//! credentials archive reached a root file system, a folder or a tar of
-//! one.
+//! credentials archive reached a root file system: a folder, or a file
+//! that holds one (a tar, cpio or zip, compressed or not), told by its
+//! content.
 //!
 //! - [`patterns`]: what must never be there, from the archive (pure).
-//! - [`scan`]: one file's bytes: digest, multi-pattern search, containers;
-//!   `inflate`: deflate data (gzip files, zip members) with reused state.
+//! - [`scan`]: one file's bytes as a stream: digest, multi-pattern search,
+//!   and every container and compressed stream inside, bounded.
+//! - `decode`: the decompressors (gzip, zlib, deflate, bzip2, xz, lzma,
+//!   lz4, zstd), streaming, each within a memory limit.
+//! - `formats`: the archive readers (tar, cpio, ar, rpm, zip).
 //! - `walk`: a folder, walked by the worker threads themselves (links
-//!   never followed).
-//! - here: a tar (plain, gzip, xz) streamed member by member, and the
-//!   modes of the staged secret files and folders, checked on the way.
+//!   never followed; names, link targets and extended attributes searched).
 //!
 //! This is an input edge like [`crate::intake`]: everything it reads is
-//! bounded by [`Limits`] (files, depth, bytes held, bytes decompressed).
+//! bounded by [`Limits`] (files, depth, bytes decoded, memory, members,
+//! nesting).
 
+mod decode;
 pub mod findings;
-mod inflate;
+mod formats;
 pub mod patterns;
 pub mod scan;
 mod walk;
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
 use std::path::Path;
-use std::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::escape::escape;
-use crate::report::Severity;
 pub use findings::{mode_finding, Finding, Limits};
 pub use patterns::{Kind, Needles};
-use scan::{container, read_full, Scanner};
+use scan::{Place, Scanner, Shared};
 
 /// What an audit of one root found, and how much it looked at.
 #[derive(Debug, Default)]
@@ -38,23 +39,22 @@ pub struct Report {
     pub files: u64,
 }
 
-/// Audits one root: a folder, or a `.tar`, `.tar.gz`, `.tar.xz` of one.
-/// `Err` only when the root itself cannot be opened; everything below is a
-/// finding.
+/// Audits one root: a folder, or a file holding a root file system (a tar,
+/// cpio or zip, plain or compressed). `Err` when the root cannot be read
+/// (exit 3) or is not one of those (exit 1); everything below is a finding.
 pub fn audit(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report> {
     let meta = std::fs::metadata(root).map_err(|e| Error::io("read", root, e))?;
+    let shared = Shared::default();
     let mut report = if meta.is_dir() {
-        let (findings, files) =
-            walk::walk_folder(root, needles, limits).map_err(|e| Error::io("read", root, e))?;
+        // Unreadable at the top is no finding: nothing was audited.
+        std::fs::read_dir(root).map_err(|e| Error::io("read", root, e))?;
+        let (findings, files) = walk::walk_folder(root, needles, limits, &shared)
+            .map_err(|e| Error::io("read", root, e))?;
         Report { findings, files }
     } else if meta.is_file() {
-        let file = File::open(root).map_err(|e| Error::io("open", root, e))?;
-        walk_tar(root, file, needles, limits)?
+        audit_file(root, meta.len(), needles, limits, &shared)?
     } else {
-        return Err(Error::Usage(format!(
-            "`{}` is neither a folder nor a tar file; give IMAGE_ROOTFS or a .tar, .tar.gz or .tar.xz of it",
-            escape(&root.display().to_string())
-        )));
+        return Err(not_an_image(root, "is neither a folder nor a regular file"));
     };
     report.findings.sort_by(|a, b| {
         (&a.path, &a.member, a.kind, &a.message).cmp(&(&b.path, &b.member, b.kind, &b.message))
@@ -63,120 +63,42 @@ pub fn audit(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report> 
     Ok(report)
 }
 
-fn walk_tar(root: &Path, file: File, needles: &Needles, limits: &Limits) -> Result<Report> {
-    let mut reader = BufReader::with_capacity(256 * 1024, file);
-    let mut head = [0u8; 6];
-    let got = read_full(&mut reader, &mut head).map_err(|e| Error::io("read", root, e))?;
-    let head = &head[..got];
-    let chained = io::Cursor::new(head.to_vec()).chain(reader);
-    let mut scanner = Scanner::new(needles, limits);
-    let mut modes = |path: &str, is_dir: bool, mode: u32| mode_finding(path, is_dir, mode);
-    let result = if head.starts_with(b"\xfd7zXZ\x00") {
-        xz_tar(chained, &mut scanner, &mut modes)
-    } else if container(head) == Some("gzip stream") {
-        let mut gz = flate2::read::MultiGzDecoder::new(chained);
-        scanner.tar_root(&mut gz, &mut modes)
-    } else {
-        let mut plain = chained;
-        scanner.tar_root(&mut plain, &mut modes)
-    };
-    let files = match result {
-        Ok(n) => n,
-        Err(e) => {
-            scanner.findings.push(Finding {
-                root: None,
-                path: String::new(),
-                member: None,
-                kind: Kind::Unreadable,
-                severity: Severity::Error,
-                message: format!(
-                    "the tar archive cannot be read to its end ({e}); the audit is incomplete"
-                ),
-            });
-            0
-        }
+fn not_an_image(root: &Path, why: &str) -> Error {
+    Error::Invalid(format!(
+        "{}: {why}; give a root file system: a folder (IMAGE_ROOTFS), or a tar, cpio or zip of one (plain or compressed with gzip, bzip2, xz, lzma, lz4 or zstd)",
+        escape(&root.display().to_string())
+    ))
+}
+
+/// A file as the root: checked to be an archive by its content first
+/// (never echoing it), then read with its members as the root's files.
+fn audit_file(
+    root: &Path,
+    size: u64,
+    needles: &Needles,
+    limits: &Limits,
+    shared: &Shared,
+) -> Result<Report> {
+    if size == 0 {
+        return Err(not_an_image(root, "is empty"));
+    }
+    let open = || File::open(root).map_err(|e| Error::io("open", root, e));
+    let kind = scan::root_kind(&mut open()?, limits).map_err(|e| Error::io("read", root, e))?;
+    if let Err(why) = kind {
+        return Err(not_an_image(root, &why));
+    }
+    let name = root
+        .file_name()
+        .map(|n| String::from_utf8_lossy(std::os::unix::ffi::OsStrExt::as_bytes(n)).into_owned())
+        .unwrap_or_else(|| root.display().to_string());
+    let mut scanner = Scanner::new(needles, limits, shared);
+    let mut file = open()?;
+    let files = match scanner.root_file(&Place::file(name.clone()), &mut file, size) {
+        Ok(files) => files,
+        Err(e) => return Err(Error::io("read", root, e)),
     };
     Ok(Report {
         findings: scanner.findings,
         files,
     })
-}
-
-/// xz through `lzma-rs`, which writes what it decodes: a thread decodes
-/// into a bounded channel, the tar reader reads from it.
-fn xz_tar(
-    input: impl Read + Send,
-    scanner: &mut Scanner<'_>,
-    modes: &mut dyn FnMut(&str, bool, u32) -> Option<Finding>,
-) -> io::Result<u64> {
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
-    std::thread::scope(|s| {
-        let decoder = s.spawn(move || {
-            let mut input = BufReader::new(input);
-            let mut out = io::BufWriter::with_capacity(256 * 1024, ChannelWriter { tx });
-            lzma_rs::xz_decompress(&mut input, &mut out)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("xz: {e}")))?;
-            io::Write::flush(&mut out)
-        });
-        let mut reader = ChannelReader {
-            rx,
-            chunk: Vec::new(),
-            at: 0,
-        };
-        let result = scanner.tar_root(&mut reader, modes);
-        // Unblocks the decoder if the tar ended first.
-        drop(reader);
-        let decoded = decoder
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("xz decoder failed")));
-        match (result, decoded) {
-            (Ok(n), Ok(())) => Ok(n),
-            (Err(e), _) => Err(e),
-            // The tar ended before the xz stream: the tail was not read.
-            (Ok(n), Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(n),
-            (Ok(_), Err(e)) => Err(e),
-        }
-    })
-}
-
-struct ChannelWriter {
-    tx: mpsc::SyncSender<Vec<u8>>,
-}
-
-impl io::Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tx
-            .send(buf.to_vec())
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "reader gone"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-struct ChannelReader {
-    rx: mpsc::Receiver<Vec<u8>>,
-    chunk: Vec<u8>,
-    at: usize,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.at >= self.chunk.len() {
-            match self.rx.recv() {
-                Ok(c) => {
-                    self.chunk = c;
-                    self.at = 0;
-                }
-                // The decoder is done (or failed: its error is reported).
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.at);
-        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
 }

@@ -142,6 +142,11 @@ impl Needles {
         self.sizes.contains(&size)
     }
 
+    /// The largest size a digest is wanted for (0: none).
+    pub fn largest_digest(&self) -> u64 {
+        self.sizes.iter().copied().max().unwrap_or(0)
+    }
+
     /// The needle whose digest this is.
     pub fn by_digest(&self, digest: &[u8; 32]) -> Option<usize> {
         self.digests.get(digest).copied()

@@ -1,24 +1,42 @@
-//! Looking into one file's bytes: the whole-file digest (only for a size
-//! that some needle has), the multi-pattern search, and the containers
-//! found inside (zip members, stored or deflated; gzip streams; tar
-//! archives inside those), each bounded by [`Limits`]. A file is read once:
-//! streamed in chunks, or, when it is a container small enough, held whole
-//! and searched from memory.
+//! Looking into one file's bytes, as a stream: the multi-pattern search,
+//! the whole-file digest (only for a size that some needle has), and every
+//! container and compressed stream found inside (told by content), each
+//! read as it streams and bounded by [`Limits`]: bytes decoded per file
+//! and per run, members per container, nesting levels, and one memory
+//! budget shared by the nested decoders of a file.
+//!
+//! Every level is searched twice: its raw bytes (a tee as a decoder or an
+//! archive reader reads them: headers, padding, data after the end) and
+//! what it holds. A secret found inside is reported there, not again at
+//! the raw bytes; a level whose whole bytes are a known file (by digest)
+//! is reported as that file and not for what it holds.
 
-use std::io::{self, Cursor, Read};
-use std::ops::Range;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::findings::{Finding, Limits};
-use super::inflate::{self, Gunzip, Inflated, Inflater};
+use super::decode::{self, Codec};
+use super::findings::{mode_finding, Finding, Limits};
+use super::formats::{self, EntryKind, Format, Header, Members};
 use super::patterns::{Kind, Needles, DEVICE_ZIP, SHARED_P12};
 use crate::report::Severity;
 
+/// Bytes searched at once (plus the overlap of the longest pattern).
 const CHUNK: usize = 256 * 1024;
+/// Bytes read before a level is told by its content.
+const HEAD: usize = 512;
+/// unzip looks for the end record in the last 65,557 bytes.
+const ZIP_TAIL: u64 = 65_557;
+/// What a name that holds a secret is shown as.
+pub const REDACTED: &str = "[name redacted]";
 
 /// Where some bytes are: a path below the scanned root, and the chain of
-/// members inside it (`a.zip!b.tar.gz!c`).
+/// members inside it (`a.tar.gz!b.deb!data.tar.xz!c`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Place {
     pub path: String,
@@ -51,37 +69,356 @@ impl Place {
     }
 }
 
+/// A level being looked at: where it is, how deep, whether its archive's
+/// members are the root's files, and the name of a compressed stream's
+/// content (shown only when the content is not an archive: an archive's
+/// members name themselves, `a.tar.gz!etc/x`).
+#[derive(Debug, Clone)]
+struct Cx {
+    place: Place,
+    depth: usize,
+    root: bool,
+    label: Option<String>,
+}
+
+impl Cx {
+    /// Where plain content at this level is.
+    fn content(&self) -> Place {
+        match &self.label {
+            Some(label) => self.place.inner(label),
+            None => self.place.clone(),
+        }
+    }
+
+    /// A member of an archive at this level.
+    fn member(&self, name: &str) -> Cx {
+        Cx {
+            place: if self.root {
+                Place::file(name.to_owned())
+            } else {
+                self.place.inner(name)
+            },
+            depth: self.depth + 1,
+            root: false,
+            label: None,
+        }
+    }
+
+    /// The decoded content of a compressed stream at this level.
+    fn decoded(&self, codec: Codec) -> Cx {
+        Cx {
+            place: self.content(),
+            depth: self.depth + 1,
+            root: self.root,
+            label: Some(format!("({} content)", codec.name())),
+        }
+    }
+}
+
+/// What the run shares between workers.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Bytes decoded in the run so far.
+    pub decoded: AtomicU64,
+    /// The run's decoding budget was spent (said once).
+    pub run_over: AtomicBool,
+}
+
 /// What scanning needs: the needles, the limits, and the findings so far.
-#[derive(Debug)]
 pub struct Scanner<'a> {
     pub needles: &'a Needles,
     pub limits: &'a Limits,
     pub findings: Vec<Finding>,
-    /// Bytes decompressed for the current top-level file.
-    expanded: u64,
-    /// The needles reported so far for the current top-level file.
+    shared: &'a Shared,
+    /// Regular files of a root archive (a tar or cpio PATH).
+    pub files: u64,
+    /// Bytes decoded for the current file, as a budget left.
+    left: Arc<AtomicU64>,
+    /// The file's budget was spent (said once per file).
+    file_over: bool,
+    /// Memory the current file's decoders and held zips hold.
+    memory: u64,
+    /// The needles reported so far for the current file.
     reported: Vec<usize>,
-    buf: Vec<u8>,
-    inflater: Inflater,
+    /// Search buffers, reused.
+    pool: Vec<Vec<u8>>,
 }
 
-/// Which raw bytes of a container still need the search: all of them, or
-/// (a gzip file, whose deflate data is all in its content) only these.
-enum Raw {
-    All,
-    Only(Vec<Range<usize>>),
+impl fmt::Debug for Scanner<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scanner")
+            .field("findings", &self.findings.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The reader above failed (its error is kept by the [`Tee`] that saw it).
+#[derive(Debug)]
+struct Upstream;
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the data above could not be read")
+    }
+}
+
+impl std::error::Error for Upstream {}
+
+/// A decoding budget is spent.
+#[derive(Debug)]
+struct OverBudget;
+
+impl fmt::Display for OverBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("over the decoding budget")
+    }
+}
+
+impl std::error::Error for OverBudget {}
+
+fn is<T: std::error::Error + 'static>(e: &io::Error) -> bool {
+    e.get_ref().map_or(false, |inner| inner.is::<T>())
+}
+
+/// A streaming search over bytes as they pass: a buffer of the overlap
+/// plus [`CHUNK`], searched when full; optionally hashed.
+struct Window<'n> {
+    needles: &'n Needles,
+    buf: Vec<u8>,
+    /// Bytes in `buf`.
+    len: usize,
+    /// Bytes at the front already searched and hashed (the overlap).
+    keep: usize,
+    /// Bytes handed on to a reader (a [`Tee`]'s consumer).
+    out: usize,
+    overlap: usize,
+    found: Vec<usize>,
+    hasher: Option<Sha256>,
+    /// Stop hashing past this many bytes (no digest is that large).
+    hash_cap: u64,
+    total: u64,
+    /// No byte has left the buffer yet (the whole stream is in it).
+    whole: bool,
+}
+
+impl<'n> Window<'n> {
+    fn new(needles: &'n Needles, mut buf: Vec<u8>, size: Option<u64>) -> Window<'n> {
+        let overlap = needles.longest().saturating_sub(1);
+        buf.clear();
+        buf.resize(overlap + CHUNK, 0);
+        let (hasher, hash_cap) = match size {
+            Some(size) if needles.wants_digest(size) => (Some(Sha256::new()), size),
+            Some(_) => (None, 0),
+            None => {
+                let cap = needles.largest_digest();
+                (Some(Sha256::new()).filter(|_| cap > 0), cap)
+            }
+        };
+        Window {
+            needles,
+            buf,
+            len: 0,
+            keep: 0,
+            out: 0,
+            overlap,
+            found: Vec::new(),
+            hasher,
+            hash_cap,
+            total: 0,
+            whole: true,
+        }
+    }
+
+    fn search_and_hash(&mut self) {
+        if self.len > self.keep {
+            self.needles.search(&self.buf[..self.len], &mut self.found);
+            if let Some(h) = self.hasher.as_mut() {
+                h.update(&self.buf[self.keep..self.len]);
+            }
+        }
+    }
+
+    /// Searches what is in the buffer and keeps the overlap.
+    fn roll(&mut self) {
+        self.search_and_hash();
+        let next = self.overlap.min(self.len);
+        self.buf.copy_within(self.len - next..self.len, 0);
+        self.keep = next;
+        self.len = next;
+        self.out = next;
+        self.whole = false;
+    }
+
+    /// Reads once from `r` into the free space (searching a full buffer
+    /// first); 0 at the end.
+    fn read_from(&mut self, r: &mut dyn Read) -> io::Result<usize> {
+        if self.len == self.buf.len() {
+            self.roll();
+        }
+        loop {
+            match r.read(&mut self.buf[self.len..]) {
+                Ok(n) => {
+                    self.len += n;
+                    self.total += n as u64;
+                    if self.total > self.hash_cap {
+                        self.hasher = None;
+                    }
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads until at least `n` bytes are in the buffer or the stream ends.
+    fn fill(&mut self, r: &mut dyn Read, n: usize) -> io::Result<()> {
+        while self.len < n.min(self.buf.len()) {
+            if self.read_from(r)? == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes not yet handed on.
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.out..self.len]
+    }
+
+    /// Searches the rest; the needles found and the digest (when wanted
+    /// and the stream was of a wanted size).
+    fn finish(mut self) -> (Vec<usize>, Option<[u8; 32]>, Vec<u8>) {
+        self.search_and_hash();
+        let digest = self
+            .hasher
+            .take()
+            .filter(|_| self.needles.wants_digest(self.total))
+            .map(|h| h.finalize().into());
+        (self.found, digest, self.buf)
+    }
+}
+
+/// Hands on the bytes a [`Window`] reads from `inner` (each searched once
+/// there). Keeps the first error of `inner` for the level that owns it.
+struct Tee<'w, 'n, 'r> {
+    win: &'w mut Window<'n>,
+    inner: &'r mut dyn Read,
+    failed: Option<io::Error>,
+}
+
+impl Read for Tee<'_, '_, '_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if self.win.out == self.win.len {
+            if self.failed.is_some() {
+                return Err(io::Error::other(Upstream));
+            }
+            match self.win.read_from(self.inner) {
+                Ok(0) => return Ok(0),
+                Ok(_) => {}
+                Err(e) => {
+                    self.failed = Some(e);
+                    return Err(io::Error::other(Upstream));
+                }
+            }
+        }
+        let pending = self.win.pending();
+        let n = out.len().min(pending.len());
+        out[..n].copy_from_slice(&pending[..n]);
+        self.win.out += n;
+        Ok(n)
+    }
+}
+
+impl Tee<'_, '_, '_> {
+    /// Reads the rest of the raw bytes (searched on the way).
+    fn drain(&mut self) -> io::Result<()> {
+        self.win.out = self.win.len;
+        if self.failed.is_some() {
+            return self.upstream();
+        }
+        loop {
+            self.win.out = self.win.len;
+            match self.win.read_from(self.inner) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The error of the reader above, if it failed.
+    fn upstream(&mut self) -> io::Result<()> {
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A decoder's output, counted against the file's and the run's budgets.
+struct Budgeted<'s, R> {
+    inner: R,
+    /// None above a root archive: the image itself is not one file.
+    file: Option<Arc<AtomicU64>>,
+    shared: &'s Shared,
+    run_bytes: u64,
+}
+
+impl<R: Read> Read for Budgeted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let spent = n as u64;
+        if let Some(left) = &self.file {
+            let now = left.load(Ordering::Relaxed);
+            if now < spent {
+                left.store(0, Ordering::Relaxed);
+                return Err(io::Error::other(OverBudget));
+            }
+            left.store(now - spent, Ordering::Relaxed);
+        }
+        let before = self.shared.decoded.fetch_add(spent, Ordering::Relaxed);
+        if before.saturating_add(spent) > self.run_bytes {
+            return Err(io::Error::other(OverBudget));
+        }
+        Ok(n)
+    }
+}
+
+/// What a level is, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum What {
+    Compressed(Codec),
+    Archive(Format),
+    Plain,
+}
+
+fn what_is(head: &[u8], whole_file: bool) -> What {
+    if let Some(f) = formats::sniff(head) {
+        What::Archive(f)
+    } else if let Some(c) = decode::sniff(head, whole_file) {
+        What::Compressed(c)
+    } else {
+        What::Plain
+    }
 }
 
 impl<'a> Scanner<'a> {
-    pub fn new(needles: &'a Needles, limits: &'a Limits) -> Scanner<'a> {
+    pub fn new(needles: &'a Needles, limits: &'a Limits, shared: &'a Shared) -> Scanner<'a> {
         Scanner {
             needles,
             limits,
             findings: Vec::new(),
-            expanded: 0,
+            shared,
+            files: 0,
+            left: Arc::new(AtomicU64::new(limits.expanded_bytes)),
+            file_over: false,
+            memory: 0,
             reported: Vec::new(),
-            buf: Vec::new(),
-            inflater: Inflater::default(),
+            pool: Vec::new(),
         }
     }
 
@@ -96,11 +433,48 @@ impl<'a> Scanner<'a> {
         });
     }
 
-    /// Scans one top-level file of `size` bytes from `reader`.
-    pub fn file(&mut self, place: &Place, reader: &mut dyn Read, size: u64) {
-        self.expanded = 0;
-        self.reported.clear();
-        if let Err(e) = self.stream(place, reader, size, 0) {
+    fn not_searched(&mut self, place: &Place, message: String) {
+        self.finding(place, Kind::NotSearched, Severity::Warning, message);
+    }
+
+    /// What stops a level from being read to its end: a warning inside a
+    /// file of the image, an error for the root file itself (a truncated
+    /// root tarball must not pass).
+    fn cut_short(&mut self, cx: &Cx, place: &Place, message: String) {
+        if cx.root {
+            self.finding(
+                place,
+                Kind::Unreadable,
+                Severity::Error,
+                format!("{message}; the audit is incomplete"),
+            );
+        } else {
+            self.not_searched(place, message);
+        }
+    }
+
+    /// A new file of the image: its own budget (and, for a file of a
+    /// folder, its own reports; a root archive's members keep theirs for
+    /// the archive's raw bytes).
+    fn start_file(&mut self, clear: bool) {
+        self.left
+            .store(self.limits.expanded_bytes, Ordering::Relaxed);
+        self.file_over = false;
+        if clear {
+            self.reported.clear();
+        }
+    }
+
+    /// Scans one file of a folder, of `size` bytes.
+    pub fn file(&mut self, place: &Place, file: &mut File, size: u64) {
+        self.start_file(true);
+        let cx = Cx {
+            place: place.clone(),
+            depth: 0,
+            root: false,
+            label: None,
+        };
+        if let Err(e) = self.disk_file(&cx, file, size) {
             self.finding(
                 place,
                 Kind::Unreadable,
@@ -110,145 +484,577 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Reads `reader` once: whole when it is a container within the cap,
-    /// else in chunks with an overlap so a pattern across two reads is
-    /// found.
-    fn stream(
-        &mut self,
-        place: &Place,
-        reader: &mut dyn Read,
-        size: u64,
-        depth: usize,
-    ) -> io::Result<()> {
-        let mut head = [0u8; 512];
-        let got = read_full(reader, &mut head)?;
-        let head = &head[..got];
-        if container(head).is_some() && size <= self.limits.container_bytes {
-            let mut data = Vec::with_capacity(size as usize);
-            data.extend_from_slice(head);
-            reader
-                .take(self.limits.container_bytes + 1 - got as u64)
-                .read_to_end(&mut data)?;
-            self.bytes(place, &data, depth);
-            return Ok(());
+    /// Scans a file given as the root: its archive's members are the
+    /// root's files (with their modes). The number of them.
+    pub fn root_file(&mut self, place: &Place, file: &mut File, size: u64) -> io::Result<u64> {
+        self.start_file(true);
+        self.files = 0;
+        let cx = Cx {
+            place: place.clone(),
+            depth: 0,
+            root: true,
+            label: None,
+        };
+        self.disk_file(&cx, file, size)?;
+        Ok(self.files)
+    }
+
+    /// A file on disk: a zip found by its end record (anywhere: a
+    /// self-extracting installer) is read from memory; anything else is
+    /// streamed.
+    fn disk_file(&mut self, cx: &Cx, file: &mut File, size: u64) -> io::Result<()> {
+        if size > CHUNK as u64 && size <= self.limits.container_bytes {
+            let from = size.saturating_sub(ZIP_TAIL);
+            let mut tail = vec![0u8; (size - from) as usize];
+            file.read_exact_at(&mut tail, from)?;
+            if formats::zip::find(&tail) {
+                let mut head = [0u8; HEAD];
+                file.read_exact_at(&mut head, 0)?;
+                if what_is(&head, true) == What::Plain {
+                    let mut data = Vec::new();
+                    (&*file).take(size).read_to_end(&mut data)?;
+                    return self.held(cx, &data);
+                }
+            }
         }
-        if let Some(what) = container(head) {
-            self.finding(
-                place,
-                Kind::NotSearched,
-                Severity::Warning,
+        self.stream(cx, file, Some(size))
+    }
+
+    fn buffer(&mut self) -> Vec<u8> {
+        self.pool.pop().unwrap_or_default()
+    }
+
+    fn give_back(&mut self, buf: Vec<u8>) {
+        if self.pool.len() < 4 {
+            self.pool.push(buf);
+        }
+    }
+
+    /// One level: told by its first bytes, then searched and looked into.
+    fn stream(&mut self, cx: &Cx, reader: &mut dyn Read, size: Option<u64>) -> io::Result<()> {
+        let buf = self.buffer();
+        let mut win = Window::new(self.needles, buf, size);
+        if let Err(e) = win.fill(reader, HEAD) {
+            let (_, _, buf) = win.finish();
+            self.give_back(buf);
+            return Err(e);
+        }
+        let what = what_is(win.pending(), cx.depth == 0 || cx.label.is_none());
+        let deep = cx.depth >= self.limits.nesting && what != What::Plain;
+        if deep {
+            self.not_searched(
+                &cx.content(),
                 format!(
-                    "is a {what} of {size} bytes, over the limit of {} for looking inside: its raw bytes were searched, its content was not",
-                    self.limits.container_bytes
+                    "holds archives or compressed data nested more than {} deep: the innermost were not looked into (their raw bytes were searched)",
+                    self.limits.nesting
                 ),
             );
         }
-        let overlap = self.needles.longest().saturating_sub(1);
-        let mut hasher = self.needles.wants_digest(size).then(Sha256::new);
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.resize(overlap + CHUNK, 0);
-        buf[..got].copy_from_slice(head);
-        let mut keep = 0;
-        let mut fresh = got;
-        let mut found = Vec::new();
-        let mut total = 0u64;
-        loop {
-            if fresh == 0 {
-                let n = match reader.read(&mut buf[keep..keep + CHUNK]) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        self.buf = buf;
-                        return Err(e);
-                    }
-                };
-                if n == 0 {
-                    break;
-                }
-                fresh = n;
-            }
-            let end = keep + fresh;
-            total += fresh as u64;
-            if let Some(h) = hasher.as_mut() {
-                h.update(&buf[keep..end]);
-            }
-            self.needles.search(&buf[..end], &mut found);
-            let next = overlap.min(end);
-            buf.copy_within(end - next..end, 0);
-            keep = next;
-            fresh = 0;
-        }
-        self.buf = buf;
-        let digest = hasher
-            .filter(|_| total == size)
-            .map(|h| h.finalize().into());
-        self.report(place, digest, &found);
+        let marks = (self.findings.len(), self.reported.len());
+        let result = match what {
+            _ if deep => self.plain(cx, &mut win, reader),
+            What::Plain => self.plain(cx, &mut win, reader),
+            What::Compressed(codec) => self.compressed(cx, codec, &mut win, reader),
+            What::Archive(Format::Zip) => self.zip_stream(cx, &mut win, reader, size),
+            What::Archive(format) => self.archive(cx, format, &mut win, reader),
+        };
+        let (found, digest, buf) = win.finish();
+        self.give_back(buf);
+        result?;
+        let place = if what == What::Plain || deep {
+            cx.content()
+        } else {
+            cx.place.clone()
+        };
+        self.close(&place, marks, found, digest);
         Ok(())
     }
 
-    /// Bytes held in memory: digest, search, and a look inside.
-    fn bytes(&mut self, place: &Place, data: &[u8], depth: usize) {
-        let digest = self
-            .needles
-            .wants_digest(data.len() as u64)
-            .then(|| Sha256::digest(data).into());
-        if self.report(place, digest, &[]) {
-            // The file is a known one (the archive, a host entry): what it
-            // holds is said by that.
+    /// After a level: a digest match replaces what was found inside; raw
+    /// matches already reported inside are not said again.
+    fn close(
+        &mut self,
+        place: &Place,
+        marks: (usize, usize),
+        mut found: Vec<usize>,
+        digest: Option<[u8; 32]>,
+    ) {
+        if let Some(n) = digest.and_then(|d| self.needles.by_digest(&d)) {
+            if !(self.needles.needles[n].in_device_zip && place.is_device_zip()) {
+                // A known file: what it holds is said by that.
+                self.findings.truncate(marks.0);
+                self.reported.truncate(marks.1);
+            }
+            self.report(place, Some(n), &[]);
             return;
         }
-        let mark = self.reported.len();
-        let raw = self.look_inside(place, data, depth);
-        let mut found = Vec::new();
-        match raw {
-            Raw::All => self.needles.search(data, &mut found),
-            Raw::Only(ranges) => {
-                for range in ranges {
-                    self.needles.search(&data[range], &mut found);
-                }
-            }
-        }
-        // A secret found in a member is reported there; the container's
-        // raw bytes (a stored member) would only say it again.
-        let inside = self.reported.split_off(mark);
+        let inside = self
+            .reported
+            .split_off(marks.1.min(self.reported.len()));
         found.retain(|n| !inside.contains(n));
         self.report(place, None, &found);
         self.reported.extend(inside);
     }
 
-    /// Members of a container held in memory; which raw bytes are left to
-    /// search.
-    fn look_inside(&mut self, place: &Place, data: &[u8], depth: usize) -> Raw {
-        if depth >= self.limits.nesting {
-            if container(data).is_some() {
-                self.finding(
+    /// Plain bytes: read to the end, searched; a small stream held whole
+    /// that ends with a zip's end record is a zip.
+    fn plain(&mut self, cx: &Cx, win: &mut Window<'_>, reader: &mut dyn Read) -> io::Result<()> {
+        loop {
+            win.out = win.len;
+            if win.read_from(reader)? == 0 {
+                break;
+            }
+        }
+        if win.whole && cx.depth < self.limits.nesting && formats::zip::find(&win.buf[..win.len])
+        {
+            let data = win.buf[..win.len].to_vec();
+            // Searched here as a zip (raw bytes included).
+            win.len = 0;
+            win.keep = 0;
+            win.out = 0;
+            win.hasher = None;
+            return self.zip_members(cx, &data);
+        }
+        Ok(())
+    }
+
+    /// A compressed stream: its raw bytes searched as the decoder reads
+    /// them, its content a level of its own.
+    fn compressed(
+        &mut self,
+        cx: &Cx,
+        codec: Codec,
+        win: &mut Window<'_>,
+        reader: &mut dyn Read,
+    ) -> io::Result<()> {
+        let inner = cx.decoded(codec);
+        let mut tee = Tee {
+            win,
+            inner: reader,
+            failed: None,
+        };
+        let limit = self
+            .limits
+            .memory
+            .saturating_sub(self.memory)
+            .min(self.limits.dictionary);
+        let outcome = match decode::open(codec, Box::new(&mut tee), limit) {
+            Err(refused) => Err(refused),
+            Ok(decoder) => {
+                let held = decoder.memory();
+                self.memory += held;
+                let mut out = Budgeted {
+                    inner: decoder,
+                    file: (!cx.root).then(|| Arc::clone(&self.left)),
+                    shared: self.shared,
+                    run_bytes: self.limits.run_bytes,
+                };
+                let result = self.stream(&inner, &mut out, None);
+                drop(out);
+                self.memory -= held;
+                Ok(result)
+            }
+        };
+        match outcome {
+            Err(refused) => self.not_searched(
+                &inner.content(),
+                format!("not searched: {} (its raw bytes were searched)", refused.0),
+            ),
+            Ok(Err(e)) => {
+                tee.upstream()?;
+                self.decode_error(&inner, codec, &e);
+            }
+            Ok(Ok(())) => {}
+        }
+        tee.drain()
+    }
+
+    /// A decoder stopped: over a budget, refused (a later frame's
+    /// window), or damaged. Said once, where its content is.
+    fn decode_error(&mut self, inner: &Cx, codec: Codec, e: &io::Error) {
+        let place = inner.content();
+        if is::<OverBudget>(e) {
+            self.over_budget(&place);
+        } else if let Some(refused) = decode::refused(e) {
+            let why = refused.0.clone();
+            self.not_searched(&place, format!("not searched past this point: {why}"));
+        } else if codec == Codec::Zlib && !is::<Upstream>(e) {
+            // Two bytes that look like a zlib header start many files:
+            // not one, its raw bytes were searched.
+        } else {
+            self.cut_short(
+                inner,
+                &place,
+                format!(
+                    "not searched past the damage: the {} data cannot be decompressed ({e})",
+                    codec.name()
+                ),
+            );
+        }
+    }
+
+    fn over_budget(&mut self, place: &Place) {
+        if self.shared.decoded.load(Ordering::Relaxed) > self.limits.run_bytes {
+            if !self.shared.run_over.swap(true, Ordering::Relaxed) {
+                self.not_searched(
                     place,
-                    Kind::NotSearched,
-                    Severity::Warning,
                     format!(
-                        "holds archives nested more than {} deep: the innermost were not looked into",
-                        self.limits.nesting
+                        "not searched: the audit decoded more than {} bytes in all; the rest of what is compressed was searched as raw bytes only",
+                        self.limits.run_bytes
                     ),
                 );
             }
-            return Raw::All;
+            return;
         }
-        match container(data) {
-            Some("zip archive") => self.zip(place, data, depth),
-            Some("gzip stream") => return self.gzip(place, data, depth),
-            Some("tar archive") => self.tar(place, data, depth),
-            _ => {}
+        if !self.file_over {
+            self.file_over = true;
+            self.not_searched(
+                place,
+                format!(
+                    "not searched: the content of this file expands to more than {} bytes in all",
+                    self.limits.expanded_bytes
+                ),
+            );
         }
-        Raw::All
     }
 
-    /// Findings for a digest match or the patterns found. True when the
-    /// bytes are a known file.
-    fn report(&mut self, place: &Place, digest: Option<[u8; 32]>, found: &[usize]) -> bool {
-        if let Some(n) = digest.and_then(|d| self.needles.by_digest(&d)) {
+    /// A streamed archive (tar, cpio, ar, rpm): its raw bytes searched as
+    /// the reader reads them, each member a level of its own.
+    fn archive(
+        &mut self,
+        cx: &Cx,
+        format: Format,
+        win: &mut Window<'_>,
+        reader: &mut dyn Read,
+    ) -> io::Result<()> {
+        let mut tee = Tee {
+            win,
+            inner: reader,
+            failed: None,
+        };
+        let (what, result) = match format {
+            Format::Tar => ("tar archive", self.members(cx, &mut formats::tar::Tar::new(&mut tee))),
+            Format::Cpio => (
+                "cpio archive",
+                self.members(cx, &mut formats::cpio::Cpio::new(&mut tee)),
+            ),
+            Format::Ar => ("ar archive", self.members(cx, &mut formats::ar::Ar::new(&mut tee))),
+            Format::Rpm => ("rpm package", self.rpm(cx, &mut tee)),
+            Format::Zip => ("zip archive", Ok(())),
+        };
+        if let Err(e) = result {
+            tee.upstream()?;
+            if is::<OverBudget>(&e) {
+                self.over_budget(&cx.place);
+            } else {
+                let place = cx.place.clone();
+                self.cut_short(
+                    cx,
+                    &place,
+                    format!("is a {what} that cannot be read past this point ({e}): the rest was searched as raw bytes"),
+                );
+            }
+        }
+        tee.drain()
+    }
+
+    /// An rpm's payload: a compressed cpio archive.
+    fn rpm(&mut self, cx: &Cx, tee: &mut dyn Read) -> io::Result<()> {
+        let (compressor, mut payload) = formats::rpm::payload(tee)?;
+        let inner = Cx {
+            place: cx.place.clone(),
+            depth: cx.depth + 1,
+            root: cx.root,
+            label: Some("(rpm payload)".to_owned()),
+        };
+        if compressor == "lzma" {
+            // The one compression without a magic.
+            let buf = self.buffer();
+            let mut win = Window::new(self.needles, buf, None);
+            let marks = (self.findings.len(), self.reported.len());
+            let result = self.compressed(&inner, Codec::Lzma, &mut win, &mut payload);
+            let (found, digest, buf) = win.finish();
+            self.give_back(buf);
+            result?;
+            self.close(&inner.place, marks, found, digest);
+            return Ok(());
+        }
+        self.stream(&inner, &mut payload, None)
+    }
+
+    /// Every member of an archive: its name (and link target, xattrs)
+    /// searched, its data a level of its own.
+    fn members(&mut self, cx: &Cx, archive: &mut dyn Members) -> io::Result<()> {
+        let mut count = 0usize;
+        while let Some(header) = archive.next_member()? {
+            count += 1;
+            if count > self.limits.members {
+                self.not_searched(
+                    &cx.place,
+                    format!(
+                        "holds more than {} members: the rest were searched as raw bytes only",
+                        self.limits.members
+                    ),
+                );
+                return Ok(());
+            }
+            let name = self.shown_name(cx, &header);
+            let member = cx.member(&name);
+            let is_file = header.kind == EntryKind::File;
+            if cx.root {
+                if is_file || header.kind == EntryKind::Dir {
+                    if let Some(f) = header
+                        .mode
+                        .and_then(|mode| mode_finding(&name, header.kind == EntryKind::Dir, mode))
+                    {
+                        self.findings.push(f);
+                    }
+                }
+                if is_file {
+                    self.files += 1;
+                    if self.files > self.limits.files {
+                        self.not_searched(
+                            &cx.place,
+                            format!(
+                                "holds more than {} files: the rest were not searched",
+                                self.limits.files
+                            ),
+                        );
+                        return Ok(());
+                    }
+                    self.start_file(false);
+                }
+            }
+            if header.size > 0 && header.kind != EntryKind::Dir {
+                self.stream(&member, archive.data(), Some(header.size))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A member's name as shown: normalised, with every part that holds a
+    /// secret redacted (and a finding for it); its link target and
+    /// extended attributes searched too.
+    fn shown_name(&mut self, cx: &Cx, header: &Header) -> String {
+        let (name, found) = redact(self.needles, &header.name);
+        let place = cx.member(&name).place;
+        if !found.is_empty() {
+            self.report_name(&place, &found, "its name");
+        }
+        if let Some(link) = &header.link {
+            let mut found = Vec::new();
+            self.needles.search(link, &mut found);
+            if !found.is_empty() {
+                self.report_name(&place, &found, "its link target");
+            }
+        }
+        for (key, value) in &header.xattrs {
+            let mut found = Vec::new();
+            self.needles.search(key, &mut found);
+            self.needles.search(value, &mut found);
+            if !found.is_empty() {
+                self.report_name(&place, &found, "an extended attribute");
+            }
+        }
+        name
+    }
+
+    /// A secret in a name, a link target or an extended attribute.
+    pub fn report_name(&mut self, place: &Place, found: &[usize], what: &str) {
+        for &n in found {
+            let needle = &self.needles.needles[n];
+            if needle.in_device_zip {
+                continue;
+            }
+            let (kind, severity) = (needle.kind, needle.severity);
+            let message = format!(
+                "{what} holds {}: a host secret, never for a device; rename it or remove it from the recipe that installs it",
+                needle.what
+            );
+            self.finding(place, kind, severity, message);
+        }
+    }
+
+    /// A zip met in a stream: read into memory (within the cap and the
+    /// memory budget), then looked into.
+    fn zip_stream(
+        &mut self,
+        cx: &Cx,
+        win: &mut Window<'_>,
+        reader: &mut dyn Read,
+        size: Option<u64>,
+    ) -> io::Result<()> {
+        let cap = self
+            .limits
+            .container_bytes
+            .min(self.limits.memory.saturating_sub(self.memory));
+        let mut data = Vec::with_capacity(size.unwrap_or(0).min(cap) as usize);
+        {
+            let mut tee = Tee {
+                win,
+                inner: reader,
+                failed: None,
+            };
+            let got = (&mut tee).take(cap + 1).read_to_end(&mut data);
+            if got.is_err() {
+                tee.upstream()?;
+            }
+            if data.len() as u64 > cap {
+                self.not_searched(
+                    &cx.place,
+                    format!(
+                        "is a zip archive larger than {cap} bytes: its raw bytes were searched, its members were not looked into"
+                    ),
+                );
+                return tee.drain();
+            }
+            tee.drain()?;
+        }
+        // The raw bytes were searched by the window as they passed.
+        self.memory += data.len() as u64;
+        let result = self.zip_members_only(cx, &data);
+        self.memory -= data.len() as u64;
+        result
+    }
+
+    /// Bytes held in memory whose end holds a zip's end record: the raw
+    /// bytes searched and hashed here, the members looked into.
+    fn held(&mut self, cx: &Cx, data: &[u8]) -> io::Result<()> {
+        let marks = (self.findings.len(), self.reported.len());
+        let digest = self
+            .needles
+            .wants_digest(data.len() as u64)
+            .then(|| Sha256::digest(data).into());
+        if digest.and_then(|d| self.needles.by_digest(&d)).is_some() {
+            self.close(&cx.place, marks, Vec::new(), digest);
+            return Ok(());
+        }
+        self.memory += data.len() as u64;
+        let result = self.zip_members_only(cx, data);
+        self.memory -= data.len() as u64;
+        result?;
+        let mut found = Vec::new();
+        self.needles.search(data, &mut found);
+        self.close(&cx.place, marks, found, None);
+        Ok(())
+    }
+
+    /// `held` for a plain stream that turned out to be a small zip.
+    fn zip_members(&mut self, cx: &Cx, data: &[u8]) -> io::Result<()> {
+        self.held(cx, data)
+    }
+
+    /// Each member of a zip in memory, by its local header (the method
+    /// unzip uses); a local header pointed at by many central entries is
+    /// read once.
+    fn zip_members_only(&mut self, cx: &Cx, data: &[u8]) -> io::Result<()> {
+        let members = formats::zip::members(data, self.limits.members + 1);
+        for (i, member) in members.into_iter().enumerate() {
+            if i >= self.limits.members {
+                self.not_searched(
+                    &cx.place,
+                    format!(
+                        "is a zip archive of more than {} members: the rest were searched as raw bytes only",
+                        self.limits.members
+                    ),
+                );
+                break;
+            }
+            let header = Header {
+                name: member.name.clone(),
+                kind: if member.name.ends_with(b"/") {
+                    EntryKind::Dir
+                } else {
+                    EntryKind::File
+                },
+                link: None,
+                mode: None,
+                size: member.size.unwrap_or(0),
+                xattrs: Vec::new(),
+            };
+            let name = self.shown_name(cx, &header);
+            let inner = cx.member(&name);
+            if header.kind == EntryKind::Dir || member.data.is_empty() {
+                continue;
+            }
+            if cx.root {
+                self.files += 1;
+                self.start_file(false);
+            }
+            if member.encrypted {
+                self.not_searched(
+                    &inner.place,
+                    "not searched: the member is encrypted (its raw bytes were searched)".into(),
+                );
+                continue;
+            }
+            let codec = match member.method {
+                0 => None,
+                8 => Some(Codec::Deflate),
+                12 => Some(Codec::Bzip2),
+                93 => Some(Codec::Zstd),
+                95 => Some(Codec::Xz),
+                other => {
+                    self.not_searched(
+                        &inner.place,
+                        format!("not searched: the member is compressed with method {other}, which the audit does not read (its raw bytes were searched)"),
+                    );
+                    continue;
+                }
+            };
+            let mut raw: &[u8] = match (codec, member.size) {
+                (None, Some(size)) => member
+                    .data
+                    .get(..usize::try_from(size).unwrap_or(usize::MAX))
+                    .unwrap_or(member.data),
+                _ => member.data,
+            };
+            let Some(codec) = codec else {
+                let len = raw.len() as u64;
+                self.stream(&inner, &mut raw, Some(len))?;
+                continue;
+            };
+            let limit = self
+                .limits
+                .memory
+                .saturating_sub(self.memory)
+                .min(self.limits.dictionary);
+            match decode::open(codec, Box::new(raw), limit) {
+                Err(refused) => self.not_searched(
+                    &inner.place,
+                    format!("not searched: {} (its raw bytes were searched)", refused.0),
+                ),
+                Ok(decoder) => {
+                    let held = decoder.memory();
+                    self.memory += held;
+                    let mut out = Budgeted {
+                        inner: decoder,
+                        file: Some(Arc::clone(&self.left)),
+                        shared: self.shared,
+                        run_bytes: self.limits.run_bytes,
+                    };
+                    let result = self.stream(&inner, &mut out, member.size);
+                    drop(out);
+                    self.memory -= held;
+                    if let Err(e) = result {
+                        let inner = Cx {
+                            label: None,
+                            ..inner
+                        };
+                        self.decode_error(&inner, codec, &e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Findings for a digest match or the patterns found.
+    fn report(&mut self, place: &Place, digest: Option<usize>, found: &[usize]) {
+        if let Some(n) = digest {
             let needle = &self.needles.needles[n];
             if needle.in_device_zip && place.is_device_zip() {
-                return true;
+                return;
             }
             let (kind, severity) = (needle.kind, needle.severity);
             self.reported.push(n);
@@ -259,7 +1065,7 @@ impl<'a> Scanner<'a> {
                 _ => format!("is {}, byte for byte: a host-only file, never for a device; remove it from the recipe that installs it", needle.what),
             };
             self.finding(place, kind, severity, message);
-            return true;
+            return;
         }
         for &n in found {
             let needle = &self.needles.needles[n];
@@ -274,375 +1080,93 @@ impl<'a> Scanner<'a> {
             };
             self.finding(place, kind, severity, message);
         }
-        false
-    }
-
-    /// Counts `n` more decompressed bytes; false (and a finding) when the
-    /// total for this file is over its cap.
-    fn spend(&mut self, place: &Place, n: u64) -> bool {
-        self.expanded = self.expanded.saturating_add(n);
-        if self.expanded > self.limits.expanded_bytes {
-            self.finding(
-                place,
-                Kind::NotSearched,
-                Severity::Warning,
-                format!(
-                    "not searched: the content of this file expands to more than {} bytes in all",
-                    self.limits.expanded_bytes
-                ),
-            );
-            return false;
-        }
-        true
-    }
-
-    /// Reads at most the member cap; `None` (and a finding) when over it.
-    /// `hint`: the size the container declares, to allocate once (never
-    /// trusted beyond the cap).
-    fn expand(
-        &mut self,
-        place: &Place,
-        reader: &mut dyn Read,
-        what: &str,
-        hint: u64,
-    ) -> Option<Vec<u8>> {
-        let cap = self.limits.member_bytes;
-        let mut data = Vec::with_capacity(hint.min(cap + 1) as usize);
-        match reader.take(cap + 1).read_to_end(&mut data) {
-            Ok(_) if data.len() as u64 > cap => {
-                self.finding(
-                    place,
-                    Kind::NotSearched,
-                    Severity::Warning,
-                    format!("not searched: {what} is larger than {cap} bytes uncompressed"),
-                );
-                None
-            }
-            Ok(_) => self.spend(place, data.len() as u64).then_some(data),
-            Err(e) => {
-                self.finding(
-                    place,
-                    Kind::NotSearched,
-                    Severity::Warning,
-                    format!("not searched: {what} cannot be decompressed ({e})"),
-                );
-                None
-            }
-        }
-    }
-
-    fn zip(&mut self, place: &Place, data: &[u8], depth: usize) {
-        let mut archive = match zip::ZipArchive::new(Cursor::new(data)) {
-            Ok(a) => a,
-            Err(e) => {
-                // Many formats start like a zip (jar, apk, docx and bad
-                // copies); the raw bytes were searched.
-                self.finding(
-                    place,
-                    Kind::NotSearched,
-                    Severity::Warning,
-                    format!("looks like a zip archive but cannot be read as one ({e}): only its raw bytes were searched"),
-                );
-                return;
-            }
-        };
-        let count = archive.len().min(self.limits.members);
-        if archive.len() > self.limits.members {
-            self.finding(
-                place,
-                Kind::NotSearched,
-                Severity::Warning,
-                format!(
-                    "is a zip archive of {} members: those after the first {} were not looked into",
-                    archive.len(),
-                    self.limits.members
-                ),
-            );
-        }
-        for i in 0..count {
-            // The member's raw data, found by the zip reader and taken
-            // from the archive in memory: a stored member is searched
-            // where it is, a deflated one is inflated by the reused state.
-            let member = archive.by_index_raw(i).map(|m| {
-                let start = usize::try_from(m.data_start()).ok();
-                let end = usize::try_from(m.compressed_size())
-                    .ok()
-                    .zip(start)
-                    .and_then(|(n, start)| start.checked_add(n));
-                Member {
-                    name: m.name().to_owned(),
-                    is_dir: m.is_dir(),
-                    encrypted: m.encrypted(),
-                    method: m.compression(),
-                    size: m.size(),
-                    raw: start.zip(end).and_then(|(start, end)| data.get(start..end)),
-                }
-            });
-            let why = match member {
-                Err(e) => Err((
-                    archive.name_for_index(i).unwrap_or("?").to_owned(),
-                    e.to_string(),
-                )),
-                Ok(m) if m.is_dir => continue,
-                Ok(m) if m.encrypted => Err((m.name, "it is encrypted".to_owned())),
-                Ok(Member {
-                    name, raw: None, ..
-                }) => Err((name, "its data lies outside the archive".to_owned())),
-                Ok(Member {
-                    name,
-                    method: zip::CompressionMethod::Stored,
-                    raw: Some(raw),
-                    ..
-                }) => {
-                    self.stored(&place.inner(&name), raw, depth);
-                    Ok(())
-                }
-                Ok(Member {
-                    name,
-                    method: zip::CompressionMethod::Deflated,
-                    size,
-                    raw: Some(raw),
-                    ..
-                }) => {
-                    self.deflated(&place.inner(&name), raw, size, depth);
-                    Ok(())
-                }
-                Ok(m) => Err((m.name, format!("it is compressed with {}", m.method))),
-            };
-            if let Err((name, why)) = why {
-                self.finding(
-                    &place.inner(&name),
-                    Kind::NotSearched,
-                    Severity::Warning,
-                    format!("not searched: the member cannot be read ({why}; stored and deflated members are read, encrypted ones and other compressions are not)"),
-                );
-            }
-        }
-    }
-
-    /// A stored zip member, searched where it is in the archive.
-    fn stored(&mut self, inner: &Place, raw: &[u8], depth: usize) {
-        if raw.len() > self.cap() {
-            self.too_large(inner, "the member");
-        } else {
-            self.inflated(inner, raw, depth);
-        }
-    }
-
-    /// A deflated zip member of `size` bytes (as its header says).
-    fn deflated(&mut self, inner: &Place, raw: &[u8], size: u64, depth: usize) {
-        let cap = self.cap();
-        let mut out = self.inflater.take_buffer();
-        inflate::size_for(&mut out, size, raw.len(), cap);
-        let len = match self.inflater.inflate(raw, &mut out, 0, cap) {
-            Inflated::Done { len, .. } => len,
-            Inflated::TooLarge => {
-                self.too_large(inner, "the member");
-                0
-            }
-            Inflated::Damaged { len, why } => {
-                self.damaged(inner, "the member", why);
-                len
-            }
-        };
-        self.inflated(inner, &out[..len], depth);
-        self.inflater.put_back(out);
-    }
-
-    /// A member's content (inflated, or stored): counted against the
-    /// file's cap, searched, looked into. False when over the cap.
-    fn inflated(&mut self, inner: &Place, content: &[u8], depth: usize) -> bool {
-        if !self.spend(inner, content.len() as u64) {
-            return false;
-        }
-        if !content.is_empty() {
-            self.bytes(inner, content, depth + 1);
-        }
-        true
-    }
-
-    /// The member cap, as a buffer size.
-    fn cap(&self) -> usize {
-        usize::try_from(self.limits.member_bytes).unwrap_or(usize::MAX)
-    }
-
-    fn too_large(&mut self, inner: &Place, what: &str) {
-        let cap = self.limits.member_bytes;
-        self.finding(
-            inner,
-            Kind::NotSearched,
-            Severity::Warning,
-            format!("not searched: {what} is larger than {cap} bytes uncompressed"),
-        );
-    }
-
-    fn damaged(&mut self, inner: &Place, what: &str, why: &str) {
-        self.finding(
-            inner,
-            Kind::NotSearched,
-            Severity::Warning,
-            format!("not searched past the damage: {what} cannot be decompressed ({why})"),
-        );
-    }
-
-    /// A gzip file's content, searched and looked into. Its raw bytes
-    /// are searched only where they are not deflate data (docs/audit.md),
-    /// or all of them when the content could not be searched whole.
-    fn gzip(&mut self, place: &Place, data: &[u8], depth: usize) -> Raw {
-        let inner = place.inner("(gzip content)");
-        let mut out = self.inflater.take_buffer();
-        let (len, raw) = match self.inflater.gunzip(data, &mut out, self.cap()) {
-            Gunzip::Done { len, raw } => (len, Raw::Only(raw)),
-            Gunzip::TooLarge => {
-                self.too_large(&inner, "the gzip content");
-                (0, Raw::All)
-            }
-            Gunzip::Damaged { len, why } => {
-                self.damaged(&inner, "the gzip content", why);
-                (len, Raw::All)
-            }
-        };
-        let raw = if self.inflated(&inner, &out[..len], depth) {
-            raw
-        } else {
-            Raw::All
-        };
-        self.inflater.put_back(out);
-        raw
-    }
-
-    fn tar(&mut self, place: &Place, data: &[u8], depth: usize) {
-        let mut archive = tar::Archive::new(data);
-        let entries = match archive.entries() {
-            Ok(e) => e,
-            Err(_) => return,
-        };
-        for (i, entry) in entries.enumerate() {
-            if i >= self.limits.members {
-                self.finding(
-                    place,
-                    Kind::NotSearched,
-                    Severity::Warning,
-                    format!(
-                        "is a tar archive of more than {} members: the rest were not looked into",
-                        self.limits.members
-                    ),
-                );
-                return;
-            }
-            let Ok(mut entry) = entry else {
-                // The raw bytes were searched; a damaged tail is no finding.
-                return;
-            };
-            if !entry.header().entry_type().is_file() {
-                continue;
-            }
-            let name = member_name(&entry.path_bytes());
-            let inner = place.inner(&name);
-            let hint = entry.size();
-            if let Some(bytes) = self.expand(&inner, &mut entry, "the member", hint) {
-                self.bytes(&inner, &bytes, depth + 1);
-            }
-        }
-    }
-
-    /// Streams a tar archive's members (the input is a tar of a root file
-    /// system): each regular member a file of its own.
-    pub fn tar_root(
-        &mut self,
-        reader: &mut dyn Read,
-        modes: &mut dyn FnMut(&str, bool, u32) -> Option<Finding>,
-    ) -> io::Result<u64> {
-        let mut archive = tar::Archive::new(reader);
-        let mut files = 0u64;
-        for entry in archive.entries()? {
-            let mut entry = entry?;
-            let header = entry.header();
-            let kind = header.entry_type();
-            let mode = header.mode().unwrap_or(0);
-            let size = header.size().unwrap_or(0);
-            let path = root_name(&entry.path_bytes());
-            if kind.is_dir() || kind.is_file() {
-                if let Some(f) = modes(&path, kind.is_dir(), mode) {
-                    self.findings.push(f);
-                }
-            }
-            if !kind.is_file() {
-                continue;
-            }
-            files += 1;
-            if files > self.limits.files {
-                return Err(io::Error::other(format!(
-                    "more than {} files; not a root file system",
-                    self.limits.files
-                )));
-            }
-            self.expanded = 0;
-            self.reported.clear();
-            let place = Place::file(path);
-            self.stream(&place, &mut entry, size, 0)?;
-        }
-        Ok(files)
     }
 }
 
-/// A zip member as its headers describe it, and its raw data in the
-/// archive (`None` when the headers point outside it).
-struct Member<'d> {
-    name: String,
-    is_dir: bool,
-    encrypted: bool,
-    method: zip::CompressionMethod,
-    size: u64,
-    raw: Option<&'d [u8]>,
-}
-
-/// A member name from a container, for reports: `/`-separated, lossy.
-fn member_name(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw).into_owned()
-}
-
-/// A root file system path from a tar: relative, no leading `./` or `/`.
-pub fn root_name(raw: &[u8]) -> String {
-    let name = String::from_utf8_lossy(raw);
-    let mut s: &str = &name;
-    loop {
-        if let Some(rest) = s.strip_prefix("./") {
-            s = rest;
-        } else if let Some(rest) = s.strip_prefix('/') {
-            s = rest;
-        } else {
+/// Whether a file given as the root holds a root file system: an archive
+/// (tar, cpio, zip, ar, rpm), plain or under compression. `Err(why)`
+/// otherwise, worded without a byte of the file.
+pub fn root_kind(file: &mut File, limits: &Limits) -> io::Result<Result<(), String>> {
+    let size = file.metadata()?.len();
+    let mut head = Vec::with_capacity(HEAD);
+    (&*file).take(HEAD as u64).read_to_end(&mut head)?;
+    let mut what = what_is(&head, false);
+    if what == What::Plain && size <= limits.container_bytes {
+        let from = size.saturating_sub(ZIP_TAIL);
+        let mut tail = vec![0u8; (size - from) as usize];
+        file.read_exact_at(&mut tail, from)?;
+        if formats::zip::find(&tail) {
+            return Ok(Ok(()));
+        }
+    }
+    let mut codecs = Vec::new();
+    // Compressed: the content's first bytes, through at most two layers
+    // (`.tar.gz`, `.cpio.gz.xz`).
+    while let What::Compressed(codec) = what {
+        if codecs.len() == 2 {
             break;
         }
-    }
-    s.trim_end_matches('/').to_owned()
-}
-
-/// What a file is, from its first bytes.
-pub fn container(head: &[u8]) -> Option<&'static str> {
-    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
-        Some("zip archive")
-    } else if head.starts_with(b"\x1f\x8b") {
-        Some("gzip stream")
-    } else if head.len() >= 262 && &head[257..262] == b"ustar" {
-        Some("tar archive")
-    } else {
-        None
-    }
-}
-
-/// Fills `buf` as far as the reader goes.
-pub fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match reader.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        codecs.push(codec);
+        let mut clone = file.try_clone()?;
+        clone.seek(SeekFrom::Start(0))?;
+        let mut chain: Box<dyn Read> = Box::new(clone);
+        for &c in &codecs {
+            match decode::open(c, chain, limits.dictionary) {
+                Ok(d) => chain = Box::new(d),
+                Err(refused) => {
+                    return Ok(Err(format!(
+                        "is {} data that cannot be read ({})",
+                        c.name(),
+                        refused.0
+                    )))
+                }
+            }
         }
+        let mut inner = Vec::with_capacity(HEAD);
+        // A damaged stream gives what it gave before the damage.
+        let _ = chain.take(HEAD as u64).read_to_end(&mut inner);
+        what = what_is(&inner, false);
     }
-    Ok(got)
+    file.seek(SeekFrom::Start(0))?;
+    match (what, codecs.last()) {
+        (What::Archive(_), _) => Ok(Ok(())),
+        (_, Some(codec)) => Ok(Err(format!(
+            "is {} data whose content is not a tar, cpio or zip archive",
+            codec.name()
+        ))),
+        _ => Ok(Err("is not a tar, cpio or zip archive (told by its content, not its name)".into())),
+    }
+}
+
+/// A name for reports: normalised, each `/`-separated part that holds a
+/// needle replaced by [`REDACTED`] (the whole name when the needle spans
+/// parts); and the needles found.
+pub fn redact(needles: &Needles, raw: &[u8]) -> (String, Vec<usize>) {
+    let mut found = Vec::new();
+    needles.search(raw, &mut found);
+    let name = formats::normalise(raw);
+    if found.is_empty() {
+        return (name, found);
+    }
+    let mut any = false;
+    let parts: Vec<String> = name
+        .split('/')
+        .map(|part| {
+            let mut here = Vec::new();
+            needles.search(part.as_bytes(), &mut here);
+            if here.is_empty() {
+                part.to_owned()
+            } else {
+                any = true;
+                REDACTED.to_owned()
+            }
+        })
+        .collect();
+    if any {
+        (parts.join("/"), found)
+    } else {
+        (REDACTED.to_owned(), found)
+    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use rustix::fs::{self as rfs, AtFlags, Dir, FileType, Mode, OFlags};
 
 use super::findings::{mode_finding, mode_rule, Finding, Limits};
 use super::patterns::{Kind, Needles};
-use super::scan::{Place, Scanner};
+use super::scan::{Place, Scanner, Shared, REDACTED};
 use crate::report::Severity;
 
 /// Files handed to an idle worker at once.
@@ -79,6 +79,7 @@ pub fn walk_folder(
     root: &Path,
     needles: &Needles,
     limits: &Limits,
+    shared: &Shared,
 ) -> io::Result<(Vec<Finding>, u64)> {
     let ino = std::fs::metadata(root)?.ino();
     let walk = Walk {
@@ -99,7 +100,7 @@ pub fn walk_folder(
     let threads = limits.threads.max(1);
     let findings = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
-            .map(|_| s.spawn(|| walk.worker(needles)))
+            .map(|_| s.spawn(|| walk.worker(needles, shared)))
             .collect();
         workers
             .into_iter()
@@ -115,8 +116,8 @@ impl Walk<'_> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn worker(&self, needles: &Needles) -> Vec<Finding> {
-        let mut scanner = Scanner::new(needles, self.limits);
+    fn worker(&self, needles: &Needles, shared: &Shared) -> Vec<Finding> {
+        let mut scanner = Scanner::new(needles, self.limits, shared);
         while let Some(work) = self.next() {
             match work {
                 Work::Folder(folder) => self.list(&mut scanner, &folder),
@@ -191,6 +192,9 @@ impl Walk<'_> {
                 return;
             }
         };
+        if let Ok(fd) = dir.fd() {
+            search_xattrs(scanner, fd, &folder.rel);
+        }
         // In parts, so that a huge folder is not held in memory.
         while !self.full.load(Ordering::Relaxed) {
             let entries = match read_some(&mut dir) {
@@ -231,13 +235,24 @@ impl Walk<'_> {
                 }
                 kind => kind,
             };
+            let rel = shown_join(scanner, &folder.rel, name.as_bytes());
             let is_dir = match kind {
                 FileType::Directory => true,
                 FileType::RegularFile => false,
-                // Links, devices, pipes, sockets: not read.
+                FileType::Symlink => {
+                    // Never followed; its target is searched as a name.
+                    if let Ok(target) = rfs::readlinkat(dir, name.as_c_str(), Vec::new()) {
+                        let mut found = Vec::new();
+                        scanner.needles.search(target.as_bytes(), &mut found);
+                        if !found.is_empty() {
+                            scanner.report_name(&Place::file(rel), &found, "its link target");
+                        }
+                    }
+                    continue;
+                }
+                // Devices, pipes, sockets: not read.
                 _ => continue,
             };
-            let rel = join(&folder.rel, name.as_bytes());
             if mode_rule(&rel, is_dir).is_some() {
                 if let Some(f) = rfs::statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
                     .ok()
@@ -325,6 +340,61 @@ fn read_some(dir: &mut Dir) -> io::Result<Entries> {
     Ok(entries)
 }
 
+/// `parent/name` for reports, lossy; a name that holds a secret is
+/// reported and shown redacted (in every path below it too).
+fn shown_join(scanner: &mut Scanner<'_>, parent: &str, name: &[u8]) -> String {
+    let mut found = Vec::new();
+    scanner.needles.search(name, &mut found);
+    if found.is_empty() {
+        return join(parent, name);
+    }
+    let rel = join(parent, REDACTED.as_bytes());
+    scanner.report_name(&Place::file(rel.clone()), &found, "its name");
+    rel
+}
+
+/// Most bytes of extended attribute names read per file, and of one
+/// value: more is not searched.
+const XATTR_NAMES: usize = 16 * 1024;
+const XATTR_VALUE: usize = 64 * 1024;
+
+/// Searches the names and values of the extended attributes of an open
+/// file or folder.
+fn search_xattrs(scanner: &mut Scanner<'_>, fd: BorrowedFd<'_>, rel: &str) {
+    let len = match rfs::flistxattr_query(fd) {
+        Ok(0) | Err(_) => return,
+        Ok(n) => n,
+    };
+    let mut names = vec![0u8; len.min(XATTR_NAMES)];
+    let names = match rfs::flistxattr(fd, &mut names[..]) {
+        Ok(n) => names.get(..n).unwrap_or_default().to_vec(),
+        Err(_) => {
+            scanner.finding(
+                &Place::file(rel.to_owned()),
+                Kind::NotSearched,
+                Severity::Warning,
+                format!("its extended attributes were not searched: their names take more than {XATTR_NAMES} bytes"),
+            );
+            return;
+        }
+    };
+    let mut found = Vec::new();
+    let mut value = Vec::new();
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        scanner.needles.search(name, &mut found);
+        let Ok(cname) = CString::new(name) else {
+            continue;
+        };
+        value.resize(XATTR_VALUE, 0);
+        if let Ok(n) = rfs::fgetxattr(fd, cname.as_c_str(), &mut value[..]) {
+            scanner.needles.search(&value[..n.min(XATTR_VALUE)], &mut found);
+        }
+    }
+    if !found.is_empty() {
+        scanner.report_name(&Place::file(rel.to_owned()), &found, "an extended attribute");
+    }
+}
+
 /// `parent/name` for reports, lossy.
 fn join(parent: &str, name: &[u8]) -> String {
     let name = String::from_utf8_lossy(name);
@@ -368,7 +438,10 @@ fn scan_batch(scanner: &mut Scanner<'_>, batch: Batch) {
 fn scan_file(scanner: &mut Scanner<'_>, dir: BorrowedFd<'_>, job: Job) {
     let place = Place::file(job.rel);
     match open_in(dir, &job.name, job.ino) {
-        Ok((mut file, size)) => scanner.file(&place, &mut file, size),
+        Ok((mut file, size)) => {
+            search_xattrs(scanner, file.as_fd(), &place.path);
+            scanner.file(&place, &mut file, size);
+        }
         Err(e) => scanner.finding(
             &place,
             Kind::Unreadable,
