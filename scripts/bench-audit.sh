@@ -4,24 +4,21 @@
 #
 #   scripts/bench-audit.sh [WORKDIR] [MIB] [ROUNDS]
 #
-# Builds a tree of MIB MiB (default 500) of real files copied from /usr/lib
-# and /usr/share under WORKDIR (default /tmp/bench-audit), plants a few
-# leaks, makes a test-only credentials.zip (fresh random OAuth2 secret and
-# ED25519 targets key), writes the text patterns for rg, then runs
-#   rg -F -f PATTERNS -uuu -a TREE
-#   sota-stage audit --credentials ZIP TREE
-# alternately ROUNDS times (default 5) after one warm-up each, and prints the
-# median wall times, user+sys CPU times (GNU time) and the ratios.
-# BASE=/path/to/an/older/sota-stage adds that binary to each round (before
-# and after a change, side by side). BENCH_PLAIN=1 leaves out every file that
-# starts like a gzip or zip (so both tools read the same bytes: the tool
-# has nothing to decompress); its tree is WORKDIR/tree-plain. Needs ripgrep (apt-get install ripgrep),
-# openssl, python3 and GNU time (/usr/bin/time). Release build of the tool.
-#
-# rg gets the text patterns only (the client secret, the private key's hex
-# and its seed's hex, each in both cases); the tool also searches the raw
-# key bytes and whole secret entries, hashes files of the archive's entry
-# sizes, and decompresses every zip and gzip it finds (rg does not: no -z).
+# Builds two trees of MIB MiB (default 500) of real files copied from
+# /usr/lib and /usr/share under WORKDIR (default /tmp/bench-audit): `tree`,
+# every file (the gzip-heavy tree: manual pages, changelogs, ...), and
+# `tree-plain`, without any file that starts like a gzip or zip (both tools
+# read the same bytes). Plants a few leaks in each, makes a test-only
+# credentials.zip (fresh random OAuth2 secret and ED25519 targets key),
+# and has the tool write the exact fixed strings it searches (the encoded
+# forms included) with its debug option `--print-needles`. Then, ROUNDS
+# times (default 5) after one warm-up each, alternately:
+#   plain tree: rg -F -f NEEDLES -uuu -a TREE   and   sota-stage audit
+#   gzip tree:  rg -z -F -f NEEDLES -uuu -a TREE and  sota-stage audit
+# and prints the median wall and user+sys CPU times (GNU time), their
+# ratios, and the audit's peak resident memory (the worst of all runs).
+# BASE=/path/to/an/older/sota-stage adds that binary to each round. Needs
+# ripgrep, openssl, python3, GNU time (/usr/bin/time), bc. Release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-/tmp/bench-audit}
@@ -30,17 +27,19 @@ rounds=${3:-5}
 
 command -v rg >/dev/null || { echo "bench-audit: needs ripgrep (apt-get install ripgrep)" >&2; exit 3; }
 [ -x /usr/bin/time ] || { echo "bench-audit: needs GNU time (apt-get install time)" >&2; exit 3; }
+command -v bc >/dev/null || { echo "bench-audit: needs bc (apt-get install bc)" >&2; exit 3; }
 base=${BASE:-}
 cargo build --release --locked --quiet
 tool=$PWD/target/release/sota-stage
 
 mkdir -p "$work"
-plain=${BENCH_PLAIN:-0}
-tree=$work/tree
-[ "$plain" = 1 ] && tree=$work/tree-plain
-if [ ! -f "$tree.done" ] || [ "$(cat "$tree.done")" != "$mib" ]; then
-    rm -rf "$tree"
-    python3 - "$tree" "$mib" "$plain" <<'EOF'
+# make_tree DEST PLAIN: MIB MiB of /usr/share and /usr/lib (PLAIN=1: no file
+# that starts like a gzip or zip).
+make_tree() {
+    local dest=$1 plain=$2
+    if [ -f "$dest.done" ] && [ "$(cat "$dest.done")" = "$mib" ]; then return; fi
+    rm -rf "$dest"
+    python3 - "$dest" "$mib" "$plain" <<'PY'
 import os, shutil, sys
 dest, mib, plain = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 budget = mib * 1024 * 1024
@@ -72,18 +71,20 @@ for top in ("/usr/share", "/usr/lib"):
         if total >= budget * 0.999:
             break
 print("tree: %d MiB in %s" % (total // (1024 * 1024), dest))
-EOF
-    echo "$mib" > "$tree.done"
-fi
+PY
+    echo "$mib" > "$dest.done"
+}
+make_tree "$work/tree" 0
+make_tree "$work/tree-plain" 1
 
 # Test-only credentials: a fresh secret and key each run.
 keys=$work/keys
 rm -rf "$keys" && mkdir -p "$keys"
 openssl genpkey -algorithm ed25519 -outform DER -out "$keys/k.der" 2>/dev/null
 openssl pkey -inform DER -in "$keys/k.der" -pubout -outform DER -out "$keys/p.der" 2>/dev/null
-python3 - "$keys" "$work" "$tree" <<'EOF'
+python3 - "$keys" "$work" "$work/tree" "$work/tree-plain" <<'PY'
 import json, os, secrets, sys, zipfile
-keys, work, tree = sys.argv[1], sys.argv[2], sys.argv[3]
+keys, work, trees = sys.argv[1], sys.argv[2], sys.argv[3:]
 seed = open(os.path.join(keys, "k.der"), "rb").read()[-32:]
 pub = open(os.path.join(keys, "p.der"), "rb").read()[-32:]
 private = (seed + pub).hex()
@@ -97,59 +98,66 @@ with zipfile.ZipFile(os.path.join(work, "credentials.zip"), "w") as z:
     z.writestr("targets.pub", json.dumps({"keytype": "ED25519", "keyval": {"public": pub.hex()}}))
     z.writestr("targets.sec", json.dumps({"keytype": "ED25519", "keyval": {"private": private}}))
     z.writestr("tufrepo.url", "https://tuf.example.test/api/v1/user_repo")
-with open(os.path.join(work, "patterns"), "w") as f:
-    for p in (client_secret, private, private.upper(), private[:64], private[:64].upper()):
-        f.write(p + "\n")
 # Leaks: the secret in a config, the key's hex in a script, the archive.
-os.makedirs(os.path.join(tree, "etc/leak"), exist_ok=True)
-open(os.path.join(tree, "etc/leak/app.conf"), "w").write("secret=%s\n" % client_secret)
-open(os.path.join(tree, "etc/leak/sign.sh"), "w").write("KEY=%s\n" % private)
-with open(os.path.join(work, "credentials.zip"), "rb") as a, open(os.path.join(tree, "etc/leak/c.zip"), "wb") as b:
-    b.write(a.read())
-EOF
+for tree in trees:
+    os.makedirs(os.path.join(tree, "etc/leak"), exist_ok=True)
+    open(os.path.join(tree, "etc/leak/app.conf"), "w").write("secret=%s\n" % client_secret)
+    open(os.path.join(tree, "etc/leak/sign.sh"), "w").write("KEY=%s\n" % private)
+    with open(os.path.join(work, "credentials.zip"), "rb") as a, open(os.path.join(tree, "etc/leak/c.zip"), "wb") as b:
+        b.write(a.read())
+PY
+# The fixed strings the audit searches, exactly (its debug option; the
+# file holds the test-only secrets).
+rm -f "$work/needles"
+"$tool" audit --credentials "$work/credentials.zip" --print-needles "$work/needles" "$work/tree-plain/etc/leak" >/dev/null || true
+[ -s "$work/needles" ] || { echo "bench-audit: the tool wrote no needles" >&2; exit 1; }
+echo "needles: $(wc -l < "$work/needles") fixed strings for rg"
 
-files=$(find "$tree" -type f | wc -l)
-size=$(du -sm "$tree" | cut -f1)
-echo "tree: $files files, $size MiB (du) in $tree; load before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
+for t in tree-plain tree; do
+    echo "$t: $(find "$work/$t" -type f | wc -l) files, $(du -sm "$work/$t" | cut -f1) MiB (du); gzip files: $(find "$work/$t" -name '*.gz' | wc -l)"
+done
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
 
-# Each run: wall, user and system seconds (GNU time), into $work/t.
-timed() { /usr/bin/time -f '%e %U %S' -o "$work/t" "$@" > "$work/out" || true; }
-run_rg() { timed rg -F -f "$work/patterns" -uuu -a "$tree"; }
-run_audit() { timed "$1" audit --credentials "$work/credentials.zip" "$tree"; cp "$work/out" "$work/audit.out"; }
-
-# Warm-up: both read the tree once into the page cache.
-run_rg; run_audit "$tool"
-grep -c '^error' "$work/audit.out" | sed 's/^/audit findings (errors): /'
-[ -n "$base" ] && { run_audit "$base"; grep -c '^error' "$work/audit.out" | sed 's/^/base findings (errors): /'; }
-rg_wall=(); rg_cpu=(); audit_wall=(); audit_cpu=(); base_wall=(); base_cpu=()
-# (GNU time writes "Command exited with non-zero status 1" first when a
-# leak was found: the times are the last line.)
+# Each run: wall, user and system seconds, peak RSS in KiB (GNU time).
+timed() { /usr/bin/time -f '%e %U %S %M' -o "$work/t" "$@" > "$work/out" 2>/dev/null || true; }
 wall() { tail -n 1 "$work/t" | cut -d' ' -f1; }
 cpu() { tail -n 1 "$work/t" | awk '{printf "%.2f", $2 + $3}'; }
-for i in $(seq "$rounds"); do
-    run_rg; rg_wall+=("$(wall)"); rg_cpu+=("$(cpu)")
-    run_audit "$tool"; audit_wall+=("$(wall)"); audit_cpu+=("$(cpu)")
-    line="round $i: rg ${rg_wall[-1]} s (cpu ${rg_cpu[-1]}), audit ${audit_wall[-1]} s (cpu ${audit_cpu[-1]})"
-    if [ -n "$base" ]; then
-        run_audit "$base"; base_wall+=("$(wall)"); base_cpu+=("$(cpu)")
-        line="$line, base ${base_wall[-1]} s (cpu ${base_cpu[-1]})"
-    fi
-    echo "$line; load $(cut -d' ' -f1 /proc/loadavg)"
-done
+rss() { tail -n 1 "$work/t" | cut -d' ' -f4; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
-rg_med=$(median "${rg_wall[@]}"); rg_cpu_med=$(median "${rg_cpu[@]}")
-audit_med=$(median "${audit_wall[@]}"); audit_cpu_med=$(median "${audit_cpu[@]}")
-echo "median wall: rg $rg_med s, audit $audit_med s; audit/rg = $(ratio "$audit_med" "$rg_med")"
-echo "median user+sys: rg $rg_cpu_med s, audit $audit_cpu_med s; audit/rg = $(ratio "$audit_cpu_med" "$rg_cpu_med")"
-if [ -n "$base" ]; then
-    base_med=$(median "${base_wall[@]}"); base_cpu_med=$(median "${base_cpu[@]}")
-    echo "base: median wall $base_med s (base/rg = $(ratio "$base_med" "$rg_med")), user+sys $base_cpu_med s (base/rg = $(ratio "$base_cpu_med" "$rg_cpu_med"))"
-fi
-# The same fixed strings with rg -z, which also looks into gzip files (it
-# starts a gzip process per file): once, for scale.
-timed rg -z -F -f "$work/patterns" -uuu -a "$tree"
-echo "rg -z (searches gzip contents too, once): $(wall) s (user+sys $(cpu) s, its gzip processes included); audit/(rg -z) = $(ratio "$audit_med" "$(wall)")"
-gz=$(find "$tree" -name '*.gz' | wc -l)
-echo "gzip files in the tree: $gz ($(find "$tree" -name '*.gz' -print0 | xargs -0 cat | wc -c) bytes, $(find "$tree" -name '*.gz' -print0 | xargs -0 zcat 2>/dev/null | wc -c) decompressed)"
+worst_rss=0
+note_rss() { local r; r=$(rss); if [ "$r" -gt "$worst_rss" ]; then worst_rss=$r; fi; }
+
+# bench TREE [-z]: rounds of rg and the audit on one tree.
+bench() {
+    local tree=$work/$1 rgz=${2:-}
+    run_rg() { timed rg $rgz -F -f "$work/needles" -uuu -a "$tree"; }
+    run_audit() { timed "$1" audit --credentials "$work/credentials.zip" "$tree"; cp "$work/out" "$work/audit.out"; }
+    run_audit "$tool"
+    echo "$1: audit findings (errors): $(grep -c '^error' "$work/audit.out" || true)"
+    run_rg
+    echo "$1: rg $rgz matching lines: $(wc -l < "$work/out")"
+    local rg_wall=() rg_cpu=() a_wall=() a_cpu=() b_wall=() b_cpu=() i line
+    for i in $(seq "$rounds"); do
+        run_rg; rg_wall+=("$(wall)"); rg_cpu+=("$(cpu)")
+        run_audit "$tool"; a_wall+=("$(wall)"); a_cpu+=("$(cpu)"); note_rss
+        line="$1 round $i: rg $rgz ${rg_wall[-1]} s (cpu ${rg_cpu[-1]}), audit ${a_wall[-1]} s (cpu ${a_cpu[-1]}, $(rss) KiB)"
+        if [ -n "$base" ]; then
+            run_audit "$base"; b_wall+=("$(wall)"); b_cpu+=("$(cpu)")
+            line="$line, base ${b_wall[-1]} s (cpu ${b_cpu[-1]})"
+        fi
+        echo "$line; load $(cut -d' ' -f1 /proc/loadavg)"
+    done
+    local rw rc aw ac
+    rw=$(median "${rg_wall[@]}"); rc=$(median "${rg_cpu[@]}")
+    aw=$(median "${a_wall[@]}"); ac=$(median "${a_cpu[@]}")
+    echo "$1: median wall: rg $rgz $rw s, audit $aw s: audit/rg = $(ratio "$aw" "$rw")"
+    echo "$1: median user+sys: rg $rgz $rc s, audit $ac s: audit/rg = $(ratio "$ac" "$rc")"
+    if [ -n "$base" ]; then
+        echo "$1: base: median wall $(median "${b_wall[@]}") s, user+sys $(median "${b_cpu[@]}") s"
+    fi
+}
+bench tree-plain
+bench tree -z
+echo "audit peak resident memory, worst run: $worst_rss KiB"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -460,12 +460,12 @@ fn client_auth_p12_and_provision_json_are_found_inside_a_tar_inside_a_gzip() {
         set(&[
             (
                 "usr/share/backup.tar.gz",
-                "(gzip content)!host/client_auth.p12",
+                "host/client_auth.p12",
                 "host-file"
             ),
             (
                 "usr/share/backup.tar.gz",
-                "(gzip content)!host/notes.txt",
+                "host/notes.txt",
                 "host-secret"
             ),
         ]),
