@@ -224,12 +224,10 @@ fn a_multi_stream_pbzip2_file_is_found_when_the_secret_is_in_a_later_stream() {
         seq 1 300000 > big
         cat app.conf >> big
         pbzip2 -q -b1 -p1 -c big > big.bz2
+        # Many streams: each starts with BZh, the level, a block's magic.
+        test \"$(grep -aoE 'BZh[1-9]1AY&SY' big.bz2 | wc -l)\" -ge 10
     ";
-    let audit = leak_and_clean(&s, script, "big.bz2", "var/log/big.log.bz2", "");
-    let data = fs::read(s.dir.join("leak/big.bz2")).unwrap();
-    let streams = data.windows(10).filter(|w| w == b"BZh11AY&SY").count();
-    assert!(streams >= 10, "{streams} bzip2 streams");
-    drop(audit);
+    leak_and_clean(&s, script, "big.bz2", "var/log/big.log.bz2", "");
 }
 
 #[test]
