@@ -24,6 +24,7 @@
 //! the kit: unused helpers and re-exports are expected, hence the allowance.
 #![allow(dead_code, unused_imports)]
 
+pub mod audit;
 mod creds;
 mod dir;
 mod fixtures;
@@ -35,6 +36,7 @@ mod snapshot;
 mod sota;
 mod tree;
 
+pub use audit::{sh, tool, Audit, Found, Setup};
 pub use creds::{Creds, HOST_FILES, HSM_OPTIONS, OAUTH2_CLIENT_ID, OAUTH2_SECRET, ROOT_JSON};
 pub use dir::TestDir;
 pub use fixtures::{upstream, upstream_config};
