@@ -14,6 +14,7 @@
 //! bounded by [`Limits`] (files, depth, bytes held, bytes decompressed).
 
 pub mod findings;
+pub(crate) mod formats;
 mod inflate;
 pub mod patterns;
 pub mod scan;
