@@ -21,6 +21,8 @@ use super::{bad, number, until_nul, Body, EntryKind, Header, Members};
 const BLOCK: usize = 512;
 /// The largest long name, long link or pax record set held in memory.
 const MAX_META: u64 = 1 << 20;
+/// The pax global keys applied to the members after them.
+const GLOBAL_KEYS: [&[u8]; 4] = [b"path", b"linkpath", b"size", b"GNU.sparse.name"];
 
 /// A tar read member by member.
 #[derive(Debug)]
@@ -28,7 +30,10 @@ pub struct Tar<R> {
     body: Body<R>,
     /// Padding after the current member's data, to the next block.
     pad: u64,
-    /// pax global ('g') records, applied to every member after them.
+    /// The pax global ('g') records applied to every member after them:
+    /// `path`, `linkpath`, `size`, `GNU.sparse.name` (the last of each;
+    /// global xattrs are left to the raw search, so that no member copies
+    /// up to a MiB of them).
     global: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -77,6 +82,7 @@ impl<R: Read> Members for Tar<R> {
         let mut long_name = None;
         let mut long_link = None;
         let mut pax: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut pax_bytes = 0u64;
         loop {
             let Some(block) = self.block()? else {
                 return Ok(None);
@@ -97,14 +103,21 @@ impl<R: Read> Members for Tar<R> {
                     continue;
                 }
                 b'x' => {
+                    // Several in a row add up, within the same bound.
+                    pax_bytes += size;
+                    if pax_bytes > MAX_META {
+                        return Err(bad("the pax headers of a tar member are larger than 1 MiB"));
+                    }
                     pax.extend(records(&self.meta(size, "pax header")?));
                     continue;
                 }
                 b'g' => {
                     let records = records(&self.meta(size, "pax global header")?);
                     for (key, value) in records {
-                        self.global.retain(|(k, _)| *k != key);
-                        self.global.push((key, value));
+                        if GLOBAL_KEYS.contains(&key.as_slice()) {
+                            self.global.retain(|(k, _)| *k != key);
+                            self.global.push((key, value));
+                        }
                     }
                     continue;
                 }
@@ -527,6 +540,17 @@ mod tests {
         let data = header("././@LongLink", b'L', 2 << 20, b"ustar  \0");
         let (_, err) = list(&mut Tar::new(&data[..]), 10);
         assert!(err.unwrap().to_string().contains("larger than 1 MiB"));
+        // pax headers in a row add up.
+        let record = format!("{} comment={}\n", 600_008, "c".repeat(600_008 - 16));
+        assert_eq!(records(record.as_bytes()).len(), 1);
+        let mut data = member("PaxHeader", b'x', record.as_bytes());
+        data.extend(data.clone());
+        data.extend(member("a", b'0', b"a"));
+        let (_, err) = list(&mut Tar::new(&data[..]), 10);
+        assert!(err
+            .unwrap()
+            .to_string()
+            .contains("pax headers of a tar member"));
         // A size of 8 EiB with 3 bytes of data: an error, nothing held.
         let mut h = header("huge", b'0', 0, b"ustar\x0000");
         h[124..136].copy_from_slice(&[

@@ -108,7 +108,7 @@ pub fn members(data: &[u8], max: usize) -> ZipMembers<'_> {
             more = true;
             break;
         }
-        let Some((member, next)) = local(data, offset, central.get(&offset)) else {
+        let Some((member, next)) = local(data, offset, central.get(&offset), true) else {
             break;
         };
         found.insert(offset, member);
@@ -123,7 +123,7 @@ pub fn members(data: &[u8], max: usize) -> ZipMembers<'_> {
             more = true;
             break;
         }
-        match local(data, offset, Some(entry)) {
+        match local(data, offset, Some(entry), false) {
             Some((member, _)) => {
                 found.insert(offset, member);
             }
@@ -253,11 +253,14 @@ fn central_entry(data: &[u8], at: usize) -> Option<Central> {
 }
 
 /// The member whose local header is at `at`, and where the next local
-/// header should be (`None` when that is not known).
+/// header should be (`None` when that is not known, or not `walking`: the
+/// search past data of unknown size is done for the walk only, once per
+/// member, so that it stays linear in the data).
 fn local<'a>(
     data: &'a [u8],
     at: usize,
     central: Option<&Central>,
+    walking: bool,
 ) -> Option<(ZipMember<'a>, Option<usize>)> {
     let h = data.get(at..at.checked_add(30)?)?;
     if !h.starts_with(LOCAL) {
@@ -302,7 +305,8 @@ fn local<'a>(
             }
             (body, next)
         }
-        None => (rest, find_descriptor(data, start, wide.is_some())),
+        None if walking => (rest, find_descriptor(data, start, wide.is_some())),
+        None => (rest, None),
     };
     let member = ZipMember {
         name: central.map_or_else(|| name.to_vec(), |c| c.name.clone()),
