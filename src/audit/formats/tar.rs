@@ -152,10 +152,16 @@ impl<R: Read> Members for Tar<R> {
                         }
                     }
                     _ => {
-                        for prefix in [&b"SCHILY.xattr."[..], b"LIBARCHIVE.xattr."] {
-                            if let Some(attr) = key.strip_prefix(prefix) {
-                                xattrs.push((attr.to_vec(), value.clone()));
-                            }
+                        if let Some(attr) = key.strip_prefix(b"SCHILY.xattr.") {
+                            xattrs.push((attr.to_vec(), value.clone()));
+                        } else if let Some(attr) = key.strip_prefix(b"LIBARCHIVE.xattr.") {
+                            // libarchive writes the name URL-encoded and the
+                            // value in base64 (archive_write_set_format_pax.c);
+                            // kept as stored when they do not decode.
+                            xattrs.push((
+                                unescape(attr).unwrap_or_else(|| attr.to_vec()),
+                                base64(value).unwrap_or_else(|| value.clone()),
+                            ));
                         }
                     }
                 }
@@ -181,6 +187,9 @@ impl<R: Read> Members for Tar<R> {
                 }
             }
             let kind = match flag {
+                // Old tars mark folders by a trailing slash (GNU tar
+                // extracts a regular member named so as a folder).
+                b'0' | b'\0' | b'7' if name.ends_with(b"/") => EntryKind::Dir,
                 b'1' => EntryKind::Hardlink,
                 b'2' => EntryKind::Symlink,
                 b'5' | b'D' => EntryKind::Dir,
@@ -215,12 +224,12 @@ impl<R: Read> Members for Tar<R> {
 /// Whether this block (at least 512 bytes) is a tar header: ustar magic, or
 /// a right checksum (v7) on a block that is not all zeros.
 pub(crate) fn is_header(head: &[u8]) -> bool {
+    if head.get(257..262) == Some(b"ustar") {
+        return true;
+    }
     let Some(block) = head.get(..BLOCK) else {
         return false;
     };
-    if block.get(257..262) == Some(b"ustar") {
-        return true;
-    }
     block.iter().any(|&b| b != 0) && checksum_ok(block) && size_of(block).is_some()
 }
 
@@ -259,6 +268,51 @@ fn size_of(block: &[u8]) -> Option<u64> {
     rest.iter().try_fold(u64::from(first & 0x7f), |n, &b| {
         n.checked_mul(256)?.checked_add(u64::from(b))
     })
+}
+
+/// A URL-encoded name (`%xx`); `None` when malformed.
+fn unescape(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut bytes = text.iter();
+    while let Some(&b) = bytes.next() {
+        if b == b'%' {
+            let hi = char::from(*bytes.next()?).to_digit(16)?;
+            let lo = char::from(*bytes.next()?).to_digit(16)?;
+            out.push(u8::try_from(hi * 16 + lo).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    Some(out)
+}
+
+/// Standard base64, padding optional; `None` when malformed.
+fn base64(text: &[u8]) -> Option<Vec<u8>> {
+    let text = text
+        .strip_suffix(b"==")
+        .or_else(|| text.strip_suffix(b"="))
+        .unwrap_or(text);
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in text {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    // One character left over is not a byte.
+    (bits != 6).then_some(out)
 }
 
 /// Bytes from the end of `size` bytes of data to the next block.
@@ -452,7 +506,9 @@ mod tests {
         let mut data = pax(&[
             ("size", "700"),
             ("path", "real/name"),
-            ("LIBARCHIVE.xattr.user.x", "v"),
+            ("SCHILY.xattr.user.a", "plain"),
+            ("LIBARCHIVE.xattr.user.%78", "c2VjcmV0"),
+            ("LIBARCHIVE.xattr.user.raw", "v"),
         ]);
         let body = vec![b's'; 700];
         let mut h = header("short", b'0', 0, b"ustar\x0000").to_vec();
@@ -465,7 +521,11 @@ mod tests {
         assert_eq!((members[0].0.size, members[0].1.len()), (700, 700));
         assert_eq!(
             members[0].0.xattrs,
-            vec![(b"user.x".to_vec(), b"v".to_vec())]
+            vec![
+                (b"user.a".to_vec(), b"plain".to_vec()),
+                (b"user.x".to_vec(), b"secret".to_vec()),
+                (b"user.raw".to_vec(), b"v".to_vec()),
+            ]
         );
         // A global header applies to what follows.
         let mut data = pax(&[("linkpath", "x")]);
@@ -508,8 +568,10 @@ mod tests {
         data.extend(b"stored");
         data.resize(data.len() + 506, 0);
         data.extend(member("queer", b'Q', b"unknown"));
-        let members = read(&data);
-        assert_eq!(names(&members), ["seven", "sparse", "queer"]);
+        data.extend(member("olddir/", b'\0', b""));
+        let mut members = read(&data);
+        assert_eq!(names(&members), ["seven", "sparse", "queer", "olddir"]);
+        assert_eq!(members.pop().unwrap().0.kind, EntryKind::Dir);
         for ((h, d), want) in members
             .iter()
             .zip([&b"contiguous"[..], b"stored", b"unknown"])
@@ -564,6 +626,23 @@ mod tests {
         let (members, err) = list(&mut Tar::new(&data[..]), 10);
         assert!(members.is_empty());
         assert_eq!(err.unwrap().kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn libarchive_xattrs_are_decoded() {
+        for (text, want) in [
+            (&b"c2VjcmV0"[..], Some(&b"secret"[..])),
+            (b"YQ==", Some(b"a")),
+            (b"YWI=", Some(b"ab")),
+            (b"", Some(b"")),
+            (b"a b", None),
+            (b"YWJjZ", None),
+        ] {
+            assert_eq!(base64(text).as_deref(), want);
+        }
+        assert_eq!(unescape(b"user.%41%3d").as_deref(), Some(&b"user.A="[..]));
+        assert_eq!(unescape(b"%4"), None);
+        assert_eq!(unescape(b"%zz"), None);
     }
 
     #[test]
