@@ -164,11 +164,17 @@ mod tests {
             &dir,
             &format!(
                 "printf 'odd' > short && printf 'hello secret' > {long} && printf 'x' > {long}2 \
-                 && printf 'int f(void){{return 1;}}' > f.c && (cc -c f.c -o f.o 2>/dev/null || printf 'obj' > f.o) \
+                 && printf 'int f(void){{return 1;}}' > f.c && cc -c f.c -o f.o \
                  && ar rcs lib.a short {long} f.o {long}2"
             ),
         );
-        let members = read(&std::fs::read(dir.join("lib.a")).unwrap());
+        let data = std::fs::read(dir.join("lib.a")).unwrap();
+        assert!(
+            data[8..].starts_with(b"/ "),
+            "a symbol table first (cc made f.o)"
+        );
+        assert!(data.windows(3).any(|w| w == b"// "), "a long-name table");
+        let members = read(&data);
         assert_eq!(names(&members), ["short", long, "f.o", &format!("{long}2")]);
         assert_eq!(members[0].1, b"odd");
         assert_eq!(members[1].1, b"hello secret");

@@ -302,6 +302,63 @@ mod tests {
         assert_eq!(read(&data).len(), 1);
     }
 
+    /// A binary cpio member, 16-bit words in either byte order.
+    fn binary(little: bool, name: &str, mode: u16, data: &[u8]) -> Vec<u8> {
+        let size = data.len() as u32;
+        let name_size = name.len() as u16 + 1;
+        let words = [
+            0x71c7,
+            0,
+            1,
+            mode,
+            0,
+            0,
+            1,
+            0,
+            0,
+            0,
+            name_size,
+            (size >> 16) as u16,
+            size as u16,
+        ];
+        let mut out = Vec::new();
+        for w in words {
+            out.extend(if little {
+                w.to_le_bytes()
+            } else {
+                w.to_be_bytes()
+            });
+        }
+        out.extend(name.as_bytes());
+        out.push(0);
+        out.resize(out.len() + out.len() % 2, 0);
+        out.extend(data);
+        out.resize(out.len() + data.len() % 2, 0);
+        out
+    }
+
+    #[test]
+    fn binary_cpio_is_read_in_both_byte_orders() {
+        for little in [true, false] {
+            let mut data = binary(little, "odd", 0o100644, b"abc");
+            data.extend(binary(little, "l", 0o120777, b"odd"));
+            data.extend(binary(little, "TRAILER!!!", 0, b""));
+            let members = read(&data);
+            let got: Vec<_> = members
+                .iter()
+                .map(|(h, d)| (h.name.clone(), h.kind.clone(), d.clone()))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    (b"odd".to_vec(), EntryKind::File, b"abc".to_vec()),
+                    (b"l".to_vec(), EntryKind::Symlink, b"odd".to_vec())
+                ],
+                "little endian: {little}"
+            );
+        }
+    }
+
     #[test]
     fn long_names_and_truncation_are_errors() {
         let head = format!("070701{}", "00000000".repeat(13)).into_bytes();

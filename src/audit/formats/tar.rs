@@ -104,7 +104,7 @@ impl<R: Read> Members for Tar<R> {
                 }
                 b'x' => {
                     // Several in a row add up, within the same bound.
-                    pax_bytes += size;
+                    pax_bytes = pax_bytes.saturating_add(size);
                     if pax_bytes > MAX_META {
                         return Err(bad("the pax headers of a tar member are larger than 1 MiB"));
                     }

@@ -325,7 +325,7 @@ fn local<'a>(
 fn skip_descriptor(data: &[u8], at: usize, wide: bool) -> usize {
     let sizes = if wide { 16 } else { 8 };
     let signed = data.get(at..).is_some_and(|d| d.starts_with(DESCRIPTOR));
-    at + if signed { 8 + sizes } else { 4 + sizes }
+    at.saturating_add(if signed { 8 + sizes } else { 4 + sizes })
 }
 
 /// Where the next local header is after data of unknown size starting at
