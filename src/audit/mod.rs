@@ -18,7 +18,7 @@
 
 mod decode;
 pub mod findings;
-mod formats;
+pub(crate) mod formats;
 pub mod patterns;
 pub mod scan;
 mod walk;

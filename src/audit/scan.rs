@@ -28,8 +28,9 @@ use crate::report::Severity;
 
 /// Bytes searched at once (plus the overlap of the longest pattern).
 const CHUNK: usize = 256 * 1024;
-/// Bytes read before a level is told by its content.
-const HEAD: usize = 512;
+/// Bytes read before a level is told by its content (a tar may start
+/// with a zero block: `tar -i` reads past it).
+const HEAD: usize = 1024;
 /// unzip looks for the end record in the last 65,557 bytes.
 const ZIP_TAIL: u64 = 65_557;
 /// What a name that holds a secret is shown as.
@@ -397,6 +398,10 @@ enum What {
 }
 
 fn what_is(head: &[u8], whole_file: bool) -> What {
+    let zero_block = head.len() >= 1024 && head[..512].iter().all(|&b| b == 0);
+    if zero_block && formats::sniff(&head[512..]) == Some(Format::Tar) {
+        return What::Archive(Format::Tar);
+    }
     if let Some(f) = formats::sniff(head) {
         What::Archive(f)
     } else if let Some(c) = decode::sniff(head, whole_file) {
@@ -732,16 +737,14 @@ impl<'a> Scanner<'a> {
             inner: reader,
             failed: None,
         };
-        let (what, result) = match format {
-            Format::Tar => ("tar archive", self.members(cx, &mut formats::tar::Tar::new(&mut tee))),
-            Format::Cpio => (
-                "cpio archive",
-                self.members(cx, &mut formats::cpio::Cpio::new(&mut tee)),
-            ),
-            Format::Ar => ("ar archive", self.members(cx, &mut formats::ar::Ar::new(&mut tee))),
-            Format::Rpm => ("rpm package", self.rpm(cx, &mut tee)),
-            Format::Zip => ("zip archive", Ok(())),
+        let result = match format {
+            Format::Tar => self.members(cx, &mut formats::Tar::new(&mut tee)),
+            Format::Cpio => self.members(cx, &mut formats::Cpio::new(&mut tee)),
+            Format::Ar => self.members(cx, &mut formats::Ar::new(&mut tee)),
+            Format::Rpm => self.rpm(cx, &mut tee),
+            Format::Zip => Ok(()),
         };
+        let what = format!("{} archive", format.name());
         if let Err(e) = result {
             tee.upstream()?;
             if is::<OverBudget>(&e) {
@@ -948,18 +951,17 @@ impl<'a> Scanner<'a> {
     /// unzip uses); a local header pointed at by many central entries is
     /// read once.
     fn zip_members_only(&mut self, cx: &Cx, data: &[u8]) -> io::Result<()> {
-        let members = formats::zip::members(data, self.limits.members + 1);
-        for (i, member) in members.into_iter().enumerate() {
-            if i >= self.limits.members {
-                self.not_searched(
-                    &cx.place,
-                    format!(
-                        "is a zip archive of more than {} members: the rest were searched as raw bytes only",
-                        self.limits.members
-                    ),
-                );
-                break;
-            }
+        let mut members = formats::zip::members(data, self.limits.members);
+        if members.unreadable > 0 {
+            self.not_searched(
+                &cx.place,
+                format!(
+                    "is a zip archive whose central directory names {} members that cannot be found: they were searched as raw bytes only",
+                    members.unreadable
+                ),
+            );
+        }
+        for member in members.by_ref() {
             let header = Header {
                 name: member.name.clone(),
                 kind: if member.name.ends_with(b"/") {
@@ -1045,6 +1047,15 @@ impl<'a> Scanner<'a> {
                     }
                 }
             }
+        }
+        if members.more {
+            self.not_searched(
+                &cx.place,
+                format!(
+                    "is a zip archive of more than {} members: the rest were searched as raw bytes only",
+                    self.limits.members
+                ),
+            );
         }
         Ok(())
     }
