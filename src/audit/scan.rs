@@ -470,6 +470,26 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Scans one file from any reader (the unit tests).
+    #[cfg(test)]
+    pub fn reader(&mut self, place: &Place, reader: &mut dyn Read, size: u64) {
+        self.start_file(true);
+        let cx = Cx {
+            place: place.clone(),
+            depth: 0,
+            root: false,
+            label: None,
+        };
+        if let Err(e) = self.stream(&cx, reader, Some(size)) {
+            self.finding(
+                place,
+                Kind::Unreadable,
+                Severity::Error,
+                format!("cannot be read ({e})"),
+            );
+        }
+    }
+
     /// Scans one file of a folder, of `size` bytes.
     pub fn file(&mut self, place: &Place, file: &mut File, size: u64) {
         self.start_file(true);
@@ -1182,6 +1202,8 @@ pub fn redact(needles: &Needles, raw: &[u8]) -> (String, Vec<usize>) {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::io::Cursor;
+
     use super::*;
     use crate::audit::patterns::Needles;
     use crate::digest::sha256_hex;
@@ -1237,9 +1259,10 @@ pub(crate) mod tests {
             let mut data = vec![b'.'; at];
             data.extend_from_slice(SECRET.as_bytes());
             data.extend(vec![b'.'; 1000]);
-            let mut scanner = Scanner::new(&needles, &limits);
+            let shared = Shared::default();
+            let mut scanner = Scanner::new(&needles, &limits, &shared);
             let size = data.len() as u64;
-            scanner.file(
+            scanner.reader(
                 &Place::file("f".into()),
                 &mut Trickle { data: &data, step },
                 size,
@@ -1255,9 +1278,10 @@ pub(crate) mod tests {
     fn scan(data: &[u8]) -> Vec<(Option<String>, Kind)> {
         let needles = needles();
         let limits = Limits::default();
-        let mut scanner = Scanner::new(&needles, &limits);
+        let shared = Shared::default();
+        let mut scanner = Scanner::new(&needles, &limits, &shared);
         let size = data.len() as u64;
-        scanner.file(&Place::file("f.gz".into()), &mut &data[..], size);
+        scanner.reader(&Place::file("f.gz".into()), &mut &data[..], size);
         let mut found: Vec<_> = scanner
             .findings
             .iter()
@@ -1401,19 +1425,42 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn containers_are_told_by_their_first_bytes() {
-        assert_eq!(container(b"PK\x03\x04rest"), Some("zip archive"));
-        assert_eq!(container(b"\x1f\x8b\x08"), Some("gzip stream"));
+    fn levels_are_told_by_their_first_bytes() {
+        assert_eq!(what_is(b"PK\x03\x04rest", false), What::Archive(Format::Zip));
+        assert_eq!(
+            what_is(b"\x1f\x8b\x08", false),
+            What::Compressed(Codec::Gzip)
+        );
         let mut tar = vec![0u8; 512];
-        tar[257..262].copy_from_slice(b"ustar");
-        assert_eq!(container(&tar), Some("tar archive"));
-        assert_eq!(container(b"\x7fELF"), None);
+        tar[..4].copy_from_slice(b"name");
+        tar[100..108].copy_from_slice(b"0000644\0");
+        tar[124..136].copy_from_slice(b"00000000000\0");
+        tar[156] = b'0';
+        tar[257..263].copy_from_slice(b"ustar\0");
+        tar[263..265].copy_from_slice(b"00");
+        tar[148..156].copy_from_slice(b"        ");
+        let sum: u32 = tar.iter().map(|&b| u32::from(b)).sum();
+        tar[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        assert_eq!(what_is(&tar, false), What::Archive(Format::Tar));
+        // After one zero block, as `tar -i` reads it.
+        let late = [vec![0u8; 512], tar].concat();
+        assert_eq!(what_is(&late, false), What::Archive(Format::Tar));
+        assert_eq!(what_is(&[0u8; 1024], false), What::Plain);
+        assert_eq!(what_is(b"\x7fELF", false), What::Plain);
     }
 
     #[test]
-    fn tar_names_become_relative() {
-        assert_eq!(root_name(b"./var/sota/"), "var/sota");
-        assert_eq!(root_name(b"/etc/x"), "etc/x");
-        assert_eq!(root_name(b"././a"), "a");
+    fn a_secret_in_a_member_name_is_reported_and_the_name_redacted() {
+        let needles = needles();
+        let (name, found) = redact(&needles, format!("etc/{SECRET}/x.conf").as_bytes());
+        assert_eq!(name, format!("etc/{REDACTED}/x.conf"));
+        assert_eq!(found.len(), 1);
+        let (name, found) = redact(&needles, b"etc//./plain.conf");
+        assert_eq!(name, "etc/plain.conf");
+        assert!(found.is_empty());
+        // Across parts: the whole name.
+        let split = format!("{}/{}", &SECRET[..10], &SECRET[10..]);
+        let (name, found) = redact(&needles, split.as_bytes());
+        assert!(found.is_empty() || name == REDACTED, "{name}");
     }
 }

@@ -523,7 +523,7 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", dir.join("a/link")).unwrap();
         let needles = needles();
         for threads in [1, 2, 3] {
-            let (findings, files) = walk_folder(dir.path(), &needles, &limits(threads)).unwrap();
+            let (findings, files) = walk_folder(dir.path(), &needles, &limits(threads), &Shared::default()).unwrap();
             assert_eq!(files, LISTING as u64 + 100 + 2, "{threads} threads");
             assert_eq!(
                 found(&findings),
@@ -549,7 +549,7 @@ mod tests {
             files: 20,
             ..limits(2)
         };
-        let (findings, files) = walk_folder(dir.path(), &needles, &limits).unwrap();
+        let (findings, files) = walk_folder(dir.path(), &needles, &limits, &Shared::default()).unwrap();
         assert_eq!(files, 20);
         assert_eq!(found(&findings), vec![(String::new(), Kind::NotSearched)]);
     }
