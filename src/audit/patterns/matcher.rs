@@ -127,6 +127,12 @@ impl Matcher {
         self.longest
     }
 
+    /// How many automata run over each haystack.
+    #[cfg(test)]
+    pub fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
     /// The fixed strings searched for.
     pub fn anchors(&self) -> &[Vec<u8>] {
         &self.anchors
