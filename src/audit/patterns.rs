@@ -1236,4 +1236,83 @@ mod tests {
             n.longest()
         );
     }
+
+    /// 64 MiB of /usr/lib, file after file.
+    fn usr_lib(limit: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(limit);
+        for entry in walkdir::WalkDir::new("/usr/lib").into_iter().flatten() {
+            if out.len() >= limit {
+                break;
+            }
+            if entry.file_type().is_file() {
+                if let Ok(bytes) = std::fs::read(entry.path()) {
+                    out.extend_from_slice(&bytes[..bytes.len().min(limit - out.len())]);
+                }
+            }
+        }
+        out
+    }
+
+    /// Search speed with the needles of a typical archive, with an RSA
+    /// targets key, and with --any-private-key: `cargo test --release --lib
+    /// audit::patterns::tests::search_speed -- --ignored --exact --nocapture`.
+    #[test]
+    #[ignore]
+    fn search_speed() {
+        let hay = usr_lib(64 << 20);
+        let treehub = serde_json::json!({"oauth2": {"server": "https://a.example.test", "client_id": "c", "client_secret": "8d1c5d34-7f3b-4c9e-9a52-1e0f5a7c2b91"}}).to_string();
+        let hex = crate::digest::hex(&noise(64, 77));
+        let ed = format!(r#"{{"keytype":"ED25519","keyval":{{"private":"{hex}"}}}}"#);
+        let work = crate::crypto::test_support::Workdir::new("audit-bench");
+        work.key("k.pem", "rsa");
+        work.traditional("k.pem", "rsa.pem");
+        let pem = String::from_utf8(work.read("rsa.pem")).unwrap();
+        let rsa = serde_json::json!({"keytype": "RSA", "keyval": {"private": pem}}).to_string();
+        let p12 = noise(3000, 5);
+        let typical = archive(&[
+            ("treehub.json", treehub.as_bytes()),
+            ("targets.sec", ed.as_bytes()),
+            ("client_auth.p12", &p12),
+        ]);
+        let with_rsa = archive(&[
+            ("treehub.json", treehub.as_bytes()),
+            ("targets.sec", rsa.as_bytes()),
+            ("client_auth.p12", &p12),
+        ]);
+        let keys = Extra {
+            any_private_key: true,
+            ..Extra::default()
+        };
+        for (label, n) in [
+            ("typical", Needles::from_archive(&typical, 100)),
+            ("rsa", Needles::from_archive(&with_rsa, 100)),
+            (
+                "typical, one automaton",
+                Needles::build_grouped(&typical, 100, &Extra::default(), usize::MAX),
+            ),
+            (
+                "rsa, one automaton",
+                Needles::build_grouped(&with_rsa, 100, &Extra::default(), usize::MAX),
+            ),
+            (
+                "typical + any-private-key",
+                Needles::build(&typical, 100, &keys),
+            ),
+        ] {
+            let start = std::time::Instant::now();
+            let mut found = Vec::new();
+            for chunk in hay.chunks(256 * 1024) {
+                n.search(chunk, &mut found);
+            }
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "{label}: {} patterns in {} automata, longest {}, {:.0} MiB/s, found {}",
+                n.pattern_count(),
+                n.matcher.groups(),
+                n.longest(),
+                hay.len() as f64 / secs / (1 << 20) as f64,
+                found.len()
+            );
+        }
+    }
 }
