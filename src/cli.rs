@@ -511,6 +511,31 @@ pub struct AuditArgs {
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
 
+    /// A file whose bytes, and private key when it is one, must not be in
+    /// the image either (a fleet CA key, a signing key); repeatable
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Vec<PathBuf>,
+
+    /// Report every private key in the image (PEM, DER, OpenSSH, PKCS#12)
+    /// but where --manifest and --allow allow one
+    #[arg(long)]
+    pub any_private_key: bool,
+
+    /// The manifest `stage --manifest` wrote: its device files may hold
+    /// private keys (with --any-private-key)
+    #[arg(long, value_name = "FILE", requires = "any_private_key")]
+    pub manifest: Option<PathBuf>,
+
+    /// A root-relative path where a private key is allowed (with
+    /// --any-private-key); repeatable
+    #[arg(long, value_name = "PATH", requires = "any_private_key")]
+    pub allow: Vec<String>,
+
+    /// Debug: write the fixed strings searched for, which are secrets, to
+    /// a new file (mode 0600), one per line, for `rg -F -f`
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub print_needles: Option<PathBuf>,
+
     /// Root file systems to audit: folders (IMAGE_ROOTFS), or .tar,
     /// .tar.gz, .tar.xz files of them
     #[arg(value_name = "PATH", required = true)]
@@ -523,6 +548,11 @@ impl AuditArgs {
             credentials: self.credentials,
             roots: self.roots,
             format: self.format.into(),
+            secret_files: self.secret_file,
+            any_private_key: self.any_private_key,
+            manifest: self.manifest,
+            allow: self.allow,
+            print_needles: self.print_needles,
         }
     }
 }

@@ -251,7 +251,7 @@ fn each_planted_leak_is_found_at_its_path_and_nothing_secret_is_printed() {
     assert!(
         messages
             .iter()
-            .any(|m| m.contains("the OAuth2 client secret of treehub.json")),
+            .any(|m| m.contains(r#"the value of "oauth2.client_secret" in treehub.json"#)),
         "{messages:?}"
     );
     assert!(
@@ -362,7 +362,7 @@ fn an_rsa_targets_key_is_found_as_pem_with_any_line_ending_and_as_der() {
         "{}",
         run.stdout
     );
-    run.stdout_has("the private key of targets.sec (PEM)")
+    run.stdout_has("the private key of targets.sec (base64)")
         .stdout_has("the private key of targets.sec (raw bytes)");
 }
 
@@ -472,5 +472,5 @@ fn client_auth_p12_and_provision_json_are_found_inside_a_tar_inside_a_gzip() {
         "{}",
         run.stdout
     );
-    run.stdout_has("the OAuth2 client secret of provision.json");
+    run.stdout_has(r#"the value of \"client_secret\" in provision.json"#);
 }

@@ -229,7 +229,7 @@ fn a_planted_leak_fails_the_build_with_the_paths_and_no_secret() {
     for needle in [
         "sota-stage audit: host secrets of SOTA_PACKED_CREDENTIALS",
         "error: var/sota/credentials.zip: is the credentials archive",
-        "error: etc/garage/push.conf: holds the OAuth2 client secret of treehub.json",
+        r#"error: etc/garage/push.conf: holds the value of "oauth2.client_secret" in treehub.json"#,
     ] {
         assert!(out.log.contains(needle), "no `{needle}` in:\n{}", out.log);
     }

@@ -4,33 +4,49 @@
 //! patterns for one multi-pattern search. The shared provisioning p12 is
 //! the one device secret: allowed only in its place.
 //!
-//! Pure: built from an [`Archive`] that intake already read. The pattern
-//! bytes never leave this module but into the automaton; a [`Needle`]
-//! carries only the secret's name (`the OAuth2 client secret of
+//! Each secret is searched for in every encoding a reader can undo
+//! ([`encode`]): raw, hex, base64 and base64url (wrapped or not), JSON
+//! escapes, UTF-16, case-changed copies; key files by their private
+//! material ([`keys`]). [`matcher`] searches short anchors of these forms
+//! and verifies each hit. `--any-private-key` adds markers of any private
+//! key, verified by their structure ([`keys::markers`]).
+//!
+//! Pure: built from an [`Archive`] that intake already read and the files
+//! the user named. The pattern bytes never leave this module but into the
+//! automata (and `--print-needles`, a debug option); a [`Needle`] carries
+//! only the secret's name (`the value of "oauth2.client_secret" in
 //! treehub.json`), never its value.
+
+mod encode;
+mod keys;
+mod matcher;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::crypto::garage_keys;
-use crate::crypto::pem;
+use crate::crypto::private_key::PrivateKey;
 use crate::intake::archive::Archive;
 use crate::intake::catalogue::{self, Side};
 use crate::report::Severity;
+use encode::Alphabet;
+use keys::Marker;
+use matcher::{Form, Matcher};
 
 /// Shorter patterns would match by chance in a large image (a 15-byte
 /// string of hex digits or base64 is not rare in gigabytes of binaries and
 /// text); shorter secrets are reported as not searched. Every secret the
 /// garage tools write is longer: an ED25519 seed is 32 bytes, its hex 64.
-pub const MIN_PATTERN_LEN: usize = 16;
+pub const MIN_PATTERN_LEN: usize = matcher::ANCHOR;
 
 /// Whole entries up to this size are searched for as byte strings (a copied
-/// `client_auth.p12` inside another file); larger ones only by digest. It
-/// bounds the overlap the streaming search keeps between reads.
+/// `client_auth.p12` inside another file); larger ones only by digest. With
+/// the encoded forms, no occurrence spans more than this: it bounds the
+/// overlap the streaming search keeps between reads.
 pub const MAX_PATTERN_LEN: usize = 64 * 1024;
 
 /// The device zip: the only place the shared provisioning p12 may be.
@@ -45,13 +61,17 @@ pub const SHARED_P12: &str = "autoprov_credentials.p12";
 pub enum Kind {
     /// The credentials archive itself, byte for byte.
     CredentialsArchive,
-    /// A host-only entry of the archive, byte for byte.
+    /// A host-only entry of the archive (or a `--secret-file`), byte for
+    /// byte.
     HostFile,
     /// A host secret found inside a file: a secret string, key bytes, or a
-    /// whole secret entry embedded in a larger file.
+    /// whole secret entry embedded in a larger file, in any encoding.
     HostSecret,
     /// The shared provisioning p12 outside the device zip.
     DeviceSecretMisplaced,
+    /// A private key found by `--any-private-key`, outside the allowed
+    /// paths ([`Needles::allowed`]).
+    PrivateKey,
     /// A staged secret file or folder whose mode lets others read it.
     Mode,
     /// Something could not be looked into (over a cap, an unknown
@@ -69,6 +89,7 @@ impl Kind {
             Kind::HostFile => "host-file",
             Kind::HostSecret => "host-secret",
             Kind::DeviceSecretMisplaced => "device-secret-misplaced",
+            Kind::PrivateKey => "private-key",
             Kind::Mode => "mode",
             Kind::NotSearched => "not-searched",
             Kind::Unreadable => "unreadable",
@@ -79,8 +100,8 @@ impl Kind {
 /// One thing that must not be found, by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Needle {
-    /// `the OAuth2 client secret of treehub.json`: what the secret is,
-    /// never its value.
+    /// `the value of "oauth2.client_secret" in treehub.json (base64)`:
+    /// what the secret is and how it was encoded, never its value.
     pub what: String,
     pub kind: Kind,
     pub severity: Severity,
@@ -91,18 +112,56 @@ pub struct Needle {
     pub content: Option<usize>,
 }
 
+/// A file the user names with `--secret-file`: its bytes, and its key
+/// material when it is a private key, must not be in the image. `Debug`
+/// shows the name only.
+pub struct SecretFile {
+    /// The file's name (no folder): what findings call it.
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
+impl fmt::Debug for SecretFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretFile")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the user adds to the archive's secrets.
+#[derive(Debug, Default)]
+pub struct Extra {
+    /// `--secret-file`.
+    pub secret_files: Vec<SecretFile>,
+    /// `--any-private-key`.
+    pub any_private_key: bool,
+    /// Root-relative paths where a private key is allowed: the device
+    /// files of `--manifest`, and `--allow`.
+    pub allow: Vec<String>,
+}
+
+/// The markers of `--any-private-key`: short, so in their own automaton,
+/// and verified by structure.
+struct Markers {
+    automaton: AhoCorasick,
+    /// Per pattern: the marker, its length, its needle.
+    kinds: Vec<(Marker, usize, usize)>,
+    patterns: Vec<Vec<u8>>,
+}
+
 /// The set an audit looks for. `Debug` shows counts only.
 pub struct Needles {
     pub needles: Vec<Needle>,
-    /// Pattern index -> needle index.
-    pattern_owner: Vec<usize>,
-    automaton: Option<AhoCorasick>,
-    longest: usize,
+    matcher: Matcher,
+    markers: Option<Markers>,
     /// Whole-file sha256 -> needle index.
     digests: HashMap<[u8; 32], usize>,
     /// The sizes of the files in `digests`: only a file of one of these
     /// sizes is hashed.
     sizes: HashSet<u64>,
+    /// Where `--any-private-key` allows a key.
+    allowed: HashSet<String>,
     /// Secrets that could not be searched for, worded for the user.
     pub notes: Vec<String>,
 }
@@ -111,30 +170,48 @@ impl fmt::Debug for Needles {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Needles")
             .field("needles", &self.needles.len())
-            .field("patterns", &self.pattern_owner.len())
+            .field("patterns", &self.pattern_count())
             .field("digests", &self.digests.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Needles {
-    /// The needle of each pattern found in `haystack`.
+    /// Pushes (once) the needle of every secret found whole in `haystack`:
+    /// every anchor hit is verified against the whole encoded form, every
+    /// private-key marker against the structure around it.
     pub fn search(&self, haystack: &[u8], found: &mut Vec<usize>) {
-        let Some(ac) = &self.automaton else {
+        self.matcher.search(haystack, found);
+        let Some(markers) = &self.markers else {
             return;
         };
-        for m in ac.find_iter(haystack) {
-            let owner = self.pattern_owner[m.pattern().as_usize()];
-            if !found.contains(&owner) {
-                found.push(owner);
+        let mut at = 0;
+        while at < haystack.len() {
+            let Some(m) = markers
+                .automaton
+                .find(Input::new(haystack).span(at..haystack.len()))
+            else {
+                break;
+            };
+            if let Some(&(marker, len, needle)) = markers.kinds.get(m.pattern().as_usize()) {
+                if !found.contains(&needle) && keys::verify(marker, haystack, m.start(), len) {
+                    found.push(needle);
+                }
             }
+            at = m.start() + 1;
         }
     }
 
-    /// The longest pattern: a streaming search keeps this many bytes but
-    /// one between reads.
+    /// The most bytes one verified occurrence can span (line breaks of
+    /// wrapped base64 included; a DER key with `--any-private-key`): a
+    /// streaming search keeps this many bytes but one between reads.
     pub fn longest(&self) -> usize {
-        self.longest
+        let markers = if self.markers.is_some() {
+            keys::MARKER_SPAN
+        } else {
+            0
+        };
+        self.matcher.longest().max(markers)
     }
 
     /// Whether a file of this size could match a digest.
@@ -152,24 +229,149 @@ impl Needles {
         self.digests.get(digest).copied()
     }
 
-    /// How many secret strings are searched for.
+    /// How many fixed strings are searched for (anchors and markers).
     pub fn pattern_count(&self) -> usize {
-        self.pattern_owner.len()
+        self.matcher.anchors().len() + self.markers.as_ref().map_or(0, |m| m.patterns.len())
+    }
+
+    /// Whether a private key found by `--any-private-key` at this
+    /// root-relative path (`var/sota/import/pkey.pem`) is allowed there.
+    pub fn allowed(&self, path: &str) -> bool {
+        self.allowed.contains(path.trim_start_matches('/'))
+    }
+
+    /// The fixed strings searched for, for `--print-needles`: they are
+    /// secrets.
+    pub fn fixed_strings(&self) -> Vec<&[u8]> {
+        let mut out: Vec<&[u8]> = self.matcher.anchors().iter().map(Vec::as_slice).collect();
+        if let Some(m) = &self.markers {
+            out.extend(m.patterns.iter().map(Vec::as_slice));
+        }
+        out
     }
 
     /// Everything derived from `archive`, whose file is `archive_size`
     /// bytes.
     pub fn from_archive(archive: &Archive, archive_size: u64) -> Needles {
+        Needles::build(archive, archive_size, &Extra::default())
+    }
+
+    /// [`Needles::from_archive`] and what the user adds.
+    pub fn build(archive: &Archive, archive_size: u64, extra: &Extra) -> Needles {
+        Needles::build_grouped(archive, archive_size, extra, matcher::GROUP)
+    }
+
+    /// [`Needles::build`] with at most `group` patterns per automaton.
+    fn build_grouped(archive: &Archive, archive_size: u64, extra: &Extra, group: usize) -> Needles {
         let mut b = Builder::default();
         b.add_archive(archive, archive_size);
-        b.finish()
+        for file in &extra.secret_files {
+            b.add_secret_file(file);
+        }
+        let mut needles = b.finish(group);
+        if extra.any_private_key {
+            needles.add_markers();
+        }
+        needles.allowed = extra
+            .allow
+            .iter()
+            .map(|p| p.trim_start_matches('/').to_owned())
+            .collect();
+        needles
+    }
+
+    fn add_markers(&mut self) {
+        let mut by_what: HashMap<&'static str, usize> = HashMap::new();
+        let mut kinds = Vec::new();
+        let mut patterns = Vec::new();
+        for (bytes, marker) in keys::markers() {
+            let what = marker.what();
+            let needle = *by_what.entry(what).or_insert_with(|| {
+                self.needles.push(Needle {
+                    what: what.to_owned(),
+                    kind: Kind::PrivateKey,
+                    severity: Severity::Error,
+                    in_device_zip: false,
+                    content: None,
+                });
+                self.needles.len() - 1
+            });
+            kinds.push((marker, bytes.len(), needle));
+            patterns.push(bytes);
+        }
+        match AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&patterns)
+        {
+            Ok(automaton) => {
+                self.markers = Some(Markers {
+                    automaton,
+                    kinds,
+                    patterns,
+                })
+            }
+            Err(_) => self
+                .notes
+                .push("the private-key markers could not be compiled into a search: --any-private-key finds nothing".into()),
+        }
+    }
+}
+
+/// How a secret's bytes were encoded: a needle each, named by the suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Family {
+    Raw,
+    Upper,
+    Lower,
+    Hex,
+    Base64,
+    Base64Url,
+    Json,
+    Utf16,
+}
+
+impl Family {
+    fn suffix(self, raw: &'static str) -> &'static str {
+        match self {
+            Family::Raw => raw,
+            Family::Upper => " (upper-cased)",
+            Family::Lower => " (lower-cased)",
+            Family::Hex => " (hex)",
+            Family::Base64 => " (base64)",
+            Family::Base64Url => " (base64url)",
+            Family::Json => " (JSON-escaped)",
+            Family::Utf16 => " (UTF-16)",
+        }
+    }
+}
+
+/// The needles of one secret, made as its forms are added.
+struct Secret<'a> {
+    what: &'a str,
+    kind: Kind,
+    in_device_zip: bool,
+    /// The raw form's suffix: none for text, ` (raw bytes)` for key bytes.
+    raw: &'static str,
+    made: HashMap<Family, usize>,
+}
+
+impl<'a> Secret<'a> {
+    fn new(what: &'a str, kind: Kind, raw: &'static str) -> Secret<'a> {
+        Secret {
+            what,
+            kind,
+            in_device_zip: false,
+            raw,
+            made: HashMap::new(),
+        }
     }
 }
 
 #[derive(Default)]
 struct Builder {
     needles: Vec<Needle>,
-    patterns: Vec<(Vec<u8>, usize)>,
+    forms: Vec<Form>,
+    seen: HashSet<Vec<u8>>,
     digests: HashMap<[u8; 32], usize>,
     sizes: HashSet<u64>,
     notes: Vec<String>,
@@ -197,15 +399,88 @@ impl Builder {
         self.sizes.insert(size);
     }
 
-    /// Adds a pattern; false when it is too short to search for.
-    fn pattern(&mut self, bytes: Vec<u8>, needle: usize) -> bool {
-        if bytes.len() < MIN_PATTERN_LEN {
-            return false;
+    /// Adds one form of `secret`; its needle, or `None` when the form is
+    /// too short, too long, or already searched for.
+    fn form(
+        &mut self,
+        secret: &mut Secret<'_>,
+        family: Family,
+        bytes: Vec<u8>,
+        wrapped: bool,
+    ) -> Option<usize> {
+        if bytes.len() < MIN_PATTERN_LEN || self.seen.contains(&bytes) {
+            return None;
         }
-        if bytes.len() <= MAX_PATTERN_LEN && !self.patterns.iter().any(|(p, _)| *p == bytes) {
-            self.patterns.push((bytes, needle));
+        let form = Form {
+            bytes,
+            needle: 0,
+            wrapped,
+        };
+        if form.span() > MAX_PATTERN_LEN {
+            return None;
         }
-        true
+        let needle = match secret.made.get(&family) {
+            Some(&n) => n,
+            None => {
+                let what = format!("{}{}", secret.what, family.suffix(secret.raw));
+                let n = self.needle(what, secret.kind, secret.in_device_zip);
+                secret.made.insert(family, n);
+                n
+            }
+        };
+        self.seen.insert(form.bytes.clone());
+        self.forms.push(Form { needle, ..form });
+        Some(needle)
+    }
+
+    /// Raw, hex (both cases) and base64/base64url at the three shifts.
+    fn binary_forms(&mut self, secret: &mut Secret<'_>, data: &[u8]) {
+        self.form(secret, Family::Raw, data.to_vec(), false);
+        self.form(secret, Family::Hex, encode::hex_lower(data), true);
+        self.form(secret, Family::Hex, encode::hex_upper(data), true);
+        self.base64_forms(secret, data);
+    }
+
+    fn base64_forms(&mut self, secret: &mut Secret<'_>, data: &[u8]) {
+        for (family, alphabet) in [
+            (Family::Base64, Alphabet::Standard),
+            (Family::Base64Url, Alphabet::Url),
+        ] {
+            for shift in 0..3 {
+                let coded = encode::base64_shifted(data, shift, alphabet);
+                self.form(secret, family, coded, true);
+            }
+        }
+    }
+
+    /// A text secret: the binary forms, and the case-changed copies, the
+    /// JSON escapes and UTF-16.
+    fn text_forms(&mut self, secret: &mut Secret<'_>, text: &str) {
+        self.binary_forms(secret, text.as_bytes());
+        self.form(
+            secret,
+            Family::Upper,
+            text.to_ascii_uppercase().into_bytes(),
+            false,
+        );
+        self.form(
+            secret,
+            Family::Lower,
+            text.to_ascii_lowercase().into_bytes(),
+            false,
+        );
+        for json in encode::json_forms(text) {
+            self.form(secret, Family::Json, json, false);
+        }
+        self.form(secret, Family::Utf16, encode::utf16_le(text), false);
+        self.form(secret, Family::Utf16, encode::utf16_be(text), false);
+    }
+
+    /// A whole secret file's bytes, raw and in base64: the raw needle.
+    fn whole(&mut self, secret: &mut Secret<'_>, data: &[u8]) -> Option<usize> {
+        let raw = self.form(secret, Family::Raw, data.to_vec(), false);
+        self.base64_forms(secret, data);
+        raw
     }
 
     fn add_archive(&mut self, archive: &Archive, archive_size: u64) {
@@ -226,33 +501,29 @@ impl Builder {
                 // in the device zip.
                 Some(k) if k.role == Side::Device => {
                     if k.name == SHARED_P12 {
-                        let n = self.needle(
-                            format!("the shared provisioning key '{SHARED_P12}'"),
-                            Kind::DeviceSecretMisplaced,
-                            true,
-                        );
+                        let what = format!("the shared provisioning key '{SHARED_P12}'");
+                        let n = self.needle(what.clone(), Kind::DeviceSecretMisplaced, true);
                         self.digest(digest, size, n);
-                        self.pattern(entry.data.clone(), n);
+                        let mut secret = Secret::new(&what, Kind::DeviceSecretMisplaced, "");
+                        secret.in_device_zip = true;
+                        secret.made.insert(Family::Raw, n);
+                        self.whole(&mut secret, &entry.data);
                     }
                 }
                 // Host entries, and unknown ones (secret until known
                 // otherwise, as catalogue::is_secret says).
                 _ => {
-                    let secret = known.map_or(true, |k| k.secret);
+                    let is_secret = known.map_or(true, |k| k.secret);
                     let n = self.needle(
                         format!("entry '{}' of the credentials archive", entry.name),
                         Kind::HostFile,
                         false,
                     );
                     self.digest(digest, size, n);
-                    if secret {
-                        let inside = self.needle(
-                            format!("the content of '{}'", entry.name),
-                            Kind::HostSecret,
-                            false,
-                        );
-                        self.pattern(entry.data.clone(), inside);
-                        self.needles[n].content = Some(inside);
+                    if is_secret {
+                        let what = format!("the content of '{}'", entry.name);
+                        let mut secret = Secret::new(&what, Kind::HostSecret, "");
+                        self.needles[n].content = self.whole(&mut secret, &entry.data);
                         self.add_secret_strings(&entry.name, &entry.data);
                     }
                 }
@@ -260,137 +531,127 @@ impl Builder {
         }
     }
 
-    /// The secret values inside a host secret entry.
+    /// The secret values inside a host secret entry: the key of
+    /// targets.sec; every string of a JSON entry.
     fn add_secret_strings(&mut self, name: &str, data: &[u8]) {
-        match name {
-            "treehub.json" | "provision.json" => self.add_json_secrets(name, data),
-            "targets.sec" => self.add_targets_key(data),
+        if name == "targets.sec" {
+            self.add_targets_key(data);
+            return;
+        }
+        let json = serde_json::from_slice::<Value>(data);
+        match json {
+            Ok(value @ (Value::Object(_) | Value::Array(_))) => self.add_json_secrets(name, &value),
+            _ if name.ends_with(".json") => self.notes.push(format!(
+                "'{name}' is not valid JSON: only its whole bytes are searched for"
+            )),
             _ => {}
         }
     }
 
-    /// Every string under a `client_secret` or `password` key, at any
-    /// depth: treehub.json's `oauth2.client_secret` and
-    /// `basic_auth.password`, provision.json's client secret.
-    fn add_json_secrets(&mut self, name: &str, data: &[u8]) {
-        let Ok(value) = serde_json::from_slice::<Value>(data) else {
-            self.notes.push(format!(
-                "'{name}' is not valid JSON: only its whole bytes are searched for"
-            ));
-            return;
-        };
+    /// Every string value of 16 bytes or more, whatever its key (Torizon's
+    /// provision.json keeps its secret under `secret`), but URLs and the
+    /// keys that name public things (`server`, `client_id`, ...). Shorter
+    /// strings, and numbers under secret-looking keys, are noted.
+    fn add_json_secrets(&mut self, name: &str, value: &Value) {
         let mut found = Vec::new();
-        collect_json_secrets(&value, &mut found, 0);
-        for (key, secret) in found {
-            let what = match key {
-                "client_secret" => format!("the OAuth2 client secret of {name}"),
-                _ => format!("the password of {name}"),
-            };
-            let n = self.needle(what.clone(), Kind::HostSecret, false);
-            if !self.pattern(secret.into_bytes(), n) {
-                self.notes.push(format!(
+        collect_json_strings(value, String::new(), &mut found, 0);
+        for (path, leaf) in found {
+            let what = format!("the value of \"{path}\" in {name}");
+            match leaf {
+                Leaf::Text(text) if text.len() >= MIN_PATTERN_LEN => {
+                    let mut secret = Secret::new(&what, Kind::HostSecret, "");
+                    self.text_forms(&mut secret, &text);
+                }
+                Leaf::Text(_) => self.notes.push(format!(
                     "{what} is shorter than {MIN_PATTERN_LEN} bytes: not searched for (it would match by chance)"
-                ));
+                )),
+                Leaf::Number => self.notes.push(format!(
+                    "{what} is a number: not searched for (it would match by chance)"
+                )),
             }
         }
     }
 
-    /// targets.sec as garage-sign writes it: ED25519 in hex (and the seed's
-    /// hex), RSA in PEM (each base64 line), and the raw key bytes.
+    /// targets.sec's private key in every form a tool writes it: the
+    /// ED25519 seed and seed+public bytes; RSA's private exponent and
+    /// primes (never the modulus: the public key is no secret).
     fn add_targets_key(&mut self, data: &[u8]) {
-        let parsed = garage_keys::parse_private(data);
-        let text = serde_json::from_slice::<Value>(data).ok().and_then(|v| {
-            v.pointer("/keyval/private")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
-        let (Ok(key), Some(text)) = (parsed, text) else {
+        let Ok(key) = garage_keys::parse_private(data) else {
             self.notes.push(
                 "'targets.sec' is not a garage-sign key: only its whole bytes are searched for"
                     .into(),
             );
             return;
         };
-        let hex_n = self.needle(
-            "the private key of targets.sec (hex)".into(),
-            Kind::HostSecret,
-            false,
-        );
-        let pem_n = self.needle(
-            "the private key of targets.sec (PEM)".into(),
-            Kind::HostSecret,
-            false,
-        );
-        let raw_n = self.needle(
-            "the private key of targets.sec (raw bytes)".into(),
-            Kind::HostSecret,
-            false,
-        );
-        let raw = key.material().expose().clone();
-        if text.trim_start().starts_with("-----BEGIN") {
-            // Each base64 line: found however the PEM is wrapped in a
-            // file (LF, CRLF, JSON's "\n").
-            for line in text.lines() {
-                let line = line.trim();
-                if !line.starts_with("-----") {
-                    self.pattern(line.as_bytes().to_vec(), pem_n);
-                }
+        let what = "the private key of targets.sec";
+        let mut secret = Secret::new(what, Kind::HostSecret, " (raw bytes)");
+        let material = key.material().expose();
+        match key.public() {
+            garage_keys::TufKey::Ed25519 { .. } => {
+                // The seed alone, and seed then public key as garage-sign,
+                // libsodium and OpenSSH's private field hold it. PKCS#8
+                // and OpenSSH files are base64 of structures holding these
+                // bytes: the three shifts find them.
+                let seed = material.get(..32).unwrap_or(material);
+                self.binary_forms(&mut secret, seed);
+                self.binary_forms(&mut secret, material);
             }
-            if let Ok(blocks) = pem::blocks(text.as_bytes()) {
-                for block in blocks {
-                    if let Ok(der) = block.decode() {
-                        self.pattern(der, raw_n);
-                    }
-                }
-            }
-            self.pattern(raw, raw_n);
-        } else {
-            let lower = text.trim().to_ascii_lowercase();
-            // The 64 bytes (seed, then public key), and the seed alone:
-            // the public half is no secret.
-            let seed_hex = lower.get(..64).map(str::to_owned);
-            self.pattern(lower.clone().into_bytes(), hex_n);
-            self.pattern(lower.to_ascii_uppercase().into_bytes(), hex_n);
-            if let Some(seed_hex) = seed_hex {
-                self.pattern(seed_hex.to_ascii_uppercase().into_bytes(), hex_n);
-                self.pattern(seed_hex.into_bytes(), hex_n);
-            }
-            self.pattern(raw.get(..32).unwrap_or(&raw).to_vec(), raw_n);
-            self.pattern(raw, raw_n);
+            garage_keys::TufKey::Rsa { .. } => match PrivateKey::from_pkcs8_der(material) {
+                Ok(rsa) => self.key_forms(&mut secret, &rsa),
+                Err(_) => self.notes.push(
+                    "the RSA key of 'targets.sec' cannot be read: only its whole bytes are searched for".into(),
+                ),
+            },
         }
     }
 
-    fn finish(self) -> Needles {
-        let longest = self
-            .patterns
-            .iter()
-            .map(|(p, _)| p.len())
-            .max()
-            .unwrap_or(0);
-        let pattern_owner: Vec<usize> = self.patterns.iter().map(|(_, n)| *n).collect();
-        let automaton = if self.patterns.is_empty() {
-            None
-        } else {
-            // Leftmost-longest: where a whole secret entry is embedded, it
-            // is reported rather than the key inside it. Building fails
-            // only on limits far beyond a few dozen patterns; then the
-            // search would silently be off, so report it.
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(self.patterns.iter().map(|(p, _)| p))
-                .ok()
-        };
+    fn key_forms(&mut self, secret: &mut Secret<'_>, key: &PrivateKey) {
+        for (_, part) in keys::private_parts(key) {
+            self.binary_forms(secret, part.expose());
+        }
+    }
+
+    /// `--secret-file`: its digest, its bytes, and its private key's
+    /// material when it is one.
+    fn add_secret_file(&mut self, file: &SecretFile) {
+        let name = &file.name;
+        let n = self.needle(format!("the secret file '{name}'"), Kind::HostFile, false);
+        let digest: [u8; 32] = Sha256::digest(&file.data).into();
+        self.digest(digest, file.data.len() as u64, n);
+        let what = format!("the content of the secret file '{name}'");
+        let mut content = Secret::new(&what, Kind::HostSecret, "");
+        self.needles[n].content = self.whole(&mut content, &file.data);
+        match keys::parse_any(&file.data) {
+            Some(key) => {
+                let what = format!("the private key of the secret file '{name}'");
+                let mut secret = Secret::new(&what, Kind::HostSecret, " (raw bytes)");
+                self.key_forms(&mut secret, &key);
+            }
+            None if keys::is_pem_private_key(&file.data) => self.notes.push(format!(
+                "the secret file '{name}' holds a private key that cannot be read (encrypted, or of an unsupported kind): only its bytes are searched for"
+            )),
+            None => {}
+        }
+        if file.data.len() < MIN_PATTERN_LEN {
+            self.notes.push(format!(
+                "the secret file '{name}' is shorter than {MIN_PATTERN_LEN} bytes: not searched for (it would match by chance)"
+            ));
+        }
+    }
+
+    fn finish(self, group: usize) -> Needles {
+        let matcher = Matcher::new(self.forms, group);
         let mut notes = self.notes;
-        if automaton.is_none() && !pattern_owner.is_empty() {
-            notes.push("the secret strings could not be compiled into a search: only whole files are compared".into());
+        if matcher.failed {
+            notes.push("some secret strings could not be compiled into a search: only whole files are compared for them".into());
         }
         Needles {
             needles: self.needles,
-            pattern_owner,
-            automaton,
-            longest,
+            matcher,
+            markers: None,
             digests: self.digests,
             sizes: self.sizes,
+            allowed: HashSet::new(),
             notes,
         }
     }
@@ -399,31 +660,73 @@ impl Builder {
 /// serde_json stops at 128 levels; this walk stops earlier still.
 const MAX_JSON_DEPTH: usize = 64;
 
-fn collect_json_secrets(value: &Value, out: &mut Vec<(&'static str, String)>, depth: usize) {
+/// Keys whose values are public: where the server is, who the client is.
+const PUBLIC_KEYS: &[&str] = &[
+    "client_id",
+    "scope",
+    "server",
+    "url",
+    "ostree_server",
+    "no_auth",
+];
+
+enum Leaf {
+    Text(String),
+    Number,
+}
+
+/// Whether a key's value would be a secret: numbers under these are noted.
+fn secret_looking(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["secret", "password", "passwd", "token"]
+        .iter()
+        .any(|k| key.contains(k))
+        || key == "key"
+        || key.ends_with("_key")
+        || key.ends_with("-key")
+}
+
+fn collect_json_strings(value: &Value, path: String, out: &mut Vec<(String, Leaf)>, depth: usize) {
     if depth > MAX_JSON_DEPTH {
         return;
     }
     match value {
         Value::Object(map) => {
             for (k, v) in map {
-                let key = match k.as_str() {
-                    "client_secret" => Some("client_secret"),
-                    "password" => Some("password"),
-                    _ => None,
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
                 };
-                match (key, v) {
-                    (Some(key), Value::String(s)) => out.push((key, s.clone())),
-                    _ => collect_json_secrets(v, out, depth + 1),
+                if PUBLIC_KEYS.contains(&k.as_str()) {
+                    continue;
+                }
+                match v {
+                    Value::String(s) => push_text(s, child, out),
+                    Value::Number(_) if secret_looking(k) => out.push((child, Leaf::Number)),
+                    _ => collect_json_strings(v, child, out, depth + 1),
                 }
             }
         }
         Value::Array(items) => {
-            for v in items {
-                collect_json_secrets(v, out, depth + 1);
+            for (i, v) in items.iter().enumerate() {
+                let child = format!("{path}[{i}]");
+                match v {
+                    Value::String(s) => push_text(s, child, out),
+                    _ => collect_json_strings(v, child, out, depth + 1),
+                }
             }
         }
         _ => {}
     }
+}
+
+fn push_text(s: &str, path: String, out: &mut Vec<(String, Leaf)>) {
+    let lower = s.to_ascii_lowercase();
+    if s.is_empty() || lower.starts_with("http://") || lower.starts_with("https://") {
+        return;
+    }
+    out.push((path, Leaf::Text(s.to_owned())));
 }
 
 fn from_hex(text: &str) -> Option<[u8; 32]> {
@@ -444,6 +747,7 @@ mod tests {
     use super::*;
     use crate::digest::sha256_hex;
     use crate::intake::archive::Entry;
+    use encode::Alphabet;
 
     fn archive(entries: &[(&str, &[u8])]) -> Archive {
         Archive {
@@ -508,5 +812,512 @@ mod tests {
         assert_eq!(n.pattern_count(), 0);
         assert!(!n.wants_digest(0));
         assert!(n.wants_digest(100), "the archive itself");
+    }
+
+    /// Deterministic bytes (xorshift), no crate needed.
+    fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed >> 24) as u8
+            })
+            .collect()
+    }
+
+    /// `text` with a break of `sep` every `width` characters.
+    fn wrap(text: &[u8], width: usize, sep: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, line) in text.chunks(width).enumerate() {
+            if i > 0 {
+                out.extend_from_slice(sep.as_bytes());
+            }
+            out.extend_from_slice(line);
+        }
+        out
+    }
+
+    fn b64(data: &[u8]) -> Vec<u8> {
+        encode::base64(data, Alphabet::Standard)
+    }
+
+    const TEXT_SECRET: &str = "s3cr/t-Value_0123456789\"abcdef";
+
+    fn treehub_needles() -> Needles {
+        let treehub = serde_json::json!({
+            "oauth2": {"server": "https://auth.example.test", "client_id": "a-client-id-of-some-length", "client_secret": TEXT_SECRET},
+            "ostree": {"server": "https://treehub.example.test"}
+        })
+        .to_string();
+        Needles::from_archive(&archive(&[("treehub.json", treehub.as_bytes())]), 100)
+    }
+
+    #[test]
+    fn each_encoding_of_a_text_secret_is_found_by_its_name() {
+        let n = treehub_needles();
+        let name = r#"the value of "oauth2.client_secret" in treehub.json"#;
+        let t = TEXT_SECRET;
+        let mut cases: Vec<(Vec<u8>, String)> = vec![
+            (t.as_bytes().to_vec(), String::new()),
+            (t.to_ascii_uppercase().into_bytes(), " (upper-cased)".into()),
+            (t.to_ascii_lowercase().into_bytes(), " (lower-cased)".into()),
+            (encode::hex_lower(t.as_bytes()), " (hex)".into()),
+            (encode::hex_upper(t.as_bytes()), " (hex)".into()),
+            (
+                serde_json::to_string(t).unwrap().into_bytes(),
+                " (JSON-escaped)".into(),
+            ),
+            (
+                t.replace('/', "\\/").replace('"', "\\\"").into_bytes(),
+                " (JSON-escaped)".into(),
+            ),
+            (encode::utf16_le(t), " (UTF-16)".into()),
+            (encode::utf16_be(t), " (UTF-16)".into()),
+        ];
+        let mut all_u = String::new();
+        for u in t.encode_utf16() {
+            all_u.push_str(&format!("\\u{u:04X}"));
+        }
+        cases.push((all_u.into_bytes(), " (JSON-escaped)".into()));
+        for prefix in 0..3 {
+            let mut data = vec![b'x'; prefix];
+            data.extend_from_slice(t.as_bytes());
+            data.extend_from_slice(b"tail");
+            let url = encode::base64(&data, Alphabet::Url);
+            // Where the alphabets agree, the one form is "base64".
+            let url_name = if url == b64(&data) {
+                " (base64)"
+            } else {
+                " (base64url)"
+            };
+            cases.push((b64(&data), " (base64)".into()));
+            cases.push((url, url_name.into()));
+        }
+        for (hay, suffix) in cases {
+            let mut framed = b"<<".to_vec();
+            framed.extend_from_slice(&hay);
+            framed.extend_from_slice(b">>");
+            assert_eq!(
+                found(&n, &framed),
+                [format!("{name}{suffix}")],
+                "{}",
+                String::from_utf8_lossy(&hay)
+            );
+        }
+        // The public values are not needles.
+        assert!(found(&n, b"a-client-id-of-some-length https://auth.example.test").is_empty());
+    }
+
+    #[test]
+    fn random_bytes_hold_none_of_the_needles() {
+        let n = treehub_needles();
+        let hay = noise(256 * 1024, 0x9e37_79b9_7f4a_7c15);
+        assert!(found(&n, &hay).is_empty());
+        let ed = ed25519_needles(&noise(64, 7));
+        assert!(found(&ed, &hay).is_empty());
+        let text = b64(&hay);
+        assert!(found(&ed, &text).is_empty());
+        assert!(found(&n, &text).is_empty());
+    }
+
+    fn ed25519_needles(key: &[u8]) -> Needles {
+        let hex = crate::digest::hex(key);
+        let sec = format!(r#"{{"keytype":"ED25519","keyval":{{"private":"{hex}"}}}}"#);
+        Needles::from_archive(&archive(&[("targets.sec", sec.as_bytes())]), 100)
+    }
+
+    #[test]
+    fn an_ed25519_key_is_found_as_pkcs8_pem_wrapped_any_way_and_in_an_openssh_file() {
+        let key = noise(64, 42);
+        let n = ed25519_needles(&key);
+        let mut der = crate::digest::hex(&[0u8; 0]).into_bytes();
+        der.clear();
+        der.extend([
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ]);
+        der.extend_from_slice(&key[..32]);
+        let body = b64(&der);
+        assert_eq!(
+            found(&n, &der),
+            ["the private key of targets.sec (raw bytes)"]
+        );
+        assert_eq!(
+            found(&n, &body),
+            ["the private key of targets.sec (base64)"]
+        );
+        // OpenSSH: the private section holds seed then public key.
+        let mut blob = b"openssh-key-v1\0".to_vec();
+        let string = |out: &mut Vec<u8>, s: &[u8]| {
+            out.extend((s.len() as u32).to_be_bytes());
+            out.extend_from_slice(s);
+        };
+        string(&mut blob, b"none");
+        string(&mut blob, b"none");
+        string(&mut blob, b"");
+        blob.extend(1u32.to_be_bytes());
+        let mut public = Vec::new();
+        string(&mut public, b"ssh-ed25519");
+        string(&mut public, &key[32..]);
+        string(&mut blob, &public);
+        let mut private = vec![1, 2, 3, 4, 1, 2, 3, 4];
+        string(&mut private, b"ssh-ed25519");
+        string(&mut private, &key[32..]);
+        string(&mut private, &key);
+        string(&mut private, b"user@host");
+        string(&mut blob, &private);
+        let pem = wrap(&b64(&blob), 70, "\n");
+        assert_eq!(found(&n, &pem), ["the private key of targets.sec (base64)"]);
+        // PEM's 64 columns, MIME's 76, CRLF, JSON's "\n", and any width
+        // of 32 or more, starting at any column.
+        let long = b64(&key);
+        for (width, sep) in [
+            (64, "\n"),
+            (76, "\r\n"),
+            (64, "\\n"),
+            (64, "\\r\\n"),
+            (60, "\n  "),
+        ] {
+            let text = wrap(&long, width, sep);
+            assert_eq!(
+                found(&n, &text),
+                ["the private key of targets.sec (base64)"],
+                "{width} {sep:?}"
+            );
+        }
+        for width in 32..100 {
+            for column in [0, 1, 7, 15, 16, 17, 31] {
+                let mut text = vec![b'A'; column];
+                text.extend_from_slice(&long);
+                let wrapped = wrap(&text, width, "\n");
+                assert_eq!(
+                    found(&n, &wrapped),
+                    ["the private key of targets.sec (base64)"],
+                    "width {width} column {column}"
+                );
+            }
+        }
+        // Cut short, it is not the key.
+        assert!(found(&n, &long[..30]).is_empty());
+    }
+
+    fn rsa_key(work: &crate::crypto::test_support::Workdir) -> (Needles, Vec<u8>) {
+        work.key("k.pem", "rsa1024");
+        work.traditional("k.pem", "rsa.pem");
+        let pem = String::from_utf8(work.read("rsa.pem")).unwrap();
+        let sec = serde_json::json!({"keytype": "RSA", "keyval": {"private": pem}}).to_string();
+        let n = Needles::from_archive(&archive(&[("targets.sec", sec.as_bytes())]), 100);
+        (n, pem.into_bytes())
+    }
+
+    #[test]
+    fn an_rsa_key_is_found_by_its_private_parts_and_never_by_its_public_key() {
+        let work = crate::crypto::test_support::Workdir::new("audit-rsa");
+        let (n, pem) = rsa_key(&work);
+        work.openssl(&["pkey", "-in", "k.pem", "-pubout", "-out", "pub.pem"]);
+        work.openssl(&[
+            "pkey", "-in", "k.pem", "-pubout", "-outform", "DER", "-out", "pub.der",
+        ]);
+        work.openssl(&["pkey", "-in", "k.pem", "-outform", "DER", "-out", "k.der"]);
+        for public in [work.read("pub.pem"), work.read("pub.der")] {
+            assert!(found(&n, &public).is_empty());
+        }
+        let body: Vec<u8> = String::from_utf8(pem.clone())
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>()
+            .into_bytes();
+        let b64_name = "the private key of targets.sec (base64)";
+        assert_eq!(found(&n, &pem), [b64_name]);
+        assert_eq!(found(&n, &wrap(&body, 76, "\n")), [b64_name]);
+        let json = serde_json::json!({ "key": String::from_utf8(pem).unwrap() }).to_string();
+        assert_eq!(found(&n, json.as_bytes()), [b64_name]);
+        assert_eq!(
+            found(&n, &work.read("k.der")),
+            ["the private key of targets.sec (raw bytes)"]
+        );
+    }
+
+    #[test]
+    fn automata_of_at_most_64_patterns_find_what_one_automaton_finds() {
+        let key = noise(64, 3);
+        let hex = crate::digest::hex(&key);
+        let treehub = serde_json::json!({"oauth2": {"client_secret": TEXT_SECRET}}).to_string();
+        let sec = format!(r#"{{"keytype":"ED25519","keyval":{{"private":"{hex}"}}}}"#);
+        let a = archive(&[
+            ("treehub.json", treehub.as_bytes()),
+            ("targets.sec", sec.as_bytes()),
+            (
+                "provision.json",
+                br#"{"secret":"provision-secret-0123456789"}"#,
+            ),
+            ("client_auth.p12", &noise(300, 8)),
+            ("server.p12", &noise(300, 12)),
+        ]);
+        let extra = Extra::default();
+        let grouped = Needles::build_grouped(&a, 100, &extra, matcher::GROUP);
+        let single = Needles::build_grouped(&a, 100, &extra, usize::MAX);
+        assert!(
+            grouped.pattern_count() > matcher::GROUP,
+            "{}",
+            grouped.pattern_count()
+        );
+        assert_eq!(single.matcher.groups(), 1);
+        assert!(grouped.matcher.groups() > 1);
+        let mut corpus = noise(64 * 1024, 11);
+        for part in [
+            b64(TEXT_SECRET.as_bytes()),
+            encode::utf16_be(TEXT_SECRET),
+            hex.to_ascii_uppercase().into_bytes(),
+            b"provision-secret-0123456789".to_vec(),
+            wrap(&b64(&key), 64, "\n"),
+        ] {
+            corpus.extend_from_slice(&part);
+            corpus.extend(noise(1000, part.len() as u64));
+        }
+        let mut one = found(&grouped, &corpus);
+        let mut other = found(&single, &corpus);
+        one.sort();
+        other.sort();
+        assert_eq!(one.len(), 5, "{one:?}");
+        assert_eq!(one, other);
+    }
+
+    #[test]
+    fn every_json_string_is_a_needle_named_by_its_path_and_short_or_numeric_ones_are_noted() {
+        let provision = br#"{"server":"https://x.example.test","client_id":"some-client-id-0123456","secret":"torizon-provision-secret-42","nested":{"list":["second-secret-in-a-list"],"token":"short","password":1234,"count":7},"api":"http://plain.example.test/with/a/long/path"}"#;
+        let n = Needles::from_archive(&archive(&[("provision.json", provision)]), 100);
+        assert_eq!(
+            found(&n, b"x torizon-provision-secret-42 x"),
+            [r#"the value of "secret" in provision.json"#]
+        );
+        assert_eq!(
+            found(&n, b"second-secret-in-a-list"),
+            [r#"the value of "nested.list[0]" in provision.json"#]
+        );
+        assert!(found(
+            &n,
+            b"some-client-id-0123456 http://plain.example.test/with/a/long/path"
+        )
+        .is_empty());
+        let notes = n.notes.join("\n");
+        assert!(
+            notes.contains(r#"the value of "nested.token" in provision.json is shorter than 16"#),
+            "{notes}"
+        );
+        assert!(
+            notes.contains(r#"the value of "nested.password" in provision.json is a number"#),
+            "{notes}"
+        );
+        assert!(!notes.contains("count"), "{notes}");
+        assert!(
+            !notes.contains("short\"") && !notes.contains("1234"),
+            "{notes}"
+        );
+    }
+
+    #[test]
+    fn a_secret_file_is_found_whole_and_by_its_key_material() {
+        let work = crate::crypto::test_support::Workdir::new("audit-secret-file");
+        work.key("ca.pem", "ec");
+        work.traditional("ca.pem", "ca.sec1.pem");
+        work.openssl(&["pkey", "-in", "ca.pem", "-outform", "DER", "-out", "ca.der"]);
+        let data = work.read("ca.pem");
+        let extra = Extra {
+            secret_files: vec![SecretFile {
+                name: "fleet-ca.key".into(),
+                data: data.clone(),
+            }],
+            ..Extra::default()
+        };
+        let n = Needles::build(&archive(&[]), 100, &extra);
+        let digest: [u8; 32] = Sha256::digest(&data).into();
+        let whole = n.by_digest(&digest).unwrap();
+        assert_eq!(n.needles[whole].what, "the secret file 'fleet-ca.key'");
+        assert_eq!(
+            found(&n, &work.read("ca.sec1.pem")),
+            ["the private key of the secret file 'fleet-ca.key' (base64)"]
+        );
+        assert_eq!(
+            found(&n, &work.read("ca.der")),
+            ["the private key of the secret file 'fleet-ca.key' (raw bytes)"]
+        );
+    }
+
+    #[test]
+    fn any_private_key_finds_keys_by_structure_never_certificates_or_public_keys() {
+        let work = crate::crypto::test_support::Workdir::new("audit-any-key");
+        work.key("rsa.pem", "rsa1024");
+        work.key("ec.pem", "ec");
+        work.key("ed.pem", "ed25519");
+        work.traditional("rsa.pem", "rsa1.pem");
+        work.traditional("ec.pem", "sec1.pem");
+        work.ca("ec.pem", "ca.pem", "/CN=test-ca", 30);
+        for (key, out) in [("rsa.pem", "rsa"), ("ec.pem", "ec"), ("ed.pem", "ed")] {
+            work.openssl(&[
+                "pkey",
+                "-in",
+                key,
+                "-outform",
+                "DER",
+                "-out",
+                &format!("{out}.der"),
+            ]);
+            work.openssl(&["pkey", "-in", key, "-pubout", "-out", &format!("{out}.pub")]);
+        }
+        work.openssl(&[
+            "rsa",
+            "-in",
+            "rsa.pem",
+            "-traditional",
+            "-outform",
+            "DER",
+            "-out",
+            "rsa1.der",
+        ]);
+        work.openssl(&["ec", "-in", "ec.pem", "-outform", "DER", "-out", "sec1.der"]);
+        let p12 = work.p12("k.p12", "pw", &["-inkey", "ec.pem", "-in", "ca.pem"]);
+        let extra = Extra {
+            any_private_key: true,
+            allow: vec!["/var/sota/import/pkey.pem".into()],
+            ..Extra::default()
+        };
+        let n = Needles::build(&archive(&[]), 100, &extra);
+        let framed = |bytes: Vec<u8>| {
+            let mut v = noise(100, 5);
+            v.extend(bytes);
+            v.extend(noise(100, 6));
+            v
+        };
+        for (file, what) in [
+            ("rsa.pem", "a private key (PEM)"),
+            ("rsa1.pem", "a private key (PEM)"),
+            ("sec1.pem", "a private key (PEM)"),
+            ("ed.pem", "a private key (PEM)"),
+            ("rsa.der", "a private key (DER)"),
+            ("rsa1.der", "a private key (DER)"),
+            ("ec.der", "a private key (DER)"),
+            ("sec1.der", "a private key (DER)"),
+            ("ed.der", "a private key (DER)"),
+        ] {
+            assert_eq!(found(&n, &framed(work.read(file))), [what], "{file}");
+        }
+        assert_eq!(found(&n, &p12), ["a private key (PKCS#12 key bag)"]);
+        let json =
+            serde_json::json!({"k": String::from_utf8(work.read("ec.pem")).unwrap()}).to_string();
+        assert_eq!(found(&n, json.as_bytes()), ["a private key (PEM)"]);
+        for file in ["ca.pem", "rsa.pub", "ec.pub", "ed.pub"] {
+            assert!(found(&n, &work.read(file)).is_empty(), "{file}");
+        }
+        // Documentation naming the header is not a key.
+        let doc = b"a key starts with -----BEGIN PRIVATE KEY----- and ends with -----END PRIVATE KEY-----\n-----BEGIN PRIVATE KEY-----\n...\n";
+        assert!(found(&n, doc).is_empty());
+        assert!(n.allowed("var/sota/import/pkey.pem"));
+        assert!(n.allowed("/var/sota/import/pkey.pem"));
+        assert!(!n.allowed("var/sota/import/other.pem"));
+        // Without the option, none of this is searched.
+        let plain = Needles::from_archive(&archive(&[]), 100);
+        assert!(found(&plain, &work.read("rsa.pem")).is_empty());
+        assert!(n.longest() >= keys::MARKER_SPAN && plain.longest() == 0);
+    }
+
+    #[test]
+    fn longest_covers_a_wrapped_occurrence_and_stays_small() {
+        let key = noise(64, 9);
+        let n = ed25519_needles(&key);
+        // The longest form is the base64 of the whole entry, one break at
+        // most per 16 characters.
+        let entry = format!(
+            r#"{{"keytype":"ED25519","keyval":{{"private":"{}"}}}}"#,
+            crate::digest::hex(&key)
+        );
+        let coded = entry.len() * 4 / 3;
+        let bound = coded + (coded / 16 + 1) * matcher::MAX_BREAK;
+        assert!(
+            n.longest() > coded && n.longest() <= bound,
+            "{} {bound}",
+            n.longest()
+        );
+    }
+
+    /// 64 MiB of /usr/lib, file after file.
+    fn usr_lib(limit: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(limit);
+        for entry in walkdir::WalkDir::new("/usr/lib").into_iter().flatten() {
+            if out.len() >= limit {
+                break;
+            }
+            if entry.file_type().is_file() {
+                if let Ok(bytes) = std::fs::read(entry.path()) {
+                    out.extend_from_slice(&bytes[..bytes.len().min(limit - out.len())]);
+                }
+            }
+        }
+        out
+    }
+
+    /// Search speed with the needles of a typical archive, with an RSA
+    /// targets key, and with --any-private-key: `cargo test --release --lib
+    /// audit::patterns::tests::search_speed -- --ignored --exact --nocapture`.
+    #[test]
+    #[ignore]
+    fn search_speed() {
+        let hay = usr_lib(64 << 20);
+        let treehub = serde_json::json!({"oauth2": {"server": "https://a.example.test", "client_id": "c", "client_secret": "8d1c5d34-7f3b-4c9e-9a52-1e0f5a7c2b91"}}).to_string();
+        let hex = crate::digest::hex(&noise(64, 77));
+        let ed = format!(r#"{{"keytype":"ED25519","keyval":{{"private":"{hex}"}}}}"#);
+        let work = crate::crypto::test_support::Workdir::new("audit-bench");
+        work.key("k.pem", "rsa");
+        work.traditional("k.pem", "rsa.pem");
+        let pem = String::from_utf8(work.read("rsa.pem")).unwrap();
+        let rsa = serde_json::json!({"keytype": "RSA", "keyval": {"private": pem}}).to_string();
+        let p12 = noise(3000, 5);
+        let typical = archive(&[
+            ("treehub.json", treehub.as_bytes()),
+            ("targets.sec", ed.as_bytes()),
+            ("client_auth.p12", &p12),
+        ]);
+        let with_rsa = archive(&[
+            ("treehub.json", treehub.as_bytes()),
+            ("targets.sec", rsa.as_bytes()),
+            ("client_auth.p12", &p12),
+        ]);
+        let keys = Extra {
+            any_private_key: true,
+            ..Extra::default()
+        };
+        for (label, n) in [
+            ("typical", Needles::from_archive(&typical, 100)),
+            ("rsa", Needles::from_archive(&with_rsa, 100)),
+            (
+                "typical, one automaton",
+                Needles::build_grouped(&typical, 100, &Extra::default(), usize::MAX),
+            ),
+            (
+                "rsa, one automaton",
+                Needles::build_grouped(&with_rsa, 100, &Extra::default(), usize::MAX),
+            ),
+            (
+                "typical + any-private-key",
+                Needles::build(&typical, 100, &keys),
+            ),
+        ] {
+            let start = std::time::Instant::now();
+            let mut found = Vec::new();
+            for chunk in hay.chunks(256 * 1024) {
+                n.search(chunk, &mut found);
+            }
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "{label}: {} patterns in {} automata, longest {}, {:.0} MiB/s, found {}",
+                n.pattern_count(),
+                n.matcher.groups(),
+                n.longest(),
+                hay.len() as f64 / secs / (1 << 20) as f64,
+                found.len()
+            );
+        }
     }
 }
