@@ -886,7 +886,7 @@ impl<'a> Scanner<'a> {
     pub fn report_name(&mut self, place: &Place, found: &[usize], what: &str) {
         for &n in found {
             let needle = &self.needles.needles[n];
-            if needle.in_device_zip {
+            if needle.in_device_zip || needle.kind == Kind::PrivateKey {
                 continue;
             }
             let (kind, severity) = (needle.kind, needle.severity);
@@ -1103,10 +1103,14 @@ impl<'a> Scanner<'a> {
             if needle.in_device_zip && place.is_device_zip() {
                 continue;
             }
+            if needle.kind == Kind::PrivateKey && self.needles.allowed(&place.path) {
+                continue;
+            }
             let (kind, severity) = (needle.kind, needle.severity);
             self.reported.push(n);
             let message = match kind {
                 Kind::DeviceSecretMisplaced => format!("holds {}; it belongs only in /{DEVICE_ZIP}", needle.what),
+                Kind::PrivateKey => format!("holds {}: a private key that is not one `sota-stage stage` put there; remove it from the recipe that installs it, or name its path with --allow (or the stage manifest with --manifest)", needle.what),
                 _ => format!("holds {}: a host secret, never for a device; remove it from the recipe that installs it", needle.what),
             };
             self.finding(place, kind, severity, message);
