@@ -215,7 +215,7 @@ fn write(decoder: &mut Decoder, data: &[u8]) -> io::Result<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{decode, hostile, sample, tool};
+    use super::super::tests::{decode, decode_err, hostile, sample, tool};
     use super::super::{open, refused, Codec};
 
     #[test]
@@ -249,10 +249,10 @@ mod tests {
         // A later stream over the limit: an error holding the refusal.
         let mut both = small.clone();
         both.extend(&data);
-        let e = decode(Codec::Bzip2, &both, 2 << 20).unwrap_err();
+        let e = decode_err(Codec::Bzip2, &both, 2 << 20);
         assert!(refused(&e).is_some(), "{e}");
 
-        let e = decode(Codec::Bzip2, &data[..data.len() - 100], 64 << 20).unwrap_err();
+        let e = decode_err(Codec::Bzip2, &data[..data.len() - 100], 64 << 20);
         assert!(e.to_string().starts_with("bzip2: "), "{e}");
         hostile(
             Codec::Bzip2,

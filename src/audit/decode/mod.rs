@@ -302,6 +302,15 @@ pub(crate) mod tests {
         Ok(out)
     }
 
+    /// The error decoding `data` ends in (the content's size, not the
+    /// content, when it does not).
+    pub fn decode_err(codec: Codec, data: &[u8], limit: u64) -> io::Error {
+        match decode(codec, data, limit) {
+            Ok(out) => panic!("{codec:?}: decoded {} bytes, no error", out.len()),
+            Err(e) => e,
+        }
+    }
+
     /// Feeds a few hundred damaged forms of `valid` (truncated, bytes
     /// changed, random tails after its first bytes, random bytes): each
     /// must end in `Ok` or `Err`, never a panic or a hang.

@@ -368,7 +368,7 @@ impl<'a> Lzma<'a> {
 mod tests {
     use std::io::Read;
 
-    use super::super::tests::{decode, hostile, sample, tool};
+    use super::super::tests::{decode, decode_err, hostile, sample, tool};
     use super::super::{open, refused, Codec};
 
     #[test]
@@ -418,7 +418,7 @@ mod tests {
         // A later stream over the limit: an error holding the refusal.
         let mut both = tool("xz", &["-c", "-1"], &text);
         both.extend(&st);
-        let e = decode(Codec::Xz, &both, 16 << 20).unwrap_err();
+        let e = decode_err(Codec::Xz, &both, 16 << 20);
         assert!(refused(&e).is_some(), "{e}");
     }
 
@@ -426,7 +426,7 @@ mod tests {
     fn damaged_xz_and_lzma_are_errors_never_panics() {
         let text = sample(32, 30_000);
         let xz = tool("xz", &["-c", "-1"], &text);
-        let e = decode(Codec::Xz, &xz[..xz.len() - 30], 16 << 20).unwrap_err();
+        let e = decode_err(Codec::Xz, &xz[..xz.len() - 30], 16 << 20);
         assert!(e.to_string().starts_with("xz: "), "{e}");
         hostile(Codec::Xz, &xz, 6);
         hostile(
