@@ -27,7 +27,8 @@ pub struct Limits {
     /// Most memory the decoders and held zips of one file may hold at
     /// once: a dictionary or window that does not fit is not searched.
     pub memory: u64,
-    /// Largest dictionary or window of one decoder.
+    /// Most memory one decoder may hold: a dictionary or window of 64 MiB
+    /// (`xz -9`, `zstd --long=26`) and the decoder's own buffers.
     pub dictionary: u64,
     /// Most members looked into per container.
     pub members: usize,
@@ -48,7 +49,7 @@ impl Default for Limits {
             expanded_bytes: 256 * MIB,
             run_bytes: 64 * 1024 * MIB,
             memory: 112 * MIB,
-            dictionary: 64 * MIB,
+            dictionary: 66 * MIB,
             members: 100_000,
             nesting: 8,
             threads: std::thread::available_parallelism()

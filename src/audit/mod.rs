@@ -16,7 +16,7 @@
 //! bounded by [`Limits`] (files, depth, bytes decoded, memory, members,
 //! nesting).
 
-mod decode;
+pub(crate) mod decode;
 pub mod findings;
 pub(crate) mod formats;
 pub mod patterns;

@@ -35,6 +35,7 @@ pub struct ZipMember<'a> {
     pub name: Vec<u8>,
     /// From the LOCAL header.
     pub method: u16,
+    #[allow(dead_code)] // what the tests check; the scanner needs none of it
     pub central_method: Option<u16>,
     pub encrypted: bool,
     /// The uncompressed size, when a header knows it.
@@ -44,6 +45,7 @@ pub struct ZipMember<'a> {
     /// the size is unknown (a data descriptor).
     pub data: &'a [u8],
     /// The local header's offset in the data.
+    #[allow(dead_code)] // what the tests check; the scanner needs none of it
     pub offset: usize,
 }
 
@@ -52,6 +54,7 @@ pub struct ZipMember<'a> {
 pub struct ZipMembers<'a> {
     members: std::vec::IntoIter<ZipMember<'a>>,
     /// Whether an end record and a central directory were found.
+    #[allow(dead_code)] // what the tests check; the scanner needs none of it
     pub central: bool,
     /// Central entries whose local header cannot be read.
     pub unreadable: usize,
