@@ -585,14 +585,15 @@ impl<'a> Scanner<'a> {
         };
         let (found, digest, buf) = win.finish();
         self.give_back(buf);
-        result?;
         let place = if what == What::Plain || deep {
             cx.content()
         } else {
             cx.place.clone()
         };
+        // What was read before an error was searched: said either way.
+        let digest = digest.filter(|_| result.is_ok());
         self.close(&place, marks, found, digest);
-        Ok(())
+        result
     }
 
     /// After a level: a digest match replaces what was found inside; raw
