@@ -21,7 +21,7 @@ done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-targets="archive pkcs12 pem_x509 garage_keys json_entries aktualizr_lint manifest template"
+targets="archive pkcs12 pem_x509 garage_keys json_entries aktualizr_lint manifest template audit_scan"
 for t in $targets; do mkdir -p "$corpus/$t"; done
 
 # seed TARGET NAME SELECTOR_BYTE_OCTAL|'' FILE...: one seed, the selector
@@ -135,6 +135,26 @@ for name in 20-sota-shared-cred.toml.hbs 20-sota-device-cred.toml.hbs \
         seed template "$name-m$method" "$sel" "$top/templates/$name" "$work/values"
     done
     i=$((i + 1))
+done
+
+# audit_scan: one small file holding the target's secret in every container
+# and compression the scanner reads (the tools are Debian's; .ci/run
+# installs them), and a few nested.
+mkdir -p "$work/a/etc"
+printf 'client_secret=fuzz-test-client-secret-4242\n' > "$work/a/etc/app.conf"
+(cd "$work/a" && tar -cf "$work/a.tar" etc && tar --format=pax -cf "$work/pax.tar" etc \
+    && find etc | cpio -o -H newc --quiet > "$work/a.cpio" && zip -qr "$work/a.zip" etc)
+ar rc "$work/a.ar" "$work/a/etc/app.conf"
+for c in "gzip -c" "bzip2 -c" "xz -c" "lzma -c" "lz4 -c" "lz4 -l -c" "zstd -q -c"; do
+    name=$(echo "$c" | tr -d ' -')
+    $c < "$work/a/etc/app.conf" > "$work/plain.$name"
+    $c < "$work/a.tar" > "$work/tar.$name"
+    seed audit_scan "plain-$name" "" "$work/plain.$name"
+    seed audit_scan "tar-$name" "" "$work/tar.$name"
+done
+gzip -c "$work/a.cpio" > "$work/a.cpio.gz"
+for f in a.tar pax.tar a.cpio a.zip a.ar a.cpio.gz; do
+    seed audit_scan "$f" "" "$work/$f"
 done
 
 for t in $targets; do

@@ -312,7 +312,7 @@ impl Needles {
             }
             Err(_) => self
                 .notes
-                .push("the private-key markers could not be compiled into a search: --any-private-key finds nothing".into()),
+                .push("the private-key markers could not be compiled into a search: no private key can be found".into()),
         }
     }
 }

@@ -178,7 +178,7 @@ impl fmt::Display for OverBudget {
 impl std::error::Error for OverBudget {}
 
 fn is<T: std::error::Error + 'static>(e: &io::Error) -> bool {
-    e.get_ref().map_or(false, |inner| inner.is::<T>())
+    e.get_ref().is_some_and(|inner| inner.is::<T>())
 }
 
 /// A streaming search over bytes as they pass: a buffer of the overlap
@@ -470,8 +470,8 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Scans one file from any reader (the unit tests).
-    #[cfg(test)]
+    /// Scans one file of `size` bytes from any reader (the unit tests and
+    /// the fuzz target).
     pub fn reader(&mut self, place: &Place, reader: &mut dyn Read, size: u64) {
         self.start_file(true);
         let cx = Cx {
@@ -614,9 +614,7 @@ impl<'a> Scanner<'a> {
             self.report(place, Some(n), &[]);
             return;
         }
-        let inside = self
-            .reported
-            .split_off(marks.1.min(self.reported.len()));
+        let inside = self.reported.split_off(marks.1.min(self.reported.len()));
         found.retain(|n| !inside.contains(n));
         self.report(place, None, &found);
         self.reported.extend(inside);
@@ -631,8 +629,7 @@ impl<'a> Scanner<'a> {
                 break;
             }
         }
-        if win.whole && cx.depth < self.limits.nesting && formats::zip::find(&win.buf[..win.len])
-        {
+        if win.whole && cx.depth < self.limits.nesting && formats::zip::find(&win.buf[..win.len]) {
             let data = win.buf[..win.len].to_vec();
             // Searched here as a zip (raw bytes included).
             win.len = 0;
@@ -1111,7 +1108,7 @@ impl<'a> Scanner<'a> {
             self.reported.push(n);
             let message = match kind {
                 Kind::DeviceSecretMisplaced => format!("holds {}; it belongs only in /{DEVICE_ZIP}", needle.what),
-                Kind::PrivateKey => format!("holds {}: a private key that is not one `sota-stage stage` put there; remove it from the recipe that installs it, or name its path with --allow (or the stage manifest with --manifest)", needle.what),
+                Kind::PrivateKey => format!("holds {}: a private key that is not one `sota-stage stage` put there; remove it from the recipe that installs it, or allow its path if it belongs in the image", needle.what),
                 _ => format!("holds {}: a host secret, never for a device; remove it from the recipe that installs it", needle.what),
             };
             self.finding(place, kind, severity, message);
@@ -1170,7 +1167,9 @@ pub fn root_kind(file: &mut File, limits: &Limits) -> io::Result<Result<(), Stri
             "is {} data whose content is not a tar, cpio or zip archive",
             codec.name()
         ))),
-        _ => Ok(Err("is not a tar, cpio or zip archive (told by its content, not its name)".into())),
+        _ => Ok(Err(
+            "is not a tar, cpio or zip archive (told by its content, not its name)".into(),
+        )),
     }
 }
 
@@ -1431,7 +1430,10 @@ pub(crate) mod tests {
 
     #[test]
     fn levels_are_told_by_their_first_bytes() {
-        assert_eq!(what_is(b"PK\x03\x04rest", false), What::Archive(Format::Zip));
+        assert_eq!(
+            what_is(b"PK\x03\x04rest", false),
+            What::Archive(Format::Zip)
+        );
         assert_eq!(
             what_is(b"\x1f\x8b\x08", false),
             What::Compressed(Codec::Gzip)

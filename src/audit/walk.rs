@@ -387,11 +387,17 @@ fn search_xattrs(scanner: &mut Scanner<'_>, fd: BorrowedFd<'_>, rel: &str) {
         };
         value.resize(XATTR_VALUE, 0);
         if let Ok(n) = rfs::fgetxattr(fd, cname.as_c_str(), &mut value[..]) {
-            scanner.needles.search(&value[..n.min(XATTR_VALUE)], &mut found);
+            scanner
+                .needles
+                .search(&value[..n.min(XATTR_VALUE)], &mut found);
         }
     }
     if !found.is_empty() {
-        scanner.report_name(&Place::file(rel.to_owned()), &found, "an extended attribute");
+        scanner.report_name(
+            &Place::file(rel.to_owned()),
+            &found,
+            "an extended attribute",
+        );
     }
 }
 
@@ -523,7 +529,8 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", dir.join("a/link")).unwrap();
         let needles = needles();
         for threads in [1, 2, 3] {
-            let (findings, files) = walk_folder(dir.path(), &needles, &limits(threads), &Shared::default()).unwrap();
+            let (findings, files) =
+                walk_folder(dir.path(), &needles, &limits(threads), &Shared::default()).unwrap();
             assert_eq!(files, LISTING as u64 + 100 + 2, "{threads} threads");
             assert_eq!(
                 found(&findings),
@@ -549,7 +556,8 @@ mod tests {
             files: 20,
             ..limits(2)
         };
-        let (findings, files) = walk_folder(dir.path(), &needles, &limits, &Shared::default()).unwrap();
+        let (findings, files) =
+            walk_folder(dir.path(), &needles, &limits, &Shared::default()).unwrap();
         assert_eq!(files, 20);
         assert_eq!(found(&findings), vec![(String::new(), Kind::NotSearched)]);
     }

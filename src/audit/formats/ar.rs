@@ -139,8 +139,8 @@ impl<R: Read> Members for Ar<R> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tar::Tar;
     use super::super::testkit::{list, scratch, sh, variants};
-    use super::super::{tar::Tar, Members as _};
     use super::*;
 
     fn read(data: &[u8]) -> Vec<(Header, Vec<u8>)> {
