@@ -464,11 +464,7 @@ fn client_auth_p12_and_provision_json_are_found_inside_a_tar_inside_a_gzip() {
                 "host/client_auth.p12",
                 "host-file"
             ),
-            (
-                "usr/share/backup.tar.gz",
-                "host/notes.txt",
-                "host-secret"
-            ),
+            ("usr/share/backup.tar.gz", "host/notes.txt", "host-secret"),
         ]),
         "{}",
         run.stdout

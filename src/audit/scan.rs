@@ -205,8 +205,11 @@ struct Window<'n> {
 impl<'n> Window<'n> {
     fn new(needles: &'n Needles, mut buf: Vec<u8>, size: Option<u64>) -> Window<'n> {
         let overlap = needles.longest().saturating_sub(1);
-        buf.clear();
-        buf.resize(overlap + CHUNK, 0);
+        // A reused buffer keeps its old bytes: only `..len` is ever read.
+        if buf.len() != overlap + CHUNK {
+            buf.clear();
+            buf.resize(overlap + CHUNK, 0);
+        }
         let (hasher, hash_cap) = match size {
             Some(size) if needles.wants_digest(size) => (Some(Sha256::new()), size),
             Some(_) => (None, 0),
@@ -550,7 +553,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn give_back(&mut self, buf: Vec<u8>) {
-        if self.pool.len() < 4 {
+        if self.pool.len() < 8 {
             self.pool.push(buf);
         }
     }
