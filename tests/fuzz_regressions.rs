@@ -10,6 +10,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use sota_stage::audit::scan::{Place, Scanner, Shared};
+use sota_stage::audit::{Limits as AuditLimits, Needles};
 use sota_stage::checks::{self, Context, Hints};
 use sota_stage::commands::inspect;
 use sota_stage::crypto::{garage_keys, pkcs12, private_key, x509};
@@ -79,6 +81,36 @@ fn archive() {
         for format in [Format::Text, Format::Json] {
             inspect::report("credentials.zip", &archive, &findings, format);
         }
+    });
+}
+
+/// The limits of `fuzz/fuzz_targets/audit_scan.rs`.
+fn audit_limits() -> AuditLimits {
+    const MIB: u64 = 1024 * 1024;
+    AuditLimits {
+        expanded_bytes: 8 * MIB,
+        run_bytes: 16 * MIB,
+        memory: 24 * MIB,
+        dictionary: 16 * MIB,
+        container_bytes: 4 * MIB,
+        threads: 1,
+        ..AuditLimits::default()
+    }
+}
+
+#[test]
+fn audit_scan() {
+    let archive = archive::Archive {
+        sha256: "0".repeat(64),
+        entries: Vec::new(),
+        directories: Vec::new(),
+    };
+    let needles = Needles::from_archive(&archive, 1000);
+    let limits = audit_limits();
+    each("audit_scan", |data| {
+        let shared = Shared::default();
+        let mut scanner = Scanner::new(&needles, &limits, &shared);
+        scanner.reader(&Place::file("f".into()), &mut &data[..], data.len() as u64);
     });
 }
 

@@ -1,6 +1,6 @@
 //! Streaming, bounded decoders for the compression formats an image holds:
 //! gzip, zlib and raw deflate (`miniz_oxide`), bzip2 (`bzip2-rs`), xz and
-//! `.lzma` (`lzma-rust2` under our own xz container), lz4 frames and the
+//! `.lzma` (by hand: `xz.rs` the container, `lzma.rs` LZMA and LZMA2), lz4 frames and the
 //! legacy format (`lz4_flex`), zstd (`ruzstd`).
 //!
 //! Each [`Decoder`] reads from any `Read` and is itself a `Read`, so they
@@ -30,6 +30,7 @@ mod bzip2;
 mod deflate;
 mod input;
 mod lz4;
+mod lzma;
 mod xz;
 mod zstd;
 
@@ -419,8 +420,7 @@ pub(crate) mod tests {
         assert_eq!(again.to_string(), e.to_string());
 
         // A later zstd frame over the limit, read by the xz decoder above
-        // it: the refusal comes up whole (lzma-rust2 turns the errors of
-        // its reader into strings).
+        // it: the refusal comes up whole.
         let xz_data = tool("xz", &["-c"], &text);
         let (a, b) = xz_data.split_at(xz_data.len() / 2);
         let mut zst = tool("zstd", &["-c"], a);

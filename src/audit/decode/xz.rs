@@ -1,5 +1,5 @@
-//! xz (the container is read here, the LZMA2 data by `lzma-rust2`) and
-//! `.lzma` (`lzma-rust2`'s LZMA reader).
+//! xz (the container is read here, the LZMA2 data by [`super::lzma`]) and
+//! `.lzma` (its LZMA reader).
 //!
 //! The xz format (xz-file-format-1.2.1.txt): a stream is a 12-byte header,
 //! blocks, an index and a 12-byte footer; streams may follow one another,
@@ -14,15 +14,15 @@
 
 use std::io::{self, BufRead, Read};
 
-use lzma_rust2::{LZMA2Reader, LZMAReader};
+use super::lzma::{Lzma2, LzmaAlone, MODEL_FIXED};
 
-use super::input::{check_memory, crate_error, damaged, refused, Input, Refused, INPUT_BUF};
+use super::input::{check_memory, damaged, Input, Refused, INPUT_BUF};
 
 const MAGIC: &[u8; 6] = b"\xfd7zXZ\x00";
 const FOOTER_MAGIC: &[u8; 2] = b"YZ";
 const LZMA2: u64 = 0x21;
-/// lzma-rust2's range decoder buffer (`COMPRESSED_SIZE_MAX`) and LZMA
-/// state (its probabilities, lc + lp <= 4: 24 KiB, and the rest).
+/// The LZMA state of an LZMA2 stream (its probabilities, lc + lp <= 4:
+/// 24 KiB, and the rest), rounded up.
 const LZMA2_FIXED: u64 = 64 * 1024 + 32 * 1024;
 
 pub(super) struct Xz<'a> {
@@ -38,7 +38,7 @@ enum Stage<'a> {
 }
 
 struct Block<'a> {
-    reader: LZMA2Reader<Input<'a>>,
+    reader: Lzma2<'a>,
     /// Where the block (its header) started, in input bytes.
     start: u64,
     check: u64,
@@ -67,7 +67,7 @@ impl<'a> Xz<'a> {
                 Stage::Block(block) => match block.reader.read(buf) {
                     Ok(0) => {}
                     Ok(n) => return Ok(n),
-                    Err(e) => return Err(crate_error(block.reader.get_mut(), "xz", &e)),
+                    Err(e) => return Err(e),
                 },
             }
             // The block's LZMA2 data ended: its padding and check, then
@@ -115,7 +115,7 @@ impl<'a> Xz<'a> {
                 let dict =
                     u32::try_from(dict).map_err(|_| damaged("xz", "corrupt block header"))?;
                 return Ok(Stage::Block(Box::new(Block {
-                    reader: LZMA2Reader::new(input, dict, None),
+                    reader: Lzma2::new(input, dict),
                     start,
                     check,
                 })));
@@ -310,7 +310,7 @@ pub(super) fn lzma_header(head: &[u8]) -> Option<(u8, u32, u64)> {
 }
 
 pub(super) struct Lzma<'a> {
-    reader: LZMAReader<Input<'a>>,
+    reader: LzmaAlone<'a>,
     memory: u64,
 }
 
@@ -321,20 +321,16 @@ impl<'a> Lzma<'a> {
             return Err(damaged("lzma", "not an lzma header"));
         };
         input.consume(13);
-        // lzma-rust2 holds no more of a dictionary than the data's size.
+        // No more of a dictionary is held than the data's size.
         let held = match size {
             u64::MAX => u64::from(dict),
             size => u64::from(dict).min(size.max(4096)),
         };
-        let need = INPUT_BUF as u64 + held + 32 * 1024;
+        // The literal probabilities: 0x300 << (lc + lp) of 2 bytes.
+        let lc_lp = u32::from(props % 45 % 9) + u32::from(props % 45 / 9);
+        let need = INPUT_BUF as u64 + held + (0x600u64 << lc_lp.min(12)) + MODEL_FIXED;
         check_memory("lzma", held, need, limit)?;
-        let reader = match LZMAReader::new_with_props(input, size, props, dict, None) {
-            Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Err(damaged("lzma", "the data ends early"))
-            }
-            Err(_) => return Err(damaged("lzma", "corrupt data")),
-        };
+        let reader = LzmaAlone::new(input, props, dict, size)?;
         Ok(Lzma {
             reader,
             memory: need,
@@ -346,21 +342,7 @@ impl<'a> Lzma<'a> {
     }
 
     pub(super) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reader.read(buf).map_err(|e| {
-            // LZMAReader passes the errors of its reader up as they are
-            // (the input's copies), but gives no access to the input: an
-            // error that is not the crate's own kind is passed up.
-            use io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
-            if refused(&e).is_some()
-                || !matches!(e.kind(), InvalidData | InvalidInput | UnexpectedEof)
-            {
-                e
-            } else if e.kind() == UnexpectedEof {
-                damaged("lzma", "the data ends early")
-            } else {
-                damaged("lzma", "corrupt data")
-            }
-        })
+        self.reader.read(buf)
     }
 }
 
