@@ -153,13 +153,13 @@ struct End {
 fn end_record(data: &[u8]) -> Option<End> {
     let from = data.len().saturating_sub(TAIL);
     let tail = data.get(from..)?;
-    let mut candidates = tail
-        .windows(4)
-        .enumerate()
-        .rev()
-        .filter(|(_, w)| *w == END)
-        .map(|(i, _)| from + i);
-    candidates.find_map(|at| locate(data, at))
+    // Every byte of every file of an image goes past here: memchr's
+    // searcher (SIMD, prefiltered on the record's rare bytes 05 06), not
+    // a compare at each offset (that took a quarter of a folder audit).
+    let candidates: Vec<usize> = memchr::memmem::find_iter(tail, END)
+        .map(|i| from + i)
+        .collect();
+    candidates.into_iter().rev().find_map(|at| locate(data, at))
 }
 
 /// The central directory of the end record at `at`, if it is where the
