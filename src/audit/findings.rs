@@ -28,7 +28,9 @@ pub struct Limits {
     /// once: a dictionary or window that does not fit is not searched.
     pub memory: u64,
     /// Most memory one decoder may hold: a dictionary or window of 64 MiB
-    /// (`xz -9`, `zstd --long=26`) and the decoder's own buffers.
+    /// and the decoder's own buffers (`xz -9`: 64 MiB and 160 KiB;
+    /// `zstd --long=26`: ruzstd's ring of 128 MiB, as it grows by powers
+    /// of two). A larger window is refused by the decoder itself.
     pub dictionary: u64,
     /// Most members looked into per container.
     pub members: usize,
@@ -48,8 +50,8 @@ impl Default for Limits {
             container_bytes: 64 * MIB,
             expanded_bytes: 256 * MIB,
             run_bytes: 64 * 1024 * MIB,
-            memory: 112 * MIB,
-            dictionary: 66 * MIB,
+            memory: 144 * MIB,
+            dictionary: 132 * MIB,
             members: 100_000,
             nesting: 8,
             threads: std::thread::available_parallelism()
