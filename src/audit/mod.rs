@@ -21,6 +21,7 @@ pub mod findings;
 pub(crate) mod formats;
 pub mod patterns;
 pub mod scan;
+pub mod source;
 mod walk;
 
 use std::fs::File;
