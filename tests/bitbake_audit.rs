@@ -331,6 +331,53 @@ fn the_archive_is_in_the_signature_by_content_not_by_path() {
     assert_ne!(sig(&build), first, "new credentials, same signature");
 }
 
+/// `SOTA_STAGE_AUDIT_SECRET_FILES`: a fleet CA key planted in the image
+/// fails the audit, named by the file's name; the key's content is in the
+/// task's signature, its path is not.
+#[test]
+#[ignore = "needs BITBAKE"]
+fn a_secret_file_of_the_layer_variable_fails_the_audit_and_is_signed_by_content() {
+    let bitbake = bitbake("bitbake_audit");
+    let mut build = Build::new(&bitbake);
+    let pki = Pki::new(&build.dir);
+    let zip = staged(&build, &pki);
+    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
+    let key = build.dir.join("keys/fleet-ca.key");
+    fs::create_dir_all(key.parent().unwrap()).unwrap();
+    fs::write(&key, pki.ca().key_pem()).unwrap();
+    fs::create_dir_all(build.rootfs_src().join("etc/ssl/private")).unwrap();
+    fs::copy(&key, build.rootfs_src().join("etc/ssl/private/ca.key")).unwrap();
+    // Not named: the image passes (the fleet CA is not in the archive).
+    build.run(&["test-image"]).check(true);
+    build.set("SOTA_STAGE_AUDIT_SECRET_FILES", &key.display().to_string());
+    let out = build.run(&["test-image"]);
+    out.check(false);
+    assert!(
+        out.log
+            .contains("error: etc/ssl/private/ca.key: is the secret file 'fleet-ca.key'"),
+        "{}",
+        out.log
+    );
+    assert!(!out.log.contains("BEGIN EC PRIVATE KEY") && !out.log.contains("BEGIN PRIVATE KEY"));
+    // Signed by content, not by path.
+    fs::remove_file(build.rootfs_src().join("etc/ssl/private/ca.key")).unwrap();
+    build.run(&["test-image"]).check(true);
+    let json = audit_sigdata(&build);
+    let text = json.to_string();
+    assert!(
+        text.contains("fleet-ca.key"),
+        "no checksum of the key: {text}"
+    );
+    assert!(
+        !text.contains(&key.display().to_string()),
+        "the key's path is signed: {text}"
+    );
+    assert!(
+        !text.contains(&build.dir.path().display().to_string()),
+        "{text}"
+    );
+}
+
 /// `SOTA_STAGE_TOOL = "host"`, as with `sota-stage.bbclass`: the image has
 /// no `sota-stage-native` in its graph and audits with the build host's
 /// tool, found in `HOSTTOOLS_DIR` (on `PATH` after the sysroot, as OE-core

@@ -28,6 +28,12 @@
 SOTA_PACKED_CREDENTIALS ??= ""
 # "1": warnings (a container too large to look into) fail the build too.
 SOTA_STAGE_AUDIT_STRICT ??= "0"
+# More files whose bytes and key material must never be in an image (the
+# fleet CA key, RAUC, UEFI or kernel module signing keys): absolute paths,
+# space-separated, each passed as `--secret-file`. Like the archive, each is
+# in do_sota_audit's signature by content ([file-checksums]), never by path,
+# and never read into a variable.
+SOTA_STAGE_AUDIT_SECRET_FILES ??= ""
 
 # SOTA_STAGE_TOOL, SOTA_STAGE_HOST_MIN_VERSION and the DEPENDS on
 # sota-stage-native unless the host's tool is used; no task.
@@ -49,14 +55,23 @@ python __anonymous() {
         bb.fatal("SOTA_PACKED_CREDENTIALS must not contain whitespace: '%s'" % archive)
     # The content, not the path, is in the signature.
     d.appendVarFlag("do_sota_audit", "file-checksums", " %s:True" % archive)
+    for secret in (d.getVar("SOTA_STAGE_AUDIT_SECRET_FILES") or "").split():
+        if not os.path.isabs(secret):
+            bb.fatal("SOTA_STAGE_AUDIT_SECRET_FILES: each file must be an absolute path, not '%s'" % secret)
+        d.appendVarFlag("do_sota_audit", "file-checksums", " %s:True" % secret)
 }
 
 # Under pseudo, as OE-core's image tasks: the modes checked are the ones the
 # image will have.
 fakeroot do_sota_audit() {
     sota_stage_audit_out="${T}/sota-stage-audit.txt"
+    # The paths hold no whitespace (split on it by the parse above).
+    set --
+    for sota_stage_secret in ${SOTA_STAGE_AUDIT_SECRET_FILES}; do
+        set -- "$@" --secret-file "$sota_stage_secret"
+    done
     if env -u SOTA_PACKED_CREDENTIALS sota-stage audit \
-            --credentials "${SOTA_PACKED_CREDENTIALS}" "${IMAGE_ROOTFS}" \
+            --credentials "${SOTA_PACKED_CREDENTIALS}" "$@" "${IMAGE_ROOTFS}" \
             > "$sota_stage_audit_out" 2>&1; then
         if grep -q '^warning' "$sota_stage_audit_out"; then
             if [ "${SOTA_STAGE_AUDIT_STRICT}" = 1 ]; then
@@ -74,7 +89,7 @@ $(cat "$sota_stage_audit_out")"
     fi
 }
 do_sota_audit[doc] = "Fails the build when a host secret of SOTA_PACKED_CREDENTIALS is in IMAGE_ROOTFS (sota-stage audit)"
-do_sota_audit[vardepsexclude] += "SOTA_PACKED_CREDENTIALS"
+do_sota_audit[vardepsexclude] += "SOTA_PACKED_CREDENTIALS SOTA_STAGE_AUDIT_SECRET_FILES"
 # The tool: sota-stage-native's (its own signature, through DEPENDS) or the
 # host's, by version.
 do_sota_audit[vardeps] += "SOTA_STAGE_TOOL SOTA_STAGE_TOOL_VERSION"
