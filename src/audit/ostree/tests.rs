@@ -506,3 +506,43 @@ fn a_dirtree_that_lists_itself_or_goes_too_deep_ends() {
     let names = paths(&repo, &[near].into_iter().collect());
     assert_eq!(names[&near].1, format!("{chain9}/near9"));
 }
+
+#[test]
+fn a_filez_header_gives_its_extended_attributes() {
+    let dir = scratch("ostree-xattrs");
+    sh(
+        &dir,
+        "set -e
+        mkdir t && printf 'hi\\n' > t/f
+        python3 -c \"import os; os.setxattr('t/f', 'user.token', b'xattr-test-value')\"
+        ostree init --repo=repo --mode=archive
+        ostree commit --repo=repo -b main t >/dev/null",
+    );
+    let files: Vec<_> = object_files(&dir.join("repo"))
+        .into_iter()
+        .filter(|(_, _, k)| *k == ObjectType::Filez)
+        .collect();
+    assert_eq!(files.len(), 1);
+    let bytes = std::fs::read(&files[0].0).unwrap();
+    let mut src = &bytes[..];
+    let header = filez(&mut src).unwrap();
+    assert_eq!(
+        header.xattrs,
+        vec![(b"user.token".to_vec(), b"xattr-test-value".to_vec())]
+    );
+    assert_eq!(inflate(src).unwrap(), b"hi\n");
+}
+
+#[test]
+fn partial_commits_are_listed() {
+    let dir = scratch("ostree-partial");
+    let rev = "0f".repeat(32);
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    std::fs::create_dir_all(dir.join("objects/zz")).unwrap();
+    std::fs::write(dir.join(format!("state/{rev}.commitpartial")), "").unwrap();
+    std::fs::write(dir.join("state/junk.commitpartial"), "").unwrap();
+    assert_eq!(
+        commits(&dir).into_iter().collect::<Vec<_>>(),
+        vec![sum_of(&rev)]
+    );
+}
