@@ -147,6 +147,9 @@ pub fn refs(repo: &Path) -> Vec<(String, [u8; 32])> {
         let base = repo.join("refs").join(top);
         let mut stack: Vec<(PathBuf, String, usize)> = vec![(base, String::new(), 0)];
         while let Some((dir, name, depth)) = stack.pop() {
+            if out.len() >= MAX_REFS {
+                break;
+            }
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
             };
