@@ -52,8 +52,9 @@ pub fn audit(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report> 
     let mut report = if meta.is_dir() {
         // Unreadable at the top is no finding: nothing was audited.
         std::fs::read_dir(root).map_err(|e| Error::io("read", root, e))?;
-        let (findings, files) = walk::walk_folder(root, needles, limits, &shared)
+        let (mut findings, files) = walk::walk_folder(root, needles, limits, &shared)
             .map_err(|e| Error::io("read", root, e))?;
+        name_ostree_objects(root, &mut findings);
         Report { findings, files }
     } else if meta.is_file() {
         audit_file(root, meta.len(), needles, limits, &shared)?
@@ -105,4 +106,51 @@ fn audit_file(
         findings: scanner.findings,
         files,
     })
+}
+
+/// Findings in the content objects of an OSTree repository (`objects/
+/// ab/cdef....filez` or `.file`) are named by where a commit puts them:
+/// the member becomes `REF!/usr/share/app/treehub.json` (or
+/// `commit:REV!/...` for a commit no ref names). An object no commit
+/// reaches keeps its object path alone.
+fn name_ostree_objects(root: &Path, findings: &mut [Finding]) {
+    use std::collections::{BTreeMap, HashSet};
+    // Repository folder (relative) -> the findings in its objects.
+    let mut repos: BTreeMap<String, Vec<(usize, [u8; 32])>> = BTreeMap::new();
+    for (i, f) in findings.iter().enumerate() {
+        let Some(at) = f.path.rfind("objects/") else {
+            continue;
+        };
+        if at > 0 && !f.path[..at].ends_with('/') {
+            continue;
+        }
+        let Some((sum, kind)) = ostree::object_id(Path::new(&f.path)) else {
+            continue;
+        };
+        if matches!(kind, ostree::ObjectType::File | ostree::ObjectType::Filez) {
+            let repo = f.path[..at].trim_end_matches('/').to_owned();
+            repos.entry(repo).or_default().push((i, sum));
+        }
+    }
+    for (repo, hits) in repos {
+        let dir = root.join(&repo);
+        if ostree::is_repo(&dir).is_none() {
+            continue;
+        }
+        let wanted: HashSet<[u8; 32]> = hits.iter().map(|(_, sum)| *sum).collect();
+        let names = ostree::paths(&dir, &wanted);
+        for (i, sum) in hits {
+            let Some((reached_by, path)) = names.get(&sum) else {
+                continue;
+            };
+            let f = &mut findings[i];
+            let inner = f
+                .member
+                .take()
+                .filter(|m| !m.starts_with('('))
+                .map(|m| format!("!{m}"))
+                .unwrap_or_default();
+            f.member = Some(format!("{reached_by}!{path}{inner}"));
+        }
+    }
 }

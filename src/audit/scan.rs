@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use super::decode::{self, Codec};
 use super::findings::{mode_finding, Finding, Limits};
 use super::formats::{self, EntryKind, Format, Header, Members};
+use super::ostree;
 use super::patterns::{Kind, Needles, DEVICE_ZIP, SHARED_P12};
 use crate::report::Severity;
 
@@ -397,6 +398,10 @@ impl<R: Read> Read for Budgeted<'_, R> {
 enum What {
     Compressed(Codec),
     Archive(Format),
+    /// An OSTree static delta part compressed with xz (`x`, then xz).
+    DeltaPart,
+    /// An OSTree `.filez` object (told by its name: it has no magic).
+    Filez,
     Plain,
 }
 
@@ -404,6 +409,9 @@ fn what_is(head: &[u8], whole_file: bool) -> What {
     let zero_block = head.len() >= 1024 && head[..512].iter().all(|&b| b == 0);
     if zero_block && formats::sniff(&head[512..]) == Some(Format::Tar) {
         return What::Archive(Format::Tar);
+    }
+    if head.len() > 7 && head[0] == b'x' && head[1..].starts_with(b"\xfd7zXZ\x00") {
+        return What::DeltaPart;
     }
     if let Some(f) = formats::sniff(head) {
         What::Archive(f)
@@ -567,7 +575,12 @@ impl<'a> Scanner<'a> {
             self.give_back(buf);
             return Err(e);
         }
-        let what = what_is(win.pending(), cx.depth == 0 || cx.label.is_none());
+        let what =
+            if cx.depth == 0 && cx.place.member.is_none() && cx.place.path.ends_with(".filez") {
+                What::Filez
+            } else {
+                what_is(win.pending(), cx.depth == 0 || cx.label.is_none())
+            };
         let deep = cx.depth >= self.limits.nesting && what != What::Plain;
         if deep {
             self.not_searched(
@@ -583,6 +596,8 @@ impl<'a> Scanner<'a> {
             _ if deep => self.plain(cx, &mut win, reader),
             What::Plain => self.plain(cx, &mut win, reader),
             What::Compressed(codec) => self.compressed(cx, codec, &mut win, reader),
+            What::Filez => self.filez(cx, &mut win, reader),
+            What::DeltaPart => self.delta_part(cx, &mut win, reader),
             What::Archive(Format::Zip) => self.zip_stream(cx, &mut win, reader, size),
             What::Archive(format) => self.archive(cx, format, &mut win, reader),
         };
@@ -653,18 +668,25 @@ impl<'a> Scanner<'a> {
         win: &mut Window<'_>,
         reader: &mut dyn Read,
     ) -> io::Result<()> {
-        let inner = cx.decoded(codec);
         let mut tee = Tee {
             win,
             inner: reader,
             failed: None,
         };
+        self.decode_tee(cx, codec, &mut tee)?;
+        tee.drain()
+    }
+
+    /// The content of a `codec` stream that starts where `tee` is, as a
+    /// level of its own (the caller drains the rest of the raw bytes).
+    fn decode_tee(&mut self, cx: &Cx, codec: Codec, tee: &mut Tee<'_, '_, '_>) -> io::Result<()> {
+        let inner = cx.decoded(codec);
         let limit = self
             .limits
             .memory
             .saturating_sub(self.memory)
             .min(self.limits.dictionary);
-        let outcome = match decode::open(codec, Box::new(&mut tee), limit) {
+        let outcome = match decode::open(codec, Box::new(&mut *tee), limit) {
             Err(refused) => Err(refused),
             Ok(decoder) => {
                 let held = decoder.memory();
@@ -692,6 +714,62 @@ impl<'a> Scanner<'a> {
             }
             Ok(Ok(())) => {}
         }
+        Ok(())
+    }
+
+    /// An OSTree `archive` content object (`.filez`): a length-prefixed
+    /// header (its symlink target and xattrs searched as names), then the
+    /// file's data as raw deflate. Anything else so named is plain bytes.
+    fn filez(&mut self, cx: &Cx, win: &mut Window<'_>, reader: &mut dyn Read) -> io::Result<()> {
+        let mut tee = Tee {
+            win,
+            inner: reader,
+            failed: None,
+        };
+        let header = match ostree::filez(&mut tee) {
+            Ok(header) => header,
+            Err(_) => {
+                tee.upstream()?;
+                return tee.drain();
+            }
+        };
+        let mut found = Vec::new();
+        self.needles.search(&header.symlink_target, &mut found);
+        if !found.is_empty() {
+            self.report_name(&cx.place, &found, "its link target");
+        }
+        let mut found = Vec::new();
+        for (key, value) in &header.xattrs {
+            self.needles.search(key, &mut found);
+            self.needles.search(value, &mut found);
+        }
+        if !found.is_empty() {
+            self.report_name(&cx.place, &found, "an extended attribute");
+        }
+        if !header.is_symlink() {
+            self.decode_tee(cx, Codec::Deflate, &mut tee)?;
+        }
+        tee.drain()
+    }
+
+    /// An OSTree static delta part: one byte of compression (`x`: xz),
+    /// then the part.
+    fn delta_part(
+        &mut self,
+        cx: &Cx,
+        win: &mut Window<'_>,
+        reader: &mut dyn Read,
+    ) -> io::Result<()> {
+        let mut tee = Tee {
+            win,
+            inner: reader,
+            failed: None,
+        };
+        let mut kind = [0u8; 1];
+        if tee.read_exact(&mut kind).is_ok() {
+            self.decode_tee(cx, Codec::Xz, &mut tee)?;
+        }
+        tee.upstream()?;
         tee.drain()
     }
 

@@ -1,0 +1,116 @@
+//! `audit` on the repositories an image build ships (issue 18): OSTree
+//! repositories as meta-updater makes them (`archive` for garage-push,
+//! `bare-user` without root), with a secret committed once and removed in
+//! a later commit, and in a static delta; each found and named by the
+//! commit and path that hold it. Made by Debian's `ostree` in the test.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+
+use common::audit::{sh, Setup};
+
+/// An OSTree repository of `mode` with two commits on `main`: the first
+/// has `usr/share/app/treehub.json` (the archive's), the second removes
+/// it. Returns the repository and the first commit.
+fn ostree_repo(s: &Setup, mode: &str, with_secret: bool) -> (PathBuf, String) {
+    let work = s.dir.join(format!("ostree-{mode}-{with_secret}"));
+    let tree = work.join("tree");
+    fs::create_dir_all(tree.join("usr/share/app")).unwrap();
+    fs::create_dir_all(tree.join("etc")).unwrap();
+    fs::write(tree.join("etc/motd"), "welcome\n").unwrap();
+    let treehub: &[u8] = if with_secret {
+        &s.treehub
+    } else {
+        br#"{"ostree":{"server":"https://treehub.example.test"}}"#
+    };
+    fs::write(tree.join("usr/share/app/treehub.json"), treehub).unwrap();
+    let repo = work.join("repo");
+    sh(
+        &work,
+        &format!(
+            "ostree --repo=repo init --mode={mode}
+             ostree --repo=repo commit --branch=main --subject=one --tree=dir=tree >/dev/null
+             rm tree/usr/share/app/treehub.json
+             ostree --repo=repo commit --branch=main --subject=two --tree=dir=tree >/dev/null"
+        ),
+    );
+    let first = sh(&work, "ostree --repo=repo rev-parse main^")
+        .stdout
+        .trim()
+        .to_owned();
+    (repo, first)
+}
+
+#[test]
+fn a_secret_in_an_earlier_commit_of_an_archive_repository_is_found_and_named_by_its_commit() {
+    let s = Setup::new();
+    let (repo, first) = ostree_repo(&s, "archive", true);
+    // The objects are raw deflate: the secret is not in their bytes.
+    for entry in walkdir::WalkDir::new(&repo) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let bytes = fs::read(entry.path()).unwrap();
+            assert!(
+                !bytes.windows(s.treehub.len()).any(|w| w == s.treehub),
+                "{} holds the secret as is",
+                entry.path().display()
+            );
+        }
+    }
+    let audit = s.audit(repo.parent().unwrap());
+    s.assert_silent(&audit.run);
+    let named = format!("commit:{first}!/usr/share/app/treehub.json");
+    let hit = audit.findings.iter().find(|f| {
+        f.path.starts_with("repo/objects/") && f.path.ends_with(".filez") && f.member == named
+    });
+    assert!(
+        hit.is_some(),
+        "no finding at an object named {named}: {:#?}",
+        audit.findings
+    );
+    assert_eq!(hit.unwrap().kind, "host-file");
+    // The same tree without the secret: clean.
+    let (clean, _) = ostree_repo(&s, "archive", false);
+    s.audit(clean.parent().unwrap()).clean();
+}
+
+#[test]
+fn a_bare_user_repository_and_a_static_delta_are_searched() {
+    let s = Setup::new();
+    let (repo, first) = ostree_repo(&s, "bare-user", true);
+    let audit = s.audit(&repo);
+    let named = format!("commit:{first}!/usr/share/app/treehub.json");
+    assert!(
+        audit
+            .findings
+            .iter()
+            .any(|f| f.path.ends_with(".file") && f.member == named && f.kind == "host-file"),
+        "{:#?}",
+        audit.findings
+    );
+    // A static delta from nothing to the first commit, in an archive
+    // repository whose objects are then removed: only the delta holds it.
+    let (archive, first) = ostree_repo(&s, "archive", true);
+    let work = archive.parent().unwrap();
+    sh(
+        work,
+        &format!("ostree --repo=repo static-delta generate --empty --to={first} >/dev/null"),
+    );
+    let delta_only = work.join("delta-only");
+    fs::create_dir_all(&delta_only).unwrap();
+    sh(work, "cp -r repo/deltas delta-only/");
+    let audit = s.audit(&delta_only);
+    assert!(
+        audit
+            .findings
+            .iter()
+            .any(|f| f.path.starts_with("deltas/") && f.severity == "error"),
+        "the delta part was not searched: {:#?}",
+        audit.findings
+    );
+    s.assert_silent(&audit.run);
+}
