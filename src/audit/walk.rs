@@ -6,8 +6,9 @@
 //! once another worker is idle. Links are never followed; a file or folder is read only
 //! if it is still the one the listing named (same inode).
 
+use std::collections::HashMap;
 use std::ffi::{CString, OsStr};
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -72,6 +73,7 @@ struct Walk<'a> {
     files: AtomicU64,
     /// Over the file limit: list nothing more.
     full: AtomicBool,
+    links: Links,
 }
 
 /// Audits the folder `root`: the findings and the number of regular files.
@@ -96,9 +98,10 @@ pub fn walk_folder(
         wake: Condvar::new(),
         files: AtomicU64::new(0),
         full: AtomicBool::new(false),
+        links: Links::default(),
     };
     let threads = limits.threads.max(1);
-    let findings = std::thread::scope(|s| {
+    let mut findings: Vec<Finding> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|_| s.spawn(|| walk.worker(needles, shared)))
             .collect();
@@ -108,6 +111,7 @@ pub fn walk_folder(
             .collect()
     });
     let files = walk.files.load(Ordering::Relaxed).min(limits.files);
+    findings.extend(linked_findings(walk.links));
     Ok((findings, files))
 }
 
@@ -121,7 +125,7 @@ impl Walk<'_> {
         while let Some(work) = self.next() {
             match work {
                 Work::Folder(folder) => self.list(&mut scanner, &folder),
-                Work::Batch(batch) => scan_batch(&mut scanner, batch),
+                Work::Batch(batch) => scan_batch(&mut scanner, batch, &self.links),
             }
             let mut queue = self.lock();
             queue.busy -= 1;
@@ -313,7 +317,7 @@ impl Walk<'_> {
                 self.share(folder, rest.by_ref());
             }
             for job in batch {
-                scan_file(scanner, dir, job);
+                scan_file(scanner, dir, job, &self.links);
             }
         }
     }
@@ -422,11 +426,11 @@ fn unreadable(path: String, e: &io::Error, consequence: &str) -> Finding {
     }
 }
 
-fn scan_batch(scanner: &mut Scanner<'_>, batch: Batch) {
+fn scan_batch(scanner: &mut Scanner<'_>, batch: Batch, links: &Links) {
     match open_dir(&batch.dir, batch.dir_ino) {
         Ok(dir) => {
             for job in batch.files {
-                scan_file(scanner, dir.as_fd(), job);
+                scan_file(scanner, dir.as_fd(), job, links);
             }
         }
         Err(e) => {
@@ -441,12 +445,43 @@ fn scan_batch(scanner: &mut Scanner<'_>, batch: Batch) {
     }
 }
 
-fn scan_file(scanner: &mut Scanner<'_>, dir: BorrowedFd<'_>, job: Job) {
+/// Files with more than one link (a bare OSTree repository's deployment
+/// is hard links into its objects), by device and inode: each is searched
+/// once; its findings are said at the first of its paths in byte order
+/// (the same whichever worker searched it).
+type Links = Mutex<HashMap<(u64, u64), Linked>>;
+
+#[derive(Default)]
+struct Linked {
+    paths: Vec<String>,
+    findings: Vec<Finding>,
+}
+
+fn scan_file(scanner: &mut Scanner<'_>, dir: BorrowedFd<'_>, job: Job, links: &Links) {
     let place = Place::file(job.rel);
     match open_in(dir, &job.name, job.ino) {
-        Ok((mut file, size)) => {
+        Ok((mut file, meta)) => {
+            let linked = meta.nlink() > 1;
+            if linked {
+                let mut map = links.lock().unwrap_or_else(PoisonError::into_inner);
+                let entry = map.entry((meta.dev(), meta.ino())).or_default();
+                entry.paths.push(place.path.clone());
+                if entry.paths.len() > 1 {
+                    // Searched (or being searched) through another link.
+                    return;
+                }
+            }
+            let mark = scanner.findings.len();
             search_xattrs(scanner, file.as_fd(), &place.path);
-            scanner.file(&place, &mut file, size);
+            scanner.file(&place, &mut file, meta.len());
+            if linked {
+                let found = scanner.findings.split_off(mark);
+                let mut map = links.lock().unwrap_or_else(PoisonError::into_inner);
+                map.entry((meta.dev(), meta.ino()))
+                    .or_default()
+                    .findings
+                    .extend(found);
+            }
         }
         Err(e) => scanner.finding(
             &place,
@@ -455,6 +490,25 @@ fn scan_file(scanner: &mut Scanner<'_>, dir: BorrowedFd<'_>, job: Job) {
             format!("cannot be read ({e}); the audit of this file is incomplete"),
         ),
     }
+}
+
+/// The findings of linked files, each at the first of its paths.
+fn linked_findings(links: Links) -> Vec<Finding> {
+    let map = links.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut out = Vec::new();
+    for (_, linked) in map {
+        let Some(first) = linked.paths.iter().min().cloned() else {
+            continue;
+        };
+        let searched = linked.paths.first().cloned().unwrap_or_default();
+        for mut f in linked.findings {
+            if f.path == searched {
+                f.path = first.clone();
+            }
+            out.push(f);
+        }
+    }
+    out
 }
 
 /// Opens the folder the walk listed; an error if it is another one now (a
@@ -473,7 +527,7 @@ fn open_dir(path: &Path, ino: u64) -> io::Result<OwnedFd> {
 
 /// Opens the file the walk saw in `dir`, and its size: if it was replaced
 /// since (by a link, say: never followed), it is not read.
-fn open_in(dir: BorrowedFd<'_>, name: &CString, ino: u64) -> io::Result<(File, u64)> {
+fn open_in(dir: BorrowedFd<'_>, name: &CString, ino: u64) -> io::Result<(File, Metadata)> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
     let file = match rfs::openat(dir, name.as_c_str(), flags, Mode::empty()) {
         Ok(fd) => File::from(fd),
@@ -484,7 +538,7 @@ fn open_in(dir: BorrowedFd<'_>, name: &CString, ino: u64) -> io::Result<(File, u
     if meta.ino() != ino || !meta.is_file() {
         return Err(changed());
     }
-    Ok((file, meta.len()))
+    Ok((file, meta))
 }
 
 fn changed() -> io::Error {
@@ -540,6 +594,28 @@ mod tests {
                     ("a/odd-\u{fffd}".to_owned(), Kind::HostSecret),
                     ("big/f04190".to_owned(), Kind::HostSecret),
                 ],
+                "{threads} threads"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_of_many_links_is_searched_once_and_said_at_its_first_path() {
+        let dir = TestDir::new();
+        dir.write("z/objects/ab/leak.file", format!("x={SECRET}"));
+        for link in ["a/deploy/etc/leak.conf", "m/other/leak.conf"] {
+            let to = dir.join(link);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::hard_link(dir.join("z/objects/ab/leak.file"), to).unwrap();
+        }
+        let needles = needles();
+        for threads in [1, 2, 3] {
+            let (findings, files) =
+                walk_folder(dir.path(), &needles, &limits(threads), &Shared::default()).unwrap();
+            assert_eq!(files, 3);
+            assert_eq!(
+                found(&findings),
+                vec![("a/deploy/etc/leak.conf".to_owned(), Kind::HostSecret)],
                 "{threads} threads"
             );
         }
