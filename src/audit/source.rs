@@ -120,11 +120,19 @@ mod tests {
         assert_eq!(mem.read_at(&mut buf, 95).unwrap(), 5);
         assert_eq!(&buf[..5], &[95, 96, 97, 98, 99]);
         assert_eq!(mem.read_at(&mut buf, u64::MAX).unwrap(), 0);
-        let part = Slice { source: mem, start: 10, len: 20 };
+        let part = Slice {
+            source: mem,
+            start: 10,
+            len: 20,
+        };
         part.read_exact_at(&mut buf, 0).unwrap();
         assert_eq!(buf[0], 10);
         assert!(part.read_exact_at(&mut buf, 15).is_err());
-        let huge = Slice { source: mem, start: u64::MAX - 1, len: 50 };
+        let huge = Slice {
+            source: mem,
+            start: u64::MAX - 1,
+            len: 50,
+        };
         assert_eq!(huge.read_at(&mut buf, 5).unwrap(), 0);
     }
 }
