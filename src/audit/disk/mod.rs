@@ -115,4 +115,48 @@ pub(crate) mod testkit {
         let mut rng = Rng(seed | 1);
         (0..len).map(|_| rng.next() as u8).collect()
     }
+
+    /// A hostile image: seeded byte flips, zeroed and 0xff runs where the
+    /// metadata lives (the first blocks, the inode table, directory
+    /// blocks), truncations. Each must end (the walk and every read) with
+    /// `Ok` or `Err`, without a panic, within a bounded number of steps.
+    pub fn mutate(good: &[u8], rng: &mut Rng, hot: &[std::ops::Range<usize>]) -> Vec<u8> {
+        let mut v = good.to_vec();
+        let len = v.len();
+        let pick = |rng: &mut Rng| -> usize {
+            let r = &hot[rng.below(hot.len())];
+            r.start + rng.below(r.end.min(len) - r.start)
+        };
+        match rng.below(5) {
+            0 => v.truncate(rng.below(good.len())),
+            1 => {
+                for _ in 0..1 + rng.below(16) {
+                    let at = pick(rng);
+                    v[at] = rng.next() as u8;
+                }
+            }
+            2 => {
+                let at = pick(rng);
+                let end = (at + 1 + rng.below(8)).min(v.len());
+                let fill = [0xff, 0, 0x01, 0x80][rng.below(4)];
+                v[at..end].fill(fill);
+            }
+            3 => {
+                // A block copied over another (loops: a directory or an
+                // extent node pointing at its parent).
+                let from = pick(rng) & !1023;
+                let to = pick(rng) & !1023;
+                let block = v[from..(from + 1024).min(v.len())].to_vec();
+                let end = (to + block.len()).min(v.len());
+                v[to..end].copy_from_slice(&block[..end - to]);
+            }
+            _ => {
+                for _ in 0..1 + rng.below(4) {
+                    let at = rng.below(v.len());
+                    v[at] ^= 1 << rng.below(8);
+                }
+            }
+        }
+        v
+    }
 }

@@ -528,3 +528,205 @@ impl Iterator for Walk<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::disk::testkit::{mem, mutate, pattern, scratch, sh, Rng, Scratch, SECRET};
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    fn make_tree(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
+        let mut files = BTreeMap::new();
+        let mut put = |name: &str, data: Option<Vec<u8>>| {
+            let p = root.join(name);
+            match &data {
+                Some(d) => std::fs::write(&p, d).unwrap(),
+                None => std::fs::create_dir_all(&p).unwrap(),
+            }
+            files.insert(name.to_owned(), data);
+        };
+        put("README.TXT", Some(b"short 8.3 name".to_vec()));
+        put("lower.md", Some(b"a lower-case short name".to_vec()));
+        put(
+            "A rather long file name, with spaces.txt",
+            Some(pattern(3000, 1)),
+        );
+        put("big.bin", Some(pattern(300_000, 2)));
+        put("empty", Some(Vec::new()));
+        put("Sub Folder", None);
+        put("Sub Folder/deeper", None);
+        put("Sub Folder/deeper/client.pem", Some(SECRET.to_vec()));
+        put(
+            "Sub Folder/Ünïcode name é.conf",
+            Some(b"utf-16 long name".to_vec()),
+        );
+        put("many", None);
+        for i in 0..200 {
+            put(
+                &format!("many/entry number {i}.txt"),
+                Some(format!("{i}").into_bytes()),
+            );
+        }
+        files
+    }
+
+    fn image(
+        name: &str,
+        mkfs: &str,
+        kib: u32,
+    ) -> (Scratch, Vec<u8>, BTreeMap<String, Option<Vec<u8>>>) {
+        let dir = scratch(name);
+        std::fs::create_dir(dir.join("tree")).unwrap();
+        let tree = make_tree(&dir.join("tree"));
+        sh(
+            &dir,
+            &format!(
+                "{mkfs} -C fat.img {kib} >/dev/null && cd tree && \
+                 MTOOLS_SKIP_CHECK=1 mcopy -s -i ../fat.img * ::/"
+            ),
+        );
+        let img = std::fs::read(dir.join("fat.img")).unwrap();
+        (dir, img, tree)
+    }
+
+    fn check(fs: &Vfat<'_>, tree: &BTreeMap<String, Option<Vec<u8>>>) {
+        let mut seen = BTreeMap::new();
+        for entry in fs.walk() {
+            let entry = entry.unwrap();
+            let path = String::from_utf8(entry.path.clone()).unwrap();
+            let want = tree
+                .get(&path)
+                .unwrap_or_else(|| panic!("{path} not in the tree"));
+            match entry.kind {
+                Kind::File => {
+                    let mut data = Vec::new();
+                    fs.read(entry.cluster, entry.size)
+                        .unwrap()
+                        .read_to_end(&mut data)
+                        .unwrap();
+                    assert!(want.as_deref() == Some(&data[..]), "{path} differs");
+                }
+                _ => assert_eq!(want, &None, "{path}"),
+            }
+            assert!(seen.insert(path, ()).is_none(), "an entry twice");
+        }
+        for name in tree.keys() {
+            assert!(seen.contains_key(name), "{name} not found");
+        }
+    }
+
+    #[test]
+    fn fat12_16_32_images_give_every_file_back() {
+        for (name, mkfs, kib, want) in [
+            ("fat12", "mkfs.vfat -F 12", 2048, FatType::Fat12),
+            ("fat16", "mkfs.vfat -F 16", 16384, FatType::Fat16),
+            ("fat32", "mkfs.vfat -F 32 -s 1", 40960, FatType::Fat32),
+        ] {
+            let (_dir, img, tree) = image(name, mkfs, kib);
+            let src = mem(&img);
+            let fs = Vfat::open(&src).unwrap();
+            assert_eq!(fs.fat_type(), want);
+            check(&fs, &tree);
+        }
+    }
+
+    #[test]
+    fn long_name_checksums_and_short_names() {
+        let mut e = [b' '; 32];
+        e[..6].copy_from_slice(b"README");
+        e[8..11].copy_from_slice(b"TXT");
+        e[12] = 0;
+        assert_eq!(short_name(&e), b"README.TXT");
+        e[12] = 0x18;
+        assert_eq!(short_name(&e), b"readme.txt");
+        // The checksum from the specification's example algorithm.
+        let sum = e[..11].iter().fold(0u8, |s, &b| {
+            (if s & 1 != 0 { 0x80u8 } else { 0 })
+                .wrapping_add(s >> 1)
+                .wrapping_add(b)
+        });
+        assert_eq!(short_checksum(&e), sum);
+    }
+
+    /// The FAT entry of cluster `c` on FAT16, set to `v`.
+    fn set_fat16(img: &mut [u8], c: u32, v: u16) {
+        let src = mem(img);
+        let at = Vfat::open(&src).unwrap().fat_at as usize + 2 * c as usize;
+        img[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    }
+
+    #[test]
+    fn loops_in_chains_and_directories_end() {
+        let (_dir, img, _) = image("fat-loops", "mkfs.vfat -F 16", 16384);
+        let src = mem(&img);
+        let fs = Vfat::open(&src).unwrap();
+        let find = |p: &str| {
+            fs.walk()
+                .filter_map(|e| e.ok())
+                .find(|e| e.path == p.as_bytes())
+                .unwrap()
+        };
+        let (big, many) = (find("big.bin"), find("many"));
+        drop(fs);
+        // The file's second cluster points back at its first.
+        let mut v = img.clone();
+        let second = {
+            let src = mem(&img);
+            Vfat::open(&src)
+                .unwrap()
+                .next_cluster(big.cluster)
+                .unwrap()
+                .unwrap()
+        };
+        set_fat16(&mut v, second, big.cluster as u16);
+        let src = mem(&v);
+        let fs = Vfat::open(&src).unwrap();
+        let err = fs
+            .read(big.cluster, big.size)
+            .unwrap()
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(err.to_string().contains("loops"), "{err}");
+        // A directory's chain that loops on itself.
+        let mut v = img.clone();
+        set_fat16(&mut v, many.cluster, many.cluster as u16);
+        let src = mem(&v);
+        let fs = Vfat::open(&src).unwrap();
+        let errors: Vec<String> = fs
+            .walk()
+            .filter_map(|e| e.err())
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(errors, ["a directory's cluster chain loops"]);
+    }
+
+    #[test]
+    fn hostile_images_end_in_ok_or_err() {
+        let (_dir, img, _) = image("fat-hostile", "mkfs.vfat -F 12", 1440);
+        let mut rng = Rng(0xfa7_5eed);
+        let mut buf = vec![0u8; 65536];
+        let mut opened = 0;
+        for i in 0..400 {
+            let v = mutate(&img, &mut rng, &[0..40 << 10, 0..img.len()]);
+            let src = mem(&v);
+            let Ok(fs) = Vfat::open(&src) else { continue };
+            opened += 1;
+            let mut steps = 0u64;
+            for entry in fs.walk() {
+                steps += 1;
+                let Ok(entry) = entry else { continue };
+                if let Ok(mut data) = fs.read(entry.cluster, entry.size) {
+                    while let Ok(n) = data.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        steps += 1;
+                    }
+                }
+            }
+            assert!(steps < 1_000_000, "variant {i}: {steps} steps");
+        }
+        assert!(opened > 100, "{opened} variants opened");
+    }
+}
