@@ -1261,6 +1261,7 @@ mod tests {
                 .unwrap()
                 .inode
         };
+        assert!(fs.inode(find("inline60")).unwrap().flags() & FL_INLINE_DATA != 0);
         let inl = fs.inode(find("inline100")).unwrap();
         assert!(inl.flags() & FL_INLINE_DATA != 0);
         assert!(fs
@@ -1395,10 +1396,73 @@ mod tests {
         }
     }
 
+    /// Writes an extent node header (and `entries` index entries all
+    /// pointing at `child`) at `at`.
+    fn index_node(img: &mut [u8], at: usize, depth: u16, max: u16, entries: u16, child: u32) {
+        img[at..at + 2].copy_from_slice(&0xF30Au16.to_le_bytes());
+        img[at + 2..at + 4].copy_from_slice(&entries.to_le_bytes());
+        img[at + 4..at + 6].copy_from_slice(&max.to_le_bytes());
+        img[at + 6..at + 8].copy_from_slice(&depth.to_le_bytes());
+        for i in 0..usize::from(entries) {
+            let e = at + 12 + 12 * i;
+            img[e..e + 4].copy_from_slice(&0u32.to_le_bytes());
+            img[e + 4..e + 8].copy_from_slice(&child.to_le_bytes());
+            img[e + 8..e + 12].fill(0);
+        }
+    }
+
+    #[test]
+    fn extent_trees_that_loop_or_repeat_end() {
+        let (_dir, img, _) = image("extent-loops", "mkfs.ext4 -b 1024", 1 << 20);
+        let src = mem(&img);
+        let fs = Ext4::open(&src).unwrap();
+        let big = fs
+            .walk()
+            .map(|e| e.unwrap())
+            .find(|e| e.path == b"big.bin")
+            .unwrap();
+        // Where its inode lies, and two free blocks at the image's end.
+        let index = u64::from(big.inode - 1);
+        let desc = fs
+            .descriptor(index / u64::from(fs.inodes_per_group))
+            .unwrap();
+        let table = fs.desc_block(&desc, 0x8, 0x28);
+        let inode_at =
+            (table * 1024 + (index % u64::from(fs.inodes_per_group)) * fs.inode_size) as usize;
+        let (b, c) = (fs.blocks as u32 - 1, fs.blocks as u32 - 2);
+        let read = |v: &[u8]| {
+            let src = mem(v);
+            let fs = Ext4::open(&src).unwrap();
+            let mut out = Vec::new();
+            fs.read(big.inode)
+                .unwrap()
+                .read_to_end(&mut out)
+                .map(|_| out)
+        };
+        // An index node that points at itself: its depth cannot match.
+        let mut v = img.clone();
+        index_node(&mut v, inode_at + 0x28, 2, 4, 1, b);
+        index_node(&mut v, b as usize * 1024, 1, 84, 1, b);
+        let err = read(&v).unwrap_err();
+        assert!(err.to_string().contains("wrong depth"), "{err}");
+        // A root whose 4 entries all lead to one index node whose 84
+        // entries all lead to one leaf: 4 * 84 visits of the same extent,
+        // each behind the position after the first, then holes.
+        let mut v = img.clone();
+        index_node(&mut v, inode_at + 0x28, 2, 4, 4, c);
+        index_node(&mut v, c as usize * 1024, 1, 84, 84, b);
+        let leaf = b as usize * 1024;
+        index_node(&mut v, leaf, 0, 84, 1, 0);
+        v[leaf + 12..leaf + 24].copy_from_slice(&[0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
+        v[leaf + 20..leaf + 24].copy_from_slice(&(b - 10).to_le_bytes());
+        let data = read(&v).unwrap();
+        assert_eq!(data.len() as u64, big.size);
+        assert!(data[2048..].iter().all(|&x| x == 0));
+    }
+
     #[test]
     fn loops_end() {
-        // A directory that holds itself, and an extent index pointing at
-        // its own block: the walk and the read end.
+        // A directory that holds itself: the walk ends.
         let (dir, _, _) = image("loops", "mkfs.ext4 -b 1024", 1 << 20);
         sh(
             &dir,
