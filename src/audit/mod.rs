@@ -19,6 +19,8 @@
 pub(crate) mod decode;
 pub mod findings;
 pub(crate) mod formats;
+#[allow(dead_code)] // until the scanner reads git repositories (issue 18)
+pub(crate) mod git;
 pub mod patterns;
 pub mod scan;
 pub mod source;
