@@ -50,12 +50,14 @@ pub struct Limits {
     /// ids and pack indexes).
     pub objects: u64,
     /// Most bytes inflated or built by deltas in the repository, bases
-    /// read again included. 16 GiB.
+    /// read again included, each zlib stream counted as at least 256
+    /// bytes. 16 GiB.
     pub inflated_bytes: u64,
     /// Longest delta chain followed, as git's own maximum. 4095.
     pub delta_depth: u32,
     /// Inflated delta bases kept for later deltas, in bytes (git's
-    /// `core.deltaBaseCacheLimit` is 96 MiB). 32 MiB.
+    /// `core.deltaBaseCacheLimit` is 96 MiB); [`paths`] shares it among
+    /// the packs. 32 MiB.
     pub base_cache: u64,
     /// Most pack files read. 4096.
     pub packs: usize,

@@ -167,15 +167,30 @@ pub fn paths(
         return named;
     }
     let git_dir = repo.git_dir();
+    // All packs are open at once here: they share the base cache, and
+    // their indexes hold at most `limits.objects` entries together.
     let (pack_files, _) = repo.packs(limits);
+    let shared = Limits {
+        base_cache: limits.base_cache / (pack_files.len().max(1) as u64),
+        ..limits.clone()
+    };
+    let mut packs = Vec::new();
+    let mut entries = 0u64;
+    for (path, name) in &pack_files {
+        let Ok(p) = pack::Pack::open(path, name.clone(), &shared) else {
+            continue;
+        };
+        entries = entries.saturating_add(u64::from(p.count()));
+        if entries > limits.objects {
+            break;
+        }
+        packs.push(p);
+    }
     let mut reader = Reader {
         git_dir,
         limits,
         budget: Budget::new(limits),
-        packs: pack_files
-            .iter()
-            .filter_map(|(path, name)| pack::Pack::open(path, name.clone(), limits).ok())
-            .collect(),
+        packs,
         reads: 0,
     };
     let mut visited: HashSet<[u8; 20]> = HashSet::new();
