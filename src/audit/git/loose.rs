@@ -123,9 +123,10 @@ pub(super) fn read(path: &Path, limits: &Limits, budget: &mut Budget) -> io::Res
     Ok(Loose::Object(kind, data))
 }
 
-/// The loose object files of `git_dir`: `objects/xx/<38 hex>`, sorted,
-/// at most `max` of them (then `true`: more were there).
-pub(super) fn list(git_dir: &Path, max: u64) -> (Vec<PathBuf>, bool) {
+/// The loose objects of `git_dir` by the ids their file names say
+/// (`objects/xx/<38 hex>`), sorted, at most `max` of them (then `true`:
+/// more were there). Ids, not paths, are held: 20 bytes each.
+pub(super) fn list(git_dir: &Path, max: u64) -> (Vec<[u8; 20]>, bool) {
     fn is_hex(name: &str, len: usize) -> bool {
         name.len() == len && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     }
@@ -144,7 +145,7 @@ pub(super) fn list(git_dir: &Path, max: u64) -> (Vec<PathBuf>, bool) {
         let Ok(files) = fs::read_dir(objects.join(&dir)) else {
             continue;
         };
-        let mut here = Vec::new();
+        let start = out.len();
         for f in files {
             let Some(name) = f.ok().and_then(|f| f.file_name().into_string().ok()) else {
                 continue;
@@ -152,15 +153,19 @@ pub(super) fn list(git_dir: &Path, max: u64) -> (Vec<PathBuf>, bool) {
             if !is_hex(&name, 38) {
                 continue;
             }
-            if out.len() as u64 + here.len() as u64 >= max {
-                here.sort();
-                out.extend(here.into_iter().map(|n| objects.join(&dir).join(n)));
+            if out.len() as u64 >= max {
+                if let Some(here) = out.get_mut(start..) {
+                    here.sort_unstable();
+                }
                 return (out, true);
             }
-            here.push(name);
+            if let Some(id) = super::parse_hex(format!("{dir}{name}").as_bytes()) {
+                out.push(id);
+            }
         }
-        here.sort();
-        out.extend(here.into_iter().map(|n| objects.join(&dir).join(n)));
+        if let Some(here) = out.get_mut(start..) {
+            here.sort_unstable();
+        }
     }
     (out, false)
 }

@@ -326,7 +326,7 @@ pub struct Objects<'r> {
     next_pack: usize,
     pack: Option<pack::Pack>,
     /// The loose files left, once the packs are read.
-    loose: Option<std::vec::IntoIter<PathBuf>>,
+    loose: Option<std::vec::IntoIter<[u8; 20]>>,
     loose_more: bool,
     done: bool,
 }
@@ -419,8 +419,8 @@ impl Objects<'_> {
             self.loose_more = more;
         }
         loop {
-            let path = match self.loose.as_mut().and_then(|l| l.next()) {
-                Some(p) => p,
+            let id = match self.loose.as_mut().and_then(|l| l.next()) {
+                Some(id) => id,
                 None => {
                     self.done = true;
                     return self.loose_more.then(|| {
@@ -435,17 +435,15 @@ impl Objects<'_> {
                     });
                 }
             };
-            let rel = path
-                .strip_prefix(&self.repo.git_dir)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .into_owned();
-            let named = {
-                let mut h = Vec::with_capacity(40);
-                for part in [path.parent().and_then(Path::file_name), path.file_name()] {
-                    h.extend_from_slice(part.map_or(&b""[..], |p| p.as_encoded_bytes()));
-                }
-                parse_hex(&h)
+            let named = Some(id);
+            let path = loose::path_of(&self.repo.git_dir, &id);
+            let rel = {
+                let h = hex(&id);
+                format!(
+                    "objects/{}/{}",
+                    h.get(..2).unwrap_or_default(),
+                    h.get(2..).unwrap_or_default()
+                )
             };
             if let Err(e) = self.budget.entry() {
                 self.done = true;
