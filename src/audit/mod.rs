@@ -75,7 +75,7 @@ pub fn audit(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report> 
 
 fn not_an_image(root: &Path, why: &str) -> Error {
     Error::Invalid(format!(
-        "{}: {why}; give a root file system: a folder (IMAGE_ROOTFS), or a tar, cpio or zip of one (plain or compressed with gzip, bzip2, xz, lzma, lz4 or zstd)",
+        "{}: {why}; give a root file system: a folder (IMAGE_ROOTFS), a tar, cpio or zip of one, or a disk or file system image (wic, ext4, FAT), plain or compressed with gzip, bzip2, xz, lzma, lz4 or zstd",
         escape(&root.display().to_string())
     ))
 }

@@ -21,17 +21,20 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::decode::{self, Codec};
+use super::disk::{self, ext4, partitions, vfat};
 use super::findings::{mode_finding, Finding, Limits};
 use super::formats::{self, EntryKind, Format, Header, Members};
 use super::ostree;
 use super::patterns::{Kind, Needles, DEVICE_ZIP, SHARED_P12};
+use super::source::{FileAt, ReadAt, Slice};
 use crate::report::Severity;
 
 /// Bytes searched at once (plus the overlap of the longest pattern).
 const CHUNK: usize = 256 * 1024;
 /// Bytes read before a level is told by its content (a tar may start
-/// with a zero block: `tar -i` reads past it).
-const HEAD: usize = 1024;
+/// with a zero block: `tar -i` reads past it; an ext superblock's magic is
+/// at 1080).
+const HEAD: usize = 2048;
 /// unzip looks for the end record in the last 65,557 bytes.
 const ZIP_TAIL: u64 = 65_557;
 /// What a name that holds a secret is shown as.
@@ -393,6 +396,24 @@ impl<R: Read> Read for Budgeted<'_, R> {
     }
 }
 
+/// Whether these first bytes (2 KiB) start a disk or file system image:
+/// an ext superblock, a GPT header, a FAT boot sector, or an MBR whose
+/// entries look like one (status 0 or 0x80, a type, a start).
+fn is_disk(head: &[u8]) -> bool {
+    let ext = head.get(1080..1082) == Some(&[0x53, 0xef][..]);
+    let gpt = head.get(512..520) == Some(&b"EFI PART"[..]);
+    let fat = head.get(..512).is_some_and(vfat::sniff);
+    let mbr = head.get(510..512) == Some(&[0x55, 0xaa][..])
+        && head.get(446..510).is_some_and(|table| {
+            let entries: Vec<&[u8]> = table.chunks(16).collect();
+            entries.iter().all(|e| e[0] == 0 || e[0] == 0x80)
+                && entries
+                    .iter()
+                    .any(|e| e[4] != 0 && e[8..12] != [0, 0, 0, 0])
+        });
+    ext || gpt || fat || mbr
+}
+
 /// What a level is, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum What {
@@ -402,6 +423,9 @@ enum What {
     DeltaPart,
     /// An OSTree `.filez` object (told by its name: it has no magic).
     Filez,
+    /// A disk image (a partition table) or a file system image (ext2/3/4,
+    /// FAT): read at any offset.
+    Disk,
     Plain,
 }
 
@@ -412,6 +436,9 @@ fn what_is(head: &[u8], whole_file: bool) -> What {
     }
     if head.len() > 7 && head[0] == b'x' && head[1..].starts_with(b"\xfd7zXZ\x00") {
         return What::DeltaPart;
+    }
+    if is_disk(head) {
+        return What::Disk;
     }
     if let Some(f) = formats::sniff(head) {
         What::Archive(f)
@@ -539,6 +566,15 @@ impl<'a> Scanner<'a> {
     /// self-extracting installer) is read from memory; anything else is
     /// streamed.
     fn disk_file(&mut self, cx: &Cx, file: &mut File, size: u64) -> io::Result<()> {
+        let mut head = [0u8; HEAD];
+        let got = FileExt::read_at(&*file, &mut head, 0)?;
+        if is_disk(&head[..got]) && cx.depth < self.limits.nesting {
+            let src = FileAt {
+                file: &*file,
+                len: size,
+            };
+            return self.disk_image(cx, &src);
+        }
         if size > CHUNK as u64 && size <= self.limits.container_bytes {
             let from = size.saturating_sub(ZIP_TAIL);
             let mut tail = vec![0u8; (size - from) as usize];
@@ -597,6 +633,7 @@ impl<'a> Scanner<'a> {
             What::Plain => self.plain(cx, &mut win, reader),
             What::Compressed(codec) => self.compressed(cx, codec, &mut win, reader),
             What::Filez => self.filez(cx, &mut win, reader),
+            What::Disk => self.disk_stream(cx, &mut win, reader, size),
             What::DeltaPart => self.delta_part(cx, &mut win, reader),
             What::Archive(Format::Zip) => self.zip_stream(cx, &mut win, reader, size),
             What::Archive(format) => self.archive(cx, format, &mut win, reader),
@@ -1159,6 +1196,185 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
+    /// A disk image met in a stream: read into memory (within the cap and
+    /// the memory budget), then read at any offset. Its raw bytes were
+    /// searched by the window as they passed.
+    fn disk_stream(
+        &mut self,
+        cx: &Cx,
+        win: &mut Window<'_>,
+        reader: &mut dyn Read,
+        size: Option<u64>,
+    ) -> io::Result<()> {
+        let cap = self
+            .limits
+            .container_bytes
+            .min(self.limits.memory.saturating_sub(self.memory));
+        let mut data = Vec::with_capacity(size.unwrap_or(0).min(cap) as usize);
+        {
+            let mut tee = Tee {
+                win,
+                inner: reader,
+                failed: None,
+            };
+            if (&mut tee).take(cap + 1).read_to_end(&mut data).is_err() {
+                tee.upstream()?;
+            }
+            if data.len() as u64 > cap {
+                let place = cx.place.clone();
+                self.cut_short(
+                    cx,
+                    &place,
+                    format!(
+                        "is a disk or file system image larger than {cap} bytes inside another file (compressed, or in an archive): its raw bytes were searched, its files were not; audit the uncompressed image file"
+                    ),
+                );
+                return tee.drain();
+            }
+            tee.drain()?;
+        }
+        self.memory += data.len() as u64;
+        let src = Slice {
+            source: &data[..],
+            start: 0,
+            len: data.len() as u64,
+        };
+        let result = self.file_systems(cx, &src);
+        self.memory -= data.len() as u64;
+        result
+    }
+
+    /// A disk or file system image on disk: its file systems, then its raw
+    /// bytes (what no file holds: free blocks, slack, the journal).
+    fn disk_image(&mut self, cx: &Cx, src: &dyn ReadAt) -> io::Result<()> {
+        let marks = (self.findings.len(), self.reported.len());
+        self.file_systems(cx, src)?;
+        let buf = self.buffer();
+        let mut win = Window::new(self.needles, buf, Some(src.len()));
+        let mut at = AtReader { src, pos: 0 };
+        let result = loop {
+            win.out = win.len;
+            match win.read_from(&mut at) {
+                Ok(0) => break Ok(()),
+                Ok(_) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        let (found, digest, buf) = win.finish();
+        self.give_back(buf);
+        self.close(&cx.place, marks, found, digest.filter(|_| result.is_ok()));
+        result
+    }
+
+    /// The partitions of a disk image, or the one file system it is.
+    fn file_systems(&mut self, cx: &Cx, src: &dyn ReadAt) -> io::Result<()> {
+        if let Some(parts) = partitions::table(src) {
+            for part in parts {
+                let slice = Slice {
+                    source: src,
+                    start: part.start,
+                    len: part.len,
+                };
+                let label = format!("p{}", part.index);
+                let inner = Cx {
+                    place: cx.place.inner(&match &part.kind {
+                        partitions::PartKind::Ext => format!("{label}(ext)"),
+                        partitions::PartKind::Vfat => format!("{label}(vfat)"),
+                        partitions::PartKind::Other(_) => label.clone(),
+                    }),
+                    depth: cx.depth + 1,
+                    root: false,
+                    label: None,
+                };
+                if let Some(note) = &part.note {
+                    self.not_searched(&inner.place, format!("partition {label} {note}"));
+                }
+                match &part.kind {
+                    partitions::PartKind::Ext => self.ext(&inner, &slice)?,
+                    partitions::PartKind::Vfat => self.fat(&inner, &slice)?,
+                    partitions::PartKind::Other(what) => self.not_searched(
+                        &inner.place,
+                        format!("is a partition of another type ({what}): its file system is not read, its raw bytes were searched"),
+                    ),
+                }
+            }
+            return Ok(());
+        }
+        if ext4::sniff(src) {
+            return self.ext(cx, src);
+        }
+        let mut sector = [0u8; 512];
+        if src.read_exact_at(&mut sector, 0).is_ok() && vfat::sniff(&sector) {
+            return self.fat(cx, src);
+        }
+        Ok(())
+    }
+
+    /// Every file of an ext2/3/4 file system, as the members of an archive.
+    fn ext(&mut self, cx: &Cx, src: &dyn ReadAt) -> io::Result<()> {
+        let fs = match ext4::Ext4::open(src) {
+            Ok(fs) => fs,
+            Err(e) => {
+                let place = cx.place.clone();
+                self.cut_short(
+                    cx,
+                    &place,
+                    format!("is an ext file system that cannot be read ({e})"),
+                );
+                return Ok(());
+            }
+        };
+        let mut members = ExtMembers {
+            fs: &fs,
+            walk: fs.walk(),
+            data: None,
+            empty: io::empty(),
+            skipped: 0,
+            first_error: None,
+        };
+        let result = self.members(cx, &mut members);
+        self.fs_errors(cx, members.skipped, members.first_error.take());
+        result
+    }
+
+    /// Every file of a FAT file system.
+    fn fat(&mut self, cx: &Cx, src: &dyn ReadAt) -> io::Result<()> {
+        let fs = match vfat::Vfat::open(src) {
+            Ok(fs) => fs,
+            Err(e) => {
+                let place = cx.place.clone();
+                self.cut_short(
+                    cx,
+                    &place,
+                    format!("is a FAT file system that cannot be read ({e})"),
+                );
+                return Ok(());
+            }
+        };
+        let mut members = FatMembers {
+            fs: &fs,
+            walk: fs.walk(),
+            data: None,
+            empty: io::empty(),
+            skipped: 0,
+            first_error: None,
+        };
+        let result = self.members(cx, &mut members);
+        self.fs_errors(cx, members.skipped, members.first_error.take());
+        result
+    }
+
+    fn fs_errors(&mut self, cx: &Cx, skipped: usize, first: Option<String>) {
+        if let Some(why) = first {
+            let place = cx.place.clone();
+            self.cut_short(
+                cx,
+                &place,
+                format!("is a file system of which {skipped} parts cannot be read (the first: {why}); their raw bytes were searched"),
+            );
+        }
+    }
+
     /// Findings for a digest match or the patterns found.
     fn report(&mut self, place: &Place, digest: Option<usize>, found: &[usize]) {
         if let Some(n) = digest {
@@ -1243,14 +1459,134 @@ pub fn root_kind(file: &mut File, limits: &Limits) -> io::Result<Result<(), Stri
     }
     file.seek(SeekFrom::Start(0))?;
     match (what, codecs.last()) {
-        (What::Archive(_), _) => Ok(Ok(())),
+        (What::Archive(_) | What::Disk, _) => Ok(Ok(())),
         (_, Some(codec)) => Ok(Err(format!(
-            "is {} data whose content is not a tar, cpio or zip archive",
+            "is {} data whose content is neither an archive (tar, cpio, zip) nor a disk image",
             codec.name()
         ))),
         _ => Ok(Err(
-            "is not a tar, cpio or zip archive (told by its content, not its name)".into(),
+            "is neither an archive (tar, cpio, zip) nor a disk image (told by its content, not its name)".into(),
         )),
+    }
+}
+
+/// Reads a [`ReadAt`] from its start.
+struct AtReader<'s> {
+    src: &'s dyn ReadAt,
+    pos: u64,
+}
+
+impl Read for AtReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.src.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// An ext file system's walk as archive members.
+struct ExtMembers<'f> {
+    fs: &'f ext4::Ext4<'f>,
+    walk: ext4::Walk<'f>,
+    data: Option<ext4::Data<'f>>,
+    empty: io::Empty,
+    skipped: usize,
+    first_error: Option<String>,
+}
+
+fn entry_kind(kind: disk::Kind) -> EntryKind {
+    match kind {
+        disk::Kind::File => EntryKind::File,
+        disk::Kind::Dir => EntryKind::Dir,
+        disk::Kind::Symlink => EntryKind::Symlink,
+        disk::Kind::Other => EntryKind::Other,
+    }
+}
+
+impl Members for ExtMembers<'_> {
+    fn next_member(&mut self) -> io::Result<Option<Header>> {
+        self.data = None;
+        loop {
+            let entry = match self.walk.next() {
+                None => return Ok(None),
+                Some(Err(e)) => {
+                    self.skipped += 1;
+                    self.first_error.get_or_insert_with(|| e.to_string());
+                    continue;
+                }
+                Some(Ok(entry)) => entry,
+            };
+            let kind = entry_kind(entry.kind);
+            let is_file = kind == EntryKind::File;
+            let link = (kind == EntryKind::Symlink)
+                .then(|| self.fs.symlink(entry.inode).ok())
+                .flatten();
+            if kind == EntryKind::File {
+                self.data = self.fs.read(entry.inode).ok();
+            }
+            return Ok(Some(Header {
+                name: entry.path,
+                kind,
+                link,
+                mode: Some(u32::from(entry.mode) & 0o7777),
+                size: if is_file { entry.size } else { 0 },
+                xattrs: self.fs.xattrs(entry.inode).unwrap_or_default(),
+            }));
+        }
+    }
+
+    fn data(&mut self) -> &mut dyn Read {
+        match &mut self.data {
+            Some(data) => data,
+            None => &mut self.empty,
+        }
+    }
+}
+
+/// A FAT file system's walk as archive members.
+struct FatMembers<'f> {
+    fs: &'f vfat::Vfat<'f>,
+    walk: vfat::Walk<'f>,
+    data: Option<vfat::FatData<'f>>,
+    empty: io::Empty,
+    skipped: usize,
+    first_error: Option<String>,
+}
+
+impl Members for FatMembers<'_> {
+    fn next_member(&mut self) -> io::Result<Option<Header>> {
+        self.data = None;
+        loop {
+            let entry = match self.walk.next() {
+                None => return Ok(None),
+                Some(Err(e)) => {
+                    self.skipped += 1;
+                    self.first_error.get_or_insert_with(|| e.to_string());
+                    continue;
+                }
+                Some(Ok(entry)) => entry,
+            };
+            let kind = entry_kind(entry.kind);
+            let is_file = kind == EntryKind::File;
+            if is_file {
+                self.data = self.fs.read(entry.cluster, entry.size).ok();
+            }
+            return Ok(Some(Header {
+                name: entry.path,
+                kind,
+                link: None,
+                mode: None,
+                size: if is_file { entry.size } else { 0 },
+                xattrs: Vec::new(),
+            }));
+        }
+    }
+
+    fn data(&mut self) -> &mut dyn Read {
+        match &mut self.data {
+            Some(data) => data,
+            None => &mut self.empty,
+        }
     }
 }
 

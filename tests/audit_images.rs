@@ -1,0 +1,163 @@
+//! `audit` on disk images read without mounting and without root (issue
+//! 18): an ext4 image (`mkfs.ext4 -d`, as OE-core's `ext4` and
+//! meta-updater's `ota-ext4` are made), and partitioned images, GPT and
+//! MBR (`sfdisk` on a file, as a `.wic`), whose partitions are ext4 and
+//! FAT (`mkfs.vfat`, `mcopy`), plus one of another type; also compressed.
+//! Each holding treehub.json is found at the file inside; a clean one
+//! passes.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+
+use common::audit::{sh, Setup};
+
+/// A folder with `etc/motd` and, when `leak`, `usr/share/app/treehub.json`.
+fn tree(s: &Setup, name: &str, leak: bool) -> PathBuf {
+    let root = s.dir.join(name);
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::create_dir_all(root.join("usr/share/app")).unwrap();
+    fs::write(root.join("etc/motd"), "welcome\n").unwrap();
+    let treehub: &[u8] = if leak {
+        &s.treehub
+    } else {
+        br#"{"ostree":{"server":"https://treehub.example.test"}}"#
+    };
+    fs::write(root.join("usr/share/app/treehub.json"), treehub).unwrap();
+    root
+}
+
+/// An ext4 image of `tree` (8 MiB), as OE-core makes one.
+fn ext4(s: &Setup, name: &str, leak: bool) -> PathBuf {
+    let src = tree(s, &format!("{name}-tree"), leak);
+    let image = s.dir.join(format!("{name}.ext4"));
+    sh(
+        s.dir.path(),
+        &format!(
+            "mkfs.ext4 -q -F -d {} {} 8M",
+            src.display(),
+            image.display()
+        ),
+    );
+    image
+}
+
+/// A FAT image of `tree` (4 MiB).
+fn vfat(s: &Setup, name: &str, leak: bool) -> PathBuf {
+    let src = tree(s, &format!("{name}-tree"), leak);
+    let image = s.dir.join(format!("{name}.vfat"));
+    sh(
+        s.dir.path(),
+        &format!(
+            "mkfs.vfat -C {img} 4096 >/dev/null\nmcopy -s -i {img} {src}/etc {src}/usr ::",
+            img = image.display(),
+            src = src.display()
+        ),
+    );
+    image
+}
+
+/// A disk of `label` (gpt or dos) with a FAT, an ext4 and a swap partition.
+fn disk(s: &Setup, name: &str, label: &str, leak_in_ext: bool, leak_in_fat: bool) -> PathBuf {
+    let ext = ext4(s, &format!("{name}-p2"), leak_in_ext);
+    let fat = vfat(s, &format!("{name}-p1"), leak_in_fat);
+    let image = s.dir.join(format!("{name}.wic"));
+    let (fat_type, ext_type, swap_type) = if label == "gpt" {
+        ("uefi", "linux", "swap")
+    } else {
+        ("c", "83", "82")
+    };
+    sh(
+        s.dir.path(),
+        &format!(
+            "truncate -s 20M {img}
+             printf 'label: {label}\\nstart=2048, size=8192, type={fat_type}\\nstart=10240, size=16384, type={ext_type}\\nstart=26624, size=2048, type={swap_type}\\n' | sfdisk -q {img}
+             dd if={fat} of={img} bs=512 seek=2048 conv=notrunc status=none
+             dd if={ext} of={img} bs=512 seek=10240 conv=notrunc status=none",
+            img = image.display(),
+            fat = fat.display(),
+            ext = ext.display()
+        ),
+    );
+    image
+}
+
+#[test]
+fn a_secret_in_an_ext4_image_is_found_at_its_file_as_a_root_and_inside_a_folder() {
+    let s = Setup::new();
+    let image = ext4(&s, "rootfs", true);
+    // Given as PATH: its files are the root's.
+    let audit = s.audit(&image);
+    audit.leak_at("usr/share/app/treehub.json", "");
+    s.assert_silent(&audit.run);
+    // In a folder (a deploy directory): a member of the image file.
+    let deploy = s.dir.join("deploy");
+    fs::create_dir_all(&deploy).unwrap();
+    fs::copy(&image, deploy.join("core-image.ext4")).unwrap();
+    s.audit(&deploy)
+        .leak_at("core-image.ext4", "usr/share/app/treehub.json");
+    // Compressed, as IMAGE_FSTYPES' ext4.gz.
+    sh(s.dir.path(), "gzip -k -c rootfs.ext4 > rootfs.ext4.gz");
+    s.audit(&s.dir.join("rootfs.ext4.gz"))
+        .leak_at("usr/share/app/treehub.json", "");
+    let clean = ext4(&s, "clean", false);
+    s.audit(&clean).clean();
+}
+
+#[test]
+fn each_partition_type_of_a_gpt_and_an_mbr_image_is_searched() {
+    let s = Setup::new();
+    for label in ["gpt", "dos"] {
+        let both = disk(&s, &format!("both-{label}"), label, true, false);
+        let audit = s.audit(&both);
+        audit.leak_at(&format!("both-{label}.wic"), "usr/share/app/treehub.json");
+        assert!(
+            audit
+                .findings
+                .iter()
+                .any(|f| f.member.starts_with("p2(ext)!") && f.member.ends_with("treehub.json")),
+            "{label}: not named by its partition: {:#?}",
+            audit.findings
+        );
+        // The swap partition is said, not searched as a file system.
+        assert!(
+            audit
+                .findings
+                .iter()
+                .any(|f| f.member == "p3" && f.kind == "not-searched"),
+            "{label}: {:#?}",
+            audit.findings
+        );
+        let fat = disk(&s, &format!("fat-{label}"), label, false, true);
+        let audit = s.audit(&fat);
+        assert!(
+            audit
+                .findings
+                .iter()
+                .any(|f| f.member.starts_with("p1(vfat)!")
+                    && f.member.to_ascii_lowercase().ends_with("treehub.json")
+                    && f.severity == "error"),
+            "{label}: nothing in the FAT partition: {:#?}",
+            audit.findings
+        );
+        s.assert_silent(&audit.run);
+        let clean = disk(&s, &format!("clean-{label}"), label, false, false);
+        let audit = s.audit(&clean);
+        audit.run.code(0);
+        assert!(audit.errors().is_empty(), "{label}: {:#?}", audit.findings);
+    }
+    // A .wic.xz as PATH.
+    sh(s.dir.path(), "xz -T1 -k -c both-gpt.wic > both-gpt.wic.xz");
+    let audit = s.audit(&s.dir.join("both-gpt.wic.xz"));
+    assert!(
+        audit
+            .findings
+            .iter()
+            .any(|f| f.member.ends_with("usr/share/app/treehub.json") && f.severity == "error"),
+        "{:#?}",
+        audit.findings
+    );
+}
