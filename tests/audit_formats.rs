@@ -130,10 +130,10 @@ fn a_treehub_json_committed_then_deleted_is_found_in_the_loose_objects_of_a_git_
     let blob = sh(&leak, script).stdout.trim().to_owned();
     sh(&clean, script);
     assert_eq!(blob.len(), 40, "a blob id: {blob:?}");
-    let object = format!("opt/app/.git/objects/{}/{}", &blob[..2], &blob[2..]);
     let loose = leak
-        .join("repo/.git")
-        .join(&object["opt/app/.git/".len()..]);
+        .join("repo/.git/objects")
+        .join(&blob[..2])
+        .join(&blob[2..]);
     assert!(loose.is_file(), "the blob is a loose object");
     // Its raw bytes do not hold the secret: only its zlib content does.
     let raw = fs::read(&loose).unwrap();
@@ -146,7 +146,17 @@ fn a_treehub_json_committed_then_deleted_is_found_in_the_loose_objects_of_a_git_
     }
     s.audit(&s.dir.join("rootfs-clean")).clean();
     let audit = s.audit(&s.dir.join("rootfs-leak"));
-    audit.leak_at(&object, "");
+    // Issue 18: the repository is read as git reads it; the finding names
+    // the repository, the object and where the first commit has it.
+    audit.leak_at("opt/app/.git", ":treehub.json)");
+    assert!(
+        audit
+            .findings
+            .iter()
+            .any(|f| f.path == "opt/app/.git" && f.member.starts_with(&blob)),
+        "not named by its object {blob}: {:#?}",
+        audit.findings
+    );
     s.assert_silent(&audit.run);
 }
 

@@ -114,3 +114,66 @@ fn a_bare_user_repository_and_a_static_delta_are_searched() {
     );
     s.assert_silent(&audit.run);
 }
+
+/// A repository whose `etc/app.conf` held the client secret in its first
+/// commit, then grew without it over 20 commits, all packed with deltas
+/// (`repack -adf`): the secret survives only in the pack's objects.
+fn git_repo(s: &Setup, name: &str, leak: bool) -> PathBuf {
+    let work = s.dir.join(name);
+    fs::create_dir_all(&work).unwrap();
+    let secret = if leak {
+        common::OAUTH2_SECRET.to_owned()
+    } else {
+        "not-a-secret-at-all-0000".to_owned()
+    };
+    sh(
+        &work,
+        &format!(
+            "git init -q repo
+             g() {{ git -C repo -c user.name=t -c user.email=t@example.test -c gc.auto=0 -c commit.gpgsign=false \"$@\"; }}
+             mkdir -p repo/etc
+             seq 1 200 > repo/etc/app.conf
+             echo 'client_secret={secret}' >> repo/etc/app.conf
+             g add etc && g commit -q -m one
+             for i in $(seq 2 20); do
+                 seq 1 200 > repo/etc/app.conf
+                 seq 1000 $((1000 + i * 10)) >> repo/etc/app.conf
+                 g commit -q -am \"commit $i\"
+             done
+             g repack -q -adf --depth=50
+             g prune-packed
+             test -z \"$(find repo/.git/objects -path '*/objects/??/*' -type f)\""
+        ),
+    );
+    work.join("repo")
+}
+
+#[test]
+fn a_secret_removed_from_a_packed_git_history_is_found_and_named_by_its_commit() {
+    let s = Setup::new();
+    let repo = git_repo(&s, "git-leak", true);
+    let pack: Vec<u8> = fs::read_dir(repo.join(".git/objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pack"))
+        .flat_map(|p| fs::read(p).unwrap())
+        .collect();
+    assert!(
+        !pack
+            .windows(common::OAUTH2_SECRET.len())
+            .any(|w| w == common::OAUTH2_SECRET.as_bytes()),
+        "the pack's raw bytes hold the secret: no test of the pack reader"
+    );
+    let audit = s.audit(repo.parent().unwrap());
+    audit.leak_at("repo/.git", ":etc/app.conf)");
+    s.assert_silent(&audit.run);
+    // A bare clone of it, anywhere in an image.
+    sh(
+        repo.parent().unwrap(),
+        "git clone -q --bare repo srv/app.git",
+    );
+    s.audit(&repo.parent().unwrap().join("srv"))
+        .leak_at("app.git", ":etc/app.conf)");
+    let clean = git_repo(&s, "git-clean", false);
+    s.audit(clean.parent().unwrap()).clean();
+}

@@ -22,7 +22,7 @@ pub(crate) mod decode;
 pub(crate) mod disk;
 pub mod findings;
 pub(crate) mod formats;
-#[allow(dead_code)] // until the scanner reads git repositories (issue 18)
+
 pub(crate) mod git;
 // Parts (is_delta_part, refs, ...) only the tests and the naming use yet.
 #[allow(dead_code)]

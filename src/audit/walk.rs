@@ -20,6 +20,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use rustix::fs::{self as rfs, AtFlags, Dir, FileType, Mode, OFlags};
 
 use super::findings::{mode_finding, mode_rule, Finding, Limits};
+use super::git;
 use super::patterns::{Kind, Needles};
 use super::scan::{Place, Scanner, Shared, REDACTED};
 use crate::report::Severity;
@@ -199,6 +200,13 @@ impl Walk<'_> {
         if let Ok(fd) = dir.fd() {
             search_xattrs(scanner, fd, &folder.rel);
         }
+        // A git folder: its object database is read as git reads it (packs
+        // with their deltas applied, every object once), so its `objects`
+        // folder is not walked as files.
+        let git_dir = git::is_bare(&folder.path);
+        if git_dir {
+            git_objects(scanner, &folder.path, &folder.rel);
+        }
         // In parts, so that a huge folder is not held in memory.
         while !self.full.load(Ordering::Relaxed) {
             let entries = match read_some(&mut dir) {
@@ -213,7 +221,17 @@ impl Walk<'_> {
                 }
             };
             match dir.fd() {
-                Ok(fd) => self.entries(scanner, folder, fd, entries),
+                Ok(fd) => {
+                    let entries = if git_dir {
+                        entries
+                            .into_iter()
+                            .filter(|(name, _, _)| name.as_bytes() != b"objects")
+                            .collect()
+                    } else {
+                        entries
+                    };
+                    self.entries(scanner, folder, fd, entries)
+                }
                 Err(_) => return,
             }
         }
@@ -342,6 +360,67 @@ fn read_some(dir: &mut Dir) -> io::Result<Entries> {
         entries.push((name.to_owned(), entry.file_type(), entry.ino()));
     }
     Ok(entries)
+}
+
+/// Every object of the git repository whose git folder is `dir` (`rel` in
+/// reports), each searched as a file of its own: the finding's member is
+/// the object's id, and where a commit reaches it, the commit and path
+/// (`<id> (<commit>:etc/app.conf)`).
+fn git_objects(scanner: &mut Scanner<'_>, dir: &Path, rel: &str) {
+    let repo = match git::Repo::open(dir) {
+        Ok(repo) => repo,
+        Err(e) => {
+            scanner.findings.push(unreadable(
+                rel.to_owned(),
+                &e,
+                "its git objects were not searched",
+            ));
+            return;
+        }
+    };
+    let limits = git::Limits::default();
+    let mark = scanner.findings.len();
+    let mut hit_ids = std::collections::HashSet::new();
+    for item in repo.objects(&limits) {
+        match item {
+            Ok(object) => {
+                let id = git::hex(&object.id);
+                let place = Place {
+                    path: rel.to_owned(),
+                    member: Some(id),
+                };
+                let before = scanner.findings.len();
+                let size = object.data.len() as u64;
+                scanner.reader(&place, &mut &object.data[..], size);
+                if scanner.findings.len() > before {
+                    hit_ids.insert(object.id);
+                }
+            }
+            Err(skipped) => scanner.finding(
+                &Place::file(rel.to_owned()),
+                Kind::NotSearched,
+                Severity::Warning,
+                format!("a git object was not searched: {skipped}"),
+            ),
+        }
+    }
+    if hit_ids.is_empty() {
+        return;
+    }
+    let named = git::paths(&repo, &hit_ids, &limits);
+    let names: HashMap<String, String> = named
+        .iter()
+        .map(|(id, (commit, path))| (git::hex(id), format!("{commit}:{path}")))
+        .collect();
+    for f in &mut scanner.findings[mark..] {
+        let Some(member) = f.member.as_mut() else {
+            continue;
+        };
+        let id_len = member.find('!').unwrap_or(member.len());
+        if let Some(name) = names.get(&member[..id_len]) {
+            member.insert_str(id_len, &format!(" ({name})"));
+        }
+    }
 }
 
 /// `parent/name` for reports, lossy; a name that holds a secret is

@@ -232,7 +232,9 @@ fn is_dir(p: &Path) -> bool {
     fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
 }
 
-fn is_bare(dir: &Path) -> bool {
+/// Whether `dir` is a git folder itself (a bare repository, or a `.git`
+/// folder): a `HEAD` file, `objects/` and `refs/` folders.
+pub fn is_bare(dir: &Path) -> bool {
     fs::symlink_metadata(dir.join("HEAD")).is_ok_and(|m| m.is_file())
         && is_dir(&dir.join("objects"))
         && is_dir(&dir.join("refs"))
@@ -241,6 +243,7 @@ fn is_bare(dir: &Path) -> bool {
 /// Whether `dir` holds a git repository: a `.git` folder, or `dir` is a
 /// bare repository (a `HEAD` file, `objects/` and `refs/` folders). Links
 /// are not followed.
+#[allow(dead_code)] // the tests ask it; the walk asks is_bare of each folder
 pub fn is_repo(dir: &Path) -> bool {
     is_dir(&dir.join(".git")) || is_bare(dir)
 }
