@@ -1244,24 +1244,38 @@ impl<'a> Scanner<'a> {
         result
     }
 
-    /// A disk or file system image on disk: its file systems, then its raw
-    /// bytes (what no file holds: free blocks, slack, the journal).
-    fn disk_image(&mut self, cx: &Cx, src: &dyn ReadAt) -> io::Result<()> {
+    /// A disk or file system image on disk: its file systems, and its raw
+    /// bytes (what no file holds: free blocks, slack, the journal) searched
+    /// at the same time on a thread of their own.
+    fn disk_image(&mut self, cx: &Cx, src: &(dyn ReadAt + Sync)) -> io::Result<()> {
         let marks = (self.findings.len(), self.reported.len());
-        self.file_systems(cx, src)?;
-        let buf = self.buffer();
-        let mut win = Window::new(self.needles, buf, Some(src.len()));
-        let mut at = AtReader { src, pos: 0 };
-        let result = loop {
-            win.out = win.len;
-            match win.read_from(&mut at) {
-                Ok(0) => break Ok(()),
-                Ok(_) => {}
-                Err(e) => break Err(e),
-            }
-        };
-        let (found, digest, buf) = win.finish();
-        self.give_back(buf);
+        let needles = self.needles;
+        let (files, raw) = std::thread::scope(|s| {
+            let raw = s.spawn(move || {
+                let mut win = Window::new(needles, Vec::new(), Some(src.len()));
+                let mut at = AtReader { src, pos: 0 };
+                let result = loop {
+                    win.out = win.len;
+                    match win.read_from(&mut at) {
+                        Ok(0) => break Ok(()),
+                        Ok(_) => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                let (found, digest, _) = win.finish();
+                (found, digest, result)
+            });
+            let files = self.file_systems(cx, src);
+            (files, raw.join())
+        });
+        files?;
+        let (found, digest, result) = raw.unwrap_or_else(|_| {
+            (
+                Vec::new(),
+                None,
+                Err(io::Error::other("the raw search failed")),
+            )
+        });
         self.close(&cx.place, marks, found, digest.filter(|_| result.is_ok()));
         result
     }

@@ -2,6 +2,7 @@
 //! delta), and hostile forms of their objects.
 
 use std::collections::{HashMap, HashSet};
+use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,12 +36,7 @@ fn archive_repo(name: &str) -> (Scratch, String, String) {
             ostree commit --repo=repo -b main -s second t2 > rev2"
         ),
     );
-    let read = |f: &str| {
-        std::fs::read_to_string(dir.join(f))
-            .unwrap()
-            .trim()
-            .to_owned()
-    };
+    let read = |f: &str| fs::read_to_string(dir.join(f)).unwrap().trim().to_owned();
     let (rev1, rev2) = (read("rev1"), read("rev2"));
     (dir, rev1, rev2)
 }
@@ -77,8 +73,8 @@ fn listing(repo: &Path, rev: &str) -> HashMap<String, (char, String, String)> {
 /// Every object file of the repository with its checksum and type.
 fn object_files(repo: &Path) -> Vec<(PathBuf, [u8; 32], ObjectType)> {
     let mut out = Vec::new();
-    for dir in std::fs::read_dir(repo.join("objects")).unwrap() {
-        for file in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+    for dir in fs::read_dir(repo.join("objects")).unwrap() {
+        for file in fs::read_dir(dir.unwrap().path()).unwrap() {
             let path = file.unwrap().path();
             if let Some((sum, kind)) = object_id(&path) {
                 out.push((path, sum, kind));
@@ -116,7 +112,7 @@ fn every_filez_object_inflates_to_what_ostree_cat_gives() {
             continue;
         }
         let (ls_kind, name, target) = &known[&hex(&sum)];
-        let bytes = std::fs::read(&path).unwrap();
+        let bytes = fs::read(&path).unwrap();
         let mut src = &bytes[..];
         let header = filez(&mut src).unwrap();
         if *ls_kind == 'l' {
@@ -186,8 +182,8 @@ fn refs_of_remotes_and_mirrors_are_named_and_junk_is_skipped() {
         ("refs/remotes/stray", rev.clone()),
     ] {
         let path = dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
     }
     std::os::unix::fs::symlink("a/b", dir.join("refs/heads/alias")).unwrap();
     let names: Vec<String> = refs(&dir).into_iter().map(|(n, _)| n).collect();
@@ -197,7 +193,7 @@ fn refs_of_remotes_and_mirrors_are_named_and_junk_is_skipped() {
 #[test]
 fn is_repo_needs_a_core_mode_and_objects() {
     let dir = scratch("ostree-isrepo");
-    std::fs::create_dir(dir.join("objects")).unwrap();
+    fs::create_dir(dir.join("objects")).unwrap();
     for (config, want) in [
         (
             "[core]\nrepo_version=1\nmode=bare-user\n",
@@ -212,10 +208,10 @@ fn is_repo_needs_a_core_mode_and_objects() {
         ("[core]\nmode=zip\n", None),
         ("mode=bare\n", None),
     ] {
-        std::fs::write(dir.join("config"), config).unwrap();
+        fs::write(dir.join("config"), config).unwrap();
         assert_eq!(is_repo(&dir), want, "{config}");
     }
-    std::fs::remove_dir(dir.join("objects")).unwrap();
+    fs::remove_dir(dir.join("objects")).unwrap();
     assert_eq!(is_repo(&dir), None);
 }
 
@@ -236,9 +232,9 @@ fn a_bare_user_repository_holds_plain_files_and_symlinks_as_files() {
             continue;
         }
         files += 1;
-        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let meta = fs::symlink_metadata(&path).unwrap();
         assert!(meta.is_file(), "bare-user stores every content as a file");
-        let data = std::fs::read(&path).unwrap();
+        let data = fs::read(&path).unwrap();
         match known.get(&hex(&sum)) {
             Some(('l', _, target)) => assert!(data.starts_with(target.as_bytes())),
             Some((_, name, _)) if name == "/usr/share/app/treehub.json" => {
@@ -270,7 +266,7 @@ fn a_static_delta_part_holds_the_secret_after_xz() {
     let mut parts = Vec::new();
     let mut stack = vec![repo.join("deltas")];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(d).unwrap() {
+        for e in fs::read_dir(d).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
@@ -284,7 +280,7 @@ fn a_static_delta_part_holds_the_secret_after_xz() {
     assert!(!parts.is_empty());
     let mut found = false;
     for part in parts {
-        let bytes = std::fs::read(part).unwrap();
+        let bytes = fs::read(part).unwrap();
         let mut src = &bytes[..];
         let codec = delta_part(&mut src).unwrap();
         assert_eq!(codec, Some(Codec::Xz));
@@ -304,7 +300,7 @@ fn hostile_filez_objects_end_in_ok_or_err() {
         if kind != ObjectType::Filez {
             continue;
         }
-        let good = std::fs::read(path).unwrap();
+        let good = fs::read(path).unwrap();
         for v in variants(&good, good.len() as u64, 300) {
             let mut src = &v[..];
             if let Ok(header) = filez(&mut src) {
@@ -329,7 +325,7 @@ fn hostile_commit_dirtree_and_dirmeta_objects_end_in_ok_or_err() {
     let repo = dir.join("repo");
     let mut kinds = HashSet::new();
     for (path, _, kind) in object_files(&repo) {
-        let good = std::fs::read(&path).unwrap();
+        let good = fs::read(&path).unwrap();
         let parse = |data: &[u8]| match kind {
             ObjectType::Commit => commit(data).is_ok(),
             ObjectType::DirTree => dirtree(data).is_ok(),
@@ -357,19 +353,19 @@ fn hostile_commit_dirtree_and_dirmeta_objects_end_in_ok_or_err() {
             .join("objects")
             .join(&name[..2])
             .join(format!("{}.{ext}", &name[2..]));
-        let good = std::fs::read(&path).unwrap();
+        let good = fs::read(&path).unwrap();
         for v in variants(&good, 99, 120) {
-            std::fs::write(&path, &v).unwrap();
+            fs::write(&path, &v).unwrap();
             let names = paths(&repo, &wanted);
             assert!(names.len() <= wanted.len());
         }
-        std::fs::write(&path, &good).unwrap();
+        fs::write(&path, &good).unwrap();
     }
     assert_eq!(paths(&repo, &wanted).len(), wanted.len());
 }
 
 fn read_object(repo: &Path, sum: &str, ext: &str) -> Vec<u8> {
-    std::fs::read(
+    fs::read(
         repo.join("objects")
             .join(&sum[..2])
             .join(format!("{}.{ext}", &sum[2..])),
@@ -436,8 +432,8 @@ fn make_dirtree(files: &[(&[u8], [u8; 32])], dirs: &[(&[u8], [u8; 32])]) -> Vec<
 fn put(repo: &Path, sum: &[u8; 32], ext: &str, data: &[u8]) {
     let name = hex(sum);
     let dir = repo.join("objects").join(&name[..2]);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{}.{ext}", &name[2..])), data).unwrap();
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(format!("{}.{ext}", &name[2..])), data).unwrap();
 }
 
 #[test]
@@ -523,7 +519,7 @@ fn a_filez_header_gives_its_extended_attributes() {
         .filter(|(_, _, k)| *k == ObjectType::Filez)
         .collect();
     assert_eq!(files.len(), 1);
-    let bytes = std::fs::read(&files[0].0).unwrap();
+    let bytes = fs::read(&files[0].0).unwrap();
     let mut src = &bytes[..];
     let header = filez(&mut src).unwrap();
     assert_eq!(
@@ -537,12 +533,49 @@ fn a_filez_header_gives_its_extended_attributes() {
 fn partial_commits_are_listed() {
     let dir = scratch("ostree-partial");
     let rev = "0f".repeat(32);
-    std::fs::create_dir_all(dir.join("state")).unwrap();
-    std::fs::create_dir_all(dir.join("objects/zz")).unwrap();
-    std::fs::write(dir.join(format!("state/{rev}.commitpartial")), "").unwrap();
-    std::fs::write(dir.join("state/junk.commitpartial"), "").unwrap();
+    fs::create_dir_all(dir.join("state")).unwrap();
+    fs::create_dir_all(dir.join("objects/zz")).unwrap();
+    fs::write(dir.join(format!("state/{rev}.commitpartial")), "").unwrap();
+    fs::write(dir.join("state/junk.commitpartial"), "").unwrap();
     assert_eq!(
         commits(&dir).into_iter().collect::<Vec<_>>(),
         vec![sum_of(&rev)]
+    );
+}
+
+/// The benchmark's baseline (scripts/bench-audit-repos.sh): every `.filez`
+/// under `BENCH_FILEZ_DIR` inflated with the audit's own inflater, nothing
+/// searched. Release build: `cargo test --release --lib
+/// bench_inflate_filez -- --ignored --nocapture`.
+#[test]
+#[ignore = "a benchmark: needs BENCH_FILEZ_DIR"]
+fn bench_inflate_filez() {
+    let dir = std::env::var_os("BENCH_FILEZ_DIR").expect("BENCH_FILEZ_DIR");
+    let start = std::time::Instant::now();
+    let (mut objects, mut bytes) = (0u64, 0u64);
+    let mut out = vec![0u8; 256 * 1024];
+    for entry in walkdir::WalkDir::new(dir) {
+        let entry = entry.unwrap();
+        if !entry.path().to_string_lossy().ends_with(".filez") {
+            continue;
+        }
+        let mut file = File::open(entry.path()).unwrap();
+        let header = filez(&mut file).unwrap();
+        objects += 1;
+        if header.is_symlink() {
+            continue;
+        }
+        let mut d = decode::open(Codec::Deflate, Box::new(file), 1 << 30).unwrap();
+        loop {
+            let n = d.read(&mut out).unwrap();
+            if n == 0 {
+                break;
+            }
+            bytes += n as u64;
+        }
+    }
+    println!(
+        "inflate-only: {objects} objects, {bytes} bytes out, {:.3} s",
+        start.elapsed().as_secs_f64()
     );
 }
