@@ -153,7 +153,11 @@ for c in "gzip -c" "bzip2 -c" "xz -c" "lzma -c" "lz4 -c" "lz4 -l -c" "zstd -q -c
     seed audit_scan "tar-$name" "" "$work/tar.$name"
 done
 gzip -c "$work/a.cpio" > "$work/a.cpio.gz"
-for f in a.tar pax.tar a.cpio a.zip a.ar a.cpio.gz; do
+# File system images (issue 18), as small as the tools make them.
+mkfs.ext4 -q -F -b 1024 -N 16 -O ^has_journal,^resize_inode -d "$work/a" "$work/a.ext2" 128K >/dev/null
+mkfs.vfat -C "$work/a.vfat" 64 >/dev/null
+mcopy -s -i "$work/a.vfat" "$work/a/etc" ::
+for f in a.tar pax.tar a.cpio a.zip a.ar a.cpio.gz a.ext2 a.vfat; do
     seed audit_scan "$f" "" "$work/$f"
 done
 
