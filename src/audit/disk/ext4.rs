@@ -19,7 +19,7 @@
 use std::collections::HashSet;
 use std::io::{self, Read};
 
-use super::{bad, le16, le32, read_full, Kind};
+use super::common::{bad, bytes, le16, le32, read_full, Kind};
 use crate::audit::source::ReadAt;
 
 const SUPERBLOCK_AT: u64 = 1024;
@@ -678,7 +678,7 @@ impl Data<'_> {
             }
             let at = 12 + 12 * usize::from(top.next);
             top.next += 1;
-            let e: [u8; 12] = super::bytes(&top.buf, at);
+            let e: [u8; 12] = bytes(&top.buf, at);
             if top.depth == 0 {
                 let raw = u64::from(le16(&e, 4));
                 let (len, uninit) = if raw > 32768 {

@@ -14,7 +14,8 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use super::{ext4, le16, le32, le64, vfat};
+use super::common::{le16, le32, le64};
+use super::{ext4, vfat};
 use crate::audit::source::ReadAt;
 
 /// GPT entries read (the usual array has 128; 16 KiB at 128 bytes each).

@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::io::{self, Read};
 
-use super::{bad, le16, le32, Kind};
+use super::common::{bad, bytes, le16, le32, Kind};
 use crate::audit::source::ReadAt;
 
 /// The format's limit on a directory: 65536 entries of 32 bytes.
@@ -427,7 +427,7 @@ impl Iterator for Walk<'_> {
                 long = None;
                 continue;
             };
-            let raw: [u8; 32] = super::bytes(raw, 0);
+            let raw: [u8; 32] = bytes(raw, 0);
             dir.pos += 32;
             match raw[0] {
                 0 => {

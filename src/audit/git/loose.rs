@@ -7,7 +7,7 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use super::{hex, Budget, Kind, Limits};
+use super::common::{hex, parse_hex, Budget, Kind, Limits};
 use crate::audit::decode::{self, Codec};
 
 /// What the zlib decoder may hold (its state and input buffer).
@@ -159,7 +159,7 @@ pub(super) fn list(git_dir: &Path, max: u64) -> (Vec<[u8; 20]>, bool) {
                 }
                 return (out, true);
             }
-            if let Some(id) = super::parse_hex(format!("{dir}{name}").as_bytes()) {
+            if let Some(id) = parse_hex(format!("{dir}{name}").as_bytes()) {
                 out.push(id);
             }
         }

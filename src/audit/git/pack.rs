@@ -29,7 +29,8 @@ use std::rc::Rc;
 use miniz_oxide::inflate::stream::{inflate, InflateState};
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
-use super::{delta, loose, object_id, Budget, Kind, Limits, Skipped};
+use super::common::{object_id, Budget, Kind, Limits, Skipped};
+use super::{delta, loose};
 use crate::audit::source::{FileAt, ReadAt};
 
 fn damaged(what: &str) -> io::Error {

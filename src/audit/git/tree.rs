@@ -10,9 +10,10 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{hex, loose, object_id, pack, parse_hex, Budget, Kind, Limits, Repo};
+use super::common::{hex, object_id, parse_hex, Budget, Kind, Limits};
+use super::{loose, pack};
 
 /// A ref or reflog file larger than this is not read.
 const REF_FILE_MAX: u64 = 64 * 1024 * 1024;
@@ -158,7 +159,8 @@ fn header_ids<'d>(data: &'d [u8], field: &'d [u8]) -> impl Iterator<Item = [u8; 
 /// tree or the commit itself). Objects read along the way are bounded by
 /// `limits` like [`Repo::objects`].
 pub fn paths(
-    repo: &Repo,
+    git_dir: &Path,
+    pack_files: &[(PathBuf, String)],
     ids: &HashSet<[u8; 20]>,
     limits: &Limits,
 ) -> HashMap<[u8; 20], (String, String)> {
@@ -166,17 +168,15 @@ pub fn paths(
     if ids.is_empty() {
         return named;
     }
-    let git_dir = repo.git_dir();
     // All packs are open at once here: they share the base cache, and
     // their indexes hold at most `limits.objects` entries together.
-    let (pack_files, _) = repo.packs(limits);
     let shared = Limits {
         base_cache: limits.base_cache / (pack_files.len().max(1) as u64),
         ..limits.clone()
     };
     let mut packs = Vec::new();
     let mut entries = 0u64;
-    for (path, name) in &pack_files {
+    for (path, name) in pack_files {
         let Ok(p) = pack::Pack::open(path, name.clone(), &shared) else {
             continue;
         };
