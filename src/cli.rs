@@ -531,13 +531,20 @@ pub struct AuditArgs {
     #[arg(long, value_name = "PATH", requires = "any_private_key")]
     pub allow: Vec<String>,
 
+    /// Audit only what this ref (or commit id) of the OSTree repository
+    /// PATH reaches: the commit an image build just made, not the earlier
+    /// builds the repository keeps
+    #[arg(long, value_name = "REF")]
+    pub ostree_ref: Option<String>,
+
     /// Debug: write the fixed strings searched for, which are secrets, to
     /// a new file (mode 0600), one per line, for `rg -F -f`
     #[arg(long, value_name = "FILE", hide = true)]
     pub print_needles: Option<PathBuf>,
 
-    /// Root file systems to audit: folders (IMAGE_ROOTFS), or .tar,
-    /// .tar.gz, .tar.xz files of them
+    /// Root file systems to audit: folders (IMAGE_ROOTFS), archives of them
+    /// (tar, cpio, zip, compressed or not), disk or file system images,
+    /// repositories (git, OSTree)
     #[arg(value_name = "PATH", required = true)]
     pub roots: Vec<PathBuf>,
 }
@@ -553,6 +560,7 @@ impl AuditArgs {
             manifest: self.manifest,
             allow: self.allow,
             print_needles: self.print_needles,
+            ostree_ref: self.ostree_ref,
         }
     }
 }

@@ -177,3 +177,58 @@ fn a_secret_removed_from_a_packed_git_history_is_found_and_named_by_its_commit()
     let clean = git_repo(&s, "git-clean", false);
     s.audit(clean.parent().unwrap()).clean();
 }
+
+#[test]
+fn ostree_ref_audits_only_what_that_commit_reaches() {
+    let s = Setup::new();
+    // main's head no longer has the secret; its parent did.
+    let (repo, first) = ostree_repo(&s, "archive", true);
+    let only = |name: &str| {
+        common::audit::Audit::of(
+            s.cmd(&repo, true)
+                .args(["--ostree-ref", name])
+                .timeout(std::time::Duration::from_secs(120))
+                .run(),
+        )
+    };
+    only("main").clean();
+    // The earlier commit, by its id: found and named by it.
+    let audit = only(&first);
+    let named = format!("{first}!/usr/share/app/treehub.json");
+    assert!(
+        audit
+            .findings
+            .iter()
+            .any(|f| f.member == named && f.kind == "host-file" && f.path.ends_with(".filez")),
+        "{:#?}",
+        audit.findings
+    );
+    // A new commit that has it again: what an image build would push.
+    let work = repo.parent().unwrap();
+    fs::write(work.join("tree/usr/share/app/treehub.json"), &s.treehub).unwrap();
+    sh(
+        work,
+        "ostree --repo=repo commit --branch=main --subject=three --tree=dir=tree >/dev/null",
+    );
+    let audit = only("main");
+    audit.leak_at(
+        &audit
+            .findings
+            .iter()
+            .find(|f| f.severity == "error")
+            .map(|f| f.path.clone())
+            .unwrap_or_default(),
+        "main!/usr/share/app/treehub.json",
+    );
+    s.assert_silent(&audit.run);
+    // Not a repository, or no such ref: refused, exit 1.
+    let run = s
+        .cmd(&work.join("tree"), true)
+        .args(["--ostree-ref", "main"])
+        .run();
+    run.code(1);
+    run.stderr_has("is not an OSTree repository");
+    let run = s.cmd(&repo, true).args(["--ostree-ref", "nope"]).run();
+    run.code(1);
+    run.stderr_has("no ref and no commit `nope`");
+}

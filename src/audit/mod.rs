@@ -113,6 +113,99 @@ fn audit_file(
     })
 }
 
+/// Audits what one ref (or commit id) of the OSTree repository `repo`
+/// reaches, and nothing else: the commit object, its dirtrees and every
+/// content object of its tree, each searched as a file (a content in
+/// several places once), findings named `NAME!/path`. What an image build
+/// just committed, before meta-updater pushes it: the repository keeps
+/// every earlier build, which the whole-repository audit searches.
+pub fn audit_ostree_ref(
+    repo: &Path,
+    name: &str,
+    needles: &Needles,
+    limits: &Limits,
+) -> Result<Report> {
+    use std::collections::{HashMap, HashSet};
+    use std::os::unix::fs::OpenOptionsExt;
+    let meta = std::fs::metadata(repo).map_err(|e| Error::io("read", repo, e))?;
+    let mode = match ostree::is_repo(repo) {
+        Some(mode) if meta.is_dir() => mode,
+        _ => {
+            return Err(Error::Invalid(format!(
+                "{}: is not an OSTree repository (no config with a [core] mode and no objects folder); --ostree-ref needs one",
+                escape(&repo.display().to_string())
+            )))
+        }
+    };
+    let Some((rev, contents)) = ostree::commit_contents(repo, name) else {
+        return Err(Error::Invalid(format!(
+            "{}: no ref and no commit `{}` in this OSTree repository",
+            escape(&repo.display().to_string()),
+            escape(name)
+        )));
+    };
+    let content_ext = if mode == ostree::Mode::Archive {
+        "filez"
+    } else {
+        "file"
+    };
+    let object = |sum: &[u8; 32], ext: &str| {
+        let hex = ostree::hex(sum);
+        format!("objects/{}/{}.{ext}", &hex[..2], &hex[2..])
+    };
+    let mut list: Vec<(String, Option<String>)> = vec![(object(&rev, "commit"), None)];
+    list.extend(contents.trees.iter().map(|t| (object(t, "dirtree"), None)));
+    let mut seen = HashSet::new();
+    for (sum, path) in &contents.files {
+        if seen.insert(*sum) {
+            list.push((object(sum, content_ext), Some(path.clone())));
+        }
+    }
+    let shared = Shared::default();
+    let mut scanner = Scanner::new(needles, limits, &shared);
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut files = 0u64;
+    for (rel, path) in list {
+        let place = Place::file(rel.clone());
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(repo.join(&rel));
+        match opened.and_then(|f| f.metadata().map(|m| (f, m))) {
+            Ok((mut file, m)) if m.is_file() => {
+                files += 1;
+                scanner.file(&place, &mut file, m.len());
+            }
+            Ok(_) | Err(_) => scanner.finding(
+                &place,
+                Kind::Unreadable,
+                crate::report::Severity::Error,
+                format!("is an object of {} that cannot be read (missing, or not a regular file); the audit of the commit is incomplete", escape(name)),
+            ),
+        }
+        if let Some(path) = path {
+            names.insert(rel, path);
+        }
+    }
+    let mut findings = scanner.findings;
+    for f in &mut findings {
+        if let Some(path) = names.get(&f.path) {
+            let inner = f
+                .member
+                .take()
+                .filter(|m| !m.starts_with('('))
+                .map(|m| format!("!{m}"))
+                .unwrap_or_default();
+            f.member = Some(format!("{name}!{path}{inner}"));
+        }
+    }
+    findings.sort_by(|a, b| {
+        (&a.path, &a.member, a.kind, &a.message).cmp(&(&b.path, &b.member, b.kind, &b.message))
+    });
+    findings.dedup();
+    Ok(Report { findings, files })
+}
+
 /// Findings in the content objects of an OSTree repository (`objects/
 /// ab/cdef....filez` or `.file`) are named by where a commit puts them:
 /// the member becomes `REF!/usr/share/app/treehub.json` (or

@@ -43,6 +43,9 @@ pub struct Config {
     pub allow: Vec<String>,
     /// `--print-needles`.
     pub print_needles: Option<PathBuf>,
+    /// Only what this ref or commit of the one OSTree repository given
+    /// reaches.
+    pub ostree_ref: Option<String>,
 }
 
 /// What the options add to the archive's secrets.
@@ -127,7 +130,10 @@ pub fn run(args: &Config) -> Result<Outcome> {
     let mut findings: Vec<Finding> = Vec::new();
     let mut files = 0;
     for root in &args.roots {
-        let report = audit::audit(root, &needles, &limits)?;
+        let report = match &args.ostree_ref {
+            Some(name) => audit::audit_ostree_ref(root, name, &needles, &limits)?,
+            None => audit::audit(root, &needles, &limits)?,
+        };
         files += report.files;
         // A key where the manifest or --allow puts one is no finding (the
         // scanner asks too; a member is allowed by its container's path).

@@ -267,6 +267,7 @@ pub fn paths(repo: &Path, wanted: &HashSet<[u8; 32]>) -> HashMap<[u8; 32], (Stri
         trees: HashSet::new(),
         commits: HashSet::new(),
         bytes: 0,
+        all: None,
     };
     if wanted.is_empty() {
         return namer.found;
@@ -286,7 +287,46 @@ pub fn paths(repo: &Path, wanted: &HashSet<[u8; 32]>) -> HashMap<[u8; 32], (Stri
     namer.found
 }
 
+/// What one commit holds, for an audit of that commit alone (an image
+/// build's new commit, before meta-updater pushes it): the commit's id,
+/// and every content object its tree reaches with its path, in tree
+/// order; bounded as [`paths`]. `name` is a ref (`refs/heads/NAME`, as
+/// [`refs`] lists them) or a commit's 64 hex digits; `None` when it names
+/// no commit of the repository.
+pub fn commit_contents(repo: &Path, name: &str) -> Option<([u8; 32], Contents)> {
+    let rev = refs(repo)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, rev)| rev)
+        .or_else(|| parse_hex(name.as_bytes()))?;
+    let wanted = HashSet::new();
+    let mut namer = Namer {
+        repo,
+        wanted: &wanted,
+        found: HashMap::new(),
+        trees: HashSet::new(),
+        commits: HashSet::new(),
+        bytes: 0,
+        all: Some(Contents::default()),
+    };
+    if namer.object(&rev, "commit").is_none() {
+        return None;
+    }
+    namer.commit(rev, name);
+    namer.all.map(|all| (rev, all))
+}
+
+/// The objects of one commit: its content objects with their paths, and
+/// the dirtrees its tree is made of.
+#[derive(Debug, Default)]
+pub struct Contents {
+    pub files: Vec<([u8; 32], String)>,
+    pub trees: Vec<[u8; 32]>,
+}
+
 struct Namer<'a> {
+    /// Every content and dirtree of the walk ([`commit_contents`]).
+    all: Option<Contents>,
     repo: &'a Path,
     wanted: &'a HashSet<[u8; 32]>,
     found: HashMap<[u8; 32], (String, String)>,
@@ -300,7 +340,7 @@ struct Namer<'a> {
 
 impl Namer<'_> {
     fn done(&self) -> bool {
-        self.found.len() >= self.wanted.len()
+        (self.all.is_none() && self.found.len() >= self.wanted.len())
             || self.trees.len() >= MAX_DIRTREES
             || self.commits.len() >= MAX_COMMITS
             || self.bytes >= MAX_METADATA_BYTES
@@ -346,6 +386,15 @@ impl Namer<'_> {
             let Ok(listing) = dirtree(&data) else {
                 continue;
             };
+            if let Some(all) = self.all.as_mut() {
+                all.trees.push(tree);
+                for (file, sum) in &listing.files {
+                    let full = join(&path, file);
+                    if full.len() <= MAX_PATH {
+                        all.files.push((*sum, full));
+                    }
+                }
+            }
             for (file, sum) in &listing.files {
                 if self.wanted.contains(sum) && !self.found.contains_key(sum) {
                     let full = join(&path, file);
