@@ -309,9 +309,7 @@ pub fn commit_contents(repo: &Path, name: &str) -> Option<([u8; 32], Contents)> 
         bytes: 0,
         all: Some(Contents::default()),
     };
-    if namer.object(&rev, "commit").is_none() {
-        return None;
-    }
+    namer.object(&rev, "commit")?;
     namer.commit(rev, name);
     namer.all.map(|all| (rev, all))
 }
