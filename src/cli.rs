@@ -45,7 +45,8 @@ pub enum Command {
     /// dialect, and explain the merged result
     Lint(LintArgs),
     /// Prove that no host secret of a credentials archive is in an image
-    /// (a root file system folder, or a .tar, .tar.gz, .tar.xz of one)
+    /// (a root file system folder, an archive of one, a disk image, a git or
+    /// OSTree repository)
     Audit(AuditArgs),
     /// Issue one client certificate and key per device with a fleet CA, in
     /// bulk, as device-cred bundles (folders or tars) with a record
