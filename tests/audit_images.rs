@@ -161,3 +161,21 @@ fn each_partition_type_of_a_gpt_and_an_mbr_image_is_searched() {
         audit.findings
     );
 }
+
+#[test]
+fn a_compressed_image_larger_than_memory_allows_is_read_through_a_temporary_file() {
+    let s = Setup::new();
+    let src = tree(&s, "big-tree", true);
+    sh(
+        s.dir.path(),
+        &format!(
+            "mkfs.ext4 -q -F -d {} big.ext4 96M\nzstd -q -T1 big.ext4 -o big.ext4.zst",
+            src.display()
+        ),
+    );
+    // 96 MiB decoded: more than the 64 MiB an image inside a file may
+    // take in memory.
+    let audit = s.audit(&s.dir.join("big.ext4.zst"));
+    audit.leak_at("usr/share/app/treehub.json", "");
+    s.assert_silent(&audit.run);
+}

@@ -1023,6 +1023,9 @@ impl<'a> Scanner<'a> {
         reader: &mut dyn Read,
         size: Option<u64>,
     ) -> io::Result<()> {
+        if cx.root {
+            return self.disk_spilled(cx, win, reader);
+        }
         let cap = self
             .limits
             .container_bytes
@@ -1206,6 +1209,9 @@ impl<'a> Scanner<'a> {
         reader: &mut dyn Read,
         size: Option<u64>,
     ) -> io::Result<()> {
+        if cx.root {
+            return self.disk_spilled(cx, win, reader);
+        }
         let cap = self
             .limits
             .container_bytes
@@ -1242,6 +1248,47 @@ impl<'a> Scanner<'a> {
         let result = self.file_systems(cx, &src);
         self.memory -= data.len() as u64;
         result
+    }
+
+    /// A compressed disk image given as the root (`core-image.wic.gz`):
+    /// decoded into an unnamed temporary file (`O_TMPFILE` in `TMPDIR`,
+    /// mode 0600, gone when closed), its raw bytes searched as they pass,
+    /// then read at any offset. Bounded by the run's decoding budget.
+    fn disk_spilled(
+        &mut self,
+        cx: &Cx,
+        win: &mut Window<'_>,
+        reader: &mut dyn Read,
+    ) -> io::Result<()> {
+        let dir = std::env::temp_dir();
+        let fd = rustix::fs::openat(
+            rustix::fs::CWD,
+            &dir,
+            rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| {
+            io::Error::other(format!(
+                "a temporary file for the decompressed image cannot be made in {} ({e}); set TMPDIR to a folder with room",
+                dir.display()
+            ))
+        })?;
+        let mut tmp = File::from(fd);
+        {
+            let mut tee = Tee {
+                win,
+                inner: reader,
+                failed: None,
+            };
+            if let Err(e) = io::copy(&mut tee, &mut tmp) {
+                tee.upstream()?;
+                return Err(e);
+            }
+            tee.drain()?;
+        }
+        let len = tmp.metadata()?.len();
+        let src = FileAt { file: &tmp, len };
+        self.file_systems(cx, &src)
     }
 
     /// A disk or file system image on disk: its file systems, and its raw
