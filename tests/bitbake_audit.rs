@@ -378,6 +378,104 @@ fn a_secret_file_of_the_layer_variable_fails_the_audit_and_is_signed_by_content(
     );
 }
 
+/// With `ext4` in `IMAGE_FSTYPES`, the image file is audited after it is
+/// made and before `do_image_complete`: a file added to the image only
+/// (not to the root file system) fails the build there.
+#[test]
+#[ignore = "needs BITBAKE"]
+fn an_image_file_of_image_fstypes_is_audited_before_it_is_deployed() {
+    let bitbake = bitbake("bitbake_audit");
+    let mut build = Build::new(&bitbake);
+    let pki = Pki::new(&build.dir);
+    let zip = staged(&build, &pki);
+    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
+    build.set("IMAGE_FSTYPES", "ext4 ext4.gz");
+    let out = build.run(&["test-image"]);
+    out.check(true);
+    assert!(out.ran("do_sota_audit_images"), "{}", out.log);
+    assert!(out.ran("do_image_complete"), "{}", out.log);
+    let extra = build.dir.write(
+        "extra/push.conf",
+        format!("client_secret={OAUTH2_SECRET}\n"),
+    );
+    build.set("TEST_IMAGE_EXTRA", &extra.display().to_string());
+    let out = build.run(&["test-image"]);
+    out.check(false);
+    assert!(
+        out.ran("do_sota_audit"),
+        "the root file system is clean: {}",
+        out.log
+    );
+    assert!(!out.ran("do_image_complete"), "{}", out.log);
+    assert!(
+        out.log.contains("in the image file test-image.rootfs.ext4")
+            && out.log.contains("error: etc/push.conf: holds"),
+        "{}",
+        out.log
+    );
+    assert!(!out.log.contains(OAUTH2_SECRET));
+}
+
+/// With meta-updater's `ostreepush` in `IMAGE_FSTYPES`, the commit the
+/// build makes is audited after `do_image_ostreecommit` and before
+/// `do_image_ostreepush`, under the repository's lock; only that commit:
+/// an earlier leaky commit in the repository does not fail a clean build.
+#[test]
+#[ignore = "needs BITBAKE"]
+fn the_ostree_commit_of_the_build_is_audited_before_it_is_pushed() {
+    let bitbake = bitbake("bitbake_audit");
+    let mut build = Build::new(&bitbake);
+    let pki = Pki::new(&build.dir);
+    let zip = staged(&build, &pki);
+    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
+    build.set("IMAGE_FSTYPES", "ostreepush");
+    let repo = build.dir.join("ostree_repo");
+    build.set("OSTREE_REPO", &repo.display().to_string());
+    // An earlier build's commit, with the secret, on another branch.
+    let old = build.dir.write(
+        "old-tree/etc/push.conf",
+        format!("client_secret={OAUTH2_SECRET}\n"),
+    );
+    common::Cmd::new("ostree")
+        .arg(format!("--repo={}", repo.display()))
+        .args(["init", "--mode=archive-z2"])
+        .run()
+        .success();
+    common::Cmd::new("ostree")
+        .arg(format!("--repo={}", repo.display()))
+        .args(["commit", "--branch=old", "--subject=old"])
+        .arg(format!(
+            "--tree=dir={}",
+            old.parent().unwrap().parent().unwrap().display()
+        ))
+        .run()
+        .success();
+    let out = build.run(&["test-image"]);
+    out.check(true);
+    assert!(out.ran("do_sota_audit_ostree"), "{}", out.log);
+    assert!(out.ran("do_image_ostreepush"), "{}", out.log);
+    // This build's commit has it: stopped before the push.
+    let extra = build.dir.write(
+        "extra/push.conf",
+        format!("client_secret={OAUTH2_SECRET}\n"),
+    );
+    build.set("TEST_IMAGE_EXTRA", &extra.display().to_string());
+    let out = build.run(&["test-image"]);
+    out.check(false);
+    assert!(out.ran("do_sota_audit_ostree"), "{}", out.log);
+    assert!(
+        !out.ran("do_image_ostreepush"),
+        "pushed a leaky commit: {}",
+        out.log
+    );
+    assert!(
+        out.log.contains("in the OSTree commit") && out.log.contains("!/etc/push.conf"),
+        "{}",
+        out.log
+    );
+    assert!(!out.log.contains(OAUTH2_SECRET));
+}
+
 /// `SOTA_STAGE_TOOL = "host"`, as with `sota-stage.bbclass`: the image has
 /// no `sota-stage-native` in its graph and audits with the build host's
 /// tool, found in `HOSTTOOLS_DIR` (on `PATH` after the sysroot, as OE-core

@@ -35,6 +35,29 @@ SOTA_STAGE_AUDIT_STRICT ??= "0"
 # and never read into a variable.
 SOTA_STAGE_AUDIT_SECRET_FILES ??= ""
 
+# What else is audited when the image makes it (docs/audit.md): the
+# OSTree commit of meta-updater's ostreecommit type (before ostreepush and
+# garagesign send it anywhere), and the image files sota-stage reads.
+SOTA_STAGE_AUDIT_IMAGE_BASES ?= "ext2 ext3 ext4 ota-ext4 wic"
+
+def sota_stage_audit_types(d):
+    """IMAGE_FSTYPES and the types they depend on (IMAGE_TYPEDEP), as
+    (type, base) pairs: "wic.gz" is made by do_image_wic."""
+    conversions = (d.getVar("CONVERSIONTYPES") or "").split()
+    seen, out = set(), []
+    todo = (d.getVar("IMAGE_FSTYPES") or "").split()
+    while todo and len(seen) < 200:
+        t = todo.pop(0)
+        if t in seen:
+            continue
+        seen.add(t)
+        base = t
+        while "." in base and base.rsplit(".", 1)[1] in conversions:
+            base = base.rsplit(".", 1)[0]
+        out.append((t, base))
+        todo.extend((d.getVar("IMAGE_TYPEDEP:%s" % base) or "").split())
+    return out
+
 # SOTA_STAGE_TOOL, SOTA_STAGE_HOST_MIN_VERSION and the DEPENDS on
 # sota-stage-native unless the host's tool is used; no task.
 inherit sota-stage-tool
@@ -59,6 +82,20 @@ python __anonymous() {
         if not os.path.isabs(secret):
             bb.fatal("SOTA_STAGE_AUDIT_SECRET_FILES: each file must be an absolute path, not '%s'" % secret)
         d.appendVarFlag("do_sota_audit", "file-checksums", " %s:True" % secret)
+    checksums = d.getVarFlag("do_sota_audit", "file-checksums") or ""
+    types = sota_stage_audit_types(d)
+    bases = set(base for _, base in types)
+    if "ostreecommit" in bases:
+        before = ["do_image_complete"] + ["do_image_%s" % t for t in ("ostreepush", "garagesign") if t in bases]
+        bb.build.addtask("do_sota_audit_ostree", " ".join(before), "do_image_ostreecommit", d)
+        d.setVarFlag("do_sota_audit_ostree", "file-checksums", checksums)
+    readable = (d.getVar("SOTA_STAGE_AUDIT_IMAGE_BASES") or "").split()
+    images = [t for t, base in types if base in readable]
+    if images:
+        d.setVar("SOTA_STAGE_AUDIT_IMAGES", " ".join(images))
+        after = sorted(set("do_image_%s" % base.replace("-", "_").replace(".", "_") for t, base in types if base in readable))
+        bb.build.addtask("do_sota_audit_images", "do_image_complete", " ".join(after), d)
+        d.setVarFlag("do_sota_audit_images", "file-checksums", checksums)
 }
 
 # Under pseudo, as OE-core's image tasks: the modes checked are the ones the
@@ -94,3 +131,75 @@ do_sota_audit[vardepsexclude] += "SOTA_PACKED_CREDENTIALS SOTA_STAGE_AUDIT_SECRE
 # host's, by version.
 do_sota_audit[vardeps] += "SOTA_STAGE_TOOL SOTA_STAGE_TOOL_VERSION"
 addtask sota_audit after do_rootfs before do_image
+
+# The OSTree commit this build made (meta-updater writes its id to
+# ${WORKDIR}/ostree_manifest), and only it: the repository keeps every
+# earlier build. Under the lock meta-updater's own tasks take.
+do_sota_audit_ostree() {
+    sota_stage_rev=""
+    if [ -f "${WORKDIR}/ostree_manifest" ]; then
+        sota_stage_rev=$(cat "${WORKDIR}/ostree_manifest")
+    fi
+    [ -n "$sota_stage_rev" ] || sota_stage_rev="${OSTREE_BRANCHNAME}"
+    set --
+    for sota_stage_secret in ${SOTA_STAGE_AUDIT_SECRET_FILES}; do
+        set -- "$@" --secret-file "$sota_stage_secret"
+    done
+    sota_stage_audit_out="${T}/sota-stage-audit-ostree.txt"
+    if env -u SOTA_PACKED_CREDENTIALS sota-stage audit \
+            --credentials "${SOTA_PACKED_CREDENTIALS}" "$@" \
+            --ostree-ref "$sota_stage_rev" "${OSTREE_REPO}" > "$sota_stage_audit_out" 2>&1; then
+        if grep -q '^warning' "$sota_stage_audit_out"; then
+            if [ "${SOTA_STAGE_AUDIT_STRICT}" = 1 ]; then
+                bbfatal "sota-stage audit of the OSTree commit of ${PN} (SOTA_STAGE_AUDIT_STRICT = 1):
+$(cat "$sota_stage_audit_out")"
+            fi
+            bbwarn "sota-stage audit of the OSTree commit of ${PN}:
+$(cat "$sota_stage_audit_out")"
+        else
+            bbnote "$(tail -n 1 "$sota_stage_audit_out")"
+        fi
+    else
+        bbfatal "sota-stage audit: host secrets of SOTA_PACKED_CREDENTIALS in the OSTree commit $sota_stage_rev of ${PN}, before it is pushed:
+$(cat "$sota_stage_audit_out")"
+    fi
+}
+do_sota_audit_ostree[doc] = "Fails the build when a host secret of SOTA_PACKED_CREDENTIALS is in the OSTree commit the image made, before ostreepush and garagesign"
+do_sota_audit_ostree[lockfiles] += "${OSTREE_REPO}/ostree.lock"
+do_sota_audit_ostree[vardepsexclude] += "SOTA_PACKED_CREDENTIALS SOTA_STAGE_AUDIT_SECRET_FILES"
+do_sota_audit_ostree[vardeps] += "SOTA_STAGE_TOOL SOTA_STAGE_TOOL_VERSION"
+
+# The image files of IMAGE_FSTYPES sota-stage reads (SOTA_STAGE_AUDIT_IMAGE_BASES,
+# compressed or not), after they are made and before they are deployed.
+do_sota_audit_images() {
+    set --
+    for sota_stage_secret in ${SOTA_STAGE_AUDIT_SECRET_FILES}; do
+        set -- "$@" --secret-file "$sota_stage_secret"
+    done
+    for sota_stage_type in ${SOTA_STAGE_AUDIT_IMAGES}; do
+        for sota_stage_image in "${IMGDEPLOYDIR}/${IMAGE_NAME}"*".$sota_stage_type"; do
+            [ -f "$sota_stage_image" ] || continue
+            sota_stage_audit_out="${T}/sota-stage-audit-image.txt"
+            if env -u SOTA_PACKED_CREDENTIALS sota-stage audit \
+                    --credentials "${SOTA_PACKED_CREDENTIALS}" "$@" \
+                    "$sota_stage_image" > "$sota_stage_audit_out" 2>&1; then
+                if grep -q '^warning' "$sota_stage_audit_out"; then
+                    if [ "${SOTA_STAGE_AUDIT_STRICT}" = 1 ]; then
+                        bbfatal "sota-stage audit of $(basename "$sota_stage_image") (SOTA_STAGE_AUDIT_STRICT = 1):
+$(cat "$sota_stage_audit_out")"
+                    fi
+                    bbwarn "sota-stage audit of $(basename "$sota_stage_image"):
+$(cat "$sota_stage_audit_out")"
+                else
+                    bbnote "$(basename "$sota_stage_image"): $(tail -n 1 "$sota_stage_audit_out")"
+                fi
+            else
+                bbfatal "sota-stage audit: host secrets of SOTA_PACKED_CREDENTIALS in the image file $(basename "$sota_stage_image") of ${PN}:
+$(cat "$sota_stage_audit_out")"
+            fi
+        done
+    done
+}
+do_sota_audit_images[doc] = "Fails the build when a host secret of SOTA_PACKED_CREDENTIALS is in an image file of IMAGE_FSTYPES (ext4, ota-ext4, wic, compressed or not)"
+do_sota_audit_images[vardepsexclude] += "SOTA_PACKED_CREDENTIALS SOTA_STAGE_AUDIT_SECRET_FILES"
+do_sota_audit_images[vardeps] += "SOTA_STAGE_TOOL SOTA_STAGE_TOOL_VERSION"

@@ -59,7 +59,7 @@ pub fn audit(root: &Path, needles: &Needles, limits: &Limits) -> Result<Report> 
         std::fs::read_dir(root).map_err(|e| Error::io("read", root, e))?;
         let (mut findings, files) = walk::walk_folder(root, needles, limits, &shared)
             .map_err(|e| Error::io("read", root, e))?;
-        name_ostree_objects(root, &mut findings);
+        name_and_allow(root, &mut findings);
         Report { findings, files }
     } else if meta.is_file() {
         audit_file(root, meta.len(), needles, limits, &shared)?
@@ -199,11 +199,23 @@ pub fn audit_ostree_ref(
             f.member = Some(format!("{name}!{path}{inner}"));
         }
     }
+    findings.retain(|f| !device_zip_in_place(f));
     findings.sort_by(|a, b| {
         (&a.path, &a.member, a.kind, &a.message).cmp(&(&b.path, &b.member, b.kind, &b.message))
     });
     findings.dedup();
     Ok(Report { findings, files })
+}
+
+/// The shared p12 found in an OSTree object that the naming shows is the
+/// device zip in its place (`REV!/var/sota/...`): no finding.
+fn device_zip_in_place(f: &Finding) -> bool {
+    f.kind == Kind::DeviceSecretMisplaced
+        && Place {
+            path: f.path.clone(),
+            member: f.member.clone(),
+        }
+        .is_device_zip()
 }
 
 /// Findings in the content objects of an OSTree repository (`objects/
@@ -251,4 +263,10 @@ fn name_ostree_objects(root: &Path, findings: &mut [Finding]) {
             f.member = Some(format!("{reached_by}!{path}{inner}"));
         }
     }
+}
+
+/// [`name_ostree_objects`], then the device zip in its place dropped.
+fn name_and_allow(root: &Path, findings: &mut Vec<Finding>) {
+    name_ostree_objects(root, findings);
+    findings.retain(|f| !device_zip_in_place(f));
 }

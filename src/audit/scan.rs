@@ -64,13 +64,24 @@ impl Place {
     }
 
     /// Whether the shared provisioning p12 may be here: the device zip
-    /// itself (its raw bytes hold the p12 when stored) or its member.
-    fn is_device_zip(&self) -> bool {
-        self.path == DEVICE_ZIP
-            && match &self.member {
-                None => true,
-                Some(m) => m == SHARED_P12,
-            }
+    /// itself (its raw bytes hold the p12 when stored) or its member, at
+    /// its place in a root file system: the root's, or one inside an image
+    /// or archive (`image.wic!p2(ext)!var/sota/...`, an OSTree commit's
+    /// `REV!/var/sota/...`).
+    pub fn is_device_zip(&self) -> bool {
+        let chain = match &self.member {
+            Some(m) => format!("{}!{m}", self.path),
+            None => self.path.clone(),
+        };
+        let zip = |s: &str| {
+            s == DEVICE_ZIP
+                || s.ends_with(&format!("!{DEVICE_ZIP}"))
+                || s.ends_with(&format!("!/{DEVICE_ZIP}"))
+        };
+        zip(&chain)
+            || chain
+                .strip_suffix(&format!("!{SHARED_P12}"))
+                .is_some_and(zip)
     }
 }
 
@@ -1441,6 +1452,9 @@ impl<'a> Scanner<'a> {
         if let Some(n) = digest {
             let needle = &self.needles.needles[n];
             if needle.in_device_zip && place.is_device_zip() {
+                // In its place: not said here, nor at the raw bytes of
+                // what holds it.
+                self.reported.push(n);
                 return;
             }
             let (kind, severity) = (needle.kind, needle.severity);
@@ -1457,6 +1471,7 @@ impl<'a> Scanner<'a> {
         for &n in found {
             let needle = &self.needles.needles[n];
             if needle.in_device_zip && place.is_device_zip() {
+                self.reported.push(n);
                 continue;
             }
             if needle.kind == Kind::PrivateKey && self.needles.allowed(&place.path) {
@@ -1904,6 +1919,19 @@ pub(crate) mod tests {
             .inner(SHARED_P12)
             .is_device_zip());
         assert!(!p12.inner("nested").is_device_zip());
+        // Its place in a root file system inside an image or a commit.
+        let wic = Place::file("core.wic".into())
+            .inner("p2(ext)")
+            .inner(DEVICE_ZIP);
+        assert!(wic.is_device_zip());
+        assert!(wic.inner(SHARED_P12).is_device_zip());
+        let commit =
+            Place::file("objects/ab/cd.filez".into()).inner(&format!("main!/{DEVICE_ZIP}"));
+        assert!(commit.inner(SHARED_P12).is_device_zip());
+        assert!(!Place::file("core.wic".into())
+            .inner("p2(ext)")
+            .inner("opt/var/sota/sota_provisioning_credentials.zip")
+            .is_device_zip());
     }
 
     #[test]
