@@ -132,7 +132,7 @@ pub fn audit_ostree_ref(
         Some(mode) if meta.is_dir() => mode,
         _ => {
             return Err(Error::Invalid(format!(
-                "{}: is not an OSTree repository (no config with a [core] mode and no objects folder); --ostree-ref needs one",
+                "{}: is not an OSTree repository (no config with a [core] mode and no objects folder): only an OSTree repository has refs",
                 escape(&repo.display().to_string())
             )))
         }
