@@ -1034,9 +1034,6 @@ impl<'a> Scanner<'a> {
         reader: &mut dyn Read,
         size: Option<u64>,
     ) -> io::Result<()> {
-        if cx.root {
-            return self.disk_spilled(cx, win, reader);
-        }
         let cap = self
             .limits
             .container_bytes
