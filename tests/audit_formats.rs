@@ -209,6 +209,12 @@ fn the_credentials_archive_appended_to_a_shell_script_is_found_by_its_end_record
     let audit = s.audit(&leaky);
     audit.leak_at(rel, "treehub.json");
     s.assert_silent(&audit.run);
+    // A large installer (its zip beyond the first read): found by the end
+    // record at the end of the file.
+    let mut big = vec![b'#'; 400_000];
+    big.extend(fs::read(leak.join("installer.run")).unwrap());
+    let big_root = rootfs(&s, "leak-big", rel, &big);
+    s.audit(&big_root).leak_at(rel, "treehub.json");
 }
 
 // Item 4: formats. Compressed streams: the member chain is not pinned

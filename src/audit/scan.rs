@@ -573,34 +573,11 @@ impl<'a> Scanner<'a> {
         Ok(self.files)
     }
 
-    /// A file on disk: a zip found by its end record (anywhere: a
-    /// self-extracting installer) is read from memory; anything else is
-    /// streamed.
+    /// A file on disk: streamed, with the file at hand for what is read at
+    /// any offset (a disk image, a zip's end record).
     fn disk_file(&mut self, cx: &Cx, file: &mut File, size: u64) -> io::Result<()> {
-        let mut head = [0u8; HEAD];
-        let got = FileExt::read_at(&*file, &mut head, 0)?;
-        if is_disk(&head[..got]) && cx.depth < self.limits.nesting {
-            let src = FileAt {
-                file: &*file,
-                len: size,
-            };
-            return self.disk_image(cx, &src);
-        }
-        if size > CHUNK as u64 && size <= self.limits.container_bytes {
-            let from = size.saturating_sub(ZIP_TAIL);
-            let mut tail = vec![0u8; (size - from) as usize];
-            file.read_exact_at(&mut tail, from)?;
-            if formats::zip::find(&tail) {
-                let mut head = [0u8; HEAD];
-                file.read_exact_at(&mut head, 0)?;
-                if what_is(&head, true) == What::Plain {
-                    let mut data = Vec::new();
-                    (&*file).take(size).read_to_end(&mut data)?;
-                    return self.held(cx, &data);
-                }
-            }
-        }
-        self.stream(cx, file, Some(size))
+        let file: &File = file;
+        self.level(cx, &mut &*file, Some(size), Some(file))
     }
 
     fn buffer(&mut self) -> Vec<u8> {
@@ -615,6 +592,19 @@ impl<'a> Scanner<'a> {
 
     /// One level: told by its first bytes, then searched and looked into.
     fn stream(&mut self, cx: &Cx, reader: &mut dyn Read, size: Option<u64>) -> io::Result<()> {
+        self.level(cx, reader, size, None)
+    }
+
+    /// [`Scanner::stream`], for a level that is also a whole file on disk
+    /// (`file`): a disk image is then read at any offset, and a plain file
+    /// is probed for a zip's end record at its end.
+    fn level(
+        &mut self,
+        cx: &Cx,
+        reader: &mut dyn Read,
+        size: Option<u64>,
+        file: Option<&File>,
+    ) -> io::Result<()> {
         let buf = self.buffer();
         let mut win = Window::new(self.needles, buf, size);
         if let Err(e) = win.fill(reader, HEAD) {
@@ -629,6 +619,12 @@ impl<'a> Scanner<'a> {
                 what_is(win.pending(), cx.depth == 0 || cx.label.is_none())
             };
         let deep = cx.depth >= self.limits.nesting && what != What::Plain;
+        if let (What::Disk, false, Some(file)) = (what, deep, file) {
+            let (_, _, buf) = win.finish();
+            self.give_back(buf);
+            let len = file.metadata()?.len();
+            return self.disk_image(cx, &FileAt { file, len });
+        }
         if deep {
             self.not_searched(
                 &cx.content(),
@@ -640,8 +636,8 @@ impl<'a> Scanner<'a> {
         }
         let marks = (self.findings.len(), self.reported.len());
         let result = match what {
-            _ if deep => self.plain(cx, &mut win, reader),
-            What::Plain => self.plain(cx, &mut win, reader),
+            _ if deep => self.plain(cx, &mut win, reader, None),
+            What::Plain => self.plain(cx, &mut win, reader, file),
             What::Compressed(codec) => self.compressed(cx, codec, &mut win, reader),
             What::Filez => self.filez(cx, &mut win, reader),
             What::Disk => self.disk_stream(cx, &mut win, reader, size),
@@ -686,25 +682,47 @@ impl<'a> Scanner<'a> {
         self.reported.extend(inside);
     }
 
-    /// Plain bytes: read to the end, searched; a small stream held whole
-    /// that ends with a zip's end record is a zip.
-    fn plain(&mut self, cx: &Cx, win: &mut Window<'_>, reader: &mut dyn Read) -> io::Result<()> {
+    /// Plain bytes: read to the end, searched (raw bytes and digest, by the
+    /// window). A stream that ends with a zip's end record is a zip too (a
+    /// self-extracting installer): its members are then looked into, from
+    /// the window when it held the stream whole, else (a file on disk, up
+    /// to the zip cap) read again into memory.
+    fn plain(
+        &mut self,
+        cx: &Cx,
+        win: &mut Window<'_>,
+        reader: &mut dyn Read,
+        file: Option<&File>,
+    ) -> io::Result<()> {
         loop {
             win.out = win.len;
             if win.read_from(reader)? == 0 {
                 break;
             }
         }
-        if win.whole && cx.depth < self.limits.nesting && formats::zip::find(&win.buf[..win.len]) {
-            let data = win.buf[..win.len].to_vec();
-            // Searched here as a zip (raw bytes included).
-            win.len = 0;
-            win.keep = 0;
-            win.out = 0;
-            win.hasher = None;
-            return self.zip_members(cx, &data);
+        if cx.depth >= self.limits.nesting {
+            return Ok(());
         }
-        Ok(())
+        if win.whole {
+            if formats::zip::find(&win.buf[..win.len]) {
+                let data = win.buf[..win.len].to_vec();
+                return self.zip_in_memory(cx, &data);
+            }
+            return Ok(());
+        }
+        let size = win.total;
+        let Some(file) = file.filter(|_| size <= self.limits.container_bytes) else {
+            return Ok(());
+        };
+        let from = size.saturating_sub(ZIP_TAIL);
+        let mut tail = vec![0u8; (size - from) as usize];
+        file.read_exact_at(&mut tail, from)?;
+        if !formats::zip::find(&tail) {
+            return Ok(());
+        }
+        let mut data = vec![0u8; size as usize];
+        file.read_exact_at(&mut data, 0)?;
+        self.zip_in_memory(cx, &data)
     }
 
     /// A compressed stream: its raw bytes searched as the decoder reads
@@ -1061,37 +1079,16 @@ impl<'a> Scanner<'a> {
             tee.drain()?;
         }
         // The raw bytes were searched by the window as they passed.
-        self.memory += data.len() as u64;
-        let result = self.zip_members_only(cx, &data);
-        self.memory -= data.len() as u64;
-        result
+        self.zip_in_memory(cx, &data)
     }
 
-    /// Bytes held in memory whose end holds a zip's end record: the raw
-    /// bytes searched and hashed here, the members looked into.
-    fn held(&mut self, cx: &Cx, data: &[u8]) -> io::Result<()> {
-        let marks = (self.findings.len(), self.reported.len());
-        let digest = self
-            .needles
-            .wants_digest(data.len() as u64)
-            .then(|| Sha256::digest(data).into());
-        if digest.and_then(|d| self.needles.by_digest(&d)).is_some() {
-            self.close(&cx.place, marks, Vec::new(), digest);
-            return Ok(());
-        }
+    /// The members of a zip held in memory, counted in the memory budget
+    /// while they are read (its raw bytes are the caller's window's).
+    fn zip_in_memory(&mut self, cx: &Cx, data: &[u8]) -> io::Result<()> {
         self.memory += data.len() as u64;
         let result = self.zip_members_only(cx, data);
         self.memory -= data.len() as u64;
-        result?;
-        let mut found = Vec::new();
-        self.needles.search(data, &mut found);
-        self.close(&cx.place, marks, found, None);
-        Ok(())
-    }
-
-    /// `held` for a plain stream that turned out to be a small zip.
-    fn zip_members(&mut self, cx: &Cx, data: &[u8]) -> io::Result<()> {
-        self.held(cx, data)
+        result
     }
 
     /// Each member of a zip in memory, by its local header (the method
