@@ -98,6 +98,26 @@ python __anonymous() {
         d.setVarFlag("do_sota_audit_images", "file-checksums", checksums)
 }
 
+# The report of one run of `sota-stage audit`, for every audit task: $1
+# what was audited, $2 what to add after a leak, $3 the tool's output, $4
+# its exit status. A leak stops the build; warnings are shown, or stop it
+# with SOTA_STAGE_AUDIT_STRICT = "1".
+sota_stage_audit_report() {
+    if [ "$4" != 0 ]; then
+        bbfatal "sota-stage audit: host secrets of SOTA_PACKED_CREDENTIALS in $1$2:
+$(cat "$3")"
+    elif grep -q '^warning' "$3"; then
+        if [ "${SOTA_STAGE_AUDIT_STRICT}" = 1 ]; then
+            bbfatal "sota-stage audit of $1 (SOTA_STAGE_AUDIT_STRICT = 1):
+$(cat "$3")"
+        fi
+        bbwarn "sota-stage audit of $1:
+$(cat "$3")"
+    else
+        bbnote "$(tail -n 1 "$3")"
+    fi
+}
+
 # Under pseudo, as OE-core's image tasks: the modes checked are the ones the
 # image will have.
 fakeroot do_sota_audit() {
@@ -107,23 +127,13 @@ fakeroot do_sota_audit() {
     for sota_stage_secret in ${SOTA_STAGE_AUDIT_SECRET_FILES}; do
         set -- "$@" --secret-file "$sota_stage_secret"
     done
-    if env -u SOTA_PACKED_CREDENTIALS sota-stage audit \
-            --credentials "${SOTA_PACKED_CREDENTIALS}" "$@" "${IMAGE_ROOTFS}" \
-            > "$sota_stage_audit_out" 2>&1; then
-        if grep -q '^warning' "$sota_stage_audit_out"; then
-            if [ "${SOTA_STAGE_AUDIT_STRICT}" = 1 ]; then
-                bbfatal "sota-stage audit of ${PN} (SOTA_STAGE_AUDIT_STRICT = 1):
-$(cat "$sota_stage_audit_out")"
-            fi
-            bbwarn "sota-stage audit of ${PN}:
-$(cat "$sota_stage_audit_out")"
-        else
-            bbnote "$(tail -n 1 "$sota_stage_audit_out")"
-        fi
-    else
-        bbfatal "sota-stage audit: host secrets of SOTA_PACKED_CREDENTIALS in the root file system of ${PN}; find the recipe that installs each path (oe-pkgdata-util find-path /PATH):
-$(cat "$sota_stage_audit_out")"
-    fi
+    sota_stage_status=0
+    env -u SOTA_PACKED_CREDENTIALS sota-stage audit \
+        --credentials "${SOTA_PACKED_CREDENTIALS}" "$@" "${IMAGE_ROOTFS}" \
+        > "$sota_stage_audit_out" 2>&1 || sota_stage_status=$?
+    sota_stage_audit_report "the root file system of ${PN}" \
+        "; find the recipe that installs each path (oe-pkgdata-util find-path /PATH)" \
+        "$sota_stage_audit_out" "$sota_stage_status"
 }
 do_sota_audit[doc] = "Fails the build when a host secret of SOTA_PACKED_CREDENTIALS is in IMAGE_ROOTFS (sota-stage audit)"
 do_sota_audit[vardepsexclude] += "SOTA_PACKED_CREDENTIALS SOTA_STAGE_AUDIT_SECRET_FILES"
@@ -146,23 +156,13 @@ do_sota_audit_ostree() {
         set -- "$@" --secret-file "$sota_stage_secret"
     done
     sota_stage_audit_out="${T}/sota-stage-audit-ostree.txt"
-    if env -u SOTA_PACKED_CREDENTIALS sota-stage audit \
-            --credentials "${SOTA_PACKED_CREDENTIALS}" "$@" \
-            --ostree-ref "$sota_stage_rev" "${OSTREE_REPO}" > "$sota_stage_audit_out" 2>&1; then
-        if grep -q '^warning' "$sota_stage_audit_out"; then
-            if [ "${SOTA_STAGE_AUDIT_STRICT}" = 1 ]; then
-                bbfatal "sota-stage audit of the OSTree commit of ${PN} (SOTA_STAGE_AUDIT_STRICT = 1):
-$(cat "$sota_stage_audit_out")"
-            fi
-            bbwarn "sota-stage audit of the OSTree commit of ${PN}:
-$(cat "$sota_stage_audit_out")"
-        else
-            bbnote "$(tail -n 1 "$sota_stage_audit_out")"
-        fi
-    else
-        bbfatal "sota-stage audit: host secrets of SOTA_PACKED_CREDENTIALS in the OSTree commit $sota_stage_rev of ${PN}, before it is pushed:
-$(cat "$sota_stage_audit_out")"
-    fi
+    sota_stage_status=0
+    env -u SOTA_PACKED_CREDENTIALS sota-stage audit \
+        --credentials "${SOTA_PACKED_CREDENTIALS}" "$@" \
+        --ostree-ref "$sota_stage_rev" "${OSTREE_REPO}" \
+        > "$sota_stage_audit_out" 2>&1 || sota_stage_status=$?
+    sota_stage_audit_report "the OSTree commit $sota_stage_rev of ${PN}" ", before it is pushed" \
+        "$sota_stage_audit_out" "$sota_stage_status"
 }
 do_sota_audit_ostree[doc] = "Fails the build when a host secret of SOTA_PACKED_CREDENTIALS is in the OSTree commit the image made, before ostreepush and garagesign"
 do_sota_audit_ostree[lockfiles] += "${OSTREE_REPO}/ostree.lock"
@@ -176,27 +176,16 @@ do_sota_audit_images() {
     for sota_stage_secret in ${SOTA_STAGE_AUDIT_SECRET_FILES}; do
         set -- "$@" --secret-file "$sota_stage_secret"
     done
+    sota_stage_audit_out="${T}/sota-stage-audit-image.txt"
     for sota_stage_type in ${SOTA_STAGE_AUDIT_IMAGES}; do
         for sota_stage_image in "${IMGDEPLOYDIR}/${IMAGE_NAME}"*".$sota_stage_type"; do
             [ -f "$sota_stage_image" ] || continue
-            sota_stage_audit_out="${T}/sota-stage-audit-image.txt"
-            if env -u SOTA_PACKED_CREDENTIALS sota-stage audit \
-                    --credentials "${SOTA_PACKED_CREDENTIALS}" "$@" \
-                    "$sota_stage_image" > "$sota_stage_audit_out" 2>&1; then
-                if grep -q '^warning' "$sota_stage_audit_out"; then
-                    if [ "${SOTA_STAGE_AUDIT_STRICT}" = 1 ]; then
-                        bbfatal "sota-stage audit of $(basename "$sota_stage_image") (SOTA_STAGE_AUDIT_STRICT = 1):
-$(cat "$sota_stage_audit_out")"
-                    fi
-                    bbwarn "sota-stage audit of $(basename "$sota_stage_image"):
-$(cat "$sota_stage_audit_out")"
-                else
-                    bbnote "$(basename "$sota_stage_image"): $(tail -n 1 "$sota_stage_audit_out")"
-                fi
-            else
-                bbfatal "sota-stage audit: host secrets of SOTA_PACKED_CREDENTIALS in the image file $(basename "$sota_stage_image") of ${PN}:
-$(cat "$sota_stage_audit_out")"
-            fi
+            sota_stage_status=0
+            env -u SOTA_PACKED_CREDENTIALS sota-stage audit \
+                --credentials "${SOTA_PACKED_CREDENTIALS}" "$@" "$sota_stage_image" \
+                > "$sota_stage_audit_out" 2>&1 || sota_stage_status=$?
+            sota_stage_audit_report "the image file $(basename "$sota_stage_image") of ${PN}" "" \
+                "$sota_stage_audit_out" "$sota_stage_status"
         done
     done
 }
