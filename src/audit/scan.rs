@@ -1380,65 +1380,90 @@ impl<'a> Scanner<'a> {
     fn ext(&mut self, cx: &Cx, src: &dyn ReadAt) -> io::Result<()> {
         let fs = match ext4::Ext4::open(src) {
             Ok(fs) => fs,
-            Err(e) => {
-                let place = cx.place.clone();
-                self.cut_short(
-                    cx,
-                    &place,
-                    format!("is an ext file system that cannot be read ({e})"),
-                );
-                return Ok(());
-            }
+            Err(e) => return self.fs_unreadable(cx, "an ext", &e),
         };
-        let mut members = ExtMembers {
-            fs: &fs,
-            walk: fs.walk(),
-            data: None,
-            empty: io::empty(),
-            skipped: 0,
-            first_error: None,
-        };
-        let result = self.members(cx, &mut members);
-        self.fs_errors(cx, members.skipped, members.first_error.take());
-        result
+        self.file_system(cx, fs.walk(), |item| {
+            item.map(|e| {
+                let kind = entry_kind(e.kind);
+                let is_file = kind == EntryKind::File;
+                let link = (kind == EntryKind::Symlink)
+                    .then(|| fs.symlink(e.inode).ok())
+                    .flatten();
+                let data = is_file.then(|| fs.read(e.inode).ok()).flatten();
+                let header = Header {
+                    name: e.path,
+                    kind,
+                    link,
+                    mode: Some(u32::from(e.mode) & 0o7777),
+                    size: if is_file { e.size } else { 0 },
+                    xattrs: fs.xattrs(e.inode).unwrap_or_default(),
+                };
+                (header, data)
+            })
+        })
     }
 
     /// Every file of a FAT file system.
     fn fat(&mut self, cx: &Cx, src: &dyn ReadAt) -> io::Result<()> {
         let fs = match vfat::Vfat::open(src) {
             Ok(fs) => fs,
-            Err(e) => {
-                let place = cx.place.clone();
-                self.cut_short(
-                    cx,
-                    &place,
-                    format!("is a FAT file system that cannot be read ({e})"),
-                );
-                return Ok(());
-            }
+            Err(e) => return self.fs_unreadable(cx, "a FAT", &e),
         };
-        let mut members = FatMembers {
-            fs: &fs,
-            walk: fs.walk(),
+        self.file_system(cx, fs.walk(), |item| {
+            item.map(|e| {
+                let kind = entry_kind(e.kind);
+                let is_file = kind == EntryKind::File;
+                let data = is_file.then(|| fs.read(e.cluster, e.size).ok()).flatten();
+                let header = Header {
+                    name: e.path,
+                    kind,
+                    link: None,
+                    mode: None,
+                    size: if is_file { e.size } else { 0 },
+                    xattrs: Vec::new(),
+                };
+                (header, data)
+            })
+        })
+    }
+
+    fn fs_unreadable(&mut self, cx: &Cx, what: &str, e: &io::Error) -> io::Result<()> {
+        let place = cx.place.clone();
+        self.cut_short(
+            cx,
+            &place,
+            format!("is {what} file system that cannot be read ({e})"),
+        );
+        Ok(())
+    }
+
+    /// A file system's walk, each entry made a member by `open`; the
+    /// entries that cannot be read are said once, with the first reason.
+    fn file_system<W, D, F>(&mut self, cx: &Cx, walk: W, open: F) -> io::Result<()>
+    where
+        W: Iterator,
+        D: Read,
+        F: FnMut(W::Item) -> io::Result<(Header, Option<D>)>,
+    {
+        let mut members = FsMembers {
+            walk,
+            open,
             data: None,
             empty: io::empty(),
             skipped: 0,
             first_error: None,
         };
         let result = self.members(cx, &mut members);
-        self.fs_errors(cx, members.skipped, members.first_error.take());
-        result
-    }
-
-    fn fs_errors(&mut self, cx: &Cx, skipped: usize, first: Option<String>) {
-        if let Some(why) = first {
+        if let Some(why) = members.first_error.take() {
             let place = cx.place.clone();
+            let skipped = members.skipped;
             self.cut_short(
                 cx,
                 &place,
                 format!("is a file system of which {skipped} parts cannot be read (the first: {why}); their raw bytes were searched"),
             );
         }
+        result
     }
 
     /// Findings for a digest match or the patterns found.
@@ -1554,11 +1579,12 @@ impl Read for AtReader<'_> {
     }
 }
 
-/// An ext file system's walk as archive members.
-struct ExtMembers<'f> {
-    fs: &'f ext4::Ext4<'f>,
-    walk: ext4::Walk<'f>,
-    data: Option<ext4::Data<'f>>,
+/// A file system's walk as archive members: `open` makes each entry's
+/// header and, for a regular file, its data.
+struct FsMembers<W, D, F> {
+    walk: W,
+    open: F,
+    data: Option<D>,
     empty: io::Empty,
     skipped: usize,
     first_error: Option<String>,
@@ -1573,83 +1599,27 @@ fn entry_kind(kind: disk::Kind) -> EntryKind {
     }
 }
 
-impl Members for ExtMembers<'_> {
+impl<W, D, F> Members for FsMembers<W, D, F>
+where
+    W: Iterator,
+    D: Read,
+    F: FnMut(W::Item) -> io::Result<(Header, Option<D>)>,
+{
     fn next_member(&mut self) -> io::Result<Option<Header>> {
         self.data = None;
-        loop {
-            let entry = match self.walk.next() {
-                None => return Ok(None),
-                Some(Err(e)) => {
+        for item in self.walk.by_ref() {
+            match (self.open)(item) {
+                Ok((header, data)) => {
+                    self.data = data;
+                    return Ok(Some(header));
+                }
+                Err(e) => {
                     self.skipped += 1;
                     self.first_error.get_or_insert_with(|| e.to_string());
-                    continue;
                 }
-                Some(Ok(entry)) => entry,
-            };
-            let kind = entry_kind(entry.kind);
-            let is_file = kind == EntryKind::File;
-            let link = (kind == EntryKind::Symlink)
-                .then(|| self.fs.symlink(entry.inode).ok())
-                .flatten();
-            if kind == EntryKind::File {
-                self.data = self.fs.read(entry.inode).ok();
             }
-            return Ok(Some(Header {
-                name: entry.path,
-                kind,
-                link,
-                mode: Some(u32::from(entry.mode) & 0o7777),
-                size: if is_file { entry.size } else { 0 },
-                xattrs: self.fs.xattrs(entry.inode).unwrap_or_default(),
-            }));
         }
-    }
-
-    fn data(&mut self) -> &mut dyn Read {
-        match &mut self.data {
-            Some(data) => data,
-            None => &mut self.empty,
-        }
-    }
-}
-
-/// A FAT file system's walk as archive members.
-struct FatMembers<'f> {
-    fs: &'f vfat::Vfat<'f>,
-    walk: vfat::Walk<'f>,
-    data: Option<vfat::FatData<'f>>,
-    empty: io::Empty,
-    skipped: usize,
-    first_error: Option<String>,
-}
-
-impl Members for FatMembers<'_> {
-    fn next_member(&mut self) -> io::Result<Option<Header>> {
-        self.data = None;
-        loop {
-            let entry = match self.walk.next() {
-                None => return Ok(None),
-                Some(Err(e)) => {
-                    self.skipped += 1;
-                    self.first_error.get_or_insert_with(|| e.to_string());
-                    continue;
-                }
-                Some(Ok(entry)) => entry,
-            };
-            let kind = entry_kind(entry.kind);
-            let is_file = kind == EntryKind::File;
-            if is_file {
-                self.data = self.fs.read(entry.cluster, entry.size).ok();
-            }
-            return Ok(Some(Header {
-                name: entry.path,
-                kind,
-                link: None,
-                mode: None,
-                size: if is_file { entry.size } else { 0 },
-                xattrs: Vec::new(),
-            }));
-        }
+        Ok(None)
     }
 
     fn data(&mut self) -> &mut dyn Read {
