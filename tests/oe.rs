@@ -861,6 +861,141 @@ fn audit_class_in_an_image(release: &'static str) {
     oe.append("sota-audit-test-image", "");
 }
 
+/// The class's audits of what meta-updater's image types make, with the
+/// real OE-core and meta-updater classes (`image_types_ostree`,
+/// `image_types_ota`, OE-core's `wic` and conversions): an image of
+/// `ostreecommit ostreepush garagesign ota-ext4 wic.gz ext4.xz` gets
+/// `do_sota_audit_ostree` after `do_image_ostreecommit` and before
+/// `do_image_ostreepush`, `do_image_garagesign` and `do_image_complete`,
+/// under meta-updater's `${OSTREE_REPO}/ostree.lock`, auditing the commit
+/// named in `${WORKDIR}/ostree_manifest`; and `do_sota_audit_images` after
+/// the image types it reads (the compressed ones by their base type) and
+/// before `do_image_complete`. The archive and each
+/// `SOTA_STAGE_AUDIT_SECRET_FILES` file are in every audit task's
+/// signature by content (`file-checksums`), never by path. meta-updater's
+/// image types need `usrmerge`, which its distro sets: the recipe adds it.
+/// What the tasks' shell does is run for real by tests/bitbake_audit.rs
+/// (a real OSTree repository and real images); a real image build needs
+/// natives that cannot be built offline.
+fn audit_class_with_meta_updater_images(release: &'static str) {
+    let oe = Oe::open(release, "layer");
+    oe.reset_appends();
+    let recipe = oe
+        .dir
+        .join("meta-sota-stage-test/recipes/sota-audit-ota-image.bb");
+    let text = "SUMMARY = \"An OTA image the sota-stage-audit class checks (tests/oe.rs)\"\n\
+                LICENSE = \"MIT\"\n\
+                DISTRO_FEATURES:append = \" usrmerge\"\n\
+                IMAGE_CLASSES += \"image_types_ostree image_types_ota sota-stage-audit\"\n\
+                IMAGE_INSTALL = \"sota-credentials\"\n\
+                IMAGE_LINGUAS = \"\"\n\
+                inherit core-image\n\
+                IMAGE_FSTYPES = \"ostreecommit ostreepush garagesign ota-ext4 wic.gz ext4.xz\"\n";
+    if fs::read_to_string(&recipe).ok().as_deref() != Some(text) {
+        write_fresh(&recipe, text);
+    }
+    let secret = oe.dir.join("meta-sota-stage-test/fleet-ca.key");
+    if !secret.exists() {
+        write_fresh(&secret, "TEST-ONLY not a key\n");
+    }
+    oe.append(
+        "sota-audit-ota-image",
+        &format!("SOTA_STAGE_AUDIT_SECRET_FILES = \"{}\"\n", secret.display()),
+    );
+    let value = |args: &[&str]| {
+        let mut all = vec!["bitbake-getvar", "-r", "sota-audit-ota-image", "--value"];
+        all.extend_from_slice(args);
+        let run = oe.ok(&all);
+        assert!(!run.stderr.contains("ERROR"), "{}", run.stderr);
+        run.stdout.trim().to_owned()
+    };
+    let deps = |task: &str| -> BTreeSet<String> {
+        value(&["-f", "deps", task])
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .map(|t| t.trim().trim_matches('\'').to_owned())
+            .filter(|t| !t.is_empty())
+            .collect()
+    };
+    let has = |set: &BTreeSet<String>, task: &str| set.contains(task);
+
+    // The OSTree commit: after it is made, before it is pushed or signed.
+    assert_eq!(
+        deps("do_sota_audit_ostree"),
+        BTreeSet::from(["do_image_ostreecommit".to_owned()])
+    );
+    for later in [
+        "do_image_ostreepush",
+        "do_image_garagesign",
+        "do_image_complete",
+    ] {
+        let d = deps(later);
+        assert!(has(&d, "do_sota_audit_ostree"), "{later}: {d:?}");
+    }
+    assert_eq!(
+        value(&["-f", "lockfiles", "do_sota_audit_ostree"]).trim(),
+        "${OSTREE_REPO}/ostree.lock"
+    );
+    assert_eq!(
+        value(&["-f", "lockfiles", "do_image_ostreecommit"]).trim(),
+        "${OSTREE_REPO}/ostree.lock",
+        "meta-updater's own lock, which the audit must share"
+    );
+    let body = value(&["do_sota_audit_ostree"]);
+    assert!(
+        body.contains("--ostree-ref") && body.contains("/ostree_manifest"),
+        "{body}"
+    );
+
+    // The image files: after the types it reads, before do_image_complete.
+    assert_eq!(
+        deps("do_sota_audit_images"),
+        BTreeSet::from(["do_image_ext4", "do_image_ota_ext4", "do_image_wic"].map(str::to_owned))
+    );
+    assert!(has(&deps("do_image_complete"), "do_sota_audit_images"));
+    assert_eq!(
+        value(&["SOTA_STAGE_AUDIT_IMAGES"]),
+        "ota-ext4 wic.gz ext4.xz"
+    );
+
+    // Every audit task: the archive and the secret file by content, their
+    // paths out of the signature.
+    let archive = repo().join("examples/credentials.zip");
+    for task in [
+        "do_sota_audit",
+        "do_sota_audit_ostree",
+        "do_sota_audit_images",
+    ] {
+        let sums: BTreeSet<String> = value(&["-f", "file-checksums", task])
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            sums,
+            BTreeSet::from([
+                format!("{}:True", archive.display()),
+                format!("{}:True", secret.display())
+            ]),
+            "{task}"
+        );
+        let excluded = value(&["-f", "vardepsexclude", task]);
+        for var in ["SOTA_PACKED_CREDENTIALS", "SOTA_STAGE_AUDIT_SECRET_FILES"] {
+            assert!(
+                excluded.split_whitespace().any(|v| v == var),
+                "{task}: {excluded}"
+            );
+        }
+    }
+
+    // Without meta-updater's types there is nothing more to audit.
+    oe.append("sota-audit-ota-image", "IMAGE_FSTYPES = \"tar.bz2\"\n");
+    let tasks = value(&["__BBTASKS"]);
+    assert!(tasks.contains("'do_sota_audit'"), "{tasks}");
+    assert!(!tasks.contains("do_sota_audit_ostree"), "{tasks}");
+    assert!(!tasks.contains("do_sota_audit_images"), "{tasks}");
+    oe.append("sota-audit-ota-image", "");
+}
+
 macro_rules! release_tests {
     ($release:ident) => {
         mod $release {
@@ -893,6 +1028,11 @@ macro_rules! release_tests {
             #[ignore = "needs OE_TEST_USER"]
             fn credentials_signatures() {
                 super::credentials_signatures(stringify!($release));
+            }
+            #[test]
+            #[ignore = "needs OE_TEST_USER"]
+            fn audit_class_with_meta_updater_images() {
+                super::audit_class_with_meta_updater_images(stringify!($release));
             }
             #[test]
             #[ignore = "needs OE_TEST_USER"]

@@ -314,7 +314,9 @@ impl<'s> Ext4<'s> {
     fn meta_read(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
         let len = buf.len() as u64;
         let chunk = at / META_CHUNK;
-        let end = at.checked_add(len).ok_or_else(|| bad("an offset overflows"))?;
+        let end = at
+            .checked_add(len)
+            .ok_or_else(|| bad("an offset overflows"))?;
         if len == 0 || len > META_CHUNK || (end - 1) / META_CHUNK != chunk {
             return self.src.read_exact_at(buf, at);
         }
