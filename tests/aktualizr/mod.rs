@@ -386,6 +386,7 @@ for n in 1 2; do
     timeout -s KILL {AKTUALIZR_TIMEOUT_SECONDS} "$W/ns-bin/aktualizr-info" -c {conf} \
         > "$W/info-$n.out" 2>&1
 done
+exit 0
 "#,
         work = quote(work),
         bin = quote(&bin),
