@@ -184,6 +184,7 @@ fn device_cred_hsm(tls: TlsKey) {
     );
     let env = DeviceEnv {
         softhsm2_conf: Some(conf),
+        once: false,
     };
     run_device(&dir, &fleet, &root, &env).assert_provisioned(Expect {
         shared: false,
@@ -448,7 +449,11 @@ fn negative_a_server_of_another_ca_is_refused() {
     let fleet = Fleet::with_foreign_server_ca(&dir);
     let zip = fleet.creds().write_to(&dir, "credentials.zip");
     let root = stage(&dir, &zip, "shared-cred", &[]);
-    let outcome = run_device(&dir, &fleet, &root, &DeviceEnv::default());
+    let once = DeviceEnv {
+        once: true,
+        ..DeviceEnv::default()
+    };
+    let outcome = run_device(&dir, &fleet, &root, &once);
     outcome.assert_nothing_registered();
     if outcome.first.tls_errors() == 0 || !outcome.first.served().is_empty() {
         outcome.fail("expected failed TLS handshakes and no request served");
@@ -474,7 +479,11 @@ fn negative_a_missing_device_key_registers_nothing() {
     );
     assert!(root.join("var/sota/import/client.pem").is_file());
     assert!(!root.join("var/sota/import/pkey.pem").exists());
-    let outcome = run_device(&dir, &fleet, &root, &DeviceEnv::default());
+    let once = DeviceEnv {
+        once: true,
+        ..DeviceEnv::default()
+    };
+    let outcome = run_device(&dir, &fleet, &root, &once);
     outcome.assert_nothing_registered();
     if !outcome.first.served().is_empty() {
         outcome.fail("a request reached the server without a device key");
