@@ -1,0 +1,551 @@
+//! The real aktualizr (upstream, with PKCS#11) provisions from what `stage`
+//! writes, against a server of our own (tests/aktualizr/server.py): each
+//! method, the archive variants, and the negative controls. Each test
+//! judges from aktualizr's storage (`aktualizr-info`) and the server's
+//! log, never from sota-stage's output, and runs aktualizr twice to show
+//! the second run registers nothing again. How a run works:
+//! tests/aktualizr/mod.rs. Every test needs root (namespaces, mounts),
+//! openssl, python3 and `AKTUALIZR_BIN`; without it each fails, saying how
+//! to build aktualizr.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod aktualizr;
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aktualizr::{
+    device_cert, hardware_id_mismatch, run_device, DeviceEnv, Expect, Fleet, HARDWARE_ID,
+    SOFTHSM_MODULE,
+};
+use common::{openssl, sota, Cmd, TestDir};
+
+/// `stage --method METHOD` of `zip` with the tests' hardware id and
+/// `extra` options, into `dir/device`; returns the device root.
+#[track_caller]
+fn stage(dir: &TestDir, zip: &Path, method: &str, extra: &[&str]) -> PathBuf {
+    let root = dir.join("device");
+    sota(["stage", "--method", method, "--credentials"])
+        .arg(zip)
+        .arg("--device-root")
+        .arg(&root)
+        .args(["--hardware-id", HARDWARE_ID])
+        .args(extra)
+        .run()
+        .success();
+    root
+}
+
+/// `device-certs --format tar --credentials zip` for `id`, unpacked over
+/// `root` as a factory would (`tar -xpf ID.tar -C ROOT`), without the
+/// files named in `leave_out`.
+#[track_caller]
+fn unpack_bundle(
+    dir: &TestDir,
+    fleet: &Fleet,
+    zip: &Path,
+    id: &str,
+    root: &Path,
+    leave_out: &[&str],
+) {
+    let out = dir.join("bundles");
+    sota(["device-certs", "--fleet-ca"])
+        .arg(&fleet.pki.ca().cert)
+        .arg("--fleet-ca-key")
+        .arg(&fleet.pki.ca().key)
+        .args(["--device-id", id, "--format", "tar", "--out"])
+        .arg(&out)
+        .arg("--credentials")
+        .arg(zip)
+        .run()
+        .success();
+    let mut tar = Cmd::new("tar")
+        .arg("-xpf")
+        .arg(out.join(format!("{id}.tar")))
+        .arg("-C")
+        .arg(root);
+    for name in leave_out {
+        tar = tar.arg(format!("--exclude={name}"));
+    }
+    tar.run().success();
+}
+
+#[test]
+#[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
+fn shared_cred_provisions_registers_and_updates_once() {
+    let dir = TestDir::new();
+    let fleet = Fleet::new(&dir);
+    let zip = fleet.creds().write_to(&dir, "credentials.zip");
+    let root = stage(&dir, &zip, "shared-cred", &[]);
+    let outcome = run_device(&dir, &fleet, &root, &DeviceEnv::default());
+    outcome.assert_provisioned(Expect {
+        shared: true,
+        device_id: None,
+        director_pinned: false,
+    });
+    // The device id aktualizr chose is the one it asked a certificate for.
+    let devices = outcome
+        .first
+        .requests
+        .iter()
+        .find(|r| r.is("POST", "/devices"))
+        .unwrap();
+    assert_eq!(
+        devices.body["deviceId"].as_str(),
+        outcome.first.info.device_id().as_deref(),
+        "{}",
+        outcome.transcript
+    );
+}
+
+#[test]
+#[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
+fn device_cred_with_the_device_cert_staged() {
+    let dir = TestDir::new();
+    let fleet = Fleet::new(&dir);
+    let zip = fleet.creds().write_to(&dir, "credentials.zip");
+    let device = device_cert(&fleet);
+    let cert = device.cert.to_str().unwrap();
+    let key = device.key.to_str().unwrap();
+    let root = stage(
+        &dir,
+        &zip,
+        "device-cred",
+        &["--device-cert", cert, "--device-key", key],
+    );
+    run_device(&dir, &fleet, &root, &DeviceEnv::default()).assert_provisioned(Expect {
+        shared: false,
+        device_id: Some(&device.cn),
+        director_pinned: false,
+    });
+}
+
+#[test]
+#[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
+fn device_cred_generic_image_completed_by_a_device_certs_bundle() {
+    let dir = TestDir::new();
+    let fleet = Fleet::new(&dir);
+    let zip = fleet.creds().write_to(&dir, "credentials.zip");
+    let root = stage(&dir, &zip, "device-cred", &[]);
+    unpack_bundle(&dir, &fleet, &zip, "e2e-device-0042", &root, &[]);
+    run_device(&dir, &fleet, &root, &DeviceEnv::default()).assert_provisioned(Expect {
+        shared: false,
+        device_id: Some("e2e-device-0042"),
+        director_pinned: false,
+    });
+}
+
+#[test]
+#[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
+fn device_cred_hsm_with_softhsm_ec_p256_key_imported() {
+    device_cred_hsm(TlsKey::EcP256Imported);
+}
+
+#[test]
+#[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
+fn device_cred_hsm_with_softhsm_rsa_3072_key_made_by_the_token() {
+    device_cred_hsm(TlsKey::Rsa3072MadeByToken);
+}
+
+/// The device's TLS key in the token.
+#[derive(Debug, Clone, Copy)]
+enum TlsKey {
+    /// An EC P-256 key made outside and imported, with its public key
+    /// object under the same id: libp11 cannot use an EC private key
+    /// without it ("unable to set private key", then curl error 58).
+    EcP256Imported,
+    /// An RSA 3072 key pair the token makes itself (`--keypairgen`); the
+    /// certificate is issued for the public key read back from the token.
+    Rsa3072MadeByToken,
+}
+
+/// device-cred-hsm: the certificate and TLS key in a SoftHSM token, the
+/// Uptane key made in the token by aktualizr (id 03), a PIN from a file.
+#[track_caller]
+fn device_cred_hsm(tls: TlsKey) {
+    let dir = TestDir::new();
+    let fleet = Fleet::new(&dir);
+    let zip = fleet.creds().write_to(&dir, "credentials.zip");
+    let pin = "e2e-pin-5678";
+    let (conf, device_id) = softhsm_token(&dir, &fleet, pin, tls);
+    let pin_file = dir.write("pin", pin);
+    let root = stage(
+        &dir,
+        &zip,
+        "device-cred-hsm",
+        &[
+            "--p11-module",
+            SOFTHSM_MODULE,
+            "--p11-pin-file",
+            pin_file.to_str().unwrap(),
+        ],
+    );
+    let env = DeviceEnv {
+        softhsm2_conf: Some(conf),
+        once: false,
+    };
+    run_device(&dir, &fleet, &root, &env).assert_provisioned(Expect {
+        shared: false,
+        device_id: Some(&device_id),
+        director_pinned: false,
+    });
+}
+
+/// A SoftHSM token in `dir` (its own SOFTHSM2_CONF) holding the device
+/// certificate (id 01) and its TLS key (id 02) as `tls` says. Returns the
+/// configuration file and the device id (the certificate's CN).
+#[track_caller]
+fn softhsm_token(dir: &TestDir, fleet: &Fleet, pin: &str, tls: TlsKey) -> (PathBuf, String) {
+    let tokens = dir.mkdir("softhsm-tokens");
+    let conf = dir.write(
+        "softhsm2.conf",
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    );
+    let run = |program: &str, args: &[&str]| {
+        Cmd::new(program)
+            .args(args)
+            .env("SOFTHSM2_CONF", &conf)
+            .current_dir(dir.path())
+            .run()
+            .success()
+            .clone()
+    };
+    run(
+        "softhsm2-util",
+        &[
+            "--init-token",
+            "--free",
+            "--label",
+            "sota-e2e",
+            "--pin",
+            pin,
+            "--so-pin",
+            "e2e-so-pin-0000",
+        ],
+    );
+    let p11 = |args: &[&str]| {
+        let mut all = vec![
+            "--module",
+            SOFTHSM_MODULE,
+            "--token-label",
+            "sota-e2e",
+            "--login",
+            "--pin",
+            pin,
+        ];
+        all.extend(args);
+        run("pkcs11-tool", &all)
+    };
+    let work = dir.path();
+    let (cert, device_id) = match tls {
+        TlsKey::EcP256Imported => {
+            let device = device_cert(fleet);
+            let key = device.key.to_str().unwrap();
+            openssl(
+                work,
+                ["pkey", "-in", key, "-outform", "DER", "-out", "tls.key.der"],
+            );
+            openssl(
+                work,
+                [
+                    "pkey",
+                    "-in",
+                    key,
+                    "-pubout",
+                    "-outform",
+                    "DER",
+                    "-out",
+                    "tls.pub.der",
+                ],
+            );
+            p11(&[
+                "--write-object",
+                "tls.key.der",
+                "--type",
+                "privkey",
+                "--id",
+                "02",
+                "--label",
+                "tls",
+            ]);
+            p11(&[
+                "--write-object",
+                "tls.pub.der",
+                "--type",
+                "pubkey",
+                "--id",
+                "02",
+                "--label",
+                "tls",
+            ]);
+            (device.cert, device.cn)
+        }
+        TlsKey::Rsa3072MadeByToken => {
+            p11(&[
+                "--keypairgen",
+                "--key-type",
+                "rsa:3072",
+                "--id",
+                "02",
+                "--label",
+                "tls",
+            ]);
+            p11(&[
+                "--read-object",
+                "--type",
+                "pubkey",
+                "--id",
+                "02",
+                "--output-file",
+                "tls.pub.der",
+            ]);
+            openssl(
+                work,
+                [
+                    "pkey",
+                    "-pubin",
+                    "-inform",
+                    "DER",
+                    "-in",
+                    "tls.pub.der",
+                    "-out",
+                    "tls.pub.pem",
+                ],
+            );
+            // A request signed by a throw-away key; the certificate gets the
+            // token's public key (-force_pubkey).
+            let id = "e2e-hsm-rsa-device";
+            openssl(
+                work,
+                [
+                    "genpkey",
+                    "-algorithm",
+                    "EC",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-out",
+                    "csr.key",
+                ],
+            );
+            openssl(
+                work,
+                [
+                    "req",
+                    "-new",
+                    "-key",
+                    "csr.key",
+                    "-subj",
+                    &format!("/CN={id}"),
+                    "-out",
+                    "tls.csr",
+                ],
+            );
+            let ca = fleet.pki.ca();
+            let cert = dir.join("tls.pem");
+            openssl(
+                fleet.pki.dir(),
+                [
+                    "x509",
+                    "-req",
+                    "-in",
+                    work.join("tls.csr").to_str().unwrap(),
+                    "-force_pubkey",
+                    work.join("tls.pub.pem").to_str().unwrap(),
+                    "-CA",
+                    ca.cert.to_str().unwrap(),
+                    "-CAkey",
+                    ca.key.to_str().unwrap(),
+                    "-set_serial",
+                    "0x3072",
+                    "-days",
+                    "365",
+                    "-extfile",
+                    "openssl.cnf",
+                    "-extensions",
+                    "client_ext",
+                    "-out",
+                    cert.to_str().unwrap(),
+                ],
+            );
+            (cert, id.to_owned())
+        }
+    };
+    openssl(
+        work,
+        [
+            "x509",
+            "-in",
+            cert.to_str().unwrap(),
+            "-outform",
+            "DER",
+            "-out",
+            "tls.cert.der",
+        ],
+    );
+    p11(&[
+        "--write-object",
+        "tls.cert.der",
+        "--type",
+        "cert",
+        "--id",
+        "01",
+        "--label",
+        "tls",
+    ]);
+    (conf, device_id)
+}
+
+#[test]
+#[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
+fn both_roots_pinned_with_director_root_json() {
+    let dir = TestDir::new();
+    let fleet = Fleet::new(&dir);
+    let zip = fleet
+        .creds()
+        .file("director.root.json", fleet.director_root())
+        .write_to(&dir, "credentials.zip");
+    let root = stage(&dir, &zip, "shared-cred", &[]);
+    run_device(&dir, &fleet, &root, &DeviceEnv::default()).assert_provisioned(Expect {
+        shared: true,
+        device_id: None,
+        director_pinned: true,
+    });
+}
+
+#[test]
+#[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
+fn server_ca_pem_archive_without_p12_provisions_with_device_cred() {
+    let dir = TestDir::new();
+    let fleet = Fleet::new(&dir);
+    let zip = fleet.ce_creds().write_to(&dir, "credentials.zip");
+    let device = device_cert(&fleet);
+    let cert = device.cert.to_str().unwrap();
+    let key = device.key.to_str().unwrap();
+    let root = stage(
+        &dir,
+        &zip,
+        "device-cred",
+        &["--device-cert", cert, "--device-key", key],
+    );
+    run_device(&dir, &fleet, &root, &DeviceEnv::default()).assert_provisioned(Expect {
+        shared: false,
+        device_id: Some(&device.cn),
+        director_pinned: false,
+    });
+}
+
+/// Negative control: the server's certificate comes from a CA other than
+/// the one the archive gives the device. aktualizr must refuse the server:
+/// every handshake fails, nothing is registered.
+#[test]
+#[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
+fn negative_a_server_of_another_ca_is_refused() {
+    let dir = TestDir::new();
+    let fleet = Fleet::with_foreign_server_ca(&dir);
+    let zip = fleet.creds().write_to(&dir, "credentials.zip");
+    let root = stage(&dir, &zip, "shared-cred", &[]);
+    let once = DeviceEnv {
+        once: true,
+        ..DeviceEnv::default()
+    };
+    let outcome = run_device(&dir, &fleet, &root, &once);
+    outcome.assert_nothing_registered();
+    if outcome.first.tls_errors() == 0 || !outcome.first.served().is_empty() {
+        outcome.fail("expected failed TLS handshakes and no request served");
+    }
+}
+
+/// Negative control: a generic device-cred image whose bundle lacks the
+/// device key. aktualizr cannot provision; nothing is registered.
+#[test]
+#[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
+fn negative_a_missing_device_key_registers_nothing() {
+    let dir = TestDir::new();
+    let fleet = Fleet::new(&dir);
+    let zip = fleet.creds().write_to(&dir, "credentials.zip");
+    let root = stage(&dir, &zip, "device-cred", &[]);
+    unpack_bundle(
+        &dir,
+        &fleet,
+        &zip,
+        "e2e-device-0043",
+        &root,
+        &["var/sota/import/pkey.pem"],
+    );
+    assert!(root.join("var/sota/import/client.pem").is_file());
+    assert!(!root.join("var/sota/import/pkey.pem").exists());
+    let once = DeviceEnv {
+        once: true,
+        ..DeviceEnv::default()
+    };
+    let outcome = run_device(&dir, &fleet, &root, &once);
+    outcome.assert_nothing_registered();
+    if !outcome.first.served().is_empty() {
+        outcome.fail("a request reached the server without a device key");
+    }
+}
+
+/// Negative control: the comparison of what reached the server with what
+/// was staged finds a hardware id other than the staged one. The device
+/// is staged with one id and registers; held against another id, the
+/// check reports the difference, held against its own it passes.
+#[test]
+#[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
+fn negative_another_hardware_id_than_the_staged_one_is_detected() {
+    let dir = TestDir::new();
+    let fleet = Fleet::new(&dir);
+    let zip = fleet.creds().write_to(&dir, "credentials.zip");
+    let staged_elsewhere = "sota-e2e-other-board";
+    let root = dir.join("device");
+    sota(["stage", "--method", "shared-cred", "--credentials"])
+        .arg(&zip)
+        .arg("--device-root")
+        .arg(&root)
+        .args(["--hardware-id", staged_elsewhere])
+        .run()
+        .success();
+    let outcome = run_device(&dir, &fleet, &root, &DeviceEnv::default());
+    let requests = &outcome.first.requests;
+    match hardware_id_mismatch(requests, HARDWARE_ID) {
+        Some(why) => assert!(why.contains(staged_elsewhere), "{why}"),
+        None => outcome.fail("the check missed a hardware id other than the staged one"),
+    }
+    if let Some(why) = hardware_id_mismatch(requests, staged_elsewhere) {
+        outcome.fail(&why);
+    }
+    if outcome.first.info.hardware_id().as_deref() != Some(staged_elsewhere) {
+        outcome.fail("aktualizr-info: not the staged hardware id");
+    }
+}
+
+/// The message without AKTUALIZR_BIN: how to build aktualizr. (Runs
+/// without root or aktualizr; checks the helper fails rather than skips.)
+#[test]
+fn without_aktualizr_bin_the_tests_fail_saying_how_to_build_it() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "shared_cred_provisions_registers_and_updates_once",
+            "--test-threads",
+            "1",
+        ])
+        .env_remove("AKTUALIZR_BIN")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("AKTUALIZR_BIN is not set") && text.contains("setup.sh"),
+        "{text}"
+    );
+}
