@@ -1503,6 +1503,61 @@ mod tests {
         }
     }
 
+    /// A folder swapped between the check and the write (the hook runs
+    /// at the first write step, after everything was looked at): for a
+    /// link to a folder outside the root, and for another folder. The run
+    /// fails, nothing lands outside the root or in the moved folder, and
+    /// what it created is removed.
+    #[test]
+    fn a_folder_swapped_after_the_check_is_never_written_through() {
+        for with_link in [true, false] {
+            let s = TestDir::new();
+            let (dev, outside) = (s.join("d"), s.join("outside"));
+            fs::create_dir_all(dev.join("var/sota/import")).expect("mkdir");
+            fs::create_dir_all(&outside).expect("mkdir");
+            for f in ["var/sota", "var/sota/import"] {
+                fs::set_permissions(dev.join(f), fs::Permissions::from_mode(0o700)).expect("chmod");
+            }
+            let mut p = plan();
+            p.files.retain(|f| f.side == Side::Device);
+            let roots = Roots {
+                device: &dev,
+                host: None,
+            };
+            // `usr` is created first: the swap comes before any write.
+            let swap = |at: Step| -> io::Result<()> {
+                if at == Step::CreateDir(0) {
+                    fs::rename(dev.join("var/sota"), s.join("moved"))?;
+                    if with_link {
+                        std::os::unix::fs::symlink(&outside, dev.join("var/sota"))?;
+                    } else {
+                        fs::create_dir(dev.join("var/sota"))?;
+                    }
+                }
+                Ok(())
+            };
+            let e = apply_with(&p, &roots, None, &opts(1, false), &swap)
+                .expect_err("a swapped folder fails the run");
+            let why = if with_link {
+                "device:var/sota exists and is not a folder"
+            } else {
+                "device:var/sota was replaced by another folder"
+            };
+            assert!(e.to_string().contains(why), "{e}");
+            assert_eq!(
+                snapshot(&outside).into_keys().collect::<Vec<_>>(),
+                [""],
+                "written through the link"
+            );
+            assert_eq!(
+                snapshot(&s.join("moved")).into_keys().collect::<Vec<_>>(),
+                ["", "import"],
+                "written into the folder moved away"
+            );
+            assert!(!dev.join("usr").exists());
+        }
+    }
+
     #[test]
     fn links_and_folders_in_the_way_are_refused() {
         let s = TestDir::new();
