@@ -735,9 +735,7 @@ fn a_host_root_that_is_a_bind_mount_of_a_device_folder_is_refused() {
             "host root and device:var/sota/import are the same folder",
         ),
     ] {
-        let script = format!(
-            "mount --bind \"$1\" \"$2\" && exec \"$3\" stage --method shared-cred --credentials \"$4\" --device-root \"$5\" --host-root \"$2\""
-        );
+        let script = "mount --bind \"$1\" \"$2\" && exec \"$3\" stage --method shared-cred --credentials \"$4\" --device-root \"$5\" --host-root \"$2\"";
         Cmd::new("unshare")
             .args([
                 "--mount",
@@ -745,7 +743,7 @@ fn a_host_root_that_is_a_bind_mount_of_a_device_folder_is_refused() {
                 "private",
                 "sh",
                 "-c",
-                &script,
+                script,
                 "sh",
             ])
             .arg(&source)
