@@ -60,6 +60,55 @@ pub const FLEET_CA_KEY_PASSWORD_ENV: &str = "SOTA_FLEET_CA_KEY_PASSWORD";
 /// The name of the environment variable that may hold the p12 password.
 pub const P12_PASSWORD_ENV: &str = "SOTA_P12_PASSWORD";
 
+/// The name of the environment variable that turns `--sync` on.
+pub const SYNC_ENV: &str = "SOTA_STAGE_SYNC";
+
+/// `--sync`, else `SOTA_STAGE_SYNC` (1/0, true/false, yes/no, on/off, in
+/// any case; unset or empty is off).
+fn sync_switch(flag: bool) -> Result<bool> {
+    if flag {
+        return Ok(true);
+    }
+    let value = match std::env::var_os(SYNC_ENV) {
+        None => return Ok(false),
+        Some(value) => value.to_string_lossy().into_owned(),
+    };
+    match value.to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        "1" | "true" | "yes" | "on" => Ok(true),
+        _ => {
+            let shown: String = value.chars().take(32).collect();
+            let more = if shown.len() < value.len() { "..." } else { "" };
+            Err(Error::Usage(format!(
+                "{SYNC_ENV}=`{}{more}` is not a switch; set it to 1, 0, true, false, yes, no, on or off (any case), or unset it",
+                crate::escape::escape(&shown)
+            )))
+        }
+    }
+}
+
+/// `--lock-timeout SECONDS`, cut to the longest wait the writer allows.
+fn lock_timeout(seconds: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(seconds).min(crate::write::apply::MAX_LOCK_TIMEOUT)
+}
+
+/// The files among `given` that a flag named, as a command's inputs.
+fn named_inputs(given: &[(&str, &Option<PathBuf>)]) -> Vec<(String, PathBuf)> {
+    given
+        .iter()
+        .filter_map(|(flag, path)| {
+            let path = path.as_ref()?;
+            Some((
+                format!(
+                    "{flag} `{}`",
+                    crate::escape::escape(&path.display().to_string())
+                ),
+                path.clone(),
+            ))
+        })
+        .collect()
+}
+
 impl Command {
     /// The command's configuration, complete and checked.
     pub fn into_config(self) -> Result<commands::Config> {
@@ -273,8 +322,9 @@ pub struct StageOutputArgs {
     pub force: bool,
 
     /// fsync every file written and each folder changed (for a live root
-    /// filesystem; a build tree does not need it)
-    #[arg(long, env = "SOTA_STAGE_SYNC")]
+    /// filesystem; a build tree does not need it); also SOTA_STAGE_SYNC=1
+    /// (1, 0, true, false, yes, no, on, off)
+    #[arg(long)]
     pub sync: bool,
 
     /// Seconds to wait for another run staging into the same roots
@@ -352,6 +402,12 @@ pub enum UnknownArg {
 impl StageArgs {
     fn into_config(self) -> Result<stage::Config> {
         let method = self.fragment.method;
+        let inputs = named_inputs(&[
+            ("--p12-password-file", &self.fragment.p12.p12_password_file),
+            ("--p11-pin-file", &self.fragment.p11.p11_pin_file),
+            ("--device-cert", &self.device.device_cert),
+            ("--device-key", &self.device.device_key),
+        ]);
         if self.device.device_cert.is_some() {
             refuse_foreign(method, &[(MethodOption::DeviceCert, "--device-cert")])?;
         }
@@ -378,8 +434,9 @@ impl StageArgs {
             manifest: self.output.manifest,
             allow_http: self.content.allow_http,
             force: self.output.force,
-            sync: self.output.sync,
-            lock_timeout: std::time::Duration::from_secs(self.output.lock_timeout),
+            sync: sync_switch(self.output.sync)?,
+            lock_timeout: lock_timeout(self.output.lock_timeout),
+            inputs,
         })
     }
 }
@@ -424,6 +481,10 @@ pub enum FragmentArg {
 impl RenderArgs {
     fn into_config(self) -> Result<render::Config> {
         let reads_archive = self.credentials.is_some();
+        let inputs = named_inputs(&[
+            ("--p12-password-file", &self.fragment.p12.p12_password_file),
+            ("--p11-pin-file", &self.fragment.p11.p11_pin_file),
+        ]);
         let (fragment, template_dir) = self.fragment.into_options(reads_archive)?;
         let only = match self.only {
             None => None,
@@ -456,6 +517,7 @@ impl RenderArgs {
             only,
             epoch: source_date_epoch()?,
             now: x509::now_unix(),
+            inputs,
         })
     }
 }
@@ -892,6 +954,14 @@ impl DeviceCertsArgs {
             };
             Error::Usage(format!("{flag} {why}"))
         })?;
+        let inputs = named_inputs(&[
+            (
+                "--fleet-ca-key-password-file",
+                &self.fleet_ca_key_password_file,
+            ),
+            ("--ids", &self.ids.ids),
+            ("--p12-password-file", &self.p12_password_file),
+        ]);
         let password = match &self.fleet_ca_key_password_file {
             Some(path) => Some(read_secret_file(path, "--fleet-ca-key-password-file")?),
             None => match std::env::var(FLEET_CA_KEY_PASSWORD_ENV) {
@@ -924,9 +994,10 @@ impl DeviceCertsArgs {
             }
             .resolve()?,
             force: self.force,
-            lock_timeout: std::time::Duration::from_secs(self.lock_timeout),
+            lock_timeout: lock_timeout(self.lock_timeout),
             epoch: source_date_epoch()?,
             now: x509::now_unix(),
+            inputs,
         })
     }
 }

@@ -587,3 +587,233 @@ fn runs_killed_at_random_moments_leave_nothing_the_next_run_cannot_finish() {
         s.verify().success();
     }
 }
+
+// --- 8. outputs over inputs (issue 19, defect 4) ----------------------------------
+
+#[test]
+fn an_output_that_is_an_input_is_refused() {
+    let s = Setup::new();
+    let archive = fs::read(&s.zip).unwrap();
+    let same = "(the same file): an output never replaces an input; nothing was written";
+    // The manifest, or render's output, at the archive (and through a link).
+    let link = s.dir.join("link.zip");
+    std::os::unix::fs::symlink(&s.zip, &link).unwrap();
+    for manifest in [&s.zip, &link] {
+        s.stage_args(&[
+            "--method".as_ref(),
+            "shared-cred".as_ref(),
+            "--device-root".as_ref(),
+            s.dev.as_os_str(),
+            "--manifest".as_ref(),
+            manifest.as_os_str(),
+        ])
+        .run()
+        .code(2)
+        .stderr_has("is --credentials `")
+        .stderr_has(same);
+        sota(["render", "--method", "shared-cred", "--credentials"])
+            .arg(&s.zip)
+            .arg("--output")
+            .arg(manifest)
+            .run()
+            .code(2)
+            .stderr_has(same);
+    }
+    assert!(!s.dev.exists());
+    // The host root is the archive's folder, with --force: the host-only
+    // credentials.zip would replace it.
+    let folder = s.dir.join("downloads");
+    fs::create_dir(&folder).unwrap();
+    let zip = folder.join("credentials.zip");
+    fs::copy(&s.zip, &zip).unwrap();
+    sota([
+        "stage",
+        "--method",
+        "shared-cred",
+        "--force",
+        "--credentials",
+    ])
+    .arg(&zip)
+    .arg("--device-root")
+    .arg(&s.dev)
+    .arg("--host-root")
+    .arg(&folder)
+    .env("SOURCE_DATE_EPOCH", EPOCH)
+    .run()
+    .code(2)
+    .stderr_has("the staged file host:credentials.zip (under --host-root) is --credentials `")
+    .stderr_has(same);
+    assert_eq!(fs::read(&zip).unwrap(), archive);
+    assert_eq!(fs::read(&s.zip).unwrap(), archive);
+    assert!(!s.dev.exists());
+    // A file at --manifest that is no manifest of the tool is kept.
+    let notes = s.dir.write("manifest.json", "my notes\n");
+    s.stage("shared-cred", &[])
+        .run()
+        .code(2)
+        .stderr_has("exists and is not a manifest of sota-stage");
+    assert_eq!(fs::read(&notes).unwrap(), b"my notes\n");
+    // A manifest of the tool is replaced.
+    fs::remove_file(&notes).unwrap();
+    s.stage("shared-cred", &[]).run().success();
+    s.stage("shared-cred", &["--hardware-id", "rpi4", "--force"])
+        .run()
+        .success();
+    s.verify().success();
+}
+
+// --- 9. roots that are links, huge timeouts, bind mounts (defects 5, 6) --------
+
+#[test]
+fn a_root_that_is_a_link_is_resolved_and_the_lock_wait_is_bounded() {
+    let s = Setup::new();
+    let real = s.dir.join("real-image");
+    fs::create_dir(&real).unwrap();
+    let link = s.dir.join("image-link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    s.stage_args(&[
+        "--method".as_ref(),
+        "shared-cred".as_ref(),
+        "--device-root".as_ref(),
+        link.as_os_str(),
+        "--lock-timeout".as_ref(),
+        "2".as_ref(),
+    ])
+    .timeout(Duration::from_secs(30))
+    .run()
+    .success();
+    assert!(real.join(DEVICE_ZIP).is_file());
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // A lock held on the folder the link names is waited for, and the wait
+    // ends at the timeout.
+    let mut holder = Command::new("flock")
+        .arg(&real)
+        .args(["sleep", "5"])
+        .spawn()
+        .expect("flock(1) from util-linux is needed");
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    s.stage_args(&[
+        "--method".as_ref(),
+        "shared-cred".as_ref(),
+        "--device-root".as_ref(),
+        link.as_os_str(),
+        "--lock-timeout".as_ref(),
+        "1".as_ref(),
+    ])
+    .timeout(Duration::from_secs(30))
+    .run()
+    .code(3)
+    .stderr_has("still holds it after 1 s");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // The largest timeout is cut to the documented day, not a panic.
+    s.stage("shared-cred", &["--lock-timeout", "18446744073709551615"])
+        .run()
+        .success();
+    s.verify().success();
+}
+
+#[test]
+fn a_host_root_that_is_a_bind_mount_of_a_device_folder_is_refused() {
+    let s = Setup::new();
+    s.stage("shared-cred", &[]).run().success();
+    let before = s.tree();
+    // In a private mount namespace, so nothing leaks: the host root is the
+    // device root itself, then its var/sota/import, under another path.
+    for (source, message) in [
+        (
+            s.dev.clone(),
+            "are the same folder (a bind mount or another path to it)",
+        ),
+        (
+            s.dev.join("var/sota/import"),
+            "host root and device:var/sota/import are the same folder",
+        ),
+    ] {
+        let script = "mount --bind \"$1\" \"$2\" && exec \"$3\" stage --method shared-cred --credentials \"$4\" --device-root \"$5\" --host-root \"$2\"";
+        Cmd::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
+            .arg(&source)
+            .arg(&s.host)
+            .arg(env!("CARGO_BIN_EXE_sota-stage"))
+            .arg(&s.zip)
+            .arg(&s.dev)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .run()
+            .code(2)
+            .stderr_has(message)
+            .stderr_has("the host's secrets would land in the image");
+        assert_eq!(s.tree(), before, "{message}");
+    }
+    for name in ["targets.sec", "treehub.json", "credentials.zip"] {
+        assert!(
+            tree(&s.dev)
+                .keys()
+                .all(|p| p.rsplit('/').next() != Some(name)),
+            "{name} in the device tree"
+        );
+    }
+}
+
+// --- 10. --force and the folders it empties (defect 7) --------------------------
+
+#[test]
+fn force_removes_the_folders_its_removals_leave_empty() {
+    let s = Setup::with(|c| c.file("director.root.json", ROOT_JSON));
+    s.stage("shared-cred", &[]).run().success();
+    assert!(s.dev.join("var/sota/import/director/root.json").is_file());
+    // Without pinning, with the same archive: both pinned roots go, and
+    // their folders with them.
+    s.stage("shared-cred", &["--no-root-pinning", "--force"])
+        .run()
+        .success()
+        .stderr_has("2 no longer staged removed");
+    assert!(!s.dev.join("var/sota/import/director").exists());
+    assert!(!s.dev.join("var/sota/import/repo").exists());
+    assert!(s.dev.join("var/sota").is_dir());
+    s.verify().success();
+    // A folder that holds something else stays.
+    s.stage("shared-cred", &["--force"]).run().success();
+    fs::write(s.dev.join("var/sota/import/director/mine"), "x").unwrap();
+    s.stage("shared-cred", &["--no-root-pinning", "--force"])
+        .run()
+        .success();
+    assert!(s.dev.join("var/sota/import/director/mine").is_file());
+}
+
+// --- 11. SOTA_STAGE_SYNC (defect 8) ----------------------------------------------
+
+#[test]
+fn sota_stage_sync_takes_the_usual_switch_values() {
+    let s = Setup::new();
+    for value in ["1", "true", "Yes", "ON", "0", "off", "No", "FALSE", ""] {
+        s.stage("shared-cred", &[])
+            .env("SOTA_STAGE_SYNC", value)
+            .run()
+            .success();
+    }
+    s.verify().success();
+    let long = format!("2\u{1b}[31m{}", "x".repeat(200));
+    for (value, shown) in [("2", "`2`"), (long.as_str(), "`2\\u{1b}[31mxxxx")] {
+        s.stage("shared-cred", &[])
+            .env("SOTA_STAGE_SYNC", value)
+            .run()
+            .code(2)
+            .stderr_has(&format!("SOTA_STAGE_SYNC={shown}"))
+            .stderr_has("set it to 1, 0, true, false, yes, no, on or off")
+            .stderr_lacks(&"x".repeat(40));
+    }
+}

@@ -15,7 +15,10 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::commands::shared::{self, file_label, read_checked, read_templates, Outcome};
+use crate::commands::shared::{
+    self, file_label, flag_file, read_checked, read_templates, refuse_outputs_over_inputs, Named,
+    Outcome,
+};
 use crate::crypto::error::CryptoError;
 use crate::crypto::issue::{check_device_id, FleetCa, Issued, KeyType, SubjectExtra};
 use crate::crypto::private_key;
@@ -60,6 +63,9 @@ pub struct Config {
     pub epoch: i64,
     /// Now: the certificates' notBefore.
     pub now: i64,
+    /// The other files the command line read (the id list, password
+    /// files), named by their flags: no output may be one.
+    pub inputs: Vec<Named>,
 }
 
 pub fn run(config: &Config) -> Result<Outcome> {
@@ -110,6 +116,7 @@ pub fn run(config: &Config) -> Result<Outcome> {
         device: &config.out,
         host: Some(&config.out),
     };
+    check_outputs(config, &plan)?;
     let applied = apply::apply(&plan, &roots, None, &write)?;
     stderr.push_str(&format!(
         "issued {} device certificates ({}, signed by `{}`) into `{}`: {} files written; see {DEVICES_JSON} and {DEVICES_CSV}\n",
@@ -124,6 +131,37 @@ pub fn run(config: &Config) -> Result<Outcome> {
         stderr,
         exit: EXIT_OK,
     })
+}
+
+/// No bundle or record is written over a file the run reads: the fleet
+/// CA, its key, the archive, the id list, a password file.
+fn check_outputs(config: &Config, plan: &crate::plan::files::Plan) -> Result<()> {
+    let mut inputs: Vec<Named> = vec![
+        (
+            flag_file("--fleet-ca", &config.fleet_ca),
+            config.fleet_ca.clone(),
+        ),
+        (
+            flag_file("--fleet-ca-key", &config.fleet_ca_key),
+            config.fleet_ca_key.clone(),
+        ),
+    ];
+    inputs.extend(
+        config
+            .credentials
+            .iter()
+            .map(|c| (flag_file("--credentials", c), c.clone())),
+    );
+    inputs.extend(config.inputs.iter().cloned());
+    let outputs: Vec<Named> = plan
+        .files
+        .iter()
+        .map(|f| {
+            let path = config.out.join(&f.path);
+            (flag_file("--out's", &path), path)
+        })
+        .collect();
+    refuse_outputs_over_inputs(&outputs, &inputs)
 }
 
 /// Reads the CA certificate and key and checks them together.

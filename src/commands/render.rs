@@ -5,7 +5,10 @@
 use std::path::PathBuf;
 
 use crate::aktualizr::paths::SYSTEM_CONFIG_DIR;
-use crate::commands::shared::{file_label, read_checked, read_templates, Outcome};
+use crate::commands::shared::{
+    file_label, flag_file, read_checked, read_templates, refuse_outputs_over_inputs,
+    template_inputs, Named, Outcome,
+};
 use crate::error::{Error, Result, EXIT_OK};
 use crate::plan::files::file_mode;
 use crate::plan::fragments::{self, Fragment};
@@ -45,6 +48,9 @@ pub struct Config {
     pub only: Option<Only>,
     pub epoch: i64,
     pub now: i64,
+    /// The other files the command line read (password and PIN files),
+    /// named by their flags: no output may be one.
+    pub inputs: Vec<Named>,
 }
 
 pub fn run(config: &Config) -> Result<Outcome> {
@@ -73,6 +79,7 @@ pub fn run(config: &Config) -> Result<Outcome> {
         }
         (Some(Only::HardwareId), None) => Vec::new(),
     };
+    check_outputs(config, &fragments)?;
     match &config.output {
         Output::Dir(dir) => {
             for f in &fragments {
@@ -118,4 +125,28 @@ pub fn run(config: &Config) -> Result<Outcome> {
             })
         }
     }
+}
+
+/// No fragment is written over a file the run reads: the archive, a
+/// template, a password or PIN file.
+fn check_outputs(config: &Config, fragments: &[Fragment]) -> Result<()> {
+    let mut inputs: Vec<Named> = config
+        .credentials
+        .iter()
+        .map(|c| (flag_file("--credentials", c), c.clone()))
+        .collect();
+    inputs.extend(template_inputs(config.template_dir.as_deref()));
+    inputs.extend(config.inputs.iter().cloned());
+    let outputs: Vec<Named> = match &config.output {
+        Output::Stdout => Vec::new(),
+        Output::File(path) => vec![(flag_file("--output", path), path.clone())],
+        Output::Dir(dir) => fragments
+            .iter()
+            .map(|f| {
+                let path = dir.join(&f.name);
+                (flag_file("--output-dir's", &path), path)
+            })
+            .collect(),
+    };
+    refuse_outputs_over_inputs(&outputs, &inputs)
 }

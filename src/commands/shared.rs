@@ -2,7 +2,8 @@
 //! archive, reading the template folder, and the wording of hints and
 //! refusals that name the command line's flags.
 
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use crate::checks::{self, Context, Findings, Hints};
 use crate::error::{Blocker, Error, Result};
@@ -152,4 +153,51 @@ pub(crate) fn warnings_text(label: &str, problems: &[Problem]) -> String {
             )
         })
         .collect()
+}
+
+/// A file a run reads or writes, as the messages name it (`--credentials
+/// `c.zip``, `host:credentials.zip (under --host-root)`), and its path.
+pub(crate) type Named = (String, PathBuf);
+
+/// `--flag `path``, the path escaped.
+pub(crate) fn flag_file(flag: &str, path: &Path) -> String {
+    format!("{flag} `{}`", escape(&path.display().to_string()))
+}
+
+/// The templates of `--template-dir`, as inputs of the run.
+pub(crate) fn template_inputs(dir: Option<&Path>) -> Vec<Named> {
+    let Some(entries) = dir.and_then(|d| std::fs::read_dir(d).ok()) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .take(MAX_TEMPLATE_DIR_ENTRIES)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "hbs"))
+        .map(|p| (flag_file("the template", &p), p))
+        .collect()
+}
+
+/// Refuses an output that is one of the inputs: the same file once links
+/// are followed (the same device and inode numbers, so a hard link or a
+/// bind mount is seen too), whatever the paths say. An output that does
+/// not exist yet is no input. Run before anything is written.
+pub(crate) fn refuse_outputs_over_inputs(outputs: &[Named], inputs: &[Named]) -> Result<()> {
+    let id = |path: &Path| std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+    let inputs: Vec<(&String, (u64, u64))> = inputs
+        .iter()
+        .filter_map(|(name, path)| Some((name, id(path)?)))
+        .collect();
+    if inputs.is_empty() {
+        return Ok(());
+    }
+    for (output, path) in outputs {
+        let Some(out) = id(path) else { continue };
+        if let Some((input, _)) = inputs.iter().find(|(_, i)| *i == out) {
+            return Err(Error::Usage(format!(
+                "{output} is {input} (the same file): an output never replaces an input; nothing was written: write it elsewhere"
+            )));
+        }
+    }
+    Ok(())
 }

@@ -6,8 +6,12 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use crate::commands::shared::{file_label, read_checked, read_templates, warnings_text, Outcome};
+use crate::commands::shared::{
+    file_label, flag_file, read_checked, read_templates, refuse_outputs_over_inputs,
+    template_inputs, warnings_text, Named, Outcome,
+};
 use crate::error::{Error, Result, EXIT_OK};
+use crate::files::{self, Kind};
 use crate::intake::catalogue::Side;
 use crate::plan::files::{Plan, MODE_FILE};
 use crate::plan::manifest::Manifest;
@@ -30,6 +34,9 @@ pub struct Config {
     pub sync: bool,
     /// How long to wait for another run on the same roots.
     pub lock_timeout: Duration,
+    /// The other files the command line read (password, PIN and device
+    /// certificate files), named by their flags: no output may be one.
+    pub inputs: Vec<Named>,
 }
 
 pub fn run(config: &Config) -> Result<Outcome> {
@@ -44,12 +51,14 @@ pub fn run(config: &Config) -> Result<Outcome> {
     )?;
     let plan = staging::plan(&label, &archive, &findings, opts, &templates)?;
     check_overlaps(config, &plan)?;
+    check_outputs(config, &plan)?;
     if let Some(path) = &config.manifest {
         let roots = [
             Some(config.device_root.as_path()),
             config.host_root.as_deref(),
         ];
         check_manifest_path(path, &roots)?;
+        check_old_manifest(path)?;
     }
     let roots = Roots {
         device: &config.device_root,
@@ -88,6 +97,67 @@ pub fn run(config: &Config) -> Result<Outcome> {
         stderr,
         exit: EXIT_OK,
     })
+}
+
+/// No file the run writes or removes (the manifest, a staged file, a file
+/// `--force` removes) is one it reads: the archive, a template, a password,
+/// PIN or device certificate file.
+fn check_outputs(config: &Config, plan: &Plan) -> Result<()> {
+    let mut inputs = vec![(
+        flag_file("--credentials", &config.credentials),
+        config.credentials.clone(),
+    )];
+    inputs.extend(template_inputs(config.template_dir.as_deref()));
+    inputs.extend(config.inputs.iter().cloned());
+    let root_flag = |side: Side| match side {
+        Side::Device => "--device-root",
+        Side::Host => "--host-root",
+    };
+    let root = |side: Side| match side {
+        Side::Device => Some(config.device_root.as_path()),
+        Side::Host => config.host_root.as_deref(),
+    };
+    let mut outputs: Vec<Named> = Vec::new();
+    if let Some(path) = &config.manifest {
+        outputs.push((flag_file("--manifest", path), path.clone()));
+    }
+    let staged = plan
+        .files
+        .iter()
+        .map(|f| (f.side, f.path.as_str(), "the staged file"));
+    let retired = plan
+        .retired
+        .iter()
+        .map(|(side, rel)| (*side, rel.as_str(), "the file --force removes,"));
+    for (side, rel, what) in staged.chain(retired) {
+        if let Some(root) = root(side) {
+            outputs.push((
+                format!("{what} {}:{rel} (under {})", side.as_str(), root_flag(side)),
+                root.join(rel),
+            ));
+        }
+    }
+    refuse_outputs_over_inputs(&outputs, &inputs)
+}
+
+/// An existing file at `--manifest` is replaced only when it reads as a
+/// manifest of this tool: never a file of something else given by mistake.
+fn check_old_manifest(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_file() => {}
+        // Missing, or not a file (refused by the writer).
+        _ => return Ok(()),
+    }
+    let readable = files::read(path, Kind::Manifest)
+        .ok()
+        .is_some_and(|bytes| Manifest::parse(&file_label(path), &bytes).is_ok());
+    if readable {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{} exists and is not a manifest of sota-stage; it is replaced only when it is one, and nothing was written: remove it or give another path",
+        flag_file("--manifest", path)
+    )))
 }
 
 /// The roots and the manifest must not overlap (after `..` and the

@@ -9,20 +9,41 @@
 //! asked), and only when all are written are they renamed into place. On
 //! any failure the temporaries are removed, replaced and removed files are
 //! put back, folder modes are set back, created folders are removed: the
-//! roots and the manifest are as they were. Symbolic links are never
-//! followed.
+//! roots and the manifest are as they were.
+//!
+//! Symbolic links are never followed below a root. A root given as a link
+//! is resolved once, and every folder below it is opened from its parent's
+//! handle, one name at a time, with `O_NOFOLLOW | O_DIRECTORY`; every
+//! file is created, renamed and removed relative to its folder's handle.
+//! The folders are looked at when the run checks, and opened again when it
+//! writes: a folder swapped for a link in between fails the run (nothing
+//! is written through the link), and so does one swapped for another
+//! folder. The two roots must not share a folder, which paths alone cannot
+//! tell (a bind mount): the device and inode numbers of every folder a run
+//! opens in one root are compared with those of the other.
 
-use std::collections::BTreeSet;
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
+use std::fs::{self, DirBuilder, File};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
 use crate::aktualizr::paths::OWNED_DIRS;
 use crate::error::{Error, Result};
+use crate::escape::escape;
 use crate::intake::catalogue::Side;
 use crate::plan::files::{is_within, leftover, Plan, MODE_DIR, OLD, TEMP};
+
+/// The longest a run waits for another run's lock: one day. A longer wait
+/// asked for is cut to it.
+pub const MAX_LOCK_TIMEOUT: Duration = Duration::from_secs(86_400);
 
 /// Where the two roots are.
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +72,8 @@ pub struct Options {
     pub force: bool,
     /// fsync every file written, then each changed folder once.
     pub sync: bool,
-    /// How long to wait for another run that holds the roots.
+    /// How long to wait for another run that holds the roots (at most
+    /// [`MAX_LOCK_TIMEOUT`]).
     pub lock_timeout: Duration,
 }
 
@@ -105,12 +127,14 @@ pub fn apply(
 /// and `epoch` as mtime: for `render`'s output, outside any root.
 pub fn write_file(path: &Path, bytes: &[u8], mode: u32, epoch: i64) -> Result<()> {
     let temp = temp_name(path, TEMP);
-    write_temp(&temp, bytes, mode, epoch, true)?;
+    write_temp_path(&temp, bytes, mode, epoch)?;
     fs::rename(&temp, path).map_err(|e| {
         let _ = fs::remove_file(&temp);
         Error::io("rename into place", path, e)
     })?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")));
+    if let Ok(dir) = File::open(path.parent().unwrap_or(Path::new("."))) {
+        let _ = dir.sync_all();
+    }
     Ok(())
 }
 
@@ -127,6 +151,146 @@ fn label(side: Side, path: &str) -> String {
     format!("{}:{path}", side.as_str())
 }
 
+/// `a/b/c` -> (`a/b`, `c`); `c` -> (``, `c`).
+fn split(rel: &str) -> (&str, &str) {
+    rel.rsplit_once('/').unwrap_or(("", rel))
+}
+
+/// Folders opened with [`DIR_FLAGS`] never follow a link, and are folders.
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+/// (device, inode): what a file is, whatever the path that reached it.
+#[allow(clippy::unnecessary_cast)]
+fn identity(st: &rfs::Stat) -> (u64, u64) {
+    (st.st_dev as u64, st.st_ino as u64)
+}
+
+/// The folders a run holds open: the roots, each folder below them opened
+/// from its parent's handle (never through a link), and the manifest's
+/// folder; keyed by side and path relative to the root (`""` is the
+/// root). A folder found missing is remembered as missing.
+#[derive(Debug, Default)]
+struct Opened {
+    fds: Vec<OwnedFd>,
+    /// (device, inode) of each.
+    ids: Vec<(u64, u64)>,
+    /// How each is named in messages.
+    shown: Vec<PathBuf>,
+    at: BTreeMap<(Side, String), Option<usize>>,
+}
+
+impl Opened {
+    fn push(&mut self, fd: OwnedFd, shown: PathBuf) -> io::Result<usize> {
+        let id = identity(&rfs::fstat(&fd)?);
+        self.fds.push(fd);
+        self.ids.push(id);
+        self.shown.push(shown);
+        Ok(self.fds.len() - 1)
+    }
+
+    /// The handle of folder `i` (an index this value gave).
+    fn fd(&self, i: usize) -> Result<BorrowedFd<'_>> {
+        self.fds
+            .get(i)
+            .map(AsFd::as_fd)
+            .ok_or_else(|| Error::Invalid(format!("internal error: no folder handle {i}")))
+    }
+
+    fn shown(&self, i: usize, name: &str) -> PathBuf {
+        self.shown
+            .get(i)
+            .map(|p| p.join(name))
+            .unwrap_or_else(|| PathBuf::from(name))
+    }
+
+    /// Folder `rel` of `side`, opened from the root one name at a time;
+    /// `None` when it or a folder above it does not exist. Anything else
+    /// than a folder on the way (a link, a file) is refused.
+    fn get(&mut self, side: Side, rel: &str) -> Result<Option<usize>> {
+        if let Some(found) = self.at.get(&(side, rel.to_string())) {
+            return Ok(*found);
+        }
+        let (parent, name) = split(rel);
+        if rel.is_empty() || name.is_empty() {
+            return Err(Error::Invalid(format!(
+                "internal error: {} has no root handle",
+                label(side, rel)
+            )));
+        }
+        let found = match self.get(side, parent)? {
+            None => None,
+            Some(p) => match rfs::openat(self.fd(p)?, name, DIR_FLAGS, Mode::empty()) {
+                Ok(fd) => {
+                    let shown = self.shown(p, name);
+                    Some(
+                        self.push(fd, shown.clone())
+                            .map_err(|e| Error::io("look at", &shown, e))?,
+                    )
+                }
+                Err(Errno::NOENT) => None,
+                Err(Errno::LOOP | Errno::NOTDIR) => {
+                    return Err(Error::Invalid(format!(
+                        "{} exists and is not a folder; remove it",
+                        label(side, rel)
+                    )))
+                }
+                Err(e) => return Err(Error::io("open", &self.shown(p, name), e.into())),
+            },
+        };
+        self.at.insert((side, rel.to_string()), found);
+        Ok(found)
+    }
+
+    /// [`Opened::get`] for the write phase: the folder must be the one the
+    /// check phase looked at (`looked`), not another swapped in since.
+    fn get_same(&mut self, side: Side, rel: &str, looked: &Opened) -> Result<Option<usize>> {
+        let (parent, _) = split(rel);
+        if !rel.is_empty() {
+            self.get_same(side, parent, looked)?;
+        }
+        let now = self.get(side, rel)?;
+        let before = looked
+            .at
+            .get(&(side, rel.to_string()))
+            .copied()
+            .flatten()
+            .and_then(|i| looked.ids.get(i));
+        let now_id = now.and_then(|i| self.ids.get(i));
+        match (before, now_id) {
+            (Some(a), Some(b)) if a != b => Err(Error::Invalid(format!(
+                "{} was replaced by another folder while this run was staging; nothing was written: run again",
+                label(side, rel)
+            ))),
+            (Some(_), None) => Err(Error::Invalid(format!(
+                "{} was removed while this run was staging; nothing was written: run again",
+                label(side, rel)
+            ))),
+            _ => Ok(now),
+        }
+    }
+}
+
+/// Looks at a name in a folder, without following a link.
+fn stat_in(dir: BorrowedFd<'_>, name: &str) -> io::Result<Option<rfs::Stat>> {
+    match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(st)),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn file_type(st: &rfs::Stat) -> FileType {
+    FileType::from_raw_mode(st.st_mode)
+}
+
+#[allow(clippy::unnecessary_cast)]
+fn mode_of(st: &rfs::Stat) -> u32 {
+    st.st_mode as u32 & 0o7777
+}
+
 /// [`apply`], calling `hook` before each step; a hook error fails the step.
 pub fn apply_with(
     plan: &Plan,
@@ -135,28 +299,27 @@ pub fn apply_with(
     opts: &Options,
     hook: &dyn Fn(Step) -> io::Result<()>,
 ) -> Result<Applied> {
-    let target = |root: Side, rel: &str| -> Result<PathBuf> {
-        roots.get(root).map(|r| r.join(rel)).ok_or_else(|| {
-            Error::Usage(format!(
-                "the plan has {} files but no {0} root was given",
-                root.as_str()
-            ))
-        })
-    };
     for file in &plan.files {
-        target(file.side, &file.path)?;
+        if roots.get(file.side).is_none() {
+            return Err(Error::Usage(format!(
+                "the plan has {} files but no {0} root was given",
+                file.side.as_str()
+            )));
+        }
     }
+    let both_sides = plan.files.iter().any(|f| f.side == Side::Device)
+        && plan.files.iter().any(|f| f.side == Side::Host);
 
     // 0. Create the missing roots, then hold them: a second run on the
     // same roots waits here until this one is done.
     let mut undo = Undo::default();
-    let locked = (|| -> Result<Vec<File>> {
+    let locked = (|| -> Result<Vec<LockedRoot>> {
         for root in [Some(roots.device), roots.host].into_iter().flatten() {
-            undo.created_dirs.extend(create_root(root)?);
+            undo.created_roots.extend(create_root(root)?);
         }
-        lock_roots(roots, opts.lock_timeout)
+        lock_roots(roots, opts.lock_timeout, both_sides)
     })();
-    let _locks = match locked {
+    let locked = match locked {
         Ok(locks) => locks,
         Err(e) => {
             undo.roll_back();
@@ -164,262 +327,544 @@ pub fn apply_with(
         }
     };
     let result = (|| -> Result<Applied> {
-        let recovered = recover(plan, roots, outside)?;
-        let mut applied = transaction(plan, roots, outside, opts, hook, &target, &mut undo)?;
+        let mut looked = Opened::default();
+        for root in &locked {
+            add_root(&mut looked, root)?;
+            add_root(&mut undo.held, root)?;
+        }
+        let recovered = recover(plan, &mut looked, outside)?;
+        let mut applied = transaction(
+            plan,
+            &mut looked,
+            outside,
+            opts,
+            hook,
+            both_sides,
+            &mut undo,
+        )?;
         applied.recovered = recovered;
         Ok(applied)
     })();
-    match result {
+    let applied = match result {
         Ok(applied) => {
-            undo.finish(opts);
+            undo.finish(plan, opts);
             Ok(applied)
         }
         Err(e) => {
             undo.roll_back();
             Err(e)
         }
+    };
+    drop(undo);
+    drop(locked);
+    applied
+}
+
+/// Makes a locked root the folder `""` of its sides in `opened`.
+fn add_root(opened: &mut Opened, root: &LockedRoot) -> Result<()> {
+    let fd = root
+        .file
+        .try_clone()
+        .map_err(|e| Error::io("open", &root.shown, e))?;
+    let i = opened
+        .push(OwnedFd::from(fd), root.shown.clone())
+        .map_err(|e| Error::io("look at", &root.shown, e))?;
+    for side in &root.sides {
+        opened.at.insert((*side, String::new()), Some(i));
     }
+    Ok(())
+}
+
+/// The folder of the outside file, opened by its path, and its name.
+fn open_outside(out: &Outside<'_>) -> Result<(OwnedFd, String, PathBuf)> {
+    let name = out
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| {
+            Error::io(
+                "write the manifest to",
+                out.path,
+                io::Error::other("the path names no file"),
+            )
+        })?;
+    let folder = out
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let fd = rfs::openat(
+        rfs::CWD,
+        folder,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("write the manifest in", folder, e.into()))?;
+    Ok((fd, name, folder.to_path_buf()))
+}
+
+/// True when the file `name` in `dir` holds exactly `bytes`.
+fn same_bytes(dir: BorrowedFd<'_>, name: &str, bytes: &[u8], shown: &Path) -> Result<bool> {
+    let fd = rfs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("read", shown, e.into()))?;
+    let mut held = Vec::with_capacity(bytes.len());
+    File::from(fd)
+        .take(bytes.len() as u64 + 1)
+        .read_to_end(&mut held)
+        .map_err(|e| Error::io("read", shown, e))?;
+    Ok(held == bytes)
+}
+
+/// One file to write: in folder `dir` (a handle of [`Undo::held`]), as
+/// `name`.
+#[derive(Debug)]
+struct FileAction<'p> {
+    dir: usize,
+    name: String,
+    action: Action,
+    bytes: &'p [u8],
+    mode: u32,
 }
 
 /// Looks at everything, then changes it; `undo` records each change.
 fn transaction(
     plan: &Plan,
-    roots: &Roots<'_>,
+    looked: &mut Opened,
     outside: Option<&Outside<'_>>,
     opts: &Options,
     hook: &dyn Fn(Step) -> io::Result<()>,
-    target: &dyn Fn(Side, &str) -> Result<PathBuf>,
+    both_sides: bool,
     undo: &mut Undo,
 ) -> Result<Applied> {
     // 1. Look at everything; change nothing.
     let mut conflicts = Vec::new();
     let mut dir_actions = Vec::new();
     for dir in &plan.dirs {
-        let path = target(dir.side, &dir.path)?;
-        let action = match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => {
-                let mode = m.permissions().mode() & 0o7777;
-                if mode == dir.mode() {
-                    Action::Keep
-                } else if opts.force || dir.owned() {
-                    Action::Replace
-                } else {
-                    conflicts.push(format!(
-                        "{} exists with mode {mode:04o}, not {:04o}",
-                        label(dir.side, &dir.path),
-                        dir.mode()
-                    ));
-                    Action::Keep
+        let (parent, _) = split(&dir.path);
+        // A missing parent means a missing folder: it is created.
+        let action = match looked.get(dir.side, parent)? {
+            None => Action::Create,
+            Some(_) => match looked.get(dir.side, &dir.path)? {
+                None => Action::Create,
+                Some(i) => {
+                    let fd = looked.fd(i)?;
+                    let st = rfs::fstat(fd)
+                        .map_err(|e| Error::io("look at", &looked.shown(i, ""), e.into()))?;
+                    let mode = mode_of(&st);
+                    if mode == dir.mode() {
+                        Action::Keep
+                    } else if opts.force || dir.owned() {
+                        Action::Replace
+                    } else {
+                        conflicts.push(format!(
+                            "{} exists with mode {mode:04o}, not {:04o}",
+                            label(dir.side, &dir.path),
+                            dir.mode()
+                        ));
+                        Action::Keep
+                    }
                 }
-            }
-            Ok(_) => {
-                return Err(Error::Invalid(format!(
-                    "{} exists and is not a folder; remove it",
-                    label(dir.side, &dir.path)
-                )))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Action::Create,
-            Err(e) => return Err(Error::io("look at", &path, e)),
+            },
         };
-        dir_actions.push((path, action, dir.mode()));
+        dir_actions.push(action);
     }
-    let mut file_actions = Vec::new();
+    let mut files = Vec::new();
     for file in &plan.files {
-        let path = target(file.side, &file.path)?;
-        let action = match fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_file() => {
-                let mode = m.permissions().mode() & 0o7777;
-                let same_mode = mode == file.mode();
-                let same_bytes = m.len() == file.contents.expose().len() as u64
-                    && fs::read(&path).map_err(|e| Error::io("read", &path, e))?
-                        == *file.contents.expose();
-                if same_mode && same_bytes {
-                    Action::Keep
-                } else if opts.force {
-                    Action::Replace
-                } else {
-                    conflicts.push(format!(
-                        "{} exists with {}",
-                        label(file.side, &file.path),
-                        if same_bytes {
-                            format!("mode {mode:04o}, not {:04o}", file.mode())
+        let (parent, name) = split(&file.path);
+        let bytes = file.contents.expose().as_slice();
+        let action = match looked.get(file.side, parent)? {
+            None => Action::Create,
+            Some(p) => {
+                let shown = looked.shown(p, name);
+                match stat_in(looked.fd(p)?, name).map_err(|e| Error::io("look at", &shown, e))? {
+                    None => Action::Create,
+                    Some(st) if file_type(&st) == FileType::RegularFile => {
+                        let mode = mode_of(&st);
+                        let same_mode = mode == file.mode();
+                        let same_bytes = u64::try_from(st.st_size).ok() == Some(bytes.len() as u64)
+                            && same_bytes(looked.fd(p)?, name, bytes, &shown)?;
+                        if same_mode && same_bytes {
+                            Action::Keep
+                        } else if opts.force {
+                            Action::Replace
                         } else {
-                            "different content".to_string()
+                            conflicts.push(format!(
+                                "{} exists with {}",
+                                label(file.side, &file.path),
+                                if same_bytes {
+                                    format!("mode {mode:04o}, not {:04o}", file.mode())
+                                } else {
+                                    "different content".to_string()
+                                }
+                            ));
+                            Action::Keep
                         }
-                    ));
-                    Action::Keep
+                    }
+                    Some(_) => {
+                        return Err(Error::Invalid(format!(
+                            "{} exists and is not a regular file (a folder or a link); remove it",
+                            label(file.side, &file.path)
+                        )))
+                    }
                 }
             }
-            Ok(_) => {
-                return Err(Error::Invalid(format!(
-                    "{} exists and is not a regular file (a folder or a link); remove it",
-                    label(file.side, &file.path)
-                )))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Action::Create,
-            Err(e) => return Err(Error::io("look at", &path, e)),
         };
-        file_actions.push((path, action, file.contents.expose().as_slice(), file.mode()));
+        files.push((file.side, parent, name, action, bytes, file.mode()));
     }
     // Files of the tool that this plan does not stage (another method's,
     // a hardware ID no longer given): only with force, and never a folder.
     let mut retired = Vec::new();
     for (side, rel) in &plan.retired {
-        let Some(root) = roots.get(*side) else {
+        if !looked.at.contains_key(&(*side, String::new())) {
+            continue;
+        }
+        let (parent, name) = split(rel);
+        let Some(p) = looked.get(*side, parent)? else {
             continue;
         };
-        let path = root.join(rel);
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) if opts.force => retired.push(path),
-            Ok(_) => conflicts.push(format!(
+        let shown = looked.shown(p, name);
+        match stat_in(looked.fd(p)?, name).map_err(|e| Error::io("look at", &shown, e))? {
+            Some(st) if file_type(&st) == FileType::Directory => {}
+            Some(_) if opts.force => retired.push((*side, rel.as_str())),
+            Some(_) => conflicts.push(format!(
                 "{} is not staged by this run (left by a run of another method or with other options); it would be removed",
                 label(*side, rel)
             )),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("look at", &path, e)),
+            None => {}
         }
     }
     if !conflicts.is_empty() {
         return Err(Error::Conflicts(conflicts));
     }
-    // The manifest replaces whatever manifest is there: it is the tool's.
+    // The two roots share no folder: a host root that is a bind mount of
+    // a folder of the device root (or the other way round) has another
+    // path, but the same device and inode numbers.
+    if both_sides {
+        check_shared_folders(looked)?;
+    }
+    // The manifest replaces whatever manifest is there: it is the tool's
+    // (the command checked that it reads as one).
+    let mut outside_action = None;
     if let Some(out) = outside {
-        let action = match fs::symlink_metadata(out.path) {
-            Ok(m) if m.file_type().is_file() => Action::Replace,
-            Ok(_) => {
+        let (fd, name, folder) = open_outside(out)?;
+        let st = stat_in(fd.as_fd(), &name).map_err(|e| Error::io("look at", out.path, e))?;
+        let action = match st {
+            Some(st) if file_type(&st) == FileType::RegularFile => Action::Replace,
+            Some(_) => {
                 return Err(Error::io(
                     "write the manifest to",
                     out.path,
                     io::Error::other("it is not a regular file; remove it"),
                 ))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Action::Create,
-            Err(e) => return Err(Error::io("look at", out.path, e)),
+            None => Action::Create,
         };
-        file_actions.push((out.path.to_path_buf(), action, out.bytes, out.mode));
+        let i = undo
+            .held
+            .push(fd, folder)
+            .map_err(|e| Error::io("look at", out.path, e))?;
+        outside_action = Some(FileAction {
+            dir: i,
+            name,
+            action,
+            bytes: out.bytes,
+            mode: out.mode,
+        });
     }
 
-    // 2. Create folders, set their modes, write temporaries.
-    for (i, (path, action, mode)) in dir_actions.iter().enumerate() {
+    // 2. Open every folder again from the roots (a folder swapped for a
+    // link or another folder since it was looked at fails the run here),
+    // create the missing ones, set their modes, write temporaries.
+    for (i, (dir, action)) in plan.dirs.iter().zip(&dir_actions).enumerate() {
+        let (parent, name) = split(&dir.path);
         match action {
             Action::Create => {
-                hook(Step::CreateDir(i)).map_err(|e| Error::io("create folder", path, e))?;
+                let p = undo
+                    .held
+                    .get_same(dir.side, parent, looked)?
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                        "{} was removed while this run was staging; nothing was written: run again",
+                        label(dir.side, parent)
+                    ))
+                    })?;
+                let shown = undo.held.shown(p, name);
+                hook(Step::CreateDir(i)).map_err(|e| Error::io("create folder", &shown, e))?;
                 // Created with its mode (the umask can only narrow it), so
                 // a run killed before the chmod leaves no wider folder.
-                DirBuilder::new()
-                    .mode(*mode)
-                    .create(path)
-                    .map_err(|e| Error::io("create folder", path, e))?;
-                undo.created_dirs.push(path.clone());
-                hook(Step::SetDirMode(i)).map_err(|e| Error::io("set the mode of", path, e))?;
-                set_mode(path, *mode)?;
+                rfs::mkdirat(undo.held.fd(p)?, name, Mode::from_raw_mode(dir.mode()))
+                    .map_err(|e| Error::io("create folder", &shown, e.into()))?;
+                undo.created.push((p, name.to_string(), None));
+                let made = undo.held.get(dir.side, &dir.path)?.ok_or_else(|| {
+                    Error::io("create folder", &shown, io::Error::other("it is gone"))
+                })?;
+                if let Some(last) = undo.created.last_mut() {
+                    last.2 = Some(made);
+                }
+                hook(Step::SetDirMode(i)).map_err(|e| Error::io("set the mode of", &shown, e))?;
+                rfs::fchmod(undo.held.fd(made)?, Mode::from_raw_mode(dir.mode()))
+                    .map_err(|e| Error::io("set the mode of", &shown, e.into()))?;
             }
             Action::Replace => {
-                let old = fs::symlink_metadata(path)
-                    .map_err(|e| Error::io("look at", path, e))?
-                    .permissions()
-                    .mode()
-                    & 0o7777;
-                set_mode(path, *mode)?;
-                undo.moded_dirs.push((path.clone(), old));
+                let d = undo
+                    .held
+                    .get_same(dir.side, &dir.path, looked)?
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                        "{} was removed while this run was staging; nothing was written: run again",
+                        label(dir.side, &dir.path)
+                    ))
+                    })?;
+                let shown = undo.held.shown(d, "");
+                let fd = undo.held.fd(d)?;
+                let old =
+                    mode_of(&rfs::fstat(fd).map_err(|e| Error::io("look at", &shown, e.into()))?);
+                rfs::fchmod(fd, Mode::from_raw_mode(dir.mode()))
+                    .map_err(|e| Error::io("set the mode of", &shown, e.into()))?;
+                undo.moded.push((d, old));
             }
-            Action::Keep => {}
+            Action::Keep => {
+                undo.held.get_same(dir.side, &dir.path, looked)?;
+            }
         }
     }
+    let mut actions = Vec::new();
+    for (side, parent, name, action, bytes, mode) in files {
+        let dir = undo.held.get_same(side, parent, looked)?.ok_or_else(|| {
+            Error::Invalid(format!(
+                "{} was removed while this run was staging; nothing was written: run again",
+                label(side, parent)
+            ))
+        })?;
+        actions.push(FileAction {
+            dir,
+            name: name.to_string(),
+            action,
+            bytes,
+            mode,
+        });
+    }
+    actions.extend(outside_action);
     let mut pending = Vec::new();
-    for (i, (path, action, bytes, mode)) in file_actions.iter().enumerate() {
-        if *action == Action::Keep {
+    for (i, file) in actions.iter().enumerate() {
+        if file.action == Action::Keep {
             continue;
         }
-        let temp = temp_name(path, TEMP);
-        hook(Step::WriteTemp(i)).map_err(|e| Error::io("write", &temp, e))?;
-        undo.temps.push(temp.clone());
-        write_temp(&temp, bytes, *mode, opts.epoch, opts.sync)?;
-        pending.push((i, temp, path, *action));
+        let temp = temp_file_name(&file.name, TEMP);
+        let shown = undo.held.shown(file.dir, &temp);
+        hook(Step::WriteTemp(i)).map_err(|e| Error::io("write", &shown, e))?;
+        undo.temps.push((file.dir, temp.clone()));
+        write_temp(
+            undo.held.fd(file.dir)?,
+            &temp,
+            &shown,
+            file.bytes,
+            file.mode,
+            opts,
+        )?;
+        pending.push((i, temp, file));
     }
     // 3. Rename into place; move retired files aside.
-    for (i, temp, path, action) in &pending {
-        hook(Step::Rename(*i)).map_err(|e| Error::io("rename into place", path, e))?;
-        if *action == Action::Replace {
-            let old = temp_name(path, OLD);
-            fs::rename(path, &old).map_err(|e| Error::io("move aside", path, e))?;
-            undo.moved_aside.push((old, (*path).clone()));
+    for (i, temp, file) in &pending {
+        let dir = undo.held.fd(file.dir)?;
+        let shown = undo.held.shown(file.dir, &file.name);
+        hook(Step::Rename(*i)).map_err(|e| Error::io("rename into place", &shown, e))?;
+        if file.action == Action::Replace {
+            let old = temp_file_name(&file.name, OLD);
+            rfs::renameat(dir, file.name.as_str(), dir, old.as_str())
+                .map_err(|e| Error::io("move aside", &shown, e.into()))?;
+            undo.moved_aside.push((file.dir, old, file.name.clone()));
         }
-        fs::rename(temp, path).map_err(|e| Error::io("rename into place", path, e))?;
-        undo.temps.retain(|t| t != temp);
-        undo.placed.push((*path).clone());
+        rfs::renameat(dir, temp.as_str(), dir, file.name.as_str())
+            .map_err(|e| Error::io("rename into place", &shown, e.into()))?;
+        undo.temps.retain(|(d, t)| !(*d == file.dir && t == temp));
+        undo.placed.push((file.dir, file.name.clone()));
     }
-    for (i, path) in retired.iter().enumerate() {
-        hook(Step::Remove(i)).map_err(|e| Error::io("remove", path, e))?;
-        let old = temp_name(path, OLD);
-        fs::rename(path, &old).map_err(|e| Error::io("remove", path, e))?;
-        undo.moved_aside.push((old, path.clone()));
-        undo.removed.push(path.clone());
+    for (i, (side, rel)) in retired.iter().enumerate() {
+        let (parent, name) = split(rel);
+        let dir = undo.held.get_same(*side, parent, looked)?.ok_or_else(|| {
+            Error::Invalid(format!(
+                "{} was removed while this run was staging; nothing was written: run again",
+                label(*side, parent)
+            ))
+        })?;
+        let shown = undo.held.shown(dir, name);
+        hook(Step::Remove(i)).map_err(|e| Error::io("remove", &shown, e))?;
+        let old = temp_file_name(name, OLD);
+        let fd = undo.held.fd(dir)?;
+        rfs::renameat(fd, name, fd, old.as_str())
+            .map_err(|e| Error::io("remove", &shown, e.into()))?;
+        undo.moved_aside.push((dir, old, name.to_string()));
+        undo.removed.push((dir, *side, rel.to_string()));
     }
-    let outside_written = outside.is_some() as usize;
+    let outside_written = usize::from(outside.is_some());
     Ok(Applied {
         written: pending.len().saturating_sub(outside_written),
-        unchanged: file_actions.len() - pending.len(),
+        unchanged: actions.len() - pending.len(),
         removed: retired.len(),
         recovered: 0,
     })
 }
 
-/// What to take back when a run fails half-way.
+/// Refuses a folder opened under both roots (the same device and inode).
+fn check_shared_folders(looked: &Opened) -> Result<()> {
+    let mut device = BTreeMap::new();
+    for ((side, rel), i) in &looked.at {
+        if let (Side::Device, Some(i)) = (side, i) {
+            if let Some(id) = looked.ids.get(*i) {
+                device.insert(*id, rel.as_str());
+            }
+        }
+    }
+    for ((side, rel), i) in &looked.at {
+        let (Side::Host, Some(i)) = (side, i) else {
+            continue;
+        };
+        let Some(shared) = looked.ids.get(*i).and_then(|id| device.get(id)) else {
+            continue;
+        };
+        let name = |side: Side, rel: &str| {
+            if rel.is_empty() {
+                format!("the {} root", side.as_str())
+            } else {
+                label(side, rel)
+            }
+        };
+        return Err(Error::Usage(format!(
+            "{} and {} are the same folder (a bind mount or another path to it): the host's secrets would land in the image; give two separate folders",
+            name(Side::Host, rel),
+            name(Side::Device, shared)
+        )));
+    }
+    Ok(())
+}
+
+/// What to take back when a run fails half-way, and the folders the write
+/// phase opened (every change is made through one of them).
 #[derive(Debug, Default)]
 struct Undo {
-    created_dirs: Vec<PathBuf>,
+    held: Opened,
+    /// Roots and their parents created by path, parents first.
+    created_roots: Vec<PathBuf>,
+    /// (parent, name, the folder's own handle once opened).
+    created: Vec<(usize, String, Option<usize>)>,
     /// (folder, its mode before).
-    moded_dirs: Vec<(PathBuf, u32)>,
-    temps: Vec<PathBuf>,
-    placed: Vec<PathBuf>,
-    /// (backup, original path) of replaced and removed files.
-    moved_aside: Vec<(PathBuf, PathBuf)>,
-    removed: Vec<PathBuf>,
+    moded: Vec<(usize, u32)>,
+    /// (folder, name).
+    temps: Vec<(usize, String)>,
+    placed: Vec<(usize, String)>,
+    /// (folder, backup name, original name) of replaced and removed files.
+    moved_aside: Vec<(usize, String, String)>,
+    /// (folder, side, path) of removed files.
+    removed: Vec<(usize, Side, String)>,
 }
 
 impl Undo {
     /// Best effort: every step is tried even if one fails.
     fn roll_back(&self) {
-        for path in self.placed.iter().rev() {
-            let _ = fs::remove_file(path);
+        let held = &self.held;
+        let fd = |i: usize| held.fds.get(i).map(AsFd::as_fd);
+        for (d, name) in self.placed.iter().rev() {
+            if let Some(fd) = fd(*d) {
+                let _ = rfs::unlinkat(fd, name.as_str(), AtFlags::empty());
+            }
         }
-        for (old, original) in self.moved_aside.iter().rev() {
-            let _ = fs::rename(old, original);
+        for (d, old, original) in self.moved_aside.iter().rev() {
+            if let Some(fd) = fd(*d) {
+                let _ = rfs::renameat(fd, old.as_str(), fd, original.as_str());
+            }
         }
-        for temp in &self.temps {
-            let _ = fs::remove_file(temp);
+        for (d, temp) in &self.temps {
+            if let Some(fd) = fd(*d) {
+                let _ = rfs::unlinkat(fd, temp.as_str(), AtFlags::empty());
+            }
         }
-        for (dir, mode) in self.moded_dirs.iter().rev() {
-            let _ = fs::set_permissions(dir, fs::Permissions::from_mode(*mode));
+        for (d, mode) in self.moded.iter().rev() {
+            if let Some(fd) = fd(*d) {
+                let _ = rfs::fchmod(fd, Mode::from_raw_mode(*mode));
+            }
         }
-        for dir in self.created_dirs.iter().rev() {
+        for (parent, name, _) in self.created.iter().rev() {
+            if let Some(fd) = fd(*parent) {
+                let _ = rfs::unlinkat(fd, name.as_str(), AtFlags::REMOVEDIR);
+            }
+        }
+        for dir in self.created_roots.iter().rev() {
             let _ = fs::remove_dir(dir);
         }
     }
 
-    /// After success: the backups go, folder times are set, and with
-    /// `sync` each changed folder is synced once.
-    fn finish(&self, opts: &Options) {
-        for (old, _) in &self.moved_aside {
-            let _ = fs::remove_file(old);
+    /// After success: the backups go, the folders that removed files
+    /// leave empty go, folder times are set, and with `sync` each changed
+    /// folder is synced once.
+    fn finish(&self, plan: &Plan, opts: &Options) {
+        let held = &self.held;
+        let fd = |i: usize| held.fds.get(i).map(AsFd::as_fd);
+        let mut changed: BTreeSet<usize> = BTreeSet::new();
+        for (d, old, _) in &self.moved_aside {
+            if let Some(fd) = fd(*d) {
+                let _ = rfs::unlinkat(fd, old.as_str(), AtFlags::empty());
+            }
+        }
+        // A removed file's folders that it leaves empty, up to the first
+        // that holds something else or that this plan stages into; only
+        // folders of the tool's own (never a root, `usr` or `var`).
+        for (_, side, rel) in &self.removed {
+            let mut folder = split(rel).0;
+            while !folder.is_empty() {
+                let ours = *side == Side::Host || OWNED_DIRS.iter().any(|o| is_within(folder, o));
+                let staged = plan
+                    .dirs
+                    .iter()
+                    .any(|d| d.side == *side && d.path == folder);
+                if !ours || staged {
+                    break;
+                }
+                let (parent, name) = split(folder);
+                let Some(p) = held.at.get(&(*side, parent.to_string())).copied().flatten() else {
+                    break;
+                };
+                let Some(pfd) = fd(p) else { break };
+                if rfs::unlinkat(pfd, name, AtFlags::REMOVEDIR).is_err() {
+                    break;
+                }
+                changed.insert(p);
+                folder = parent;
+            }
         }
         // Folders created here get the same time as the files; their mtime
         // changed with every rename, so set it last.
-        for dir in self.created_dirs.iter().rev() {
+        for (_, _, made) in self.created.iter().rev() {
+            if let Some(fd) = made.and_then(fd) {
+                set_mtime(fd, opts.epoch);
+            }
+        }
+        for dir in self.created_roots.iter().rev() {
             set_mtime_path(dir, opts.epoch);
         }
         if opts.sync {
-            let changed: BTreeSet<&Path> = self
-                .placed
+            changed.extend(self.placed.iter().map(|(d, _)| *d));
+            changed.extend(self.removed.iter().map(|(d, _, _)| *d));
+            changed.extend(self.created.iter().map(|(p, _, _)| *p));
+            for d in changed {
+                if let Some(fd) = fd(d) {
+                    let _ = rfs::fsync(fd);
+                }
+            }
+            let parents: BTreeSet<&Path> = self
+                .created_roots
                 .iter()
-                .chain(self.removed.iter())
-                .chain(self.created_dirs.iter())
                 .filter_map(|p| p.parent())
                 .collect();
-            for dir in changed {
-                sync_dir(dir);
+            for dir in parents {
+                if let Ok(dir) = File::open(dir) {
+                    let _ = dir.sync_all();
+                }
             }
         }
     }
@@ -431,128 +876,168 @@ impl Undo {
 /// original is missing (the run that moved it never finished). Only these
 /// names, which nothing but this tool makes; in the manifest's folder only
 /// those of the manifest. Returns how many were found.
-fn recover(plan: &Plan, roots: &Roots<'_>, outside: Option<&Outside<'_>>) -> Result<usize> {
-    let mut folders: BTreeSet<(PathBuf, Option<String>)> = BTreeSet::new();
-    let mut add = |side: Side, rel: &str| {
-        let Some(root) = roots.get(side) else {
-            return;
-        };
-        let parent = rel.rsplit_once('/').map_or("", |(p, _)| p);
+fn recover(plan: &Plan, looked: &mut Opened, outside: Option<&Outside<'_>>) -> Result<usize> {
+    let mut folders: BTreeSet<(Side, &str)> = BTreeSet::new();
+    for (side, rel) in plan
+        .files
+        .iter()
+        .map(|f| (f.side, f.path.as_str()))
+        .chain(plan.retired.iter().map(|(s, r)| (*s, r.as_str())))
+    {
+        let parent = split(rel).0;
         if side == Side::Device && !OWNED_DIRS.iter().any(|o| is_within(parent, o)) {
-            return;
-        }
-        // Only through real folders: a link or a file on the way is
-        // refused by the check that follows, and never followed here.
-        let mut at = root.to_path_buf();
-        for part in parent.split('/').filter(|p| !p.is_empty()) {
-            at.push(part);
-            if !fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir()) {
-                return;
-            }
-        }
-        folders.insert((at, None));
-    };
-    for f in &plan.files {
-        add(f.side, &f.path);
-    }
-    for (side, rel) in &plan.retired {
-        add(*side, rel);
-    }
-    if let Some(out) = outside {
-        let name = out
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned());
-        let parent = out.path.parent().filter(|p| !p.as_os_str().is_empty());
-        folders.insert((parent.unwrap_or(Path::new(".")).to_path_buf(), name));
-    }
-    let mut found = 0;
-    for (folder, only) in &folders {
-        if !fs::metadata(folder).is_ok_and(|m| m.is_dir()) {
             continue;
         }
-        let entries = fs::read_dir(folder).map_err(|e| Error::io("list", folder, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("list", folder, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some((original, kind)) = leftover(&name) else {
-                continue;
-            };
-            if only.as_deref().is_some_and(|o| o != original) {
-                continue;
-            }
-            let path = entry.path();
-            let meta = fs::symlink_metadata(&path).map_err(|e| Error::io("look at", &path, e))?;
-            if meta.is_dir() {
-                continue;
-            }
-            let original = folder.join(original);
-            let gone = matches!(fs::symlink_metadata(&original), Err(e) if e.kind() == io::ErrorKind::NotFound);
-            if kind == OLD && gone {
-                fs::rename(&path, &original).map_err(|e| Error::io("put back", &original, e))?;
-            } else {
-                fs::remove_file(&path).map_err(|e| Error::io("remove the leftover", &path, e))?;
-            }
-            found += 1;
+        if looked.at.contains_key(&(side, String::new())) {
+            folders.insert((side, parent));
+        }
+    }
+    let mut found = 0;
+    for (side, folder) in folders {
+        // Only through real folders: a link or a file on the way is
+        // refused by the check that follows, and never followed here.
+        let Ok(Some(i)) = looked.get(side, folder) else {
+            continue;
+        };
+        found += recover_in(looked.fd(i)?, &looked.shown(i, ""), None)?;
+    }
+    if let Some(out) = outside {
+        if let Ok((fd, name, folder)) = open_outside(out) {
+            found += recover_in(fd.as_fd(), &folder, Some(&name))?;
         }
     }
     Ok(found)
 }
 
+/// [`recover`] in one folder; `only`: the leftovers of this name alone.
+fn recover_in(dir: BorrowedFd<'_>, shown: &Path, only: Option<&str>) -> Result<usize> {
+    let entries = rfs::Dir::read_from(dir).map_err(|e| Error::io("list", shown, e.into()))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list", shown, e.into()))?;
+        let name = OsStr::from_bytes(entry.file_name().to_bytes());
+        if let Some(name) = name.to_str() {
+            names.push(name.to_string());
+        }
+    }
+    let mut found = 0;
+    for name in names {
+        let Some((original, kind)) = leftover(&name) else {
+            continue;
+        };
+        if only.is_some_and(|o| o != original) {
+            continue;
+        }
+        let path = shown.join(&name);
+        let st = stat_in(dir, &name).map_err(|e| Error::io("look at", &path, e))?;
+        match st {
+            Some(st) if file_type(&st) != FileType::Directory => {}
+            _ => continue,
+        }
+        let gone = stat_in(dir, original)
+            .map_err(|e| Error::io("look at", &shown.join(original), e))?
+            .is_none();
+        if kind == OLD && gone {
+            rfs::renameat(dir, name.as_str(), dir, original)
+                .map_err(|e| Error::io("put back", &shown.join(original), e.into()))?;
+        } else {
+            rfs::unlinkat(dir, name.as_str(), AtFlags::empty())
+                .map_err(|e| Error::io("remove the leftover", &path, e.into()))?;
+        }
+        found += 1;
+    }
+    Ok(found)
+}
+
+/// A root, resolved, opened and locked: which sides it is the root of.
+#[derive(Debug)]
+struct LockedRoot {
+    file: File,
+    shown: PathBuf,
+    sides: Vec<Side>,
+}
+
+/// A root before it is locked: its resolved path, identity, the path as
+/// given, and the sides it is the root of.
+type RootFolder<'a> = (PathBuf, (u64, u64), &'a Path, Vec<Side>);
+
 /// Takes an exclusive advisory lock (`flock(2)`) on each root folder
-/// itself: no lock file, nothing left in a tree. Waits up to `timeout` for
-/// another run that holds one. The lock goes with the returned files
-/// (closed at the end of the run, or by the kernel when it is killed).
-fn lock_roots(roots: &Roots<'_>, timeout: Duration) -> Result<Vec<File>> {
-    let mut paths: Vec<&Path> = [Some(roots.device), roots.host]
-        .into_iter()
-        .flatten()
-        .collect();
+/// itself: no lock file, nothing left in a tree. A root given as a link
+/// is resolved first (the folder it names is the one written and locked).
+/// Waits up to `timeout` (at most [`MAX_LOCK_TIMEOUT`]) for another run
+/// that holds one. Two roots that are the same folder, under two paths
+/// (a bind mount), are refused when the plan writes to both. The lock goes
+/// with the returned files (closed at the end of the run, or by the kernel
+/// when it is killed).
+fn lock_roots(roots: &Roots<'_>, timeout: Duration, both_sides: bool) -> Result<Vec<LockedRoot>> {
+    let timeout = timeout.min(MAX_LOCK_TIMEOUT);
+    // (resolved path, identity, path as given, sides).
+    let mut folders: Vec<RootFolder<'_>> = Vec::new();
+    for (side, root) in [(Side::Device, Some(roots.device)), (Side::Host, roots.host)] {
+        let Some(root) = root else { continue };
+        let real = fs::canonicalize(root).map_err(|e| Error::io("resolve", root, e))?;
+        let id = identity(&rfs::stat(&real).map_err(|e| Error::io("look at", root, e.into()))?);
+        if let Some(same) = folders.iter_mut().find(|f| f.1 == id) {
+            if both_sides {
+                return Err(Error::Usage(format!(
+                    "the host root `{}` and the device root `{}` are the same folder (a bind mount or another path to it): the host's secrets would land in the image; give two separate folders",
+                    escape(&roots.host.unwrap_or(Path::new("")).display().to_string()),
+                    escape(&roots.device.display().to_string())
+                )));
+            }
+            same.3.push(side);
+            continue;
+        }
+        folders.push((real, id, root, vec![side]));
+    }
     // Always in the same order, so two runs cannot hold one each.
-    paths.sort();
-    paths.dedup();
+    folders.sort();
     let deadline = Instant::now() + timeout;
     let mut locks = Vec::new();
-    for path in paths {
-        locks.push(lock_dir(path, deadline, timeout)?);
+    for (real, _, shown, sides) in folders {
+        let file = lock_dir(&real, shown, deadline, timeout)?;
+        locks.push(LockedRoot {
+            file,
+            shown: shown.to_path_buf(),
+            sides,
+        });
     }
     Ok(locks)
 }
 
-fn lock_dir(path: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
+/// Locks the folder `real` (a resolved path; `shown` in messages), trying
+/// again until `deadline`: every way round the loop ends by then.
+fn lock_dir(real: &Path, shown: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
     use rustix::fs::{flock, FlockOperation};
+    let locked_out = |ino: u64| Error::Locked {
+        path: shown.to_path_buf(),
+        holder: lock_holder(ino),
+        waited: timeout,
+    };
     loop {
-        let dir = File::open(path).map_err(|e| Error::io("lock", path, e))?;
-        match flock(&dir, FlockOperation::NonBlockingLockExclusive) {
+        let fd = rfs::openat(rfs::CWD, real, DIR_FLAGS, Mode::empty())
+            .map_err(|e| Error::io("lock", shown, e.into()))?;
+        let held = identity(&rfs::fstat(&fd).map_err(|e| Error::io("lock", shown, e.into()))?);
+        match flock(&fd, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {
                 // The run that held it may have removed the folder (it had
                 // created it and failed): lock the one that is there now.
-                let held = dir.metadata().map_err(|e| Error::io("lock", path, e))?;
-                match fs::symlink_metadata(path) {
-                    Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {
-                        return Ok(dir)
+                match rfs::statat(rfs::CWD, real, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(now) if identity(&now) == held => return Ok(File::from(fd)),
+                    Ok(_) => {}
+                    Err(Errno::NOENT) => {
+                        create_root(real)?;
                     }
-                    Ok(_) => continue,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        create_root(path)?;
-                        continue;
-                    }
-                    Err(e) => return Err(Error::io("lock", path, e)),
+                    Err(e) => return Err(Error::io("lock", shown, e.into())),
                 }
             }
-            Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
-                if Instant::now() >= deadline {
-                    let ino = dir.metadata().map(|m| m.ino()).unwrap_or(0);
-                    return Err(Error::Locked {
-                        path: path.to_path_buf(),
-                        holder: lock_holder(ino),
-                        waited: timeout,
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Err(Error::io("lock", path, e.into())),
+            Err(Errno::WOULDBLOCK | Errno::INTR) => {}
+            Err(e) => return Err(Error::io("lock", shown, e.into())),
         }
+        if Instant::now() >= deadline {
+            return Err(locked_out(held.1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -588,7 +1073,8 @@ fn create_root(root: &Path) -> Result<Vec<PathBuf>> {
         let made = match DirBuilder::new().mode(MODE_DIR).create(&dir) {
             Ok(()) => {
                 created.push(dir.clone());
-                set_mode(&dir, MODE_DIR)
+                fs::set_permissions(&dir, fs::Permissions::from_mode(MODE_DIR))
+                    .map_err(|e| Error::io("set the mode of", &dir, e))
             }
             // Another run made it a moment ago: it is theirs, not ours.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
@@ -604,12 +1090,17 @@ fn create_root(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(created)
 }
 
+/// `.NAME.sota-stage-PID.KIND`.
+fn temp_file_name(name: &str, kind: &str) -> String {
+    format!(".{name}.sota-stage-{}.{kind}", pid())
+}
+
 fn temp_name(path: &Path, kind: &str) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.sota-stage-{}.{kind}", pid()))
+    path.with_file_name(temp_file_name(&name, kind))
 }
 
 /// This process's id, asked of the kernel once.
@@ -618,65 +1109,86 @@ fn pid() -> u32 {
     *PID.get_or_init(std::process::id)
 }
 
-fn write_temp(temp: &Path, bytes: &[u8], mode: u32, epoch: i64, sync: bool) -> Result<()> {
-    // Created 0600 whatever the umask, then set to its mode: a secret is
-    // never readable by others, not even for a moment.
-    let mut file = OpenOptions::new()
+/// Fills a new file: its bytes, its mode, `epoch` as its mtime, and an
+/// fsync when asked. Removes it on failure.
+fn fill(file: &mut File, bytes: &[u8], mode: u32, epoch: i64, sync: bool) -> io::Result<()> {
+    file.write_all(bytes)?;
+    if mode != 0o600 {
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+    }
+    file.set_modified(system_time(epoch))?;
+    if sync {
+        file.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Creates the temporary `name` in `dir` (never through a link, never
+/// over an existing file), 0600 whatever the umask, then sets its mode: a
+/// secret is never readable by others, not even for a moment.
+fn write_temp(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    shown: &Path,
+    bytes: &[u8],
+    mode: u32,
+    opts: &Options,
+) -> Result<()> {
+    let fd = rfs::openat(
+        dir,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| Error::io("create", shown, e.into()))?;
+    fill(&mut File::from(fd), bytes, mode, opts.epoch, opts.sync).map_err(|e| {
+        let _ = rfs::unlinkat(dir, name, AtFlags::empty());
+        Error::io("write", shown, e)
+    })
+}
+
+/// [`write_temp`] by path, for [`write_file`]; always synced.
+fn write_temp_path(temp: &Path, bytes: &[u8], mode: u32, epoch: i64) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(temp)
         .map_err(|e| Error::io("create", temp, e))?;
-    let written = (|| {
-        file.write_all(bytes)?;
-        if mode != 0o600 {
-            file.set_permissions(fs::Permissions::from_mode(mode))?;
-        }
-        file.set_modified(system_time(epoch))?;
-        if sync {
-            file.sync_all()?;
-        }
-        Ok(())
-    })();
-    written.map_err(|e: io::Error| {
+    fill(&mut file, bytes, mode, epoch, true).map_err(|e| {
         let _ = fs::remove_file(temp);
         Error::io("write", temp, e)
     })
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io("set the mode of", path, e))
 }
 
 fn system_time(epoch: i64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(epoch).unwrap_or(0))
 }
 
-/// Sets a folder's mtime (not its atime), by path: one system call, where
-/// opening it to set the time takes three. A folder's time is not part of
-/// what is checked or verified, so a failure here is not worth failing the
-/// run.
-fn set_mtime_path(path: &Path, epoch: i64) {
-    use rustix::fs::{utimensat, AtFlags, Timespec, Timestamps, CWD, UTIME_OMIT};
-    let times = Timestamps {
-        last_access: Timespec {
+fn mtime(epoch: i64) -> rfs::Timestamps {
+    rfs::Timestamps {
+        last_access: rfs::Timespec {
             tv_sec: 0,
-            tv_nsec: UTIME_OMIT,
+            tv_nsec: rfs::UTIME_OMIT,
         },
-        last_modification: Timespec {
+        last_modification: rfs::Timespec {
             tv_sec: epoch.max(0),
             tv_nsec: 0,
         },
-    };
-    let _ = utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW);
+    }
 }
 
-/// fsync a folder so renames in it survive a crash; best effort.
-fn sync_dir(path: &Path) {
-    if let Ok(dir) = File::open(path) {
-        let _ = dir.sync_all();
-    }
+/// Sets a folder's mtime (not its atime) through its handle. A folder's
+/// time is not part of what is checked or verified, so a failure here is
+/// not worth failing the run.
+fn set_mtime(dir: BorrowedFd<'_>, epoch: i64) {
+    let _ = rfs::futimens(dir, &mtime(epoch));
+}
+
+/// [`set_mtime`] by path, for the roots the run created.
+fn set_mtime_path(path: &Path, epoch: i64) {
+    let _ = rfs::utimensat(rfs::CWD, path, &mtime(epoch), AtFlags::SYMLINK_NOFOLLOW);
 }
 
 #[cfg(test)]
@@ -988,6 +1500,61 @@ mod tests {
                 .filter(|k| k.contains(".sota-stage-"))
                 .collect();
             assert_eq!(left, Vec::<String>::new(), "{step:?}");
+        }
+    }
+
+    /// A folder swapped between the check and the write (the hook runs
+    /// at the first write step, after everything was looked at): for a
+    /// link to a folder outside the root, and for another folder. The run
+    /// fails, nothing lands outside the root or in the moved folder, and
+    /// what it created is removed.
+    #[test]
+    fn a_folder_swapped_after_the_check_is_never_written_through() {
+        for with_link in [true, false] {
+            let s = TestDir::new();
+            let (dev, outside) = (s.join("d"), s.join("outside"));
+            fs::create_dir_all(dev.join("var/sota/import")).expect("mkdir");
+            fs::create_dir_all(&outside).expect("mkdir");
+            for f in ["var/sota", "var/sota/import"] {
+                fs::set_permissions(dev.join(f), fs::Permissions::from_mode(0o700)).expect("chmod");
+            }
+            let mut p = plan();
+            p.files.retain(|f| f.side == Side::Device);
+            let roots = Roots {
+                device: &dev,
+                host: None,
+            };
+            // `usr` is created first: the swap comes before any write.
+            let swap = |at: Step| -> io::Result<()> {
+                if at == Step::CreateDir(0) {
+                    fs::rename(dev.join("var/sota"), s.join("moved"))?;
+                    if with_link {
+                        std::os::unix::fs::symlink(&outside, dev.join("var/sota"))?;
+                    } else {
+                        fs::create_dir(dev.join("var/sota"))?;
+                    }
+                }
+                Ok(())
+            };
+            let e = apply_with(&p, &roots, None, &opts(1, false), &swap)
+                .expect_err("a swapped folder fails the run");
+            let why = if with_link {
+                "device:var/sota exists and is not a folder"
+            } else {
+                "device:var/sota was replaced by another folder"
+            };
+            assert!(e.to_string().contains(why), "{e}");
+            assert_eq!(
+                snapshot(&outside).into_keys().collect::<Vec<_>>(),
+                [""],
+                "written through the link"
+            );
+            assert_eq!(
+                snapshot(&s.join("moved")).into_keys().collect::<Vec<_>>(),
+                ["", "import"],
+                "written into the folder moved away"
+            );
+            assert!(!dev.join("usr").exists());
         }
     }
 
