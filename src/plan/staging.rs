@@ -291,11 +291,43 @@ fn judge_device_cert(
         ))),
     }
     let named = format!("the device certificate `{cert}` (`{name}`)");
+    blockers.extend(
+        identity_problems(&dc.cert)
+            .into_iter()
+            .map(|why| Blocker::Problem(format!("{named} {why}"))),
+    );
     match checks::validity_problem(&dc.cert, &named, now) {
         Some(p) if p.is_error() => blockers.push(Blocker::Problem(p.message)),
         Some(p) => warnings.push(p),
         None => {}
     }
+}
+
+/// Why a certificate cannot be a device's identity, each as the rest of a
+/// sentence that names it: a CA certificate (basicConstraints CA:TRUE, or
+/// keyUsage keyCertSign) would put a key that signs certificates, the
+/// fleet CA's usually, into every image; an extendedKeyUsage without
+/// clientAuth is refused by the server's TLS handshake (none at all is
+/// fine, RFC 5280 4.2.1.12).
+fn identity_problems(cert: &CertInfo) -> Vec<String> {
+    let mut out = Vec::new();
+    let signs = match (cert.is_ca, cert.key_cert_sign) {
+        (true, true) => Some("basicConstraints CA:TRUE and keyUsage keyCertSign"),
+        (true, false) => Some("basicConstraints CA:TRUE"),
+        (false, true) => Some("keyUsage keyCertSign"),
+        (false, false) => None,
+    };
+    if let Some(what) = signs {
+        out.push(format!(
+            "is a CA certificate ({what}): its key signs certificates and would be in every image; give the device's own client certificate and key, issued by the fleet CA (`sota-stage device-certs` makes them)"
+        ));
+    }
+    if cert.client_auth == Some(false) {
+        out.push(
+            "has an extendedKeyUsage without clientAuth, so the server refuses it as a TLS client certificate; give a certificate issued with extendedKeyUsage clientAuth (or none)".to_string(),
+        );
+    }
+    out
 }
 
 /// The method's device files from the table, its fragments, the pinned
