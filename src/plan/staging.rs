@@ -19,6 +19,9 @@ use crate::plan::render::Templates;
 use crate::plan::zip;
 use crate::report::Problem;
 
+/// The archive entry with the device's server URL.
+const DEVICE_URL_ENTRY: &str = "autoprov.url";
+
 /// The host-only archive for garage-push and garage-sign.
 pub const HOST_ZIP: &str = "credentials.zip";
 
@@ -181,7 +184,7 @@ fn retired(plan: &Plan, with_host: bool) -> Vec<(Side, String)> {
 /// The archive entries whose bytes (or a part of them) this run stages.
 fn staged_entries(archive: &Archive, opts: &StageOptions) -> Vec<&'static str> {
     let spec = opts.fragment.method.spec();
-    let mut used = vec!["autoprov.url"];
+    let mut used = vec![DEVICE_URL_ENTRY];
     for file in spec.device_files {
         match file.source {
             Source::ZipOf(names) => used.extend_from_slice(names),
@@ -345,7 +348,7 @@ fn device_files(
             Source::ZipOf(names) => {
                 let parts: Vec<(&str, Vec<u8>)> = names
                     .iter()
-                    .map(|n| (*n, entry_bytes(n).unwrap_or_default()))
+                    .map(|n| (*n, zipped_entry(archive, findings, n)))
                     .collect();
                 let borrowed: Vec<(&str, &[u8])> =
                     parts.iter().map(|(n, b)| (*n, b.as_slice())).collect();
@@ -384,6 +387,21 @@ fn device_files(
         }
     }
     Ok(files)
+}
+
+/// The bytes of an archive entry as the device zip holds it: as it is,
+/// except an `autoprov.url` that ended with `/`, which aktualizr reads
+/// from the zip: that is the URL as the checks left it.
+fn zipped_entry(archive: &Archive, findings: &Findings, name: &str) -> Vec<u8> {
+    match &findings.device_url {
+        Some(url) if name == DEVICE_URL_ENTRY && findings.device_url_rewritten => {
+            url.text.clone().into_bytes()
+        }
+        _ => archive
+            .entry(name)
+            .map(|e| e.data.clone())
+            .unwrap_or_default(),
+    }
 }
 
 fn pem(certs: &[CertInfo]) -> Vec<u8> {
