@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::aktualizr::paths::SYSTEM_CONFIG_DIR;
-use crate::commands::shared::{file_label, read_checked, read_templates, Outcome};
+use crate::commands::shared::{file_label, options_text, read_checked, read_templates, Outcome};
 use crate::error::{Error, Result, EXIT_OK};
 use crate::plan::files::file_mode;
 use crate::plan::fragments::{self, Fragment};
@@ -45,6 +45,8 @@ pub struct Config {
     pub only: Option<Only>,
     pub epoch: i64,
     pub now: i64,
+    /// What the command line warns about (aktualizr's example PIN).
+    pub warnings: Vec<String>,
 }
 
 pub fn run(config: &Config) -> Result<Outcome> {
@@ -73,6 +75,11 @@ pub fn run(config: &Config) -> Result<Outcome> {
         }
         (Some(Only::HardwareId), None) => Vec::new(),
     };
+    let stderr = if config.only == Some(Only::HardwareId) {
+        String::new()
+    } else {
+        options_text(&config.warnings, opts)
+    };
     match &config.output {
         Output::Dir(dir) => {
             for f in &fragments {
@@ -84,7 +91,10 @@ pub fn run(config: &Config) -> Result<Outcome> {
                     config.epoch,
                 )?;
             }
-            Ok(Outcome::default())
+            Ok(Outcome {
+                stderr,
+                ..Outcome::default()
+            })
         }
         Output::File(path) => {
             for f in &fragments {
@@ -95,7 +105,10 @@ pub fn run(config: &Config) -> Result<Outcome> {
                     config.epoch,
                 )?;
             }
-            Ok(Outcome::default())
+            Ok(Outcome {
+                stderr,
+                ..Outcome::default()
+            })
         }
         Output::Stdout => {
             if let Some(secret) = fragments.iter().find(|f| f.secret) {
@@ -113,7 +126,7 @@ pub fn run(config: &Config) -> Result<Outcome> {
             }
             Ok(Outcome {
                 stdout,
-                stderr: String::new(),
+                stderr,
                 exit: EXIT_OK,
             })
         }

@@ -6,7 +6,9 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use crate::commands::shared::{file_label, read_checked, read_templates, warnings_text, Outcome};
+use crate::commands::shared::{
+    file_label, options_text, read_checked, read_templates, warnings_text, Outcome,
+};
 use crate::error::{Error, Result, EXIT_OK};
 use crate::intake::catalogue::Side;
 use crate::plan::files::{Plan, MODE_FILE};
@@ -30,6 +32,8 @@ pub struct Config {
     pub sync: bool,
     /// How long to wait for another run on the same roots.
     pub lock_timeout: Duration,
+    /// What the command line warns about (aktualizr's example PIN).
+    pub warnings: Vec<String>,
 }
 
 pub fn run(config: &Config) -> Result<Outcome> {
@@ -68,7 +72,8 @@ pub fn run(config: &Config) -> Result<Outcome> {
         lock_timeout: config.lock_timeout,
     };
     let applied = apply::apply(&plan, &roots, manifest.as_ref(), &write)?;
-    let mut stderr = warnings_text(&label, &plan.warnings);
+    let mut stderr = options_text(&config.warnings, &opts.fragment);
+    stderr.push_str(&warnings_text(&label, &plan.warnings));
     if applied.recovered > 0 {
         stderr.push_str(&format!(
             "removed {} leftovers of an interrupted run\n",
