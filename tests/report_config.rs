@@ -92,7 +92,8 @@ fn a_fragment_with_a_secret_turns_report_config_off_and_says_so() {
         .arg("--output-dir")
         .arg(&out)
         .run();
-    run.success().stderr_is(NOTE);
+    run.success().stderr_has(NOTE);
+    assert_eq!(run.stderr.matches("report_config").count(), 1);
     let rendered = fs::read_to_string(out.join("20-sota-device-cred-hsm.toml")).unwrap();
     assert!(rendered.ends_with(OFF));
 }
