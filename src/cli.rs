@@ -16,7 +16,8 @@ use crate::files::{self, Kind};
 use crate::plan::bundles::Format as BundleFormat;
 use crate::plan::methods::{Method, MethodOption};
 use crate::plan::options::{
-    DeviceCert, FragmentOptions, HardwareId, Hsm, ObjectId, StageOptions, UnknownPolicy,
+    DeviceCert, FragmentOptions, HardwareId, Hsm, ObjectId, ReportConfig, StageOptions,
+    UnknownPolicy,
 };
 use crate::report::Format;
 use crate::secret::Secret;
@@ -142,11 +143,30 @@ pub struct FragmentArgs {
     #[arg(long, value_name = "DIR")]
     pub template_dir: Option<PathBuf>,
 
+    /// aktualizr's [telemetry] report_config, which sends its whole
+    /// configuration, passwords and PINs included, to the server: off
+    /// writes report_config = false into the method's fragment, on leaves
+    /// aktualizr's default (true), auto is off when the fragment holds a
+    /// password or PIN
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ReportConfigArg::Auto)]
+    pub report_config: ReportConfigArg,
+
     #[command(flatten)]
     pub p12: P12PasswordArgs,
 
     #[command(flatten)]
     pub p11: P11Args,
+}
+
+/// `--report-config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportConfigArg {
+    /// Off when the fragment holds a password or PIN
+    Auto,
+    /// Leave aktualizr's default (true): it sends its configuration
+    On,
+    /// Always write report_config = false
+    Off,
 }
 
 /// The `[p11]` settings of device-cred-hsm.
@@ -194,6 +214,11 @@ impl P11Args {
         .filter(|(_, given)| *given)
         .map(|(flag, _)| flag)
         .collect()
+    }
+
+    /// No PIN was given: the fragment gets aktualizr's example PIN.
+    fn example_pin(&self) -> bool {
+        self.p11_pin.is_none() && self.p11_pin_file.is_none()
     }
 
     fn into_hsm(self) -> Result<Hsm> {
@@ -246,9 +271,10 @@ fn refuse_foreign(method: Method, given: &[(MethodOption, &str)]) -> Result<()> 
 }
 
 impl FragmentArgs {
-    /// The fragment options. `reads_archive`: the p12 password is also
-    /// needed to open the archive's p12, whatever the method.
-    fn into_options(self, reads_archive: bool) -> Result<(FragmentOptions, Option<PathBuf>)> {
+    /// The fragment options, and the warnings about them. `reads_archive`:
+    /// the p12 password is also needed to open the archive's p12, whatever
+    /// the method.
+    fn into_options(self, reads_archive: bool) -> Result<FragmentConfig> {
         let method = self.method;
         let mut given: Vec<(MethodOption, &str)> = self
             .p11
@@ -271,14 +297,39 @@ impl FragmentArgs {
             .map(HardwareId::parse)
             .transpose()
             .map_err(Error::Usage)?;
-        let opts = FragmentOptions {
+        let mut warnings = Vec::new();
+        if method.takes(MethodOption::Pkcs11) && self.p11.example_pin() {
+            // As sota-stage.bbclass says it when SOTA_HSM_PIN_FILE is unset.
+            warnings.push(format!(
+                "no --p11-pin-file given: the device gets aktualizr's example PKCS#11 PIN {}; give the token's user PIN with --p11-pin-file",
+                Hsm::default().pin.expose()
+            ));
+        }
+        let options = FragmentOptions {
             method,
             hardware_id,
             p12_password: self.p12.resolve()?,
             hsm: self.p11.into_hsm()?,
+            report_config: match self.report_config {
+                ReportConfigArg::Auto => ReportConfig::Auto,
+                ReportConfigArg::On => ReportConfig::On,
+                ReportConfigArg::Off => ReportConfig::Off,
+            },
         };
-        Ok((opts, self.template_dir))
+        Ok(FragmentConfig {
+            options,
+            template_dir: self.template_dir,
+            warnings,
+        })
     }
+}
+
+/// What [`FragmentArgs`] become.
+struct FragmentConfig {
+    options: FragmentOptions,
+    template_dir: Option<PathBuf>,
+    /// For standard error, worded with the flags.
+    warnings: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -411,7 +462,11 @@ impl StageArgs {
         if self.device.device_cert.is_some() {
             refuse_foreign(method, &[(MethodOption::DeviceCert, "--device-cert")])?;
         }
-        let (fragment, template_dir) = self.fragment.into_options(true)?;
+        let FragmentConfig {
+            options: fragment,
+            template_dir,
+            warnings,
+        } = self.fragment.into_options(true)?;
         let options = StageOptions {
             fragment,
             device_cert: self.device.read()?,
@@ -437,6 +492,7 @@ impl StageArgs {
             sync: sync_switch(self.output.sync)?,
             lock_timeout: lock_timeout(self.output.lock_timeout),
             inputs,
+            warnings,
         })
     }
 }
@@ -485,7 +541,11 @@ impl RenderArgs {
             ("--p12-password-file", &self.fragment.p12.p12_password_file),
             ("--p11-pin-file", &self.fragment.p11.p11_pin_file),
         ]);
-        let (fragment, template_dir) = self.fragment.into_options(reads_archive)?;
+        let FragmentConfig {
+            options: fragment,
+            template_dir,
+            warnings,
+        } = self.fragment.into_options(reads_archive)?;
         let only = match self.only {
             None => None,
             Some(FragmentArg::Method) => Some(render::Only::Method),
@@ -518,6 +578,7 @@ impl RenderArgs {
             epoch: source_date_epoch()?,
             now: x509::now_unix(),
             inputs,
+            warnings,
         })
     }
 }

@@ -733,6 +733,46 @@ fn device_cred_and_hsm_files_and_the_pin_file() {
     assert_no_leak(&build, &needles);
 }
 
+/// `SOTA_STAGE_REPORT_CONFIG` reaches the tool: by default a fragment
+/// with a PIN tells aktualizr not to send its configuration (which holds
+/// the PIN) to the server and one without a secret leaves aktualizr's
+/// default; `off` writes it into every fragment; `on` leaves it out, and
+/// `do_sota_verify` then fails on the PIN that would be sent.
+#[test]
+#[ignore = "needs BITBAKE"]
+fn sota_stage_report_config_decides_what_aktualizr_sends() {
+    let bitbake = bitbake("bitbake");
+    let mut build = Build::new(&bitbake, false);
+    let pki = Pki::new(&build.dir);
+    let archive = build.input("credentials.zip");
+    write_input(&archive, Creds::typical(&pki).build());
+    build.set("SOTA_PACKED_CREDENTIALS", &archive);
+    write_input(&build.input("pin"), format!("{PIN}\n"));
+    build.set("SOTA_HSM_PIN_FILE", build.input("pin"));
+    let image = build.image("sota-credentials-1.0-r0");
+    let off = "[telemetry]\nreport_config = false\n";
+    let fragment =
+        |method: &str| read(image.join(format!("usr/lib/sota/conf.d/20-sota-{method}.toml")));
+
+    build.set("SOTA_CLIENT_PROV", "device-cred-hsm");
+    build.run(&["sota-credentials"]).ok();
+    assert!(fragment("device-cred-hsm").ends_with(off));
+    build.set("SOTA_CLIENT_PROV", "device-cred");
+    build.run(&["sota-credentials"]).ok();
+    assert!(!fragment("device-cred").contains("[telemetry]"));
+
+    build.set("SOTA_STAGE_REPORT_CONFIG", "off");
+    build.run(&["sota-credentials"]).ok();
+    assert!(fragment("device-cred").ends_with(off));
+
+    build.set("SOTA_STAGE_REPORT_CONFIG", "on");
+    build.set("SOTA_CLIENT_PROV", "device-cred-hsm");
+    build
+        .run(&["sota-credentials"])
+        .failed()
+        .log_has("`[telemetry] report_config` is true (aktualizr's default): aktualizr sends its whole configuration, this `p11.pass` included");
+}
+
 #[test]
 #[ignore = "needs BITBAKE"]
 fn an_unusable_archive_fails_the_check_with_the_tools_message() {

@@ -19,7 +19,7 @@ use sota_stage::intake::archive::{self, Limits};
 use sota_stage::plan::fragments;
 use sota_stage::plan::manifest::Manifest;
 use sota_stage::plan::methods::Method;
-use sota_stage::plan::options::{FragmentOptions, Hsm};
+use sota_stage::plan::options::{FragmentOptions, Hsm, ReportConfig};
 use sota_stage::plan::render::{Templates, BUILT_IN};
 use sota_stage::report::Format;
 use sota_stage::secret::Secret;
@@ -181,6 +181,7 @@ fn render_template(data: &[u8], password: Option<&str>, pin: Option<&str>) -> Op
             tls_key_id: value(4, "02"),
             uptane_key_id: value(5, "03"),
         },
+        report_config: ReportConfig::Auto,
     };
     fragments::fragments(&opts, &templates)
         .err()

@@ -498,7 +498,12 @@ fn device_url_rules() {
             "methods: shared-cred",
         ),
         ("https://gw.example.test/?a=b", &[], 1, "query or fragment"),
-        ("https://gw.example.test/", &[], 0, "double slash"),
+        (
+            "https://gw.example.test/",
+            &[],
+            0,
+            "stage writes it as `https://gw.example.test`",
+        ),
         ("https://gw.example.test # comment", &[], 1, "whitespace"),
         ("\u{feff}https://gw.example.test", &[], 1, "byte order mark"),
         ("", &[], 1, "is empty"),

@@ -750,8 +750,14 @@ fn upstream_credentials_zip_refused_for_shared_cred_staged_for_device_cred() {
     ] {
         let roots = Roots::new();
         let run = roots.stage(&zip, method, &[]);
+        let hsm = if method == "device-cred-hsm" {
+            "warning: no --p11-pin-file given: the device gets aktualizr's example PKCS#11 PIN 1234; give the token's user PIN with --p11-pin-file\n\
+             note: 20-sota-device-cred-hsm.toml holds a password or PIN: it sets `[telemetry] report_config = false`, so aktualizr does not send its configuration to the server (--report-config on leaves aktualizr's default)\n"
+        } else {
+            ""
+        };
         run.success().stderr_is(&format!(
-            "warning: aktualizr-credentials.zip: entry 'autoprov_credentials.p12': \
+            "{hsm}warning: aktualizr-credentials.zip: entry 'autoprov_credentials.p12': \
              the client certificate `47ff9a99-7a8d-42f9-ae28-f7f0332016b5` expired on 2018-07-18; ask your OTA server for new credentials (not staged for {method})\n\
              staged aktualizr-credentials.zip for {method}: 5 files written, 0 already in place\n"
         ));

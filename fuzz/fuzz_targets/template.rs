@@ -15,7 +15,7 @@
 use libfuzzer_sys::fuzz_target;
 use sota_stage::plan::fragments;
 use sota_stage::plan::methods::Method;
-use sota_stage::plan::options::{FragmentOptions, HardwareId, Hsm};
+use sota_stage::plan::options::{FragmentOptions, HardwareId, Hsm, ReportConfig};
 use sota_stage::plan::render::{Templates, BUILT_IN};
 use sota_stage::secret::Secret;
 
@@ -56,6 +56,7 @@ fn render(input: &Input<'_>, password: &str, pin: &str) -> Result<(), String> {
             tls_key_id: value(v, 4, "02"),
             uptane_key_id: value(v, 5, "03"),
         },
+        report_config: ReportConfig::Auto,
     };
     let mut out = fragments::fragments(&opts, &templates).map_err(|e| e.to_string())?;
     // The hardware ID's template with a hostile ID, as the checks would

@@ -52,6 +52,11 @@ SOTA_STAGE_UNKNOWN ??= ""
 SOTA_STAGE_ROOT_PINNING ??= "1"
 # "1": accept a plain-http autoprov.url (local test servers only).
 SOTA_STAGE_ALLOW_HTTP ??= "0"
+# aktualizr's [telemetry] report_config sends its whole configuration, the
+# p12 password and the PKCS#11 PIN included, to the server. "auto": the
+# method's fragment says report_config = false when it holds one; "off":
+# always; "on": never (aktualizr's default, true, stays).
+SOTA_STAGE_REPORT_CONFIG ??= "auto"
 
 # Where the tool comes from (SOTA_STAGE_TOOL: "native" builds
 # sota-stage-native, "host" runs the build host's), SOTA_STAGE_HOST_MIN_VERSION
@@ -287,6 +292,10 @@ sota_stage_exec() {
     fi
     if [ -n "${SOTA_P12_PASSWORD_FILE}" ]; then
         set -- "$@" --p12-password-file "${SOTA_P12_PASSWORD_FILE}"
+    fi
+    # Only when not the default: a host tool older than the flag still runs.
+    if [ "${SOTA_STAGE_REPORT_CONFIG}" != auto ]; then
+        set -- "$@" --report-config "${SOTA_STAGE_REPORT_CONFIG}"
     fi
     if [ "$sota_stage_method" = device-cred-hsm ]; then
         set -- "$@" --p11-module "${SOTA_HSM_MODULE}" \

@@ -17,6 +17,7 @@ use crate::aktualizr::ini::{Document, Entry};
 use crate::aktualizr::schema;
 use crate::aktualizr::servers::{self, ServerUrls, Servers};
 use crate::aktualizr::value::{self, unquote, Value};
+use crate::report::Severity;
 
 /// What is shown instead of a secret value.
 pub const MASK: &str = "********";
@@ -79,6 +80,21 @@ pub struct Explanation {
     pub servers: Servers,
     /// Warnings about the merged configuration (secrets sent by telemetry).
     pub problems: Vec<Diagnostic>,
+}
+
+/// The secrets a device whose whole configuration is `explanation` would
+/// send to the server: [`Explanation::problems`], as errors. For a device
+/// root (`lint --root`, `verify`), where the merge is what the device runs.
+pub fn secrets_sent(explanation: &Explanation) -> Vec<Diagnostic> {
+    explanation
+        .problems
+        .iter()
+        .cloned()
+        .map(|mut d| {
+            d.severity = Severity::Error;
+            d
+        })
+        .collect()
 }
 
 /// Applies parsed files in the order given (the caller has already put them
@@ -186,9 +202,25 @@ fn servers(effective: &Effective) -> Servers {
 /// configuration, the keys the schema marks secret included, to the server
 /// ([`servers::config_report_url`]).
 fn telemetry_secrets(effective: &Effective, servers: &Servers) -> Vec<Diagnostic> {
-    let report = match get(effective, "telemetry", "report_config").map(|s| &s.value) {
-        Some(Shown::Boolean(b)) => *b,
-        _ => true,
+    let setting = get(effective, "telemetry", "report_config");
+    let default = (
+        true,
+        "aktualizr's default".to_string(),
+        "add `report_config = false` under `[telemetry]` in this or a later file".to_string(),
+    );
+    let (report, set_by, fix) = match setting {
+        Some(s) => match s.value {
+            Shown::Boolean(b) => (
+                b,
+                format!("set in `{}` line {}", s.file, s.line),
+                format!(
+                    "set `report_config = false` there, or in a file applied after `{}`",
+                    s.file
+                ),
+            ),
+            _ => default,
+        },
+        None => default,
     };
     if !report {
         return Vec::new();
@@ -208,14 +240,11 @@ fn telemetry_secrets(effective: &Effective, servers: &Servers) -> Vec<Diagnostic
                     setting.file.as_str(),
                     (setting.line, setting.column),
                     format!(
-                        "`[telemetry] report_config` is true (its default): aktualizr sends \
+                        "`[telemetry] report_config` is true ({set_by}): aktualizr sends \
                          its whole configuration, this `{}.{}` included, to {target}",
                         spec.section, spec.key
                     ),
-                    Some(
-                        "add `report_config = false` under `[telemetry]` in this or a later file"
-                            .to_string(),
-                    ),
+                    Some(fix.clone()),
                 )
             })
         })

@@ -97,8 +97,12 @@ pub struct Findings {
     pub problems: Vec<Problem>,
     pub offers: Offers,
     pub methods: Vec<Method>,
-    /// The device URL, when valid.
+    /// The device URL, when valid, as the device gets it: without the
+    /// `/`s that ended it in the archive.
     pub device_url: Option<url::Url>,
+    /// `autoprov.url` ended with `/`: the staged copies of it are
+    /// `device_url`, not the entry's bytes.
+    pub device_url_rewritten: bool,
     /// The shared provisioning bundle, when it opened.
     pub p12: Option<P12>,
     /// The server CA for `root.crt`: `server_ca.pem`, else the p12's chain.
@@ -134,6 +138,7 @@ pub fn check_archive(archive: &Archive, ctx: &Context<'_>) -> Findings {
         offers: Offers::default(),
         methods: Vec::new(),
         device_url: None,
+        device_url_rewritten: false,
         p12: None,
         server_ca: Vec::new(),
     };
@@ -163,7 +168,11 @@ pub fn check_archive(archive: &Archive, ctx: &Context<'_>) -> Findings {
         };
         let out = &mut report;
         match known.content {
-            Content::DeviceUrl => findings.device_url = check_device_url(entry, ctx, out),
+            Content::DeviceUrl => {
+                let (url, rewritten) = check_device_url(entry, ctx, out);
+                findings.device_url = url;
+                findings.device_url_rewritten = rewritten;
+            }
             Content::HostUrl { may_be_empty } => check_host_url(entry, may_be_empty, out),
             Content::ProvisioningP12 => findings.p12 = check_provisioning_p12(entry, ctx, out),
             Content::HostP12 => check_host_p12(entry, ctx, out),
@@ -320,14 +329,20 @@ fn unknown_entry(entry: &Entry, ctx: &Context<'_>) -> EntryReport {
     }
 }
 
-fn check_device_url(entry: &Entry, ctx: &Context<'_>, out: &mut EntryReport) -> Option<url::Url> {
+/// The device URL as the device gets it, when usable, and whether that
+/// differs from the entry (its final `/`s left out).
+fn check_device_url(
+    entry: &Entry,
+    ctx: &Context<'_>,
+    out: &mut EntryReport,
+) -> (Option<url::Url>, bool) {
     let url = match url::parse_file(&entry.data) {
         Ok(url) => url,
         Err(why) => {
             out.problems.push(Problem::error(format!(
                 "is not a usable URL: {why}; the device cannot find its provisioning server"
             )));
-            return None;
+            return (None, false);
         }
     };
     detail(out, "url", url.text.clone());
@@ -344,12 +359,18 @@ fn check_device_url(entry: &Entry, ctx: &Context<'_>, out: &mut EntryReport) -> 
             "has a query or fragment, but aktualizr appends paths such as `/director` to it; use the bare server URL",
         ));
         usable = false;
-    } else if url.rest.ends_with('/') {
-        out.problems.push(Problem::warning(
-            "ends with `/`, so the URLs aktualizr derives from it get a double slash (`//director`); drop the final `/`",
-        ));
+    } else if let Some(bare) = url.without_final_slashes() {
+        detail(
+            out,
+            "note",
+            format!(
+                "ends with `/`, which aktualizr would turn into `//devices` and `//director` (a server that does not merge slashes answers 404); stage writes it as `{}`",
+                bare.text
+            ),
+        );
+        return (usable.then_some(bare), usable);
     }
-    usable.then_some(url)
+    (usable.then_some(url), false)
 }
 
 fn check_host_url(entry: &Entry, may_be_empty: bool, out: &mut EntryReport) {

@@ -28,6 +28,24 @@ pub struct Url {
     pub rest: String,
 }
 
+impl Url {
+    /// The URL without the `/`s that end it (`https://host/api/` ->
+    /// `https://host/api`, `https://host//` -> `https://host`); `None` when
+    /// it does not end with one. aktualizr appends `/devices`,
+    /// `/director/ecus` and so on to the URL as it is: a final `/` makes
+    /// every path start with `//`, which a server that does not merge
+    /// slashes answers with 404.
+    pub fn without_final_slashes(&self) -> Option<Url> {
+        let rest = self.rest.trim_end_matches('/');
+        let cut = self.rest.len() - rest.len();
+        (cut > 0).then(|| Url {
+            text: self.text[..self.text.len() - cut].to_string(),
+            rest: rest.to_string(),
+            ..self.clone()
+        })
+    }
+}
+
 /// What aktualizr trims from both ends of a URL file.
 const AKTUALIZR_TRIM: &[char] = &[' ', '\t', '\r', '\n'];
 
@@ -182,6 +200,47 @@ mod tests {
         assert_eq!(url.host, "localhost");
         assert_eq!(url.rest, "/api/v3");
         assert_eq!(parse("https://[::1]:8443/x").expect("v6").host, "[::1]");
+    }
+
+    #[test]
+    fn final_slashes_come_off() {
+        let cases = [
+            ("https://gw.example.test/", "https://gw.example.test", ""),
+            (
+                "https://gw.example.test:8443//",
+                "https://gw.example.test:8443",
+                "",
+            ),
+            (
+                "https://gw.example.test/api/v3/",
+                "https://gw.example.test/api/v3",
+                "/api/v3",
+            ),
+        ];
+        for (given, text, rest) in cases {
+            let url = parse(given)
+                .expect("valid")
+                .without_final_slashes()
+                .expect(given);
+            assert_eq!(
+                (url.text.as_str(), url.rest.as_str()),
+                (text, rest),
+                "{given}"
+            );
+            assert_eq!(url.host, "gw.example.test");
+        }
+        assert_eq!(
+            parse("https://gw.example.test/api")
+                .expect("valid")
+                .without_final_slashes(),
+            None
+        );
+        assert_eq!(
+            parse("https://gw.example.test")
+                .expect("valid")
+                .without_final_slashes(),
+            None
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::files::{self, Kind};
 use crate::intake::catalogue::Side;
 use crate::plan::bundles::{self, DeviceBundle, FleetFiles, Format, DEVICES_CSV, DEVICES_JSON};
 use crate::plan::methods::{Method, Source};
-use crate::plan::options::{FragmentOptions, Hsm, StageOptions, UnknownPolicy};
+use crate::plan::options::{FragmentOptions, Hsm, ReportConfig, StageOptions, UnknownPolicy};
 use crate::plan::staging;
 use crate::secret::Secret;
 use crate::write::apply::{self, Roots};
@@ -270,6 +270,7 @@ fn fleet_files(path: &std::path::Path, config: &Config) -> Result<FleetFiles> {
             hardware_id: None,
             p12_password: config.p12_password.clone(),
             hsm: Hsm::default(),
+            report_config: ReportConfig::Auto,
         },
         device_cert: None,
         root_pinning: false,

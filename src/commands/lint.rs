@@ -70,7 +70,7 @@ pub fn run(args: &Config) -> Result<Outcome> {
         deny_warnings: args.deny_warnings,
         format: args.format,
     };
-    check(&sources, &contents, options)
+    check(&sources, &contents, options, args.root.is_some())
 }
 
 /// The bytes of every file, in [`Sources::all`] order.
@@ -96,12 +96,19 @@ pub fn check_texts(files: &[(String, Vec<u8>)], options: Options) -> Result<Outc
         hidden: Vec::new(),
     };
     let contents: Vec<Vec<u8>> = files.iter().map(|(_, bytes)| bytes.clone()).collect();
-    check(&sources, &contents, options)
+    check(&sources, &contents, options, false)
 }
 
 /// The pure part: checks the files read (`contents`, in [`Sources::all`]
-/// order) and writes the report.
-fn check(sources: &Sources, contents: &[Vec<u8>], options: Options) -> Result<Outcome> {
+/// order) and writes the report. `image`: the files are a device root's
+/// whole configuration, so a secret the merge would send to the server is
+/// an error ([`explain::secrets_sent`]), with or without `--explain`.
+fn check(
+    sources: &Sources,
+    contents: &[Vec<u8>],
+    options: Options,
+    image: bool,
+) -> Result<Outcome> {
     let mut problems = Vec::new();
     let mut applied_docs = Vec::new();
     for ((file, hidden), bytes) in sources.all().zip(contents) {
@@ -121,10 +128,15 @@ fn check(sources: &Sources, contents: &[Vec<u8>], options: Options) -> Result<Ou
             applied_docs.push(doc);
         }
     }
-    let explanation = options.explain.then(|| explain::explain(&applied_docs));
-    if let Some(explanation) = &explanation {
-        problems.extend(explanation.problems.iter().cloned());
+    let merged = (options.explain || image).then(|| explain::explain(&applied_docs));
+    if let Some(merged) = &merged {
+        if image {
+            problems.extend(explain::secrets_sent(merged));
+        } else {
+            problems.extend(merged.problems.iter().cloned());
+        }
     }
+    let explanation = merged.filter(|_| options.explain);
     // Files in the order read, then by position.
     let order: BTreeMap<&str, usize> = sources
         .all()
@@ -159,6 +171,20 @@ fn check(sources: &Sources, contents: &[Vec<u8>], options: Options) -> Result<Ou
         stderr: String::new(),
         exit,
     })
+}
+
+/// The secrets the configuration under a device root (aktualizr's default
+/// folders) would send to the server, as errors; for `verify`.
+pub fn secrets_sent_under(root: &Path) -> Result<Vec<Diagnostic>> {
+    let sources = gather(Some(root), &[])?;
+    let contents = read_all(&sources)?;
+    let docs: Vec<ini::Document> = sources
+        .applied
+        .iter()
+        .zip(&contents)
+        .map(|(file, bytes)| ini::parse(&file.shown, &decode(bytes).0))
+        .collect();
+    Ok(explain::secrets_sent(&explain::explain(&docs)))
 }
 
 fn no_files_message(root: Option<&Path>, paths: &[PathBuf]) -> String {
@@ -571,7 +597,7 @@ mod tests {
             format: Format::Text,
         };
         let contents = [b"[tls]\nserver = \"https://a\" # x\n".to_vec()];
-        let outcome = check(&sources, &contents, options).unwrap();
+        let outcome = check(&sources, &contents, options, false).unwrap();
         assert_eq!(outcome.exit, EXIT_INVALID);
         assert!(
             outcome.stdout.starts_with("a.toml:2:22: warning: "),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::aktualizr::paths::SYSTEM_CONFIG_DIR;
 use crate::commands::shared::{
-    file_label, flag_file, read_checked, read_templates, refuse_outputs_over_inputs,
+    file_label, flag_file, options_text, read_checked, read_templates, refuse_outputs_over_inputs,
     template_inputs, Named, Outcome,
 };
 use crate::error::{Error, Result, EXIT_OK};
@@ -51,6 +51,8 @@ pub struct Config {
     /// The other files the command line read (password and PIN files),
     /// named by their flags: no output may be one.
     pub inputs: Vec<Named>,
+    /// What the command line warns about (aktualizr's example PIN).
+    pub warnings: Vec<String>,
 }
 
 pub fn run(config: &Config) -> Result<Outcome> {
@@ -80,6 +82,11 @@ pub fn run(config: &Config) -> Result<Outcome> {
         (Some(Only::HardwareId), None) => Vec::new(),
     };
     check_outputs(config, &fragments)?;
+    let stderr = if config.only == Some(Only::HardwareId) {
+        String::new()
+    } else {
+        options_text(&config.warnings, opts)
+    };
     match &config.output {
         Output::Dir(dir) => {
             for f in &fragments {
@@ -91,7 +98,10 @@ pub fn run(config: &Config) -> Result<Outcome> {
                     config.epoch,
                 )?;
             }
-            Ok(Outcome::default())
+            Ok(Outcome {
+                stderr,
+                ..Outcome::default()
+            })
         }
         Output::File(path) => {
             for f in &fragments {
@@ -102,7 +112,10 @@ pub fn run(config: &Config) -> Result<Outcome> {
                     config.epoch,
                 )?;
             }
-            Ok(Outcome::default())
+            Ok(Outcome {
+                stderr,
+                ..Outcome::default()
+            })
         }
         Output::Stdout => {
             if let Some(secret) = fragments.iter().find(|f| f.secret) {
@@ -120,7 +133,7 @@ pub fn run(config: &Config) -> Result<Outcome> {
             }
             Ok(Outcome {
                 stdout,
-                stderr: String::new(),
+                stderr,
                 exit: EXIT_OK,
             })
         }

@@ -10,6 +10,7 @@ use crate::error::{Blocker, Error, Result};
 use crate::escape::escape;
 use crate::files::{self, Kind};
 use crate::intake::archive::{self, Archive, Limits};
+use crate::plan::options::{FragmentOptions, ReportConfig};
 use crate::plan::render::Templates;
 use crate::report::Problem;
 use crate::secret::Secret;
@@ -200,4 +201,19 @@ pub(crate) fn refuse_outputs_over_inputs(outputs: &[Named], inputs: &[Named]) ->
         }
     }
     Ok(())
+}
+
+/// What `stage` and `render` say about their options on standard error:
+/// the command line's warnings, and a note when the method's fragment got
+/// `report_config = false` because it holds a secret (not when told to:
+/// `--report-config off` asked for it).
+pub(crate) fn options_text(warnings: &[String], fragment: &FragmentOptions) -> String {
+    let mut out: String = warnings.iter().map(|w| format!("warning: {w}\n")).collect();
+    if fragment.report_config == ReportConfig::Auto && fragment.report_config_off() {
+        out.push_str(&format!(
+            "note: {} holds a password or PIN: it sets `[telemetry] report_config = false`, so aktualizr does not send its configuration to the server (--report-config on leaves aktualizr's default)\n",
+            fragment.method.spec().template.trim_end_matches(".hbs")
+        ));
+    }
+    out
 }

@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::commands::shared::{
-    file_label, flag_file, read_checked, read_templates, refuse_outputs_over_inputs,
+    file_label, flag_file, options_text, read_checked, read_templates, refuse_outputs_over_inputs,
     template_inputs, warnings_text, Named, Outcome,
 };
 use crate::error::{Error, Result, EXIT_OK};
@@ -37,6 +37,8 @@ pub struct Config {
     /// The other files the command line read (password, PIN and device
     /// certificate files), named by their flags: no output may be one.
     pub inputs: Vec<Named>,
+    /// What the command line warns about (aktualizr's example PIN).
+    pub warnings: Vec<String>,
 }
 
 pub fn run(config: &Config) -> Result<Outcome> {
@@ -77,7 +79,8 @@ pub fn run(config: &Config) -> Result<Outcome> {
         lock_timeout: config.lock_timeout,
     };
     let applied = apply::apply(&plan, &roots, manifest.as_ref(), &write)?;
-    let mut stderr = warnings_text(&label, &plan.warnings);
+    let mut stderr = options_text(&config.warnings, &opts.fragment);
+    stderr.push_str(&warnings_text(&label, &plan.warnings));
     if applied.recovered > 0 {
         stderr.push_str(&format!(
             "removed {} leftovers of an interrupted run\n",

@@ -5,6 +5,8 @@ use serde::Serialize;
 
 use std::path::PathBuf;
 
+use crate::aktualizr::diagnostic::Diagnostic;
+use crate::commands::lint;
 use crate::commands::shared::{file_label, Outcome};
 use crate::error::{Result, EXIT_INVALID, EXIT_OK};
 use crate::escape::escape;
@@ -39,11 +41,40 @@ pub fn run(args: &Config) -> Result<Outcome> {
         host: args.host_root.as_deref(),
     };
     let differences = verify::verify(&manifest, &roots)?;
-    let exit = if differences.is_empty() {
-        EXIT_OK
+    // The configuration the device root adds up to must not send a secret
+    // to the server (`[telemetry] report_config`): what `lint --root` says.
+    // A config file that cannot be read (one replaced by something huge)
+    // fails the run anyway when it is a staged file: the differences say so.
+    let config_errors = if args.device_root.is_dir() {
+        match lint::secrets_sent_under(&args.device_root) {
+            Ok(errors) => errors,
+            Err(_) if !differences.is_empty() => Vec::new(),
+            Err(e) => return Err(e),
+        }
     } else {
-        EXIT_INVALID
+        Vec::new()
     };
+    let ok = differences.is_empty() && config_errors.is_empty();
+    let exit = if ok { EXIT_OK } else { EXIT_INVALID };
+    // File names and messages quote what the files hold.
+    let config_listing: String = config_errors
+        .iter()
+        .map(|d| {
+            let fix = d
+                .fix
+                .as_deref()
+                .map(|f| format!("; {f}"))
+                .unwrap_or_default();
+            format!(
+                "{}:{}:{}: error: {}{}\n",
+                escape(&d.file),
+                d.line,
+                d.column,
+                escape(&d.message),
+                escape(&fix)
+            )
+        })
+        .collect();
     // A difference names paths from the manifest, which is read from outside.
     let listing: String = differences
         .iter()
@@ -57,13 +88,15 @@ pub fn run(args: &Config) -> Result<Outcome> {
     let (stdout, stderr) = match args.format {
         Format::Text => {
             let mut out = listing;
+            out.push_str(&config_listing);
+            let config = match config_errors.len() {
+                0 => String::new(),
+                1 => ", 1 configuration error".to_string(),
+                n => format!(", {n} configuration errors"),
+            };
             out.push_str(&format!(
-                "{}: {} files checked, {} differences\n",
-                if differences.is_empty() {
-                    "ok"
-                } else {
-                    "not ok"
-                },
+                "{}: {} files checked, {} differences{config}\n",
+                if ok { "ok" } else { "not ok" },
                 checked,
                 differences.len()
             ));
@@ -76,12 +109,15 @@ pub fn run(args: &Config) -> Result<Outcome> {
                 ok: bool,
                 checked: usize,
                 differences: &'a [Difference],
+                #[serde(skip_serializing_if = "<[Diagnostic]>::is_empty")]
+                config_errors: &'a [Diagnostic],
             }
             let mut out = serde_json::to_string_pretty(&Report {
                 schema: 1,
-                ok: differences.is_empty(),
+                ok,
                 checked,
                 differences: &differences,
+                config_errors: &config_errors,
             })
             .unwrap_or_default();
             out.push('\n');
@@ -92,7 +128,7 @@ pub fn run(args: &Config) -> Result<Outcome> {
             if let Some(host) = &args.host_root {
                 out.push_str(&manifest.sha256sum(Side::Host, &host.to_string_lossy()));
             }
-            (out, listing)
+            (out, format!("{listing}{config_listing}"))
         }
     };
     Ok(Outcome {

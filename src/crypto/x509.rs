@@ -13,14 +13,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use der::asn1::{Any, AnyRef, Ia5StringRef, ObjectIdentifier};
 use der::oid::db::rfc4519::COMMON_NAME;
-use der::oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS;
+use der::oid::db::rfc5280::{
+    ID_CE_BASIC_CONSTRAINTS, ID_CE_EXT_KEY_USAGE, ID_CE_KEY_USAGE, ID_KP_CLIENT_AUTH,
+};
 use der::oid::db::rfc5912::{
     ID_EC_PUBLIC_KEY, ID_RSASSA_PSS, RSA_ENCRYPTION, SECP_256_R_1, SECP_384_R_1,
 };
 use der::oid::db::rfc8410::ID_ED_25519;
 use der::{Decode, Encode, Tag, TagNumber, Tagged};
 use x509_cert::ext::pkix::name::DirectoryString;
-use x509_cert::ext::pkix::BasicConstraints;
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 use x509_cert::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use x509_cert::Certificate;
 
@@ -83,6 +85,11 @@ pub struct CertInfo {
     pub not_after: i64,
     /// basicConstraints `cA`.
     pub is_ca: bool,
+    /// keyUsage `keyCertSign`: the key signs certificates.
+    pub key_cert_sign: bool,
+    /// extendedKeyUsage: `None` without the extension, else whether it
+    /// lists `clientAuth` (TLS client authentication).
+    pub client_auth: Option<bool>,
     pub key: KeyAlgorithm,
     /// Lowercase hex sha256 of `der`: the usual certificate fingerprint.
     pub sha256: String,
@@ -101,6 +108,8 @@ impl fmt::Debug for CertInfo {
             .field("not_before", &format_date(self.not_before))
             .field("not_after", &format_date(self.not_after))
             .field("is_ca", &self.is_ca)
+            .field("key_cert_sign", &self.key_cert_sign)
+            .field("client_auth", &self.client_auth)
             .field("key", &self.key)
             .field("sha256", &self.sha256)
             .finish_non_exhaustive()
@@ -127,12 +136,24 @@ pub fn parse_der(der: &[u8]) -> Result<CertInfo, CryptoError> {
     let key = spki_algorithm(&spki)?;
 
     let mut is_ca = false;
+    let mut key_cert_sign = false;
+    let mut client_auth = None;
+    let bad_ext = |name: &str, e: der::Error| {
+        CryptoError::BadCertificate(format!("{name}: {}", der_detail(&e)))
+    };
     for ext in tbs.extensions.iter().flatten() {
+        let value = ext.extn_value.as_bytes();
         if ext.extn_id == ID_CE_BASIC_CONSTRAINTS {
-            let bc = BasicConstraints::from_der(ext.extn_value.as_bytes()).map_err(|e| {
-                CryptoError::BadCertificate(format!("basicConstraints: {}", der_detail(&e)))
-            })?;
+            let bc =
+                BasicConstraints::from_der(value).map_err(|e| bad_ext("basicConstraints", e))?;
             is_ca = bc.ca;
+        } else if ext.extn_id == ID_CE_KEY_USAGE {
+            let ku = KeyUsage::from_der(value).map_err(|e| bad_ext("keyUsage", e))?;
+            key_cert_sign = ku.key_cert_sign();
+        } else if ext.extn_id == ID_CE_EXT_KEY_USAGE {
+            let eku =
+                ExtendedKeyUsage::from_der(value).map_err(|e| bad_ext("extendedKeyUsage", e))?;
+            client_auth = Some(eku.0.contains(&ID_KP_CLIENT_AUTH));
         }
     }
 
@@ -153,6 +174,8 @@ pub fn parse_der(der: &[u8]) -> Result<CertInfo, CryptoError> {
         not_before: unix_seconds(tbs.validity.not_before.to_unix_duration()),
         not_after: unix_seconds(tbs.validity.not_after.to_unix_duration()),
         is_ca,
+        key_cert_sign,
+        client_auth,
         key,
         sha256: crate::digest::sha256_hex(der),
         der: der.to_vec(),
@@ -431,6 +454,8 @@ pub(crate) mod tests {
         assert_eq!(client.serial_hex, "01f2");
         assert_eq!(client.not_after - client.not_before, 365 * 86_400);
         assert!(!client.is_ca);
+        assert!(!client.key_cert_sign);
+        assert_eq!(client.client_auth, Some(true));
         assert!(!client.is_self_issued());
         assert_eq!(client.key, KeyAlgorithm::EcP256);
         let fingerprint =
@@ -456,6 +481,8 @@ pub(crate) mod tests {
 
         let ca = cert(&dir, "ca.pem");
         assert!(ca.is_ca);
+        assert!(ca.key_cert_sign);
+        assert_eq!(ca.client_auth, None);
         assert!(ca.is_self_issued());
         assert_eq!(ca.serial_hex, "0a0b");
         assert_eq!(cert(&dir, "rsa.pem").key, KeyAlgorithm::Rsa { bits: 1024 });

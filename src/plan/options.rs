@@ -4,7 +4,7 @@
 
 use crate::crypto::private_key::PrivateKey;
 use crate::crypto::x509::CertInfo;
-use crate::plan::methods::Method;
+use crate::plan::methods::{Method, Value};
 use crate::secret::Secret;
 
 /// What to do with entries the catalogue does not know.
@@ -132,6 +132,21 @@ impl HardwareId {
     }
 }
 
+/// aktualizr's `[telemetry] report_config` (true by default) posts its
+/// whole configuration to the server, `[provision] p12_password` and
+/// `[p11] pass` included (config.cc, base_config.cc). What the method's
+/// fragment says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReportConfig {
+    /// `report_config = false` when the fragment holds a password or PIN.
+    #[default]
+    Auto,
+    /// Nothing written: aktualizr's default (true) or a later file decides.
+    On,
+    /// `report_config = false`, secret or not.
+    Off,
+}
+
 /// What shapes the rendered fragments.
 #[derive(Debug, Clone)]
 pub struct FragmentOptions {
@@ -139,6 +154,29 @@ pub struct FragmentOptions {
     pub hardware_id: Option<HardwareId>,
     pub p12_password: Secret<String>,
     pub hsm: Hsm,
+    pub report_config: ReportConfig,
+}
+
+impl FragmentOptions {
+    /// The method's fragment holds a secret: a value its table row marks
+    /// secret (the p12 password, the PIN) that is not empty.
+    pub fn holds_secret(&self) -> bool {
+        let values = self.method.spec().variables.iter().map(|(_, v)| v);
+        values.filter(|v| v.is_secret()).any(|value| match value {
+            Value::P12Password => !self.p12_password.expose().is_empty(),
+            Value::P11Pin => !self.hsm.pin.expose().is_empty(),
+            _ => false,
+        })
+    }
+
+    /// The method's fragment gets `[telemetry] report_config = false`.
+    pub fn report_config_off(&self) -> bool {
+        match self.report_config {
+            ReportConfig::Auto => self.holds_secret(),
+            ReportConfig::On => false,
+            ReportConfig::Off => true,
+        }
+    }
 }
 
 /// What shapes a staging plan.

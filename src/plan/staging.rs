@@ -19,6 +19,9 @@ use crate::plan::render::Templates;
 use crate::plan::zip;
 use crate::report::Problem;
 
+/// The archive entry with the device's server URL.
+const DEVICE_URL_ENTRY: &str = "autoprov.url";
+
 /// The host-only archive for garage-push and garage-sign.
 pub const HOST_ZIP: &str = "credentials.zip";
 
@@ -181,7 +184,7 @@ fn retired(plan: &Plan, with_host: bool) -> Vec<(Side, String)> {
 /// The archive entries whose bytes (or a part of them) this run stages.
 fn staged_entries(archive: &Archive, opts: &StageOptions) -> Vec<&'static str> {
     let spec = opts.fragment.method.spec();
-    let mut used = vec!["autoprov.url"];
+    let mut used = vec![DEVICE_URL_ENTRY];
     for file in spec.device_files {
         match file.source {
             Source::ZipOf(names) => used.extend_from_slice(names),
@@ -291,11 +294,43 @@ fn judge_device_cert(
         ))),
     }
     let named = format!("the device certificate `{cert}` (`{name}`)");
+    blockers.extend(
+        identity_problems(&dc.cert)
+            .into_iter()
+            .map(|why| Blocker::Problem(format!("{named} {why}"))),
+    );
     match checks::validity_problem(&dc.cert, &named, now) {
         Some(p) if p.is_error() => blockers.push(Blocker::Problem(p.message)),
         Some(p) => warnings.push(p),
         None => {}
     }
+}
+
+/// Why a certificate cannot be a device's identity, each as the rest of a
+/// sentence that names it: a CA certificate (basicConstraints CA:TRUE, or
+/// keyUsage keyCertSign) would put a key that signs certificates, the
+/// fleet CA's usually, into every image; an extendedKeyUsage without
+/// clientAuth is refused by the server's TLS handshake (none at all is
+/// fine, RFC 5280 4.2.1.12).
+fn identity_problems(cert: &CertInfo) -> Vec<String> {
+    let mut out = Vec::new();
+    let signs = match (cert.is_ca, cert.key_cert_sign) {
+        (true, true) => Some("basicConstraints CA:TRUE and keyUsage keyCertSign"),
+        (true, false) => Some("basicConstraints CA:TRUE"),
+        (false, true) => Some("keyUsage keyCertSign"),
+        (false, false) => None,
+    };
+    if let Some(what) = signs {
+        out.push(format!(
+            "is a CA certificate ({what}): its key signs certificates and would be in every image; give the device's own client certificate and key, issued by the fleet CA (`sota-stage device-certs` makes them)"
+        ));
+    }
+    if cert.client_auth == Some(false) {
+        out.push(
+            "has an extendedKeyUsage without clientAuth, so the server refuses it as a TLS client certificate; give a certificate issued with extendedKeyUsage clientAuth (or none)".to_string(),
+        );
+    }
+    out
 }
 
 /// The method's device files from the table, its fragments, the pinned
@@ -313,7 +348,7 @@ fn device_files(
             Source::ZipOf(names) => {
                 let parts: Vec<(&str, Vec<u8>)> = names
                     .iter()
-                    .map(|n| (*n, entry_bytes(n).unwrap_or_default()))
+                    .map(|n| (*n, zipped_entry(archive, findings, n)))
                     .collect();
                 let borrowed: Vec<(&str, &[u8])> =
                     parts.iter().map(|(n, b)| (*n, b.as_slice())).collect();
@@ -352,6 +387,21 @@ fn device_files(
         }
     }
     Ok(files)
+}
+
+/// The bytes of an archive entry as the device zip holds it: as it is,
+/// except an `autoprov.url` that ended with `/`, which aktualizr reads
+/// from the zip: that is the URL as the checks left it.
+fn zipped_entry(archive: &Archive, findings: &Findings, name: &str) -> Vec<u8> {
+    match &findings.device_url {
+        Some(url) if name == DEVICE_URL_ENTRY && findings.device_url_rewritten => {
+            url.text.clone().into_bytes()
+        }
+        _ => archive
+            .entry(name)
+            .map(|e| e.data.clone())
+            .unwrap_or_default(),
+    }
 }
 
 fn pem(certs: &[CertInfo]) -> Vec<u8> {
