@@ -12,12 +12,14 @@ use crate::commands::{self, audit, device_certs, inspect, lint, render, stage, v
 use crate::crypto::issue::{KeyType, SubjectExtra, SubjectPart};
 use crate::crypto::{private_key, x509};
 use crate::error::{Error, Result};
+use crate::escape::escape;
 use crate::files::{self, Kind};
 use crate::plan::bundles::Format as BundleFormat;
 use crate::plan::methods::{Method, MethodOption};
 use crate::plan::options::{
     DeviceCert, FragmentOptions, HardwareId, Hsm, ObjectId, StageOptions, UnknownPolicy,
 };
+use crate::plan::render::{dialect_path, dialect_string};
 use crate::report::Format;
 use crate::secret::Secret;
 
@@ -150,10 +152,23 @@ impl P11Args {
     fn into_hsm(self) -> Result<Hsm> {
         let defaults = Hsm::default();
         let pin = match (self.p11_pin, &self.p11_pin_file) {
-            (Some(pin), _) => Secret::new(pin),
-            (None, Some(path)) => read_secret_file(path, "--p11-pin-file")?,
+            (Some(pin), _) => check_secret_value(Secret::new(pin), "the PKCS#11 PIN", "--p11-pin")?,
+            (None, Some(path)) => check_secret_value(
+                read_secret_file(path, "--p11-pin-file")?,
+                "the PKCS#11 PIN",
+                "--p11-pin-file",
+            )?,
             (None, None) => defaults.pin,
         };
+        if let Some(module) = &self.p11_module {
+            dialect_path(module).map_err(|why| {
+                Error::Usage(format!(
+                    "--p11-module `{}` {why}, so aktualizr cannot be given it; give the module's absolute path on the device (e.g. {})",
+                    escape(module),
+                    defaults.module
+                ))
+            })?;
+        }
         Hsm::new(
             self.p11_module.unwrap_or(defaults.module),
             pin,
@@ -222,10 +237,14 @@ impl FragmentArgs {
             .map(HardwareId::parse)
             .transpose()
             .map_err(Error::Usage)?;
+        let mut p12_password = self.p12.resolve()?;
+        if method.takes(MethodOption::P12Password) && !p12_password.expose().is_empty() {
+            p12_password = check_secret_value(p12_password, "the p12 password", self.p12.source())?;
+        }
         let opts = FragmentOptions {
             method,
             hardware_id,
-            p12_password: self.p12.resolve()?,
+            p12_password,
             hsm: self.p11.into_hsm()?,
         };
         Ok((opts, self.template_dir))
@@ -638,6 +657,18 @@ impl P12PasswordArgs {
         .collect()
     }
 
+    /// Where [`P12PasswordArgs::resolve`] takes the password from, for
+    /// messages.
+    fn source(&self) -> &'static str {
+        if self.p12_password.is_some() {
+            "--p12-password"
+        } else if self.p12_password_file.is_some() {
+            "--p12-password-file"
+        } else {
+            P12_PASSWORD_ENV
+        }
+    }
+
     /// Resolves the password: flag, else file, else environment, else empty.
     fn resolve(&self) -> Result<Secret<String>> {
         if let Some(password) = &self.p12_password {
@@ -653,6 +684,18 @@ impl P12PasswordArgs {
                 "`{P12_PASSWORD_ENV}` is not valid UTF-8; pass the password with --p12-password-file"
             ))),
         }
+    }
+}
+
+/// A secret the method writes into its fragment, refused on the command
+/// line (naming where it came from, never its value) when aktualizr could
+/// not read it back: the same rule as the templates' `str` helper.
+fn check_secret_value(value: Secret<String>, what: &str, from: &str) -> Result<Secret<String>> {
+    match dialect_string(value.expose()) {
+        Ok(_) => Ok(value),
+        Err(why) => Err(Error::Usage(format!(
+            "{what} given with {from} {why}, so it cannot be written into aktualizr's config; {what} must not contain `\"`, `\\` or control characters"
+        ))),
     }
 }
 

@@ -642,20 +642,20 @@ fn values_that_cannot_be_written_safely_stage_nothing() {
         (
             "device-cred-hsm",
             &["--p11-pin", "TEST-ONLY-12\"34"],
-            1,
-            "`p11_pin` cannot be written safely",
+            2,
+            "the PKCS#11 PIN given with --p11-pin contains `\"`",
         ),
         (
             "device-cred-hsm",
             &["--p11-module", "/opt/my hsm/p11.so"],
-            1,
-            "`p11_module` cannot be written safely for aktualizr: it contains whitespace",
+            2,
+            "--p11-module `/opt/my hsm/p11.so` contains whitespace",
         ),
         (
             "device-cred-hsm",
             &["--p11-module", "/opt/a&b/p11.so"],
-            1,
-            "`p11_module` cannot be written safely for aktualizr: it contains `&`",
+            2,
+            "--p11-module `/opt/a&b/p11.so` contains `&`",
         ),
     ];
     for (method, args, code, message) in cases {
