@@ -325,6 +325,39 @@ fn sha256sum_format_feeds_sha256sum_c() {
 }
 
 #[test]
+fn a_root_that_is_not_there_is_one_error_not_a_missing_line_per_file() {
+    let s = Staged::new();
+    // A mistyped device root: one line naming it, exit 3 (I/O).
+    let typo = s.dir.join("imgae");
+    let run = sota(["verify", "--manifest"])
+        .arg(&s.manifest)
+        .arg("--device-root")
+        .arg(&typo)
+        .run();
+    run.code(3).stdout_is("").stderr_is(&format!(
+        "error: cannot read the device root `{}`: No such file or directory (os error 2)\n",
+        typo.display()
+    ));
+    // The same for the host root, in every format; a file is not a root.
+    for format in ["text", "json", "sha256sum"] {
+        s.verify(&["--format", format]).success();
+        sota(["verify", "--format", format, "--manifest"])
+            .arg(&s.manifest)
+            .arg("--device-root")
+            .arg(&s.dev)
+            .arg("--host-root")
+            .arg(&s.manifest)
+            .run()
+            .code(3)
+            .stdout_is("")
+            .stderr_is(&format!(
+                "error: cannot read the host root `{}`: Not a directory (os error 20)\n",
+                s.manifest.display()
+            ));
+    }
+}
+
+#[test]
 fn bad_manifests_are_refused() {
     let s = Staged::new();
     let original: Value = s.manifest_json();
