@@ -62,7 +62,9 @@ pub struct Config {
     pub now: i64,
 }
 
-pub fn run(config: &Config) -> Result<Outcome> {
+/// `waiting` is told, once, when the run waits for another one that holds
+/// its roots.
+pub fn run(config: &Config, waiting: fn(&str)) -> Result<Outcome> {
     let ca = read_ca(config)?;
     check_ids(&config.ids)?;
     check_existing(config)?;
@@ -103,6 +105,7 @@ pub fn run(config: &Config) -> Result<Outcome> {
         force: config.force,
         sync: false,
         lock_timeout: config.lock_timeout,
+        waiting: Some(waiting),
     };
     // The plan is on the host side (every folder the tool's own); the
     // device root is the same folder, so the one lock covers both.

@@ -32,7 +32,9 @@ pub struct Config {
     pub lock_timeout: Duration,
 }
 
-pub fn run(config: &Config) -> Result<Outcome> {
+/// `waiting` is told, once, when the run waits for another one that holds
+/// its roots.
+pub fn run(config: &Config, waiting: fn(&str)) -> Result<Outcome> {
     let opts = &config.options;
     let templates = read_templates(config.template_dir.as_deref())?;
     let label = file_label(&config.credentials);
@@ -66,6 +68,7 @@ pub fn run(config: &Config) -> Result<Outcome> {
         force: config.force,
         sync: config.sync,
         lock_timeout: config.lock_timeout,
+        waiting: Some(waiting),
     };
     let applied = apply::apply(&plan, &roots, manifest.as_ref(), &write)?;
     let mut stderr = warnings_text(&label, &plan.warnings);

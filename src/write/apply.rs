@@ -53,6 +53,10 @@ pub struct Options {
     pub sync: bool,
     /// How long to wait for another run that holds the roots.
     pub lock_timeout: Duration,
+    /// Told once, as the run starts to wait for another run that holds a
+    /// root, whom it waits for and how long at most (the library does not
+    /// print: the command line says it on standard error).
+    pub waiting: Option<fn(&str)>,
 }
 
 /// A file written with the plan, outside the roots, in the same
@@ -154,7 +158,7 @@ pub fn apply_with(
         for root in [Some(roots.device), roots.host].into_iter().flatten() {
             undo.created_dirs.extend(create_root(root)?);
         }
-        lock_roots(roots, opts.lock_timeout)
+        lock_roots(roots, opts.lock_timeout, opts.waiting)
     })();
     let _locks = match locked {
         Ok(locks) => locks,
@@ -503,7 +507,11 @@ fn recover(plan: &Plan, roots: &Roots<'_>, outside: Option<&Outside<'_>>) -> Res
 /// itself: no lock file, nothing left in a tree. Waits up to `timeout` for
 /// another run that holds one. The lock goes with the returned files
 /// (closed at the end of the run, or by the kernel when it is killed).
-fn lock_roots(roots: &Roots<'_>, timeout: Duration) -> Result<Vec<File>> {
+fn lock_roots(
+    roots: &Roots<'_>,
+    timeout: Duration,
+    waiting: Option<fn(&str)>,
+) -> Result<Vec<File>> {
     let mut paths: Vec<&Path> = [Some(roots.device), roots.host]
         .into_iter()
         .flatten()
@@ -513,13 +521,34 @@ fn lock_roots(roots: &Roots<'_>, timeout: Duration) -> Result<Vec<File>> {
     paths.dedup();
     let deadline = Instant::now() + timeout;
     let mut locks = Vec::new();
+    // Said once per run, whichever root it waits for first.
+    let mut waiting = waiting;
     for path in paths {
-        locks.push(lock_dir(path, deadline, timeout)?);
+        locks.push(lock_dir(path, deadline, timeout, &mut waiting)?);
     }
     Ok(locks)
 }
 
-fn lock_dir(path: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
+/// What a run says as it starts to wait for the one that holds `path`.
+fn waiting_text(path: &Path, holder: Option<u32>, timeout: Duration) -> String {
+    let who = holder
+        .map(|pid| format!(" (process {pid})"))
+        .unwrap_or_default();
+    format!(
+        "waiting up to {} s for another sota-stage run{who} that holds `{}`",
+        timeout.as_secs(),
+        crate::escape::escape(&path.display().to_string())
+    )
+}
+
+/// Locks one root folder; `waiting` is taken (and called) the first time
+/// the run has to wait.
+fn lock_dir(
+    path: &Path,
+    deadline: Instant,
+    timeout: Duration,
+    waiting: &mut Option<fn(&str)>,
+) -> Result<File> {
     use rustix::fs::{flock, FlockOperation};
     loop {
         let dir = File::open(path).map_err(|e| Error::io("lock", path, e))?;
@@ -541,13 +570,16 @@ fn lock_dir(path: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
                 }
             }
             Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
+                let ino = || dir.metadata().map(|m| m.ino()).unwrap_or(0);
                 if Instant::now() >= deadline {
-                    let ino = dir.metadata().map(|m| m.ino()).unwrap_or(0);
                     return Err(Error::Locked {
                         path: path.to_path_buf(),
-                        holder: lock_holder(ino),
+                        holder: lock_holder(ino()),
                         waited: timeout,
                     });
+                }
+                if let Some(say) = waiting.take() {
+                    say(&waiting_text(path, lock_holder(ino()), timeout));
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -695,6 +727,7 @@ mod tests {
             force,
             sync: false,
             lock_timeout: Duration::from_secs(5),
+            waiting: None,
         }
     }
 
