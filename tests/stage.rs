@@ -371,6 +371,12 @@ fn shared_cred_stages_exactly_these_files() {
         ),
         before
     );
+    // One file gone: one written, in the singular.
+    fs::remove_file(roots.dev.join(HARDWARE_FRAGMENT)).unwrap();
+    roots
+        .stage(&zip, "shared-cred", &["--hardware-id", "raspberrypi4-64"])
+        .success()
+        .stderr_is("staged c.zip for shared-cred: 1 file written, 9 already in place\n");
 }
 
 #[test]

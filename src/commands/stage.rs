@@ -13,6 +13,7 @@ use crate::plan::files::{Plan, MODE_FILE};
 use crate::plan::manifest::Manifest;
 use crate::plan::options::StageOptions;
 use crate::plan::staging;
+use crate::report::counted;
 use crate::write::apply::{self, Outside, Roots};
 
 /// Everything one `stage` run needs.
@@ -74,13 +75,16 @@ pub fn run(config: &Config, waiting: fn(&str)) -> Result<Outcome> {
     let mut stderr = warnings_text(&label, &plan.warnings);
     if applied.recovered > 0 {
         stderr.push_str(&format!(
-            "removed {} leftovers of an interrupted run\n",
-            applied.recovered
+            "removed {} of an interrupted run\n",
+            counted(applied.recovered as u64, "leftover", "leftovers")
         ));
     }
     stderr.push_str(&format!(
-        "staged {} for {}: {} files written, {} already in place",
-        label, plan.method, applied.written, applied.unchanged
+        "staged {} for {}: {} written, {} already in place",
+        label,
+        plan.method,
+        counted(applied.written as u64, "file", "files"),
+        applied.unchanged
     ));
     if applied.removed > 0 {
         stderr.push_str(&format!(", {} no longer staged removed", applied.removed));

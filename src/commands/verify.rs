@@ -11,6 +11,7 @@ use crate::escape::escape;
 use crate::files::{self, Kind};
 use crate::intake::catalogue::Side;
 use crate::plan::manifest::Manifest;
+use crate::report::counted;
 use crate::write::apply::Roots;
 use crate::write::verify::{self, Difference};
 
@@ -58,14 +59,14 @@ pub fn run(args: &Config) -> Result<Outcome> {
         Format::Text => {
             let mut out = listing;
             out.push_str(&format!(
-                "{}: {} files checked, {} differences\n",
+                "{}: {} checked, {}\n",
                 if differences.is_empty() {
                     "ok"
                 } else {
                     "not ok"
                 },
-                checked,
-                differences.len()
+                counted(checked as u64, "file", "files"),
+                counted(differences.len() as u64, "difference", "differences")
             ));
             (out, String::new())
         }
