@@ -182,7 +182,23 @@ pub fn run(args: &Config) -> Result<Outcome> {
             out
         }
         Format::Text => {
-            let mut out: String = findings.iter().map(|f| format!("{}\n", f.line())).collect();
+            let mut out: String = findings
+                .iter()
+                .map(
+                    |f| match (&f.root, f.path.is_empty(), args.roots.as_slice()) {
+                        // On the root itself: named by the one PATH given (the
+                        // JSON keeps `path` empty and no `root`, as documented).
+                        (None, true, [root]) => {
+                            let named = Finding {
+                                root: Some(root.display().to_string()),
+                                ..f.clone()
+                            };
+                            format!("{}\n", named.line())
+                        }
+                        _ => format!("{}\n", f.line()),
+                    },
+                )
+                .collect();
             out.push_str(&format!(
                 "{}: {} audited against {}, {}, {}\n",
                 if ok { "ok" } else { "not ok" },
