@@ -408,26 +408,43 @@ pub struct RenderArgs {
     #[command(flatten)]
     pub fragment: FragmentArgs,
 
+    // The headings are named on each argument: the flattened PKCS#11
+    // group's heading would otherwise carry over to them.
     /// Check that this credentials archive supports the method first
-    #[arg(long, env = "SOTA_PACKED_CREDENTIALS", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "SOTA_PACKED_CREDENTIALS",
+        value_name = "FILE",
+        help_heading = "Archive"
+    )]
     pub credentials: Option<PathBuf>,
 
     /// Accept a plain-http device URL in --credentials
-    #[arg(long)]
+    #[arg(long, help_heading = "Archive")]
     pub allow_http: bool,
 
     /// Write the fragment to FILE (mode 0600 if it holds a password or PIN,
-    /// else 0644) instead of standard output
-    #[arg(long, value_name = "FILE", conflicts_with = "output_dir")]
+    /// else 0644) instead of standard output; missing folders are created
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "output_dir",
+        help_heading = "Outputs"
+    )]
     pub output: Option<PathBuf>,
 
     /// Write each fragment into DIR under its own name (e.g.
-    /// DIR/40-hardware-id.toml), with its mode
-    #[arg(long, value_name = "DIR")]
+    /// DIR/40-hardware-id.toml), with its mode; DIR is created if missing
+    #[arg(long, value_name = "DIR", help_heading = "Outputs")]
     pub output_dir: Option<PathBuf>,
 
     /// Render only this fragment: the method's, or 40-hardware-id.toml
-    #[arg(long = "fragment", value_enum, value_name = "WHICH")]
+    #[arg(
+        long = "fragment",
+        value_enum,
+        value_name = "WHICH",
+        help_heading = "Outputs"
+    )]
     pub only: Option<FragmentArg>,
 }
 
@@ -603,9 +620,14 @@ impl From<FormatArg> for Format {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The credentials archive (credentials.zip)
-    #[arg(value_name = "CREDENTIALS", env = "SOTA_PACKED_CREDENTIALS")]
-    pub credentials: PathBuf,
+    /// The credentials archive (credentials.zip); or --credentials, or
+    /// SOTA_PACKED_CREDENTIALS
+    #[arg(value_name = "CREDENTIALS")]
+    pub archive: Option<PathBuf>,
+
+    /// The credentials archive, as the other commands take it
+    #[arg(long, value_name = "FILE", conflicts_with = "archive")]
+    pub credentials: Option<PathBuf>,
 
     #[command(flatten)]
     pub p12: P12PasswordArgs,
@@ -619,11 +641,27 @@ pub struct InspectArgs {
     pub format: FormatArg,
 }
 
+/// The name of the environment variable that may name the archive.
+const PACKED_CREDENTIALS_ENV: &str = "SOTA_PACKED_CREDENTIALS";
+
 impl InspectArgs {
     fn into_config(self) -> Result<inspect::Config> {
+        // As an argument, with --credentials (clap refuses both), else from
+        // the environment, as bitbake has it.
+        let credentials = match self.archive.or(self.credentials) {
+            Some(path) => path,
+            None => match std::env::var_os(PACKED_CREDENTIALS_ENV) {
+                Some(path) if !path.is_empty() => PathBuf::from(path),
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "no credentials archive: give it as CREDENTIALS, with --credentials FILE, or in {PACKED_CREDENTIALS_ENV}"
+                    )))
+                }
+            },
+        };
         Ok(inspect::Config {
             p12_password: self.p12.resolve()?,
-            credentials: self.credentials,
+            credentials,
             allow_http: self.allow_http,
             format: self.format.into(),
             now: x509::now_unix(),

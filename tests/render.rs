@@ -182,6 +182,64 @@ fn fragments_one_by_one_or_into_a_folder() {
     .stderr_is("error: --fragment hardware-id needs --hardware-id (or SOTA_HARDWARE_ID)\n");
 }
 
+/// `--output` and `--output-dir` create the folders they need, 0755 as
+/// `stage` makes them (whatever the umask), and say on stderr what was
+/// written where; standard output stays empty.
+#[test]
+fn output_folders_are_created_and_the_run_says_what_it_wrote() {
+    let dir = TestDir::new();
+    let conf = dir.join("image/etc/sota/conf.d");
+    sota([
+        "render",
+        "--method",
+        "device-cred-hsm",
+        "--hardware-id",
+        "rpi",
+        "--output-dir",
+    ])
+    .arg(&conf)
+    .umask(0o077)
+    .run()
+    .success()
+    .stdout_is("")
+    .stderr_is(&format!(
+        "rendered 2 fragments for device-cred-hsm into `{}`: 20-sota-device-cred-hsm.toml \
+         (0600), 40-hardware-id.toml (0644)\n",
+        conf.display()
+    ));
+    let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    for folder in [
+        "image",
+        "image/etc",
+        "image/etc/sota",
+        "image/etc/sota/conf.d",
+    ] {
+        assert_eq!(mode(&dir.join(folder)), 0o755, "{folder}");
+    }
+    assert_eq!(mode(&conf.join("20-sota-device-cred-hsm.toml")), 0o600);
+    let out = dir.join("one/two/fragment.toml");
+    sota(["render", "--method", "device-cred", "--output"])
+        .arg(&out)
+        .umask(0o077)
+        .run()
+        .success()
+        .stdout_is("")
+        .stderr_is(&format!(
+            "rendered 1 fragment for device-cred into `{}`: 20-sota-device-cred.toml (0644)\n",
+            out.display()
+        ));
+    assert_eq!(mode(&dir.join("one")), 0o755);
+    assert_eq!(mode(&out), 0o644);
+    // A folder that cannot be made (a file in the way): exit 3, nothing
+    // left behind.
+    let blocked = dir.write("file", "x");
+    sota(["render", "--method", "device-cred", "--output"])
+        .arg(blocked.join("sub/fragment.toml"))
+        .run()
+        .code(3)
+        .stderr_has("cannot create folder `");
+}
+
 #[test]
 fn hsm_options_are_rendered_and_the_fragment_is_secret() {
     let dir = TestDir::new();

@@ -106,15 +106,30 @@ pub fn apply(
 }
 
 /// Writes one file atomically (temporary name, fsync, rename), with `mode`
-/// and `epoch` as mtime: for `render`'s output, outside any root.
+/// and `epoch` as mtime: for `render`'s output, outside any root. Missing
+/// folders above it are created as `stage` creates a root's (0755, never
+/// the umask's), and removed again when the write fails.
 pub fn write_file(path: &Path, bytes: &[u8], mode: u32, epoch: i64) -> Result<()> {
-    let temp = temp_name(path, TEMP);
-    write_temp(&temp, bytes, mode, epoch, true)?;
-    fs::rename(&temp, path).map_err(|e| {
-        let _ = fs::remove_file(&temp);
-        Error::io("rename into place", path, e)
-    })?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")));
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let created = create_root(parent)?;
+    let written = (|| {
+        let temp = temp_name(path, TEMP);
+        write_temp(&temp, bytes, mode, epoch, true)?;
+        fs::rename(&temp, path).map_err(|e| {
+            let _ = fs::remove_file(&temp);
+            Error::io("rename into place", path, e)
+        })
+    })();
+    if let Err(e) = written {
+        for dir in created.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+        return Err(e);
+    }
+    sync_dir(parent);
     Ok(())
 }
 
