@@ -12,6 +12,7 @@ use crate::commands::{self, audit, device_certs, inspect, lint, render, stage, v
 use crate::crypto::issue::{KeyType, SubjectExtra, SubjectPart};
 use crate::crypto::{private_key, x509};
 use crate::error::{Error, Result};
+use crate::escape::escape;
 use crate::files::{self, Kind};
 use crate::plan::bundles::Format as BundleFormat;
 use crate::plan::methods::{Method, MethodOption};
@@ -19,6 +20,7 @@ use crate::plan::options::{
     DeviceCert, FragmentOptions, HardwareId, Hsm, ObjectId, ReportConfig, StageOptions,
     UnknownPolicy,
 };
+use crate::plan::render::{dialect_path, dialect_string};
 use crate::report::Format;
 use crate::secret::Secret;
 
@@ -82,7 +84,7 @@ fn sync_switch(flag: bool) -> Result<bool> {
             let more = if shown.len() < value.len() { "..." } else { "" };
             Err(Error::Usage(format!(
                 "{SYNC_ENV}=`{}{more}` is not a switch; set it to 1, 0, true, false, yes, no, on or off (any case), or unset it",
-                crate::escape::escape(&shown)
+                escape(&shown)
             )))
         }
     }
@@ -100,10 +102,7 @@ fn named_inputs(given: &[(&str, &Option<PathBuf>)]) -> Vec<(String, PathBuf)> {
         .filter_map(|(flag, path)| {
             let path = path.as_ref()?;
             Some((
-                format!(
-                    "{flag} `{}`",
-                    crate::escape::escape(&path.display().to_string())
-                ),
+                format!("{flag} `{}`", escape(&path.display().to_string())),
                 path.clone(),
             ))
         })
@@ -224,10 +223,23 @@ impl P11Args {
     fn into_hsm(self) -> Result<Hsm> {
         let defaults = Hsm::default();
         let pin = match (self.p11_pin, &self.p11_pin_file) {
-            (Some(pin), _) => Secret::new(pin),
-            (None, Some(path)) => read_secret_file(path, "--p11-pin-file")?,
+            (Some(pin), _) => check_secret_value(Secret::new(pin), "the PKCS#11 PIN", "--p11-pin")?,
+            (None, Some(path)) => check_secret_value(
+                read_secret_file(path, "--p11-pin-file")?,
+                "the PKCS#11 PIN",
+                "--p11-pin-file",
+            )?,
             (None, None) => defaults.pin,
         };
+        if let Some(module) = &self.p11_module {
+            dialect_path(module).map_err(|why| {
+                Error::Usage(format!(
+                    "--p11-module `{}` {why}, so aktualizr cannot be given it; give the module's absolute path on the device (e.g. {})",
+                    escape(module),
+                    defaults.module
+                ))
+            })?;
+        }
         Hsm::new(
             self.p11_module.unwrap_or(defaults.module),
             pin,
@@ -305,10 +317,15 @@ impl FragmentArgs {
                 Hsm::default().pin.expose()
             ));
         }
+
+        let mut p12_password = self.p12.resolve()?;
+        if method.takes(MethodOption::P12Password) && !p12_password.expose().is_empty() {
+            p12_password = check_secret_value(p12_password, "the p12 password", self.p12.source())?;
+        }
         let options = FragmentOptions {
             method,
             hardware_id,
-            p12_password: self.p12.resolve()?,
+            p12_password,
             hsm: self.p11.into_hsm()?,
             report_config: match self.report_config {
                 ReportConfigArg::Auto => ReportConfig::Auto,
@@ -502,26 +519,43 @@ pub struct RenderArgs {
     #[command(flatten)]
     pub fragment: FragmentArgs,
 
+    // The headings are named on each argument: the flattened PKCS#11
+    // group's heading would otherwise carry over to them.
     /// Check that this credentials archive supports the method first
-    #[arg(long, env = "SOTA_PACKED_CREDENTIALS", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "SOTA_PACKED_CREDENTIALS",
+        value_name = "FILE",
+        help_heading = "Archive"
+    )]
     pub credentials: Option<PathBuf>,
 
     /// Accept a plain-http device URL in --credentials
-    #[arg(long)]
+    #[arg(long, help_heading = "Archive")]
     pub allow_http: bool,
 
     /// Write the fragment to FILE (mode 0600 if it holds a password or PIN,
-    /// else 0644) instead of standard output
-    #[arg(long, value_name = "FILE", conflicts_with = "output_dir")]
+    /// else 0644) instead of standard output; missing folders are created
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "output_dir",
+        help_heading = "Outputs"
+    )]
     pub output: Option<PathBuf>,
 
     /// Write each fragment into DIR under its own name (e.g.
-    /// DIR/40-hardware-id.toml), with its mode
-    #[arg(long, value_name = "DIR")]
+    /// DIR/40-hardware-id.toml), with its mode; DIR is created if missing
+    #[arg(long, value_name = "DIR", help_heading = "Outputs")]
     pub output_dir: Option<PathBuf>,
 
     /// Render only this fragment: the method's, or 40-hardware-id.toml
-    #[arg(long = "fragment", value_enum, value_name = "WHICH")]
+    #[arg(
+        long = "fragment",
+        value_enum,
+        value_name = "WHICH",
+        help_heading = "Outputs"
+    )]
     pub only: Option<FragmentArg>,
 }
 
@@ -707,9 +741,14 @@ impl From<FormatArg> for Format {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The credentials archive (credentials.zip)
-    #[arg(value_name = "CREDENTIALS", env = "SOTA_PACKED_CREDENTIALS")]
-    pub credentials: PathBuf,
+    /// The credentials archive (credentials.zip); or --credentials, or
+    /// SOTA_PACKED_CREDENTIALS
+    #[arg(value_name = "CREDENTIALS")]
+    pub archive: Option<PathBuf>,
+
+    /// The credentials archive, as the other commands take it
+    #[arg(long, value_name = "FILE", conflicts_with = "archive")]
+    pub credentials: Option<PathBuf>,
 
     #[command(flatten)]
     pub p12: P12PasswordArgs,
@@ -723,11 +762,27 @@ pub struct InspectArgs {
     pub format: FormatArg,
 }
 
+/// The name of the environment variable that may name the archive.
+const PACKED_CREDENTIALS_ENV: &str = "SOTA_PACKED_CREDENTIALS";
+
 impl InspectArgs {
     fn into_config(self) -> Result<inspect::Config> {
+        // As an argument, with --credentials (clap refuses both), else from
+        // the environment, as bitbake has it.
+        let credentials = match self.archive.or(self.credentials) {
+            Some(path) => path,
+            None => match std::env::var_os(PACKED_CREDENTIALS_ENV) {
+                Some(path) if !path.is_empty() => PathBuf::from(path),
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "no credentials archive: give it as CREDENTIALS, with --credentials FILE, or in {PACKED_CREDENTIALS_ENV}"
+                    )))
+                }
+            },
+        };
         Ok(inspect::Config {
             p12_password: self.p12.resolve()?,
-            credentials: self.credentials,
+            credentials,
             allow_http: self.allow_http,
             format: self.format.into(),
             now: x509::now_unix(),
@@ -761,6 +816,18 @@ impl P12PasswordArgs {
         .collect()
     }
 
+    /// Where [`P12PasswordArgs::resolve`] takes the password from, for
+    /// messages.
+    fn source(&self) -> &'static str {
+        if self.p12_password.is_some() {
+            "--p12-password"
+        } else if self.p12_password_file.is_some() {
+            "--p12-password-file"
+        } else {
+            P12_PASSWORD_ENV
+        }
+    }
+
     /// Resolves the password: flag, else file, else environment, else empty.
     fn resolve(&self) -> Result<Secret<String>> {
         if let Some(password) = &self.p12_password {
@@ -776,6 +843,18 @@ impl P12PasswordArgs {
                 "`{P12_PASSWORD_ENV}` is not valid UTF-8; pass the password with --p12-password-file"
             ))),
         }
+    }
+}
+
+/// A secret the method writes into its fragment, refused on the command
+/// line (naming where it came from, never its value) when aktualizr could
+/// not read it back: the same rule as the templates' `str` helper.
+fn check_secret_value(value: Secret<String>, what: &str, from: &str) -> Result<Secret<String>> {
+    match dialect_string(value.expose()) {
+        Ok(_) => Ok(value),
+        Err(why) => Err(Error::Usage(format!(
+            "{what} given with {from} {why}, so it cannot be written into aktualizr's config; {what} must not contain `\"`, `\\` or control characters"
+        ))),
     }
 }
 

@@ -170,7 +170,7 @@ pub enum ArchiveError {
     ArchiveTooLarge { size: u64, limit: u64 },
     #[error("entry '{entry}' cannot be read ({detail}); download the credentials again")]
     Unreadable { entry: String, detail: String },
-    #[error("the end record counts {declared} entries, but the central directory holds {found}; zip readers would disagree on what the archive holds: download the credentials again")]
+    #[error("the end record counts {}, but the central directory holds {found}; zip readers would disagree on what the archive holds: download the credentials again", crate::report::counted(u64::from(*declared), "entry", "entries"))]
     EntryCountMismatch { declared: u16, found: usize },
     #[error("entry '{entry}' is named '{local}' in its local header; zip readers would disagree on its name: download the credentials again")]
     LocalNameMismatch { entry: String, local: String },

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     match cli
         .command
         .into_config()
-        .and_then(sota_stage::commands::run)
+        .and_then(|config| sota_stage::commands::run(config, progress))
     {
         Ok(outcome) => {
             if !outcome.stderr.is_empty() {
@@ -54,4 +54,9 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Says what a run is waiting for, on standard error, as it starts waiting.
+fn progress(line: &str) {
+    eprintln!("{}", sota_stage::escape::escape_lines(line));
 }

@@ -3,6 +3,16 @@
 
 use serde::Serialize;
 
+/// A count with its noun in the right number: `1 file`, `2 files`,
+/// `0 files`. `many` is given, not made: `1 entry`, `2 entries`.
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 /// How bad a problem is. `Error` makes the command exit 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -393,6 +393,34 @@ fn a_file_expanding_past_its_budget_is_a_warning_not_searched() {
 }
 
 #[test]
+fn counts_in_the_summary_are_singular_for_one() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let creds = Creds::typical(&pki);
+    let zip = creds.write_to(&dir, "credentials.zip");
+    let root = dir.join("rootfs");
+    plant(&root, "etc/hostname", "device\n");
+    let text = |root: &Path| {
+        common::sota(["audit", "--credentials"])
+            .arg(&zip)
+            .arg(root)
+            .run()
+    };
+    text(&root)
+        .success()
+        .stdout_is("ok: 1 file audited against credentials.zip, 0 errors, 0 warnings\n");
+    plant(&root, "etc/treehub.json", secrets_of(&creds).treehub);
+    let run = text(&root);
+    run.code(1);
+    assert!(
+        run.stdout
+            .ends_with("not ok: 2 files audited against credentials.zip, 1 error, 0 warnings\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn links_are_not_followed_and_a_missing_root_is_an_error() {
     let dir = TestDir::new();
     let pki = Pki::new(&dir);

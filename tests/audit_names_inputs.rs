@@ -107,6 +107,44 @@ fn an_xattr_value_holding_the_client_secret_is_reported_at_its_file() {
     found_silently(&s, &s.dir.join("rootfs"), |p| p == "usr/bin/app");
 }
 
+#[test]
+fn a_finding_on_the_root_folder_itself_names_the_root() {
+    let s = Setup::new();
+    let root = s.dir.mkdir("rootfs");
+    fs::write(root.join("hostname"), "device\n").unwrap();
+    let script = format!(
+        "import os, sys\n\
+         os.setxattr(sys.argv[1], 'user.x', b'token={OAUTH2_SECRET}')\n"
+    );
+    tool("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&root)
+        .run()
+        .success();
+    // JSON: the root's own path is the empty relative path.
+    let audit = s.audit(&root);
+    audit.run.code(1);
+    if !audit
+        .errors()
+        .iter()
+        .any(|f| f.kind == "host-secret" && f.path.is_empty())
+    {
+        audit.fail("no host-secret error on the root itself");
+    }
+    // Text: the line names the root as given, never an empty path.
+    let text = s.audit_text(&root);
+    text.code(1);
+    s.assert_silent(&text);
+    let named = format!("error: {}: an extended attribute holds", root.display());
+    assert!(
+        text.stdout.lines().any(|l| l.starts_with(&named)),
+        "{}",
+        text.stdout
+    );
+    assert!(!text.stdout.contains("error: : "), "{}", text.stdout);
+}
+
 // Item 7: wrong answers.
 
 #[test]

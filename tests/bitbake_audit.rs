@@ -479,7 +479,9 @@ fn the_ostree_commit_of_the_build_is_audited_before_it_is_pushed() {
 /// `SOTA_STAGE_TOOL = "host"`, as with `sota-stage.bbclass`: the image has
 /// no `sota-stage-native` in its graph and audits with the build host's
 /// tool, found in `HOSTTOOLS_DIR` (on `PATH` after the sysroot, as OE-core
-/// puts it); the tool's version is in `do_sota_audit`'s signature, its path
+/// puts it, before anything of the host's PATH: a `sota-stage` the machine
+/// has installed must not shadow it); the tool's version is in
+/// `do_sota_audit`'s signature, its path
 /// is not; a too old or missing tool stops the parse with
 /// `sota-stage.bbclass`'s message.
 #[test]
@@ -512,7 +514,12 @@ fn in_host_tool_mode_the_image_audits_with_the_host_tool_and_builds_no_native_to
     let hosttools = tool.parent().unwrap().display().to_string();
     build.set("SOTA_STAGE_TOOL", "host");
     build.set("HOSTTOOLS_DIR", &hosttools);
-    build.set("PATH:append", ":${HOSTTOOLS_DIR}");
+    // Before the PATH the test inherited, after the sysroot (the harness's
+    // bitbake.conf prepends that later): as OE-core, whose PATH is the
+    // sysroot then HOSTTOOLS_DIR and nothing of the host's. Appended, a
+    // sota-stage of the machine's (/usr/local/bin, ~/.cargo/bin) came
+    // first and the recording script never ran.
+    build.set("PATH:prepend", "${HOSTTOOLS_DIR}:");
     let graph = image_graph(&build);
     assert!(
         !graph.iter().any(|pn| pn.contains("sota-stage")),

@@ -509,7 +509,10 @@ fn a_bundle_completes_a_mutual_tls_handshake() {
     let dir = TestDir::new();
     let pki = Pki::new(&dir);
     let out = dir.join("out");
-    issue(&pki, &out, &["--device-id", "tls-device"]).success();
+    // One device: the summary counts it in the singular.
+    issue(&pki, &out, &["--device-id", "tls-device"])
+        .success()
+        .stderr_has("issued 1 device certificate (ec-p256");
     let cert = out.join("tls-device").join(CLIENT);
     let key = out.join("tls-device").join(PKEY);
     let (ok, said) = handshake(

@@ -104,7 +104,7 @@ fn data_before_the_zip_is_refused_with_or_without_adjusted_offsets() {
         refused(
             &bytes,
             &format!(
-                "not a zip archive ({} bytes of other data come before the zip); pass the \
+                "not a zip archive ({} bytes of other data before the zip); pass the \
                  credentials.zip your OTA server gave you",
                 prefix.len()
             ),

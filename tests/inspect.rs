@@ -690,8 +690,30 @@ fn exit_codes_for_usage_and_io() {
     // The archive comes from the environment too.
     let pki = Pki::new(&dir);
     let zip = Creds::typical(&pki).write_to(&dir, "env.zip");
-    sota(["inspect"])
-        .env("SOTA_PACKED_CREDENTIALS", &zip)
+    let env = sota(["inspect"]).env("SOTA_PACKED_CREDENTIALS", &zip).run();
+    env.code(0);
+    // With --credentials, as every other command takes it: the same
+    // report; the flag beats the environment; both forms at once is a
+    // usage error.
+    sota(["inspect", "--credentials"])
+        .arg(&zip)
         .run()
-        .code(0);
+        .code(0)
+        .stdout_is(&env.stdout);
+    sota(["inspect", "--credentials"])
+        .arg(&zip)
+        .env("SOTA_PACKED_CREDENTIALS", dir.join("missing.zip"))
+        .run()
+        .code(0)
+        .stdout_is(&env.stdout);
+    sota(["inspect", "--credentials"])
+        .arg(&zip)
+        .arg(&zip)
+        .run()
+        .code(2)
+        .stderr_has("cannot be used with");
+    sota(["inspect"]).run().code(2).stderr_is(
+        "error: no credentials archive: give it as CREDENTIALS, with --credentials FILE, or in \
+         SOTA_PACKED_CREDENTIALS\n",
+    );
 }

@@ -455,3 +455,51 @@ fn report_config_false_silences_the_telemetry_warning() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(!run.stdout.contains("1234"));
 }
+
+/// The text before `=` of a broken line can be a secret (a password wrapped
+/// onto the next line, a PIN typed without its key): no message quotes it.
+/// Each line is still found, by line and column, and said what is wrong.
+#[test]
+fn the_text_before_equals_of_a_broken_line_is_never_quoted() {
+    let tree = TestDir::new().with_file(
+        "20-broken.toml",
+        "hunter2 root = 1\n\
+         [provision]\n\
+         p12_password = \"first half\n\
+         hunter2-rest\" = x\n\
+         [p11]\n\
+         hunter2 pin = 1\n\
+         hunter2 pin = 2\n\
+         [pacman]\n\
+         hunter2 extra = y\n",
+    );
+    for args in [vec!["lint", "."], vec!["lint", ".", "--format", "json"]] {
+        let run = run_in(&tree, &args);
+        assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+        for out in [&run.stdout, &run.stderr] {
+            assert!(!out.contains("hunter2"), "{args:?}: {out}");
+        }
+    }
+    let json = run_in(&tree, &["lint", ".", "--format", "json"]).json();
+    let problems: Vec<(u64, &str)> = json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["line"].as_u64().unwrap(), p["message"].as_str().unwrap()))
+        .collect();
+    let not_a_name = "the text before `=` is not a key name (letters, digits, `_`, `-` and `.` \
+                      only): aktualizr takes it for a key it does not know";
+    for line in [1, 4, 6, 9] {
+        assert!(
+            problems
+                .iter()
+                .any(|(l, m)| *l == line && m.starts_with(not_a_name)),
+            "line {line}: {problems:#?}"
+        );
+    }
+    assert!(
+        problems.iter().any(|(l, m)| *l == 7
+            && m.starts_with("a key that is not a name (not quoted here: it may be part of a secret) is set twice in `[p11]`")),
+        "{problems:#?}"
+    );
+}

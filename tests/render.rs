@@ -182,6 +182,64 @@ fn fragments_one_by_one_or_into_a_folder() {
     .stderr_is("error: --fragment hardware-id needs --hardware-id (or SOTA_HARDWARE_ID)\n");
 }
 
+/// `--output` and `--output-dir` create the folders they need, 0755 as
+/// `stage` makes them (whatever the umask), and say on stderr what was
+/// written where; standard output stays empty.
+#[test]
+fn output_folders_are_created_and_the_run_says_what_it_wrote() {
+    let dir = TestDir::new();
+    let conf = dir.join("image/etc/sota/conf.d");
+    sota([
+        "render",
+        "--method",
+        "device-cred-hsm",
+        "--hardware-id",
+        "rpi",
+        "--output-dir",
+    ])
+    .arg(&conf)
+    .umask(0o077)
+    .run()
+    .success()
+    .stdout_is("")
+    .stderr_is(&format!(
+        "rendered 2 fragments for device-cred-hsm into `{}`: 20-sota-device-cred-hsm.toml \
+         (0600), 40-hardware-id.toml (0644)\n",
+        conf.display()
+    ));
+    let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    for folder in [
+        "image",
+        "image/etc",
+        "image/etc/sota",
+        "image/etc/sota/conf.d",
+    ] {
+        assert_eq!(mode(&dir.join(folder)), 0o755, "{folder}");
+    }
+    assert_eq!(mode(&conf.join("20-sota-device-cred-hsm.toml")), 0o600);
+    let out = dir.join("one/two/fragment.toml");
+    sota(["render", "--method", "device-cred", "--output"])
+        .arg(&out)
+        .umask(0o077)
+        .run()
+        .success()
+        .stdout_is("")
+        .stderr_is(&format!(
+            "rendered 1 fragment for device-cred into `{}`: 20-sota-device-cred.toml (0644)\n",
+            out.display()
+        ));
+    assert_eq!(mode(&dir.join("one")), 0o755);
+    assert_eq!(mode(&out), 0o644);
+    // A folder that cannot be made (a file in the way): exit 3, nothing
+    // left behind.
+    let blocked = dir.write("file", "x");
+    sota(["render", "--method", "device-cred", "--output"])
+        .arg(blocked.join("sub/fragment.toml"))
+        .run()
+        .code(3)
+        .stderr_has("cannot create folder `");
+}
+
 #[test]
 fn hsm_options_are_rendered_and_the_fragment_is_secret() {
     let dir = TestDir::new();
@@ -304,10 +362,19 @@ fn values_that_cannot_be_written_safely_are_refused_never_mangled() {
              only (meta-updater's rule)\n"
         )
     };
-    let refused = |method: &str, name: &str, why: &str| {
+    // Values the method writes into its fragment: refused where they are
+    // given, naming the flag (a usage error), never quoting a secret.
+    let secret = |what: &str, flag: &str, why: &str| {
         format!(
-            "error: template `templates/20-sota-{method}.toml.hbs`: `{name}` cannot be written \
-             safely for aktualizr: {why}\n"
+            "error: {what} given with {flag} {why}, so it cannot be written into aktualizr's \
+             config; {what} must not contain `\"`, `\\` or control characters\n"
+        )
+    };
+    let pin = |flag: &str, why: &str| secret("the PKCS#11 PIN", flag, why);
+    let module = |shown: &str, why: &str| {
+        format!(
+            "error: --p11-module `{shown}` {why}, so aktualizr cannot be given it; give the \
+             module's absolute path on the device (e.g. /usr/lib/softhsm/libsofthsm2.so)\n"
         )
     };
     let object_id = |flag: &str, why: &str| {
@@ -317,10 +384,9 @@ fn values_that_cannot_be_written_safely_are_refused_never_mangled() {
         )
     };
     let (dev, hsm, shared) = ("device-cred", "device-cred-hsm", "shared-cred");
-    let quote = "it contains `\"`, which aktualizr's parser drops or mangles";
-    let backslash = "it contains `\\`, which aktualizr's parser drops or mangles";
-    let control = "it contains a control character or line break";
-    let ampersand = "it contains `&`, which aktualizr reads as an escape character in paths";
+    let quote = "contains `\"`, which aktualizr's parser drops or mangles";
+    let backslash = "contains `\\`, which aktualizr's parser drops or mangles";
+    let control = "contains a control character or line break";
     // (method, option, value, exit code, stderr)
     #[rustfmt::skip]
     let cases = [
@@ -328,19 +394,19 @@ fn values_that_cannot_be_written_safely_are_refused_never_mangled() {
         (dev, "--hardware-id", "rpi 4", 2, hardware_id("rpi 4")),
         (dev, "--hardware-id", "rpi\n[tls]", 2, hardware_id("rpi\\n[tls]")),
         (dev, "--hardware-id", "", 2, hardware_id("")),
-        (hsm, "--p11-pin", "TEST-12\"34", 1, refused(hsm, "p11_pin", quote)),
-        (hsm, "--p11-pin", "TEST-12\\34", 1, refused(hsm, "p11_pin", backslash)),
-        (hsm, "--p11-pin", "TEST-12\n34", 1, refused(hsm, "p11_pin", control)),
-        (hsm, "--p11-pin-file", pin_file, 1, refused(hsm, "p11_pin", quote)),
-        (hsm, "--p11-module", "/usr/lib/soft hsm/libsofthsm2.so", 1, refused(hsm, "p11_module", "it contains whitespace")),
-        (hsm, "--p11-module", "/usr/lib/a&b/libsofthsm2.so", 1, refused(hsm, "p11_module", ampersand)),
-        (hsm, "--p11-module", "libsofthsm2.so", 1, refused(hsm, "p11_module", "it is not an absolute path")),
+        (hsm, "--p11-pin", "TEST-12\"34", 2, pin("--p11-pin", quote)),
+        (hsm, "--p11-pin", "TEST-12\\34", 2, pin("--p11-pin", backslash)),
+        (hsm, "--p11-pin", "TEST-12\n34", 2, pin("--p11-pin", control)),
+        (hsm, "--p11-pin-file", pin_file, 2, pin("--p11-pin-file", quote)),
+        (hsm, "--p11-module", "/usr/lib/soft hsm/libsofthsm2.so", 2, module("/usr/lib/soft hsm/libsofthsm2.so", "contains whitespace")),
+        (hsm, "--p11-module", "/usr/lib/a&b/libsofthsm2.so", 2, module("/usr/lib/a&b/libsofthsm2.so", "contains `&`, which aktualizr reads as an escape character in paths")),
+        (hsm, "--p11-module", "libsofthsm2.so", 2, module("libsofthsm2.so", "is not an absolute path")),
         (hsm, "--p11-tls-cert-id", "01\" x", 2, object_id("--p11-tls-cert-id", "it is not hex digits")),
         (hsm, "--p11-uptane-key-id", "03\t", 2, object_id("--p11-uptane-key-id", "it is not hex digits")),
         (hsm, "--p11-tls-key-id", "", 2, object_id("--p11-tls-key-id", "it is empty")),
         (hsm, "--p11-uptane-key-id", "zz", 2, object_id("--p11-uptane-key-id", "it is not hex digits")),
         (hsm, "--p11-tls-cert-id", "012", 2, object_id("--p11-tls-cert-id", "it has an odd number of hex digits")),
-        (shared, "--p12-password", "TEST-pa\"ss", 1, refused(shared, "p12_password", quote)),
+        (shared, "--p12-password", "TEST-pa\"ss", 2, secret("the p12 password", "--p12-password", quote)),
     ];
     for (i, (method, option, value, code, stderr)) in cases.iter().enumerate() {
         let out = dir.join(format!("out-{i}.toml"));
@@ -352,6 +418,15 @@ fn values_that_cannot_be_written_safely_are_refused_never_mangled() {
             .stderr_is(stderr);
         assert!(!out.exists(), "case {i}: nothing is written");
     }
+    // From the environment, as bitbake passes it: the variable is named.
+    let out = dir.join("out-env.toml");
+    sota(["render", "--method", shared, "--output"])
+        .arg(&out)
+        .env("SOTA_P12_PASSWORD", "TEST-pa\\ss")
+        .run()
+        .code(2)
+        .stderr_is(&secret("the p12 password", "SOTA_P12_PASSWORD", backslash));
+    assert!(!out.exists());
 }
 
 #[test]

@@ -371,6 +371,12 @@ fn shared_cred_stages_exactly_these_files() {
         ),
         before
     );
+    // One file gone: one written, in the singular.
+    fs::remove_file(roots.dev.join(HARDWARE_FRAGMENT)).unwrap();
+    roots
+        .stage(&zip, "shared-cred", &["--hardware-id", "raspberrypi4-64"])
+        .success()
+        .stderr_is("staged c.zip for shared-cred: 1 file written, 9 already in place\n");
 }
 
 #[test]
@@ -642,20 +648,20 @@ fn values_that_cannot_be_written_safely_stage_nothing() {
         (
             "device-cred-hsm",
             &["--p11-pin", "TEST-ONLY-12\"34"],
-            1,
-            "`p11_pin` cannot be written safely",
+            2,
+            "the PKCS#11 PIN given with --p11-pin contains `\"`",
         ),
         (
             "device-cred-hsm",
             &["--p11-module", "/opt/my hsm/p11.so"],
-            1,
-            "`p11_module` cannot be written safely for aktualizr: it contains whitespace",
+            2,
+            "--p11-module `/opt/my hsm/p11.so` contains whitespace",
         ),
         (
             "device-cred-hsm",
             &["--p11-module", "/opt/a&b/p11.so"],
-            1,
-            "`p11_module` cannot be written safely for aktualizr: it contains `&`",
+            2,
+            "--p11-module `/opt/a&b/p11.so` contains `&`",
         ),
     ];
     for (method, args, code, message) in cases {
@@ -679,6 +685,43 @@ fn values_that_cannot_be_written_safely_stage_nothing() {
              only (meta-updater's rule)\n",
         );
     assert!(!roots.dev.exists());
+}
+
+#[test]
+fn device_cred_with_the_server_ca_only_in_a_p12_that_does_not_open_names_its_mac() {
+    let roots = Roots::new();
+    let pki = Pki::new(&roots.dir);
+    let client = pki.client(KeyAlg::Ec, Validity::Normal);
+    let p12 = pki.p12(&client, "TEST-ONLY-p12 pw", P12Form::Aes, 1);
+    let zip = Creds::typical(&pki).p12(p12).write_to(&roots.dir, "c.zip");
+    // The CA is only in the p12, and a wrong password keeps it shut: the
+    // run says why (the MAC), not only that a server CA is missing.
+    for method in ["device-cred", "device-cred-hsm"] {
+        roots
+            .stage_cmd(&zip, method, &[])
+            .env("SOTA_P12_PASSWORD", "TEST-ONLY-wrong")
+            .run()
+            .code(1)
+            .stderr_is(&format!(
+                "error: c.zip: cannot stage for {method}:\n  - the archive does not support \
+                 {method}: it lacks a server CA (`server_ca.pem`, or CA certificates in \
+                 `autoprov_credentials.p12`)\n  - entry 'autoprov_credentials.p12' does not \
+                 open with the given password (its MAC does not verify); give the right one \
+                 with --p12-password-file or SOTA_P12_PASSWORD\n"
+            ))
+            .output_lacks("TEST-ONLY");
+        assert!(!roots.dev.exists());
+    }
+    // With server_ca.pem, the p12 is not needed and does not block.
+    let zip = Creds::typical(&pki)
+        .p12(pki.p12(&client, "TEST-ONLY-p12 pw", P12Form::Aes, 1))
+        .server_ca()
+        .write_to(&roots.dir, "ca.zip");
+    roots
+        .stage_cmd(&zip, "device-cred", &[])
+        .env("SOTA_P12_PASSWORD", "TEST-ONLY-wrong")
+        .run()
+        .success();
 }
 
 #[test]

@@ -373,17 +373,43 @@ fn a_second_run_waits_for_the_first_and_gives_up_after_the_lock_timeout() {
         .expect("flock(1) from util-linux is needed");
     std::thread::sleep(Duration::from_millis(300));
     let before = s.tree();
-    s.stage("shared-cred", &["--lock-timeout", "1"])
-        .run()
-        .code(3)
+    // Whom it waits for, and how long at most, is said once as it starts
+    // to wait (a build log would otherwise show a silent pause).
+    let waiting = format!(
+        "waiting up to 1 s for another sota-stage run (process {}) that holds `{}`\n",
+        holder.id(),
+        s.dev.display()
+    );
+    let run = s.stage("shared-cred", &["--lock-timeout", "1"]).run();
+    assert_eq!(
+        run.stderr.matches("waiting up to").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.starts_with(&waiting), "{}", run.stderr);
+    run.code(3)
         .stderr_has("cannot lock `")
         .stderr_has("another sota-stage run (process ")
         .stderr_has("still holds it after 1 s; nothing was written: wait for it to finish, or wait longer with --lock-timeout");
     assert_eq!(s.tree(), before);
     // With time enough, it waits and then does its whole run.
     let started = Instant::now();
-    s.stage("shared-cred", &[]).run().success();
+    let run = s.stage("shared-cred", &[]).run();
+    run.success();
     assert!(started.elapsed() >= Duration::from_millis(1000));
+    assert_eq!(
+        run.stderr.matches("waiting up to").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .starts_with("waiting up to 60 s for another sota-stage run (process "),
+        "{}",
+        run.stderr
+    );
     holder.wait().unwrap();
     s.verify().success();
 }

@@ -113,7 +113,7 @@ fn each_kind_of_difference_is_reported_alone() {
     // A changed byte, same size.
     flip(&fragment, 40);
     s.verify(&[]).code(1).stdout_is(&format!(
-        "changed: device:{FRAGMENT} (content differs)\nnot ok: 11 files checked, 1 differences\n"
+        "changed: device:{FRAGMENT} (content differs)\nnot ok: 11 files checked, 1 difference\n"
     ));
     fs::write(&fragment, &original).unwrap();
     s.verify(&[]).success();
@@ -121,7 +121,7 @@ fn each_kind_of_difference_is_reported_alone() {
     // A changed mode.
     chmod(&s.host.join("treehub.json"), 0o644);
     s.verify(&[]).code(1).stdout_is(
-        "mode: host:treehub.json is 0644, the manifest says 0600\nnot ok: 11 files checked, 1 differences\n",
+        "mode: host:treehub.json is 0644, the manifest says 0600\nnot ok: 11 files checked, 1 difference\n",
     );
     chmod(&s.host.join("treehub.json"), 0o600);
 
@@ -130,7 +130,7 @@ fn each_kind_of_difference_is_reported_alone() {
     let crt_bytes = fs::read(&crt).unwrap();
     fs::remove_file(&crt).unwrap();
     s.verify(&[]).code(1).stdout_is(&format!(
-        "missing: device:{ROOT_CRT}\nnot ok: 11 files checked, 1 differences\n"
+        "missing: device:{ROOT_CRT}\nnot ok: 11 files checked, 1 difference\n"
     ));
     fs::write(&crt, &crt_bytes).unwrap();
     chmod(&crt, 0o644);
@@ -139,7 +139,7 @@ fn each_kind_of_difference_is_reported_alone() {
     let planted = s.dev.join("var/sota/import/client.pem");
     fs::write(&planted, "-----BEGIN CERTIFICATE-----\n").unwrap();
     s.verify(&[]).code(1).stdout_is(
-        "extra: device:var/sota/import/client.pem is not in the manifest\nnot ok: 11 files checked, 1 differences\n",
+        "extra: device:var/sota/import/client.pem is not in the manifest\nnot ok: 11 files checked, 1 difference\n",
     );
     fs::remove_file(&planted).unwrap();
     fs::write(
@@ -158,12 +158,12 @@ fn each_kind_of_difference_is_reported_alone() {
     fs::remove_file(&crt).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", &crt).unwrap();
     s.verify(&[]).code(1).stdout_is(&format!(
-        "type: device:{ROOT_CRT} is a symlink, the manifest says a file\nnot ok: 11 files checked, 1 differences\n"
+        "type: device:{ROOT_CRT} is a symlink, the manifest says a file\nnot ok: 11 files checked, 1 difference\n"
     ));
     fs::remove_file(&crt).unwrap();
     fs::create_dir(&crt).unwrap();
     s.verify(&[]).code(1).stdout_is(&format!(
-        "type: device:{ROOT_CRT} is a folder, the manifest says a file\nnot ok: 11 files checked, 1 differences\n"
+        "type: device:{ROOT_CRT} is a folder, the manifest says a file\nnot ok: 11 files checked, 1 difference\n"
     ));
     fs::remove_dir(&crt).unwrap();
     fs::write(&crt, &crt_bytes).unwrap();
@@ -177,7 +177,7 @@ fn folder_modes_of_the_tools_own_folders_are_verified() {
     // and read what is not 0600.
     chmod(&s.dev.join("var/sota"), 0o755);
     s.verify(&[]).code(1).stdout_is(
-        "mode: device:var/sota is 0755, the manifest says 0700\nnot ok: 11 files checked, 1 differences\n",
+        "mode: device:var/sota is 0755, the manifest says 0700\nnot ok: 11 files checked, 1 difference\n",
     );
     chmod(&s.dev.join("var/sota"), 0o700);
     chmod(&s.dev.join("usr/lib/sota/conf.d"), 0o700);
@@ -325,6 +325,39 @@ fn sha256sum_format_feeds_sha256sum_c() {
 }
 
 #[test]
+fn a_root_that_is_not_there_is_one_error_not_a_missing_line_per_file() {
+    let s = Staged::new();
+    // A mistyped device root: one line naming it, exit 3 (I/O).
+    let typo = s.dir.join("imgae");
+    let run = sota(["verify", "--manifest"])
+        .arg(&s.manifest)
+        .arg("--device-root")
+        .arg(&typo)
+        .run();
+    run.code(3).stdout_is("").stderr_is(&format!(
+        "error: cannot read the device root `{}`: No such file or directory (os error 2)\n",
+        typo.display()
+    ));
+    // The same for the host root, in every format; a file is not a root.
+    for format in ["text", "json", "sha256sum"] {
+        s.verify(&["--format", format]).success();
+        sota(["verify", "--format", format, "--manifest"])
+            .arg(&s.manifest)
+            .arg("--device-root")
+            .arg(&s.dev)
+            .arg("--host-root")
+            .arg(&s.manifest)
+            .run()
+            .code(3)
+            .stdout_is("")
+            .stderr_is(&format!(
+                "error: cannot read the host root `{}`: Not a directory (os error 20)\n",
+                s.manifest.display()
+            ));
+    }
+}
+
+#[test]
 fn bad_manifests_are_refused() {
     let s = Staged::new();
     let original: Value = s.manifest_json();
@@ -445,7 +478,7 @@ fn a_huge_file_in_place_of_a_staged_one_is_changed_in_bounded_memory() {
         (
             Some(1),
             format!(
-                "changed: device:{FRAGMENT} (content differs)\nnot ok: 11 files checked, 1 differences\n"
+                "changed: device:{FRAGMENT} (content differs)\nnot ok: 11 files checked, 1 difference\n"
             )
         ),
         "{}",

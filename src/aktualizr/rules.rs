@@ -43,6 +43,54 @@ pub fn lint_document(doc: &Document) -> Vec<Diagnostic> {
     out.into_sorted()
 }
 
+/// Whether the text before `=` reads as a key name (letters, digits, `_`,
+/// `-`, `.`, at most 64 of them, quoted or not), so a message may quote it.
+/// Anything else is not quoted: the text before `=` of a broken line (a
+/// value wrapped onto the next line, a password typed without its key) can
+/// be a secret.
+fn is_name(key: &str) -> bool {
+    let bare = unquote(key).unwrap_or(key);
+    !bare.is_empty()
+        && bare.len() <= 64
+        && bare
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// A key as messages show it: `` `name` ``, or words that do not quote it.
+fn shown_key(key: &str) -> String {
+    if is_name(key) {
+        format!("`{key}`")
+    } else {
+        NOT_A_NAME.to_string()
+    }
+}
+
+/// How messages speak of text before `=` that is not a key name.
+const NOT_A_NAME: &str = "a key that is not a name (not quoted here: it may be part of a secret)";
+
+/// The one warning for text before `=` that is not a key name: aktualizr
+/// takes it as a key it does not know and ignores the line.
+fn not_a_name(out: &mut FileDiagnostics, entry: &Entry, section: Option<&str>) {
+    let effect = match section {
+        Some(name) if schema::accepts_unknown_keys(name) => {
+            format!("in `[{name}]` and keeps the line as an extra setting of the package manager")
+        }
+        Some(name) => format!("in `[{name}]` and ignores the line"),
+        None => "before any `[section]` and ignores the line".to_string(),
+    };
+    out.warn(
+        entry.line,
+        entry.key_column,
+        format!(
+            "the text before `=` is not a key name (letters, digits, `_`, `-` and `.` only): \
+             aktualizr takes it for a key it does not know {effect}; it is not quoted here, as \
+             a broken line may hold a secret"
+        ),
+        Some("write `key = value` on one line, or remove the line".to_string()),
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Errors: read_ini throws and aktualizr stops
 
@@ -76,14 +124,19 @@ fn syntax_error(out: &mut FileDiagnostics, e: &SyntaxError) {
             first_line,
         } => (
             format!(
-                "`{key}` is set twice in {} of this file (first on line {first_line}): \
+                "{} is set twice in {} of this file (first on line {first_line}): \
                  aktualizr stops (\"duplicate key name\")",
+                shown_key(key),
                 match section {
                     Some(name) => format!("`[{name}]`"),
                     None => "the part before the first section".to_string(),
                 }
             ),
-            Some(format!("keep one `{key}` line")),
+            Some(if is_name(key) {
+                format!("keep one `{key}` line")
+            } else {
+                "keep one of the two lines".to_string()
+            }),
         ),
         SyntaxErrorKind::DuplicateSection { name, first_line } => (
             format!(
@@ -106,12 +159,18 @@ fn syntax_error(out: &mut FileDiagnostics, e: &SyntaxError) {
             };
             (
                 format!(
-                    "`{key}` is {what}: aktualizr reads one line per key and stops at line \
-                     {stops_at} (\"'=' character not found in line\")"
+                    "{} is {what}: aktualizr reads one line per key and stops at line \
+                     {stops_at} (\"'=' character not found in line\")",
+                    shown_key(key)
                 ),
-                Some(format!(
-                    "write `{key}` on one line; aktualizr has no arrays or multi-line strings"
-                )),
+                Some(if is_name(key) {
+                    format!(
+                        "write `{key}` on one line; aktualizr has no arrays or multi-line strings"
+                    )
+                } else {
+                    "write the value on one line; aktualizr has no arrays or multi-line strings"
+                        .to_string()
+                }),
             )
         }
     };
@@ -215,6 +274,10 @@ fn section_header(out: &mut FileDiagnostics, section: &Section) -> bool {
 /// A key before the first section: aktualizr never looks there.
 fn root_entry(out: &mut FileDiagnostics, entry: &Entry) {
     let key = entry.key.as_str();
+    if !is_name(key) {
+        not_a_name(out, entry, None);
+        return;
+    }
     let bare = unquote(key).unwrap_or(key);
     let mut fix = None;
     let mut hint = String::new();
@@ -244,6 +307,10 @@ fn root_entry(out: &mut FileDiagnostics, entry: &Entry) {
 fn section_entry(out: &mut FileDiagnostics, section: &str, entry: &Entry) {
     let key = entry.key.as_str();
     let (line, column) = (entry.line, entry.key_column);
+    if !is_name(key) && schema::key_spec(section, key).is_none() {
+        not_a_name(out, entry, Some(section));
+        return;
+    }
     if let Some(inner) = unquote(key) {
         let fix = schema::key_spec(section, inner)
             .map(|spec| format!("write `{}` without quotes", spec.key));

@@ -79,13 +79,20 @@ pub struct Finding {
 
 impl Finding {
     /// `error: var/lib/x.zip (member 'treehub.json'): holds ...`, escaped.
+    /// A finding on the root itself (an empty path) is named by the root
+    /// when it is known, else `.`, never by nothing.
     pub fn line(&self) -> String {
         let mut s = format!("{}: ", self.severity.as_str());
-        if let Some(root) = &self.root {
-            s.push_str(&escape(root));
-            s.push_str(": ");
+        match (&self.root, self.path.is_empty()) {
+            (Some(root), true) => s.push_str(&escape(root)),
+            (Some(root), false) => {
+                s.push_str(&escape(root));
+                s.push_str(": ");
+                s.push_str(&escape(&self.path));
+            }
+            (None, true) => s.push('.'),
+            (None, false) => s.push_str(&escape(&self.path)),
         }
-        s.push_str(&escape(&self.path));
         if let Some(m) = &self.member {
             s.push_str(&format!(" (member '{}')", escape(m)));
         }

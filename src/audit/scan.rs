@@ -1100,8 +1100,8 @@ impl<'a> Scanner<'a> {
             self.not_searched(
                 &cx.place,
                 format!(
-                    "is a zip archive whose central directory names {} members that cannot be found: they were searched as raw bytes only",
-                    members.unreadable
+                    "is a zip archive whose central directory names {} that cannot be found: they were searched as raw bytes only",
+                    crate::report::counted(members.unreadable as u64, "member", "members")
                 ),
             );
         }

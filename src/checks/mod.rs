@@ -16,7 +16,7 @@ use crate::crypto::x509::{self, CertInfo, Validity};
 use crate::intake::archive::{Archive, Entry};
 use crate::intake::catalogue::{self, Content, Side};
 use crate::plan::methods::{Method, Offers};
-use crate::report::{has_errors, Problem};
+use crate::report::{counted, has_errors, Problem};
 use crate::secret::Secret;
 
 /// Days before expiry at which a certificate earns a warning.
@@ -426,7 +426,8 @@ pub fn validity_problem(cert: &CertInfo, named: &str, now: i64) -> Option<Proble
     match x509::validity(cert, now, EXPIRY_WARNING_DAYS) {
         Validity::Valid { .. } => None,
         Validity::ExpiresSoon { days_left } => Some(Problem::warning(format!(
-            "{named} expires in {days_left} days ({expires}); ask your OTA server for new credentials"
+            "{named} expires in {} ({expires}); ask your OTA server for new credentials",
+            counted(u64::try_from(days_left).unwrap_or(0), "day", "days")
         ))),
         Validity::Expired { .. } => Some(Problem::error(format!(
             "{named} expired on {expires}; ask your OTA server for new credentials"

@@ -26,7 +26,7 @@ use crate::files;
 use crate::intake::archive;
 use crate::intake::catalogue::Side;
 use crate::plan::manifest::Manifest;
-use crate::report::{Format, Severity};
+use crate::report::{counted, Format, Severity};
 
 /// Everything one `audit` run needs.
 #[derive(Debug)]
@@ -107,8 +107,9 @@ fn print_needles(path: &Path, needles: &Needles) -> Result<String> {
     file.write_all(&out)
         .map_err(|e| Error::io("write", path, e))?;
     Ok(format!(
-        "warning: --print-needles wrote secrets to `{}`; {skipped} strings holding a line break were left out\n",
-        escape(&path.display().to_string())
+        "warning: --print-needles wrote secrets to `{}`; {} holding a line break left out\n",
+        escape(&path.display().to_string()),
+        counted(skipped as u64, "string", "strings")
     ))
 }
 
@@ -181,11 +182,30 @@ pub fn run(args: &Config) -> Result<Outcome> {
             out
         }
         Format::Text => {
-            let mut out: String = findings.iter().map(|f| format!("{}\n", f.line())).collect();
+            let mut out: String = findings
+                .iter()
+                .map(
+                    |f| match (&f.root, f.path.is_empty(), args.roots.as_slice()) {
+                        // On the root itself: named by the one PATH given (the
+                        // JSON keeps `path` empty and no `root`, as documented).
+                        (None, true, [root]) => {
+                            let named = Finding {
+                                root: Some(root.display().to_string()),
+                                ..f.clone()
+                            };
+                            format!("{}\n", named.line())
+                        }
+                        _ => format!("{}\n", f.line()),
+                    },
+                )
+                .collect();
             out.push_str(&format!(
-                "{}: {files} files audited against {}, {errors} errors, {warnings} warnings\n",
+                "{}: {} audited against {}, {}, {}\n",
                 if ok { "ok" } else { "not ok" },
-                escape(&label)
+                counted(files, "file", "files"),
+                escape(&label),
+                counted(errors as u64, "error", "errors"),
+                counted(warnings as u64, "warning", "warnings")
             ));
             out
         }

@@ -30,6 +30,7 @@ use crate::plan::bundles::{self, DeviceBundle, FleetFiles, Format, DEVICES_CSV, 
 use crate::plan::methods::{Method, Source};
 use crate::plan::options::{FragmentOptions, Hsm, ReportConfig, StageOptions, UnknownPolicy};
 use crate::plan::staging;
+use crate::report::counted;
 use crate::secret::Secret;
 use crate::write::apply::{self, Roots};
 
@@ -68,7 +69,9 @@ pub struct Config {
     pub inputs: Vec<Named>,
 }
 
-pub fn run(config: &Config) -> Result<Outcome> {
+/// `waiting` is told, once, when the run waits for another one that holds
+/// its roots.
+pub fn run(config: &Config, waiting: fn(&str)) -> Result<Outcome> {
     let ca = read_ca(config)?;
     check_ids(&config.ids)?;
     check_existing(config)?;
@@ -83,9 +86,13 @@ pub fn run(config: &Config) -> Result<Outcome> {
     let not_after = wanted.min(ca.info().not_after);
     if not_after < wanted {
         stderr.push_str(&format!(
-            "warning: the fleet CA expires on {}: the certificates end then, {} days from now instead of {}\n",
+            "warning: the fleet CA expires on {}: the certificates end then, {} from now instead of {}\n",
             crate::time::format_date(not_after),
-            (not_after - not_before) / SECONDS_PER_DAY,
+            counted(
+                u64::try_from((not_after - not_before) / SECONDS_PER_DAY).unwrap_or(0),
+                "day",
+                "days"
+            ),
             config.days
         ));
     }
@@ -109,6 +116,7 @@ pub fn run(config: &Config) -> Result<Outcome> {
         force: config.force,
         sync: false,
         lock_timeout: config.lock_timeout,
+        waiting: Some(waiting),
     };
     // The plan is on the host side (every folder the tool's own); the
     // device root is the same folder, so the one lock covers both.
@@ -119,12 +127,12 @@ pub fn run(config: &Config) -> Result<Outcome> {
     check_outputs(config, &plan)?;
     let applied = apply::apply(&plan, &roots, None, &write)?;
     stderr.push_str(&format!(
-        "issued {} device certificates ({}, signed by `{}`) into `{}`: {} files written; see {DEVICES_JSON} and {DEVICES_CSV}\n",
-        issued.len(),
+        "issued {} ({}, signed by `{}`) into `{}`: {} written; see {DEVICES_JSON} and {DEVICES_CSV}\n",
+        counted(issued.len() as u64, "device certificate", "device certificates"),
         config.key_type.as_str(),
         escape(&ca.info().subject),
         escape(&config.out.display().to_string()),
-        applied.written,
+        counted(applied.written as u64, "file", "files"),
     ));
     Ok(Outcome {
         stdout: String::new(),

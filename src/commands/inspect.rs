@@ -16,7 +16,7 @@ use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
 use crate::escape::escape;
 use crate::intake::archive::{self, Archive, Limits};
 use crate::plan::methods::Method;
-use crate::report::{Format, Problem};
+use crate::report::{counted, Format, Problem};
 use crate::secret::Secret;
 
 /// Everything one `inspect` run needs.
@@ -167,12 +167,10 @@ fn text(label: &str, sha256: &str, findings: &Findings) -> String {
     let (errors, warnings) = (findings.error_count(), findings.warning_count());
     let _ = writeln!(
         out,
-        "result: {}, {} {}, {} {}",
+        "result: {}, {}, {}",
         if errors == 0 { "ok" } else { "not ok" },
-        errors,
-        if errors == 1 { "error" } else { "errors" },
-        warnings,
-        if warnings == 1 { "warning" } else { "warnings" },
+        counted(errors as u64, "error", "errors"),
+        counted(warnings as u64, "warning", "warnings"),
     );
     out
 }

@@ -31,7 +31,7 @@ use crate::commands::shared::Outcome;
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
 use crate::escape::escape;
 use crate::files::{self, Kind};
-use crate::report::{has_errors, Format, Severity};
+use crate::report::{counted, has_errors, Format, Severity};
 
 /// Version of the JSON report.
 pub const JSON_SCHEMA: u32 = 1;
@@ -475,14 +475,15 @@ impl Report<'_> {
             out.push('\n');
         }
         let files = self.sources.applied.len() + self.sources.hidden.len();
-        let _ = write!(
-            out,
-            "{files} file{} checked: ",
-            if files == 1 { "" } else { "s" }
-        );
+        let _ = write!(out, "{} checked: ", counted(files as u64, "file", "files"));
         let _ = match (self.errors, self.warnings) {
             (0, 0) => writeln!(out, "no problems"),
-            (e, w) => writeln!(out, "{}, {}", plural(e, "error"), plural(w, "warning")),
+            (e, w) => writeln!(
+                out,
+                "{}, {}",
+                counted(e as u64, "error", "errors"),
+                counted(w as u64, "warning", "warnings")
+            ),
         };
         out
     }
@@ -567,14 +568,6 @@ impl Report<'_> {
                 escape(url.as_deref().unwrap_or("(none)"))
             );
         }
-    }
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
     }
 }
 

@@ -29,15 +29,17 @@ pub enum Config {
     DeviceCerts(Box<device_certs::Config>),
 }
 
-/// Runs one command.
-pub fn run(config: Config) -> Result<Outcome> {
+/// Runs one command. `progress` is told what a long wait is for, while the
+/// run waits (the [`Outcome`] comes only at its end): one line, without a
+/// newline.
+pub fn run(config: Config, progress: fn(&str)) -> Result<Outcome> {
     match config {
         Config::Inspect(c) => inspect::run(&c),
-        Config::Stage(c) => stage::run(&c).map_err(shared::with_flags),
+        Config::Stage(c) => stage::run(&c, progress).map_err(shared::with_flags),
         Config::Render(c) => render::run(&c).map_err(shared::with_flags),
         Config::Verify(c) => verify::run(&c),
         Config::Lint(c) => lint::run(&c),
         Config::Audit(c) => audit::run(&c),
-        Config::DeviceCerts(c) => device_certs::run(&c),
+        Config::DeviceCerts(c) => device_certs::run(&c, progress),
     }
 }

@@ -2,7 +2,7 @@
 //! standard output, a file or a folder. The same templates and checks as
 //! `stage`; with an archive, the same refusals.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::aktualizr::paths::SYSTEM_CONFIG_DIR;
 use crate::commands::shared::{
@@ -10,10 +10,12 @@ use crate::commands::shared::{
     template_inputs, Named, Outcome,
 };
 use crate::error::{Error, Result, EXIT_OK};
+use crate::escape::escape;
 use crate::plan::files::file_mode;
 use crate::plan::fragments::{self, Fragment};
 use crate::plan::options::{FragmentOptions, StageOptions, UnknownPolicy};
 use crate::plan::staging;
+use crate::report::counted;
 use crate::write::apply;
 
 /// Which fragment to render, when not all.
@@ -87,35 +89,37 @@ pub fn run(config: &Config) -> Result<Outcome> {
     } else {
         options_text(&config.warnings, opts)
     };
+    // Written: what went where with its mode, for the one-line summary.
+    let written = |path: &Path, f: &Fragment| -> Result<String> {
+        let mode = file_mode(f.secret);
+        apply::write_file(path, f.text.expose().as_bytes(), mode, config.epoch)?;
+        Ok(format!("{} ({mode:04o})", f.name))
+    };
+    let summary = |what: Vec<String>, place: &Path| Outcome {
+        stdout: String::new(),
+        stderr: format!(
+            "{stderr}rendered {} for {} into `{}`: {}\n",
+            counted(what.len() as u64, "fragment", "fragments"),
+            opts.method,
+            escape(&place.display().to_string()),
+            what.join(", ")
+        ),
+        exit: EXIT_OK,
+    };
     match &config.output {
         Output::Dir(dir) => {
-            for f in &fragments {
-                let path = dir.join(&f.name);
-                apply::write_file(
-                    &path,
-                    f.text.expose().as_bytes(),
-                    file_mode(f.secret),
-                    config.epoch,
-                )?;
-            }
-            Ok(Outcome {
-                stderr,
-                ..Outcome::default()
-            })
+            let what = fragments
+                .iter()
+                .map(|f| written(&dir.join(&f.name), f))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(summary(what, dir))
         }
         Output::File(path) => {
-            for f in &fragments {
-                apply::write_file(
-                    path,
-                    f.text.expose().as_bytes(),
-                    file_mode(f.secret),
-                    config.epoch,
-                )?;
-            }
-            Ok(Outcome {
-                stderr,
-                ..Outcome::default()
-            })
+            let what = fragments
+                .iter()
+                .map(|f| written(path, f))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(summary(what, path))
         }
         Output::Stdout => {
             if let Some(secret) = fragments.iter().find(|f| f.secret) {

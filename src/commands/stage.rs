@@ -17,6 +17,7 @@ use crate::plan::files::{Plan, MODE_FILE};
 use crate::plan::manifest::Manifest;
 use crate::plan::options::StageOptions;
 use crate::plan::staging;
+use crate::report::counted;
 use crate::write::apply::{self, Outside, Roots};
 
 /// Everything one `stage` run needs.
@@ -41,7 +42,9 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
-pub fn run(config: &Config) -> Result<Outcome> {
+/// `waiting` is told, once, when the run waits for another one that holds
+/// its roots.
+pub fn run(config: &Config, waiting: fn(&str)) -> Result<Outcome> {
     let opts = &config.options;
     let templates = read_templates(config.template_dir.as_deref())?;
     let label = file_label(&config.credentials);
@@ -77,19 +80,23 @@ pub fn run(config: &Config) -> Result<Outcome> {
         force: config.force,
         sync: config.sync,
         lock_timeout: config.lock_timeout,
+        waiting: Some(waiting),
     };
     let applied = apply::apply(&plan, &roots, manifest.as_ref(), &write)?;
     let mut stderr = options_text(&config.warnings, &opts.fragment);
     stderr.push_str(&warnings_text(&label, &plan.warnings));
     if applied.recovered > 0 {
         stderr.push_str(&format!(
-            "removed {} leftovers of an interrupted run\n",
-            applied.recovered
+            "removed {} of an interrupted run\n",
+            counted(applied.recovered as u64, "leftover", "leftovers")
         ));
     }
     stderr.push_str(&format!(
-        "staged {} for {}: {} files written, {} already in place",
-        label, plan.method, applied.written, applied.unchanged
+        "staged {} for {}: {} written, {} already in place",
+        label,
+        plan.method,
+        counted(applied.written as u64, "file", "files"),
+        applied.unchanged
     ));
     if applied.removed > 0 {
         stderr.push_str(&format!(", {} no longer staged removed", applied.removed));

@@ -13,6 +13,7 @@ use crate::escape::escape;
 use crate::files::{self, Kind};
 use crate::intake::catalogue::Side;
 use crate::plan::manifest::Manifest;
+use crate::report::counted;
 use crate::write::apply::Roots;
 use crate::write::verify::{self, Difference};
 
@@ -95,10 +96,10 @@ pub fn run(args: &Config) -> Result<Outcome> {
                 n => format!(", {n} configuration errors"),
             };
             out.push_str(&format!(
-                "{}: {} files checked, {} differences{config}\n",
+                "{}: {} checked, {}{config}\n",
                 if ok { "ok" } else { "not ok" },
-                checked,
-                differences.len()
+                counted(checked as u64, "file", "files"),
+                counted(differences.len() as u64, "difference", "differences")
             ));
             (out, String::new())
         }

@@ -19,6 +19,7 @@ use crate::error::{ArchiveError, Error, Result};
 use crate::escape;
 use crate::files;
 use crate::intake::catalogue;
+use crate::report::counted;
 
 /// Bounds on what an archive may hold. The defaults are far above any real
 /// credentials archive (a dozen entries of a few KiB) and far below what
@@ -115,7 +116,10 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Archive, ArchiveError> {
     let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| open_error(bytes, e))?;
     if zip.offset() != 0 {
         return Err(ArchiveError::NotAZip {
-            detail: format!("{} bytes of other data come before the zip", zip.offset()),
+            detail: format!(
+                "{} of other data before the zip",
+                counted(zip.offset(), "byte", "bytes")
+            ),
         });
     }
     let Some(layout) = layout else {
@@ -136,8 +140,8 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Archive, ArchiveError> {
     if zip.len() != layout.names.len() {
         return Err(ArchiveError::Inconsistent {
             detail: format!(
-                "the zip reader sees {} entries, the central directory holds {}",
-                zip.len(),
+                "the zip reader sees {}, the central directory holds {}",
+                counted(zip.len() as u64, "entry", "entries"),
                 layout.names.len()
             ),
         });
@@ -417,7 +421,10 @@ fn walk(bytes: &[u8], end: &EndRecord, limits: &Limits) -> Result<Layout, Archiv
         // What `cat prefix.sh archive.zip` makes: every offset is short by
         // the length of the prefix.
         return Err(ArchiveError::NotAZip {
-            detail: format!("{} bytes of other data come before the zip", start - offset),
+            detail: format!(
+                "{} of other data before the zip",
+                counted((start - offset) as u64, "byte", "bytes")
+            ),
         });
     }
     if start < offset {
@@ -503,7 +510,10 @@ fn walk(bytes: &[u8], end: &EndRecord, limits: &Limits) -> Result<Layout, Archiv
         // What `zip -A` makes of a prefixed archive: the offsets are
         // adjusted, so only the first entry's place shows the prefix.
         return Err(ArchiveError::NotAZip {
-            detail: format!("{first} bytes of other data come before the zip"),
+            detail: format!(
+                "{} of other data before the zip",
+                counted(first as u64, "byte", "bytes")
+            ),
         });
     }
     Ok(Layout { names })

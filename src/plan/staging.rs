@@ -25,6 +25,9 @@ const DEVICE_URL_ENTRY: &str = "autoprov.url";
 /// The host-only archive for garage-push and garage-sign.
 pub const HOST_ZIP: &str = "credentials.zip";
 
+/// The archive's shared provisioning bundle, which may hold the server CA.
+const PROVISIONING_P12: &str = "autoprov_credentials.p12";
+
 /// Plans the whole staging run. `label` names the archive in messages.
 /// Refuses (`Error::Refused`, every reason at once) when the archive or the
 /// options cannot serve the method.
@@ -226,6 +229,17 @@ fn judge(
     }
 
     let used = staged_entries(archive, opts);
+    // A server CA the method needs, with no `server_ca.pem`, can only come
+    // from the p12: when the p12 did not open, why it did not (a wrong
+    // password: its MAC) is the reason the CA is missing, so it blocks.
+    let ca_only_in_p12 = !findings.offers.server_ca
+        && findings.p12.is_none()
+        && archive.entry("server_ca.pem").is_none()
+        && method
+            .spec()
+            .device_files
+            .iter()
+            .any(|f| f.source == Source::ServerCa);
     let mut warnings = Vec::new();
     let mut unknown = Vec::new();
     for entry in &findings.entries {
@@ -234,6 +248,7 @@ fn judge(
             continue;
         }
         let staged = used.contains(&entry.name.as_str())
+            || (ca_only_in_p12 && entry.name == PROVISIONING_P12)
             || (opts.with_host && catalogue::lookup(&entry.name).is_some_and(|k| k.on_host));
         for p in &entry.problems {
             if !p.is_error() {

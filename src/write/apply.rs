@@ -75,6 +75,10 @@ pub struct Options {
     /// How long to wait for another run that holds the roots (at most
     /// [`MAX_LOCK_TIMEOUT`]).
     pub lock_timeout: Duration,
+    /// Told once, as the run starts to wait for another run that holds a
+    /// root, whom it waits for and how long at most (the library does not
+    /// print: the command line says it on standard error).
+    pub waiting: Option<fn(&str)>,
 }
 
 /// A file written with the plan, outside the roots, in the same
@@ -124,15 +128,30 @@ pub fn apply(
 }
 
 /// Writes one file atomically (temporary name, fsync, rename), with `mode`
-/// and `epoch` as mtime: for `render`'s output, outside any root.
+/// and `epoch` as mtime: for `render`'s output, outside any root. Missing
+/// folders above it are created as `stage` creates a root's (0755, never
+/// the umask's), and removed again when the write fails.
 pub fn write_file(path: &Path, bytes: &[u8], mode: u32, epoch: i64) -> Result<()> {
-    let temp = temp_name(path, TEMP);
-    write_temp_path(&temp, bytes, mode, epoch)?;
-    fs::rename(&temp, path).map_err(|e| {
-        let _ = fs::remove_file(&temp);
-        Error::io("rename into place", path, e)
-    })?;
-    if let Ok(dir) = File::open(path.parent().unwrap_or(Path::new("."))) {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let created = create_root(parent)?;
+    let written = (|| {
+        let temp = temp_name(path, TEMP);
+        write_temp_path(&temp, bytes, mode, epoch)?;
+        fs::rename(&temp, path).map_err(|e| {
+            let _ = fs::remove_file(&temp);
+            Error::io("rename into place", path, e)
+        })
+    })();
+    if let Err(e) = written {
+        for dir in created.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+        return Err(e);
+    }
+    if let Ok(dir) = File::open(parent) {
         let _ = dir.sync_all();
     }
     Ok(())
@@ -317,7 +336,7 @@ pub fn apply_with(
         for root in [Some(roots.device), roots.host].into_iter().flatten() {
             undo.created_roots.extend(create_root(root)?);
         }
-        lock_roots(roots, opts.lock_timeout, both_sides)
+        lock_roots(roots, opts.lock_timeout, both_sides, opts.waiting)
     })();
     let locked = match locked {
         Ok(locks) => locks,
@@ -968,8 +987,13 @@ type RootFolder<'a> = (PathBuf, (u64, u64), &'a Path, Vec<Side>);
 /// that holds one. Two roots that are the same folder, under two paths
 /// (a bind mount), are refused when the plan writes to both. The lock goes
 /// with the returned files (closed at the end of the run, or by the kernel
-/// when it is killed).
-fn lock_roots(roots: &Roots<'_>, timeout: Duration, both_sides: bool) -> Result<Vec<LockedRoot>> {
+/// when it is killed). `waiting` is told once, as the run starts to wait.
+fn lock_roots(
+    roots: &Roots<'_>,
+    timeout: Duration,
+    both_sides: bool,
+    waiting: Option<fn(&str)>,
+) -> Result<Vec<LockedRoot>> {
     let timeout = timeout.min(MAX_LOCK_TIMEOUT);
     // (resolved path, identity, path as given, sides).
     let mut folders: Vec<RootFolder<'_>> = Vec::new();
@@ -994,8 +1018,10 @@ fn lock_roots(roots: &Roots<'_>, timeout: Duration, both_sides: bool) -> Result<
     folders.sort();
     let deadline = Instant::now() + timeout;
     let mut locks = Vec::new();
+    // Said once per run, whichever root it waits for first.
+    let mut waiting = waiting;
     for (real, _, shown, sides) in folders {
-        let file = lock_dir(&real, shown, deadline, timeout)?;
+        let file = lock_dir(&real, shown, deadline, timeout, &mut waiting)?;
         locks.push(LockedRoot {
             file,
             shown: shown.to_path_buf(),
@@ -1005,9 +1031,28 @@ fn lock_roots(roots: &Roots<'_>, timeout: Duration, both_sides: bool) -> Result<
     Ok(locks)
 }
 
+/// What a run says as it starts to wait for the one that holds `path`.
+fn waiting_text(path: &Path, holder: Option<u32>, timeout: Duration) -> String {
+    let who = holder
+        .map(|pid| format!(" (process {pid})"))
+        .unwrap_or_default();
+    format!(
+        "waiting up to {} s for another sota-stage run{who} that holds `{}`",
+        timeout.as_secs(),
+        escape(&path.display().to_string())
+    )
+}
+
 /// Locks the folder `real` (a resolved path; `shown` in messages), trying
-/// again until `deadline`: every way round the loop ends by then.
-fn lock_dir(real: &Path, shown: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
+/// again until `deadline`: every way round the loop ends by then;
+/// `waiting` is taken (and called) the first time the run has to wait.
+fn lock_dir(
+    real: &Path,
+    shown: &Path,
+    deadline: Instant,
+    timeout: Duration,
+    waiting: &mut Option<fn(&str)>,
+) -> Result<File> {
     use rustix::fs::{flock, FlockOperation};
     let locked_out = |ino: u64| Error::Locked {
         path: shown.to_path_buf(),
@@ -1031,7 +1076,11 @@ fn lock_dir(real: &Path, shown: &Path, deadline: Instant, timeout: Duration) -> 
                     Err(e) => return Err(Error::io("lock", shown, e.into())),
                 }
             }
-            Err(Errno::WOULDBLOCK | Errno::INTR) => {}
+            Err(Errno::WOULDBLOCK | Errno::INTR) => {
+                if let Some(say) = waiting.take() {
+                    say(&waiting_text(shown, lock_holder(held.1), timeout));
+                }
+            }
             Err(e) => return Err(Error::io("lock", shown, e.into())),
         }
         if Instant::now() >= deadline {
@@ -1207,6 +1256,7 @@ mod tests {
             force,
             sync: false,
             lock_timeout: Duration::from_secs(5),
+            waiting: None,
         }
     }
 

@@ -95,6 +95,17 @@ pub fn verify(manifest: &Manifest, roots: &Roots<'_>) -> Result<Vec<Difference>>
         let Some(base) = roots.get(root) else {
             continue;
         };
+        // A root that is not there (a mistyped path) is one error, not a
+        // "missing" line for every file of the manifest.
+        let op = match root {
+            Side::Device => "read the device root",
+            Side::Host => "read the host root",
+        };
+        match fs::metadata(base) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(Error::io(op, base, rustix::io::Errno::NOTDIR.into())),
+            Err(e) => return Err(Error::io(op, base, e)),
+        }
         let files: Vec<&ManifestFile> = manifest.files.iter().filter(|f| f.root == root).collect();
         let listed: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
         // Folders that are the tool's own are searched for strays: every

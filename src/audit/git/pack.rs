@@ -625,7 +625,10 @@ impl Pack {
                 let left = self.left;
                 return Some(Step::Skipped(self.skipped(
                     offset,
-                    format!("the pack ends before its last {left} entries"),
+                    format!(
+                        "the pack ends before its last {}",
+                        crate::report::counted(u64::from(left), "entry", "entries")
+                    ),
                 )));
             }
             if let Err(e) = ctx.budget.entry() {
