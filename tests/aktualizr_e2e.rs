@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use aktualizr::{
-    device_cert, hardware_id_mismatch, run_device, DeviceEnv, Expect, Fleet, HARDWARE_ID,
+    device_cert, hardware_id_mismatch, run_device, DeviceEnv, Expect, Fleet, Request, HARDWARE_ID,
     SOFTHSM_MODULE,
 };
 use common::{openssl, sota, Cmd, TestDir};
@@ -100,6 +100,37 @@ fn shared_cred_provisions_registers_and_updates_once() {
     );
 }
 
+/// A gateway URL ending in `/`: aktualizr appends paths to it (`//devices`),
+/// which this server, like any that does not merge slashes, answers with
+/// 404; `stage` writes the URL without the slash and the device provisions.
+#[test]
+#[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
+fn a_gateway_url_ending_in_a_slash_still_provisions() {
+    let dir = TestDir::new();
+    let fleet = Fleet::new(&dir);
+    let zip = common::Creds::new(&fleet.pki)
+        .url(&format!("{}/", fleet.url()))
+        .shared_p12()
+        .treehub_oauth2()
+        .file("root.json", fleet.image_root())
+        .targets_ed25519()
+        .write_to(&dir, "credentials.zip");
+    let root = stage(&dir, &zip, "shared-cred", &[]);
+    let outcome = run_device(&dir, &fleet, &root, &DeviceEnv::default());
+    outcome.assert_provisioned(Expect {
+        shared: true,
+        device_id: None,
+        director_pinned: false,
+    });
+    let doubled = outcome
+        .first
+        .requests
+        .iter()
+        .filter(|r| r.path.starts_with("//"))
+        .count();
+    assert_eq!(doubled, 0, "{}", outcome.transcript);
+}
+
 #[test]
 #[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
 fn device_cred_with_the_device_cert_staged() {
@@ -140,13 +171,22 @@ fn device_cred_generic_image_completed_by_a_device_certs_bundle() {
 #[test]
 #[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
 fn device_cred_hsm_with_softhsm_ec_p256_key_imported() {
-    device_cred_hsm(TlsKey::EcP256Imported);
+    device_cred_hsm(TlsKey::EcP256Imported, &[]);
 }
 
 #[test]
 #[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
 fn device_cred_hsm_with_softhsm_rsa_3072_key_made_by_the_token() {
-    device_cred_hsm(TlsKey::Rsa3072MadeByToken);
+    device_cred_hsm(TlsKey::Rsa3072MadeByToken, &[]);
+}
+
+/// The control of the PIN check above: with `--report-config on` aktualizr
+/// posts its whole configuration, the token's PIN in it, to
+/// `/system_info/config` (what `stage` prevents by default).
+#[test]
+#[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
+fn negative_report_config_on_sends_the_pin_to_the_server() {
+    device_cred_hsm(TlsKey::Rsa3072MadeByToken, &["--report-config", "on"]);
 }
 
 /// The device's TLS key in the token.
@@ -164,33 +204,51 @@ enum TlsKey {
 /// device-cred-hsm: the certificate and TLS key in a SoftHSM token, the
 /// Uptane key made in the token by aktualizr (id 03), a PIN from a file.
 #[track_caller]
-fn device_cred_hsm(tls: TlsKey) {
+fn device_cred_hsm(tls: TlsKey, extra: &[&str]) {
     let dir = TestDir::new();
     let fleet = Fleet::new(&dir);
     let zip = fleet.creds().write_to(&dir, "credentials.zip");
     let pin = "e2e-pin-5678";
     let (conf, device_id) = softhsm_token(&dir, &fleet, pin, tls);
     let pin_file = dir.write("pin", pin);
-    let root = stage(
-        &dir,
-        &zip,
-        "device-cred-hsm",
-        &[
-            "--p11-module",
-            SOFTHSM_MODULE,
-            "--p11-pin-file",
-            pin_file.to_str().unwrap(),
-        ],
-    );
+    let mut args = vec![
+        "--p11-module",
+        SOFTHSM_MODULE,
+        "--p11-pin-file",
+        pin_file.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let root = stage(&dir, &zip, "device-cred-hsm", &args);
     let env = DeviceEnv {
         softhsm2_conf: Some(conf),
         once: false,
     };
-    run_device(&dir, &fleet, &root, &env).assert_provisioned(Expect {
+    let outcome = run_device(&dir, &fleet, &root, &env);
+    outcome.assert_provisioned(Expect {
         shared: false,
         device_id: Some(&device_id),
         director_pinned: false,
     });
+    // What reached the server: the PIN only when told to send it.
+    let sent: Vec<&Request> = [&outcome.first, &outcome.second]
+        .iter()
+        .flat_map(|pass| pass.requests.iter())
+        .collect();
+    let configs = sent
+        .iter()
+        .filter(|r| r.is("POST", "/system_info/config"))
+        .count();
+    let leaked = sent.iter().any(|r| r.holds(pin));
+    if extra.contains(&"on") {
+        assert!(configs > 0 && leaked, "{}", outcome.transcript);
+    } else {
+        assert_eq!(configs, 0, "{}", outcome.transcript);
+        assert!(
+            !leaked,
+            "the PIN reached the server\n{}",
+            outcome.transcript
+        );
+    }
 }
 
 /// A SoftHSM token in `dir` (its own SOFTHSM2_CONF) holding the device

@@ -252,6 +252,8 @@ pub struct Request {
     /// The client certificate's subject CN.
     pub cn: Option<String>,
     pub body: Value,
+    /// The body when it is not JSON (`/system_info/config` is TOML).
+    pub body_text: String,
     pub status: i64,
     pub tls_error: Option<String>,
 }
@@ -259,6 +261,11 @@ pub struct Request {
 impl Request {
     pub fn is(&self, method: &str, path: &str) -> bool {
         self.method == method && self.path == path
+    }
+
+    /// Whether what the device sent holds `text`.
+    pub fn holds(&self, text: &str) -> bool {
+        self.body_text.contains(text) || self.body.to_string().contains(text)
     }
 }
 
@@ -452,6 +459,7 @@ exit 0
             path: value["path"].as_str().unwrap_or("").to_owned(),
             cn: value["cn"].as_str().map(str::to_owned),
             body: value["body"].clone(),
+            body_text: value["body_text"].as_str().unwrap_or("").to_owned(),
             status: value["status"].as_i64().unwrap_or(0),
             tls_error: (value["event"] == "tls-error")
                 .then(|| value["error"].as_str().unwrap_or("").to_owned()),

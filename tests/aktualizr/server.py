@@ -244,9 +244,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(payload)
         return status
 
+    def raw_path(self):
+        """The path as the request line sent it. Python's http.server folds
+        leading slashes (`//devices` becomes `/devices`, CPython's fix for
+        an open redirect); servers that do not merge slashes answer the
+        path as sent, and so does this one."""
+        parts = self.requestline.split(" ")
+        return parts[1] if len(parts) == 3 else self.path
+
     def handle_one(self, method):
         state = self.server.state
         raw = self.body() if method in ("POST", "PUT") else b""
+        self.path = self.raw_path()
         entry = {"method": method, "path": self.path, "cn": self.client_cn()}
         if raw:
             try:
