@@ -182,10 +182,7 @@ fn requests_of_every_key_type_are_signed_without_a_key_in_the_bundle() {
     }
     // The device's own key completes the pair: its public key is the
     // certificate's.
-    let key_public = {
-        let out = text(d, &["pkey", "-in", "rsa3072.key", "-pubout"]);
-        out
-    };
+    let key_public = text(d, &["pkey", "-in", "rsa3072.key", "-pubout"]);
     let cert_public = text(
         d,
         &[

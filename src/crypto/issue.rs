@@ -162,8 +162,8 @@ pub struct FleetCa {
     /// what it issues.
     key_id: Vec<u8>,
     key: CaKey,
-    /// The intermediates above the issuing CA, PEM, in order: what follows
-    /// the device certificate in `client.pem`.
+    /// The CA file's certificates but a self-signed root, PEM, in order:
+    /// what follows the device certificate in `client.pem`.
     chain_pem: String,
     /// Every CA's name constraints, with the CA they come from.
     constraints: Vec<(Ca, NameConstraints)>,
@@ -234,8 +234,8 @@ pub enum SubjectPart {
 pub struct Issued {
     /// The certificate as read back: serial, fingerprint, dates.
     pub cert: CertInfo,
-    /// The certificate, PEM, followed by the CA file's intermediates:
-    /// `client.pem`.
+    /// The certificate, PEM, followed by the CA file's certificates
+    /// below the root (the issuing CA first): `client.pem`.
     pub cert_pem: String,
     /// The key, PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`); none when the
     /// device made its own (a certificate request).
@@ -302,7 +302,16 @@ impl FleetCa {
         // computed (RFC 5280 4.2.1.2, method 1), as OpenSSL does: over the
         // public key as the certificate holds it.
         let key_id = key_id.unwrap_or_else(|| Sha1::digest(ec_point(&info.spki_der)).to_vec());
-        let chain_pem = certs.get(1..).map(x509::to_pem).unwrap_or_default();
+        // What the device sends after its certificate: every CA of the file
+        // but a self-signed root (a fleet CA that is its own root sends
+        // nothing more; an issuing CA below a root is sent, whether the
+        // file holds intermediates above it or not).
+        let sent: Vec<CertInfo> = certs
+            .iter()
+            .filter(|c| !c.is_self_issued())
+            .cloned()
+            .collect();
+        let chain_pem = x509::to_pem(&sent);
         Ok(FleetCa {
             issuer: cert.tbs_certificate.subject.clone(),
             info: info.clone(),

@@ -69,6 +69,22 @@ pub fn verify(
         .subject_public_key
         .as_bytes()
         .ok_or_else(|| SignatureError::Unsupported("its public key does not parse".into()))?;
+    // A signature of the other family cannot have been made by this key.
+    let rsa_algorithms = [
+        SHA_256_WITH_RSA_ENCRYPTION,
+        SHA_384_WITH_RSA_ENCRYPTION,
+        SHA_512_WITH_RSA_ENCRYPTION,
+    ];
+    let ec_algorithms = [ECDSA_WITH_SHA_256, ECDSA_WITH_SHA_384, ECDSA_WITH_SHA_512];
+    match spki.algorithm.oid {
+        ID_EC_PUBLIC_KEY if rsa_algorithms.contains(&algorithm) => {
+            return Err(SignatureError::Invalid)
+        }
+        RSA_ENCRYPTION if ec_algorithms.contains(&algorithm) => {
+            return Err(SignatureError::Invalid)
+        }
+        _ => {}
+    }
     match (spki.algorithm.oid, algorithm) {
         (ID_EC_PUBLIC_KEY, alg) => {
             let hash = match alg {

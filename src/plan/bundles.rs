@@ -47,7 +47,8 @@ impl Format {
 pub struct DeviceBundle<'a> {
     pub id: &'a str,
     pub cert: &'a CertInfo,
-    /// `client.pem`: the certificate, then the CA file's intermediates.
+    /// `client.pem`: the certificate, then the CA file's certificates
+    /// below the root.
     pub cert_pem: &'a str,
     /// `pkey.pem`; none when the device holds its key (a request).
     pub key_pem: Option<&'a Secret<String>>,
