@@ -603,3 +603,53 @@ fn a_ca_certificate_with_a_compressed_point_is_accepted() {
         assert!(ok, "{said}");
     }
 }
+
+#[test]
+fn a_legacy_encrypted_ec_ca_key_opens_with_its_password() {
+    let dir = TestDir::new();
+    let cas = Cas::new(&dir);
+    cas.key("ca", "EC", "ec_paramgen_curve:P-256");
+    cas.root("ca", CA_EXT);
+    openssl(
+        &cas.dir,
+        [
+            "ec",
+            "-in",
+            "ca.key",
+            "-aes256",
+            "-passout",
+            "pass:s3cret",
+            "-out",
+            "ca.enc.key",
+        ],
+    );
+    let password = dir.write("pw.txt", "s3cret\n");
+    let out = dir.join("out");
+    let run = |pw: &Path| {
+        sota(["device-certs", "--fleet-ca"])
+            .arg(cas.path("ca.pem"))
+            .arg("--fleet-ca-key")
+            .arg(cas.path("ca.enc.key"))
+            .arg("--fleet-ca-key-password-file")
+            .arg(pw)
+            .arg("--out")
+            .arg(&out)
+            .args(["--device-id", "d"])
+            .run()
+    };
+    let wrong = dir.write("wrong.txt", "nope\n");
+    refused(
+        &run(&wrong),
+        &out,
+        "does not decrypt with the password given",
+    );
+    run(&wrong).output_lacks("s3cret").output_lacks("nope");
+    run(&password).success().output_lacks("s3cret");
+    let (ok, said) = verify(
+        &cas.dir,
+        &cas.path("ca.pem"),
+        None,
+        &out.join("d").join(CLIENT),
+    );
+    assert!(ok, "{said}");
+}
