@@ -1013,6 +1013,16 @@ pub struct DeviceIdArgs {
     /// The prefix of --count's ids
     #[arg(long, value_name = "PREFIX", requires = "count")]
     pub id_prefix: Option<String>,
+
+    /// Sign the devices' certificate requests (PKCS#10, PEM or DER): one
+    /// file, or a folder of them (not its subfolders), sorted by name. The
+    /// id is each request's CN; its key stays on the device (no pkey.pem)
+    #[arg(
+        long,
+        value_name = "FILE|DIR",
+        conflicts_with_all = ["device_ids", "ids", "count", "key_type"]
+    )]
+    pub csr: Option<PathBuf>,
 }
 
 /// What the certificates are.
@@ -1118,6 +1128,7 @@ impl DeviceCertsArgs {
             fleet_ca: self.fleet_ca,
             fleet_ca_key: self.fleet_ca_key,
             fleet_ca_key_password: password,
+            csr: self.ids.csr.clone(),
             ids: self.ids.collect()?,
             subject,
             key_type,
@@ -1172,9 +1183,9 @@ impl DeviceIdArgs {
             let width = count.to_string().len();
             ids.extend((1..=count).map(|n| format!("{prefix}{n:0width$}")));
         }
-        if ids.is_empty() {
+        if ids.is_empty() && self.csr.is_none() {
             return Err(Error::Usage(
-                "no device ids: give --device-id ID, --ids FILE, or --count N with --id-prefix PREFIX".into(),
+                "no device ids: give --device-id ID, --ids FILE, --count N with --id-prefix PREFIX, or --csr FILE|DIR".into(),
             ));
         }
         Ok(ids)

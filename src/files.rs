@@ -38,6 +38,8 @@ pub enum Kind {
     Template,
     /// A list of device ids, one a line.
     DeviceIds,
+    /// A certificate signing request (PKCS#10, PEM or DER).
+    Csr,
 }
 
 impl Kind {
@@ -51,6 +53,7 @@ impl Kind {
             Kind::Template => crate::plan::render::MAX_TEMPLATE_BYTES as u64,
             // 100,000 ids of 64 characters, with room to spare.
             Kind::DeviceIds => 8 * 1024 * 1024,
+            Kind::Csr => crate::crypto::csr::MAX_CSR_BYTES,
         }
     }
 
@@ -62,6 +65,7 @@ impl Kind {
             Kind::Manifest => "a manifest",
             Kind::Template => "a template",
             Kind::DeviceIds => "a device id list",
+            Kind::Csr => "a certificate signing request",
         }
     }
 }

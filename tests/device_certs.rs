@@ -74,6 +74,44 @@ fn der(dir: &Path, pem: &Path) -> Vec<u8> {
     fs::read(out).unwrap()
 }
 
+/// The SHA-256 of a PEM certificate's or request's DER
+/// SubjectPublicKeyInfo, as openssl extracts it.
+fn spki_sha256(dir: &Path, pem: &Path) -> String {
+    let command = if fs::read_to_string(pem).unwrap().contains("REQUEST") {
+        "req"
+    } else {
+        "x509"
+    };
+    let public = dir.join("spki.pem");
+    openssl(
+        dir,
+        [
+            command,
+            "-in",
+            pem.to_str().unwrap(),
+            "-noout",
+            "-pubkey",
+            "-out",
+            public.to_str().unwrap(),
+        ],
+    );
+    let der = dir.join("spki.der");
+    openssl(
+        dir,
+        [
+            "pkey",
+            "-pubin",
+            "-in",
+            public.to_str().unwrap(),
+            "-outform",
+            "DER",
+            "-out",
+            der.to_str().unwrap(),
+        ],
+    );
+    hex(&sha2::Sha256::digest(fs::read(der).unwrap()))
+}
+
 #[test]
 fn bundles_verify_as_client_certificates_with_every_extension() {
     let dir = TestDir::new();
@@ -216,13 +254,15 @@ fn the_record_lists_every_device_in_json_and_csv() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("id,serial,sha256,not_before,not_after,key_type,path")
+        Some("id,serial,sha256,not_before,not_after,key_type,path,key_source,public_key_sha256")
     );
     for (device, id) in devices.iter().zip(["alpha", "beta"]) {
         assert_eq!(device["id"], id);
         assert_eq!(device["path"], id);
         assert_eq!(device["key_type"], "ec-p256");
+        assert_eq!(device["key_source"], "minted");
         let cert = out.join(id).join(CLIENT);
+        assert_eq!(device["public_key_sha256"], spki_sha256(pki.dir(), &cert));
         let cert_der = der(pki.dir(), &cert);
         assert_eq!(device["sha256"], hex(&sha2::Sha256::digest(&cert_der)));
         let serial = text(
@@ -248,6 +288,8 @@ fn the_record_lists_every_device_in_json_and_csv() {
             "not_after",
             "key_type",
             "path",
+            "key_source",
+            "public_key_sha256",
         ]
         .iter()
         .map(|k| device[*k].as_str().unwrap().to_string())

@@ -9,19 +9,21 @@
 //! the fleet-wide files from a credentials archive when asked; issue the
 //! certificates in parallel; plan; apply in one transaction.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::commands::shared::{
     self, file_label, flag_file, read_checked, read_templates, refuse_outputs_over_inputs, Named,
     Outcome,
 };
+use crate::crypto::csr::{self, Request};
 use crate::crypto::error::CryptoError;
 use crate::crypto::issue::{check_device_id, FleetCa, Issued, KeyType, SubjectExtra};
 use crate::crypto::private_key;
+use crate::crypto::x509::KeyAlgorithm;
 use crate::error::{Error, Result, EXIT_OK};
 use crate::escape::escape;
 use crate::files::{self, Kind};
@@ -47,8 +49,11 @@ pub struct Config {
     pub fleet_ca_key: PathBuf,
     /// The CA key's password, when one was given.
     pub fleet_ca_key_password: Option<Secret<String>>,
-    /// In the order given; checked here.
+    /// In the order given; checked here. Empty with `csr`.
     pub ids: Vec<String>,
+    /// Sign these certificate requests (a file, or a folder of them)
+    /// instead of making keys: the ids are their CNs.
+    pub csr: Option<PathBuf>,
     pub subject: SubjectExtra,
     pub key_type: KeyType,
     pub days: u32,
@@ -73,8 +78,18 @@ pub struct Config {
 /// its roots.
 pub fn run(config: &Config, waiting: fn(&str)) -> Result<Outcome> {
     let ca = read_ca(config)?;
-    check_ids(&config.ids)?;
-    check_existing(config)?;
+    let requests = match &config.csr {
+        Some(path) => read_requests(path)?,
+        None => Vec::new(),
+    };
+    let ids: Vec<String> = if config.csr.is_some() {
+        requests.iter().map(|r| r.common_name.clone()).collect()
+    } else {
+        config.ids.clone()
+    };
+    check_ids(&ids)?;
+    check_subjects(&ca, &ids, config)?;
+    check_existing(config, &ids)?;
     let fleet = match &config.credentials {
         Some(path) => fleet_files(path, config)?,
         None => Vec::new(),
@@ -97,17 +112,31 @@ pub fn run(config: &Config, waiting: fn(&str)) -> Result<Outcome> {
         ));
     }
 
-    let issued = issue_all(&ca, config, not_before, not_after)?;
-    let bundles: Vec<DeviceBundle<'_>> = config
-        .ids
+    let keys: Vec<Option<&[u8]>> = if config.csr.is_some() {
+        requests
+            .iter()
+            .map(|r| Some(r.spki_der.as_slice()))
+            .collect()
+    } else {
+        vec![None; ids.len()]
+    };
+    let key_types: Vec<String> = if config.csr.is_some() {
+        requests.iter().map(|r| key_type_name(&r.key)).collect()
+    } else {
+        vec![config.key_type.as_str().to_string(); ids.len()]
+    };
+    let issued = issue_all(&ca, config, &ids, &keys, not_before, not_after)?;
+    let bundles: Vec<DeviceBundle<'_>> = ids
         .iter()
         .zip(&issued)
-        .map(|(id, i)| DeviceBundle {
+        .zip(&key_types)
+        .map(|((id, i), key_type)| DeviceBundle {
             id,
             cert: &i.cert,
             cert_pem: &i.cert_pem,
-            key_pem: &i.key_pem,
-            key_type: config.key_type.as_str(),
+            key_pem: i.key_pem.as_ref(),
+            key_type,
+            key_source: if i.key_pem.is_some() { "minted" } else { "csr" },
         })
         .collect();
     let plan = bundles::plan(ca.info(), &bundles, &fleet, config.format, config.epoch)?;
@@ -126,10 +155,14 @@ pub fn run(config: &Config, waiting: fn(&str)) -> Result<Outcome> {
     };
     check_outputs(config, &plan)?;
     let applied = apply::apply(&plan, &roots, None, &write)?;
+    let kind = if config.csr.is_some() {
+        "from certificate requests".to_string()
+    } else {
+        config.key_type.as_str().to_string()
+    };
     stderr.push_str(&format!(
-        "issued {} ({}, signed by `{}`) into `{}`: {} written; see {DEVICES_JSON} and {DEVICES_CSV}\n",
+        "issued {} ({kind}, signed by `{}`) into `{}`: {} written; see {DEVICES_JSON} and {DEVICES_CSV}\n",
         counted(issued.len() as u64, "device certificate", "device certificates"),
-        config.key_type.as_str(),
         escape(&ca.info().subject),
         escape(&config.out.display().to_string()),
         counted(applied.written as u64, "file", "files"),
@@ -159,6 +192,12 @@ fn check_outputs(config: &Config, plan: &crate::plan::files::Plan) -> Result<()>
             .credentials
             .iter()
             .map(|c| (flag_file("--credentials", c), c.clone())),
+    );
+    inputs.extend(
+        config
+            .csr
+            .iter()
+            .map(|c| (flag_file("--csr", c), c.clone())),
     );
     inputs.extend(config.inputs.iter().cloned());
     let outputs: Vec<Named> = plan
@@ -234,13 +273,12 @@ fn check_ids(ids: &[String]) -> Result<()> {
 
 /// An existing bundle or record is replaced only with force: a device's
 /// key must not be swapped by accident.
-fn check_existing(config: &Config) -> Result<()> {
+fn check_existing(config: &Config, ids: &[String]) -> Result<()> {
     if config.force {
         return Ok(());
     }
     let mut taken = Vec::new();
-    let names = config
-        .ids
+    let names = ids
         .iter()
         .map(|id| config.format.bundle_path(id))
         .chain([DEVICES_JSON.to_string(), DEVICES_CSV.to_string()]);
@@ -270,7 +308,7 @@ fn check_existing(config: &Config) -> Result<()> {
 
 /// `gateway.url` and `root.crt` as `stage --method device-cred` makes
 /// them from the archive, with its checks.
-fn fleet_files(path: &std::path::Path, config: &Config) -> Result<FleetFiles> {
+fn fleet_files(path: &Path, config: &Config) -> Result<FleetFiles> {
     let method = Method::DeviceCred;
     let opts = StageOptions {
         fragment: FragmentOptions {
@@ -307,25 +345,44 @@ fn fleet_files(path: &std::path::Path, config: &Config) -> Result<FleetFiles> {
     Ok(out)
 }
 
-/// Issues every certificate, the ids cut into one chunk per core.
+/// Issues every certificate, the ids cut into one chunk per core: a key
+/// made for each, or the key of its request (`keys`, beside `ids`).
 fn issue_all(
     ca: &FleetCa,
     config: &Config,
+    ids: &[String],
+    keys: &[Option<&[u8]>],
     not_before: i64,
     not_after: i64,
 ) -> Result<Vec<Issued>> {
     let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    let chunk = config.ids.len().div_ceil(cores).max(1);
+    let chunk = ids.len().div_ceil(cores).max(1);
     let results: Vec<Result<Vec<Issued>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = config
-            .ids
+        let workers: Vec<_> = ids
             .chunks(chunk)
-            .map(|ids| {
+            .zip(keys.chunks(chunk))
+            .map(|(ids, keys)| {
                 scope.spawn(move || {
                     ids.iter()
-                        .map(|id| {
-                            ca.issue(id, &config.subject, config.key_type, not_before, not_after)
-                                .map_err(|e| Error::Invalid(format!("device `{id}`: {e}")))
+                        .zip(keys)
+                        .map(|(id, key)| {
+                            match key {
+                                Some(spki) => ca.issue_for_key(
+                                    id,
+                                    &config.subject,
+                                    spki,
+                                    not_before,
+                                    not_after,
+                                ),
+                                None => ca.issue(
+                                    id,
+                                    &config.subject,
+                                    config.key_type,
+                                    not_before,
+                                    not_after,
+                                ),
+                            }
+                            .map_err(|e| Error::Invalid(format!("device `{id}`: {e}")))
                         })
                         .collect::<Result<Vec<Issued>>>()
                 })
@@ -347,4 +404,115 @@ fn issue_all(
         issued.extend(chunk?);
     }
     Ok(issued)
+}
+
+/// The requests of `--csr`: one file, or every file of a folder (not its
+/// subfolders, not names starting with `.`), sorted by name; each checked
+/// (its signature, its key, one CN that is a valid id); ids given once.
+/// Every problem at once, each naming its file.
+fn read_requests(path: &Path) -> Result<Vec<Request>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("look at", path, e))?;
+    let files = if meta.is_dir() {
+        let mut files = Vec::new();
+        let entries = std::fs::read_dir(path).map_err(|e| Error::io("list", path, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("list", path, e))?;
+            let name = entry.file_name();
+            if name.as_encoded_bytes().first() == Some(&b'.') {
+                continue;
+            }
+            let file = entry.path();
+            let is_dir = std::fs::metadata(&file)
+                .map_err(|e| Error::io("look at", &file, e))?
+                .is_dir();
+            if is_dir {
+                continue;
+            }
+            if files.len() >= MAX_DEVICES {
+                return Err(Error::Invalid(format!(
+                    "--csr `{}` holds more than {MAX_DEVICES} files; one run issues at most {MAX_DEVICES}: split the folder",
+                    escape(&path.display().to_string())
+                )));
+            }
+            files.push(file);
+        }
+        files.sort();
+        if files.is_empty() {
+            return Err(Error::Invalid(format!(
+                "--csr `{}` holds no request files; put the devices' requests (PEM or DER) into it",
+                escape(&path.display().to_string())
+            )));
+        }
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut problems = Vec::new();
+    let mut requests: Vec<Request> = Vec::with_capacity(files.len());
+    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for file in files {
+        let shown = escape(&file.display().to_string()).into_owned();
+        let bytes = files::read(&file, Kind::Csr)?;
+        let request = match csr::parse(&bytes) {
+            Ok(request) => request,
+            Err(e) => {
+                problems.push(format!("`{shown}`: {e}"));
+                continue;
+            }
+        };
+        if let Err(why) = check_device_id(&request.common_name) {
+            problems.push(format!(
+                "`{shown}`: its CN `{}` is no device id: {why}; ids are 1 to 64 characters of [A-Za-z0-9._-], not starting with `.`",
+                escape(&request.common_name)
+            ));
+            continue;
+        }
+        if let Some(first) = seen.get(&request.common_name) {
+            problems.push(format!(
+                "`{shown}`: its CN `{}` is the id of `{}` too; each device is signed once",
+                request.common_name,
+                escape(&first.display().to_string())
+            ));
+            continue;
+        }
+        seen.insert(request.common_name.clone(), file.clone());
+        requests.push(request);
+    }
+    if problems.is_empty() {
+        return Ok(requests);
+    }
+    let shown = problems.len().min(20);
+    let more = if problems.len() > shown {
+        format!("\n  ... and {} more", problems.len() - shown)
+    } else {
+        String::new()
+    };
+    Err(Error::Invalid(format!(
+        "certificate requests are refused; nothing was written:\n  - {}{more}",
+        problems[..shown].join("\n  - ")
+    )))
+}
+
+/// As the record names a request's key type.
+fn key_type_name(key: &KeyAlgorithm) -> String {
+    match key {
+        KeyAlgorithm::EcP256 => KeyType::EcP256.as_str().to_string(),
+        KeyAlgorithm::EcP384 => KeyType::EcP384.as_str().to_string(),
+        KeyAlgorithm::Rsa { bits } => format!("rsa-{bits}"),
+        other => other.to_string(),
+    }
+}
+
+/// Every CA's name constraints permit every device's subject: checked for
+/// all before any certificate is made.
+fn check_subjects(ca: &FleetCa, ids: &[String], config: &Config) -> Result<()> {
+    for id in ids {
+        ca.check_subject(id, &config.subject).map_err(|e| {
+            Error::Invalid(format!(
+                "the fleet CA `{}`: {e}",
+                escape(&config.fleet_ca.display().to_string())
+            ))
+        })?;
+    }
+    Ok(())
 }

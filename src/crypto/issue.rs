@@ -22,6 +22,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use der::asn1::ObjectIdentifier;
 use der::asn1::{
     Any, BitString, GeneralizedTime, OctetString, PrintableStringRef, SetOfVec, UtcTime,
     Utf8StringRef,
@@ -29,7 +30,7 @@ use der::asn1::{
 use der::oid::db::rfc4519::{
     COMMON_NAME, COUNTRY_NAME, ORGANIZATIONAL_UNIT_NAME, ORGANIZATION_NAME, ST,
 };
-use der::oid::db::rfc5280::ID_KP_CLIENT_AUTH;
+use der::oid::db::rfc5280::{self, ID_KP_CLIENT_AUTH};
 use der::oid::db::rfc5912::{ECDSA_WITH_SHA_256, ID_EC_PUBLIC_KEY, SECP_256_R_1, SECP_384_R_1};
 use der::oid::AssociatedOid;
 use der::{DateTime, Decode, Encode};
@@ -40,7 +41,7 @@ use sha2::{Digest, Sha256};
 use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::ext::pkix::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
-    SubjectKeyIdentifier,
+    NameConstraints, SubjectKeyIdentifier,
 };
 use x509_cert::ext::Extension;
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
@@ -49,8 +50,11 @@ use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::time::{Time, Validity};
 use x509_cert::{Certificate, TbsCertificate, Version};
 
+use super::error::element_at;
+use super::name_constraints as names;
 use super::pem;
 use super::private_key::PrivateKey;
+use super::signature;
 use super::x509::{self, CertInfo, KeyAlgorithm};
 use crate::secret::Secret;
 
@@ -78,8 +82,8 @@ impl KeyType {
 /// key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IssueError {
-    #[error("the CA certificate file holds {0} certificates; give only the fleet CA's own")]
-    NotOneCertificate(usize),
+    #[error("the CA certificate file holds {0} certificates; give the issuing CA first, then the intermediates above it (at most {MAX_CHAIN} in all), without the root")]
+    ChainTooLong(usize),
     #[error("{0}")]
     BadCertificate(String),
     #[error("the CA key is {0}: RSA fleet CAs cannot sign here, because the only pure-Rust RSA implementation (the `rsa` crate) has an open security advisory (RUSTSEC-2023-0071) with no fixed release; use an EC P-256 or P-384 fleet CA")]
@@ -88,17 +92,60 @@ pub enum IssueError {
     UnsupportedCaKey(String),
     #[error("the CA key does not belong to the CA certificate (`{0}`); give the key the CA certificate was made for")]
     KeyMismatch(String),
-    #[error("the CA certificate (`{0}`) is not a CA: it has no basicConstraints CA:TRUE; give the fleet CA's certificate")]
-    NotCa(String),
-    #[error("the CA certificate (`{0}`) may not sign certificates: its keyUsage {1}; give a CA certificate with keyUsage keyCertSign")]
-    NoKeyCertSign(String, &'static str),
-    #[error("the CA certificate (`{0}`) expired on {1}; renew the fleet CA")]
-    Expired(String, String),
-    #[error("the CA certificate (`{0}`) is not valid before {1}; check the clock, or wait")]
-    NotYetValid(String, String),
+    #[error(
+        "{0} is not a CA: it has no basicConstraints CA:TRUE; give the fleet CA's certificate"
+    )]
+    NotCa(Ca),
+    #[error("{0} may not sign certificates: its keyUsage {1}; give a CA certificate with keyUsage keyCertSign")]
+    NoKeyCertSign(Ca, &'static str),
+    #[error("{0} expired on {1}; renew the fleet CA")]
+    Expired(Ca, String),
+    #[error("{0} is not valid before {1}; check the clock, or wait")]
+    NotYetValid(Ca, String),
+    #[error("{0} limits what it signs: its extendedKeyUsage lacks clientAuth, so every client certificate below it is invalid; use a CA whose extendedKeyUsage allows clientAuth (or has none)")]
+    NoClientAuth(Ca),
+    #[error("{0} carries the critical extension {1}, which this tool does not know; a verifier that does not know it either must reject every certificate below it: use a CA without it")]
+    UnknownCritical(Ca, String),
+    #[error("{0} has pathLenConstraint {1}, but {2} CA certificates stand below it in the chain; every device certificate would be invalid")]
+    PathLength(Ca, u32, usize),
+    #[error("{0} is a self-signed root; leave the root out of the CA file (the server trusts it; aktualizr sends the chain below it)")]
+    RootInChain(Ca),
+    #[error("{0} was not issued by certificate {1} of the file (`{2}`); give the issuing CA first, then each certificate's issuer, in order")]
+    ChainOrder(Ca, usize, String),
+    #[error("{0}: its signature does not verify with the key of certificate {1} of the file (`{2}`): {3}")]
+    ChainSignature(Ca, usize, String, String),
+    #[error("{0}: its {1}; every certificate it issued for `{2}` would be invalid: give a device subject it permits, or another CA")]
+    NameConstraint(Ca, String, String),
     #[error("cannot make the certificate: {0}")]
     Build(String),
 }
+
+/// A certificate of the CA file, as messages name it: the issuing CA (the
+/// first) as "the CA certificate", the others by position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ca {
+    /// 1-based position in the CA file.
+    pub position: usize,
+    pub subject: String,
+}
+
+impl fmt::Display for Ca {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.position <= 1 {
+            write!(f, "the CA certificate (`{}`)", self.subject)
+        } else {
+            write!(
+                f,
+                "certificate {} of the CA file (`{}`)",
+                self.position, self.subject
+            )
+        }
+    }
+}
+
+/// The most certificates a CA file may hold: the issuing CA and the
+/// intermediates above it.
+pub const MAX_CHAIN: usize = 8;
 
 /// The CA's signing key.
 enum CaKey {
@@ -107,7 +154,7 @@ enum CaKey {
 }
 
 /// A fleet CA, checked: its key belongs to its certificate, it may sign
-/// certificates, and it is valid now.
+/// certificates, it is valid now, and so is every intermediate above it.
 pub struct FleetCa {
     info: CertInfo,
     issuer: Name,
@@ -115,6 +162,11 @@ pub struct FleetCa {
     /// what it issues.
     key_id: Vec<u8>,
     key: CaKey,
+    /// The CA file's certificates but a self-signed root, PEM, in order:
+    /// what follows the device certificate in `client.pem`.
+    chain_pem: String,
+    /// Every CA's name constraints, with the CA they come from.
+    constraints: Vec<(Ca, NameConstraints)>,
 }
 
 impl fmt::Debug for FleetCa {
@@ -182,79 +234,108 @@ pub enum SubjectPart {
 pub struct Issued {
     /// The certificate as read back: serial, fingerprint, dates.
     pub cert: CertInfo,
-    /// The certificate, PEM.
+    /// The certificate, PEM, followed by the CA file's certificates
+    /// below the root (the issuing CA first): `client.pem`.
     pub cert_pem: String,
-    /// The key, PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
-    pub key_pem: Secret<String>,
+    /// The key, PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`); none when the
+    /// device made its own (a certificate request).
+    pub key_pem: Option<Secret<String>>,
 }
 
 impl FleetCa {
-    /// Checks the CA certificate (PEM, exactly one) and its key, at `now`
-    /// (Unix seconds).
+    /// Checks the CA file (PEM: the issuing CA, then the intermediates
+    /// above it, in order, without the root) and the issuing CA's key, at
+    /// `now` (Unix seconds).
     pub fn new(cert_pem: &[u8], key: &PrivateKey, now: i64) -> Result<FleetCa, IssueError> {
         let certs = x509::parse_pem_certificates(cert_pem)
             .map_err(|e| IssueError::BadCertificate(e.to_string()))?;
-        let [info] = <[CertInfo; 1]>::try_from(certs)
-            .map_err(|certs| IssueError::NotOneCertificate(certs.len()))?;
-        let cert = Certificate::from_der(&info.der)
+        if certs.len() > MAX_CHAIN {
+            return Err(IssueError::ChainTooLong(certs.len()));
+        }
+        let parsed = certs
+            .iter()
+            .map(|c| Certificate::from_der(&c.der))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| IssueError::BadCertificate(e.to_string()))?;
+        let (Some(info), Some(cert)) = (certs.first(), parsed.first()) else {
+            return Err(IssueError::BadCertificate(
+                "the CA file holds no certificate".into(),
+            ));
+        };
         let key = match key.algorithm() {
             KeyAlgorithm::EcP256 | KeyAlgorithm::EcP384 => ca_key(key)?,
             KeyAlgorithm::Rsa { .. } => return Err(IssueError::RsaCa(key.algorithm().to_string())),
             other => return Err(IssueError::UnsupportedCaKey(other.to_string())),
         };
-        let subject = info.subject.clone();
-        if key.public_point() != ec_point(&info.spki_der) {
-            return Err(IssueError::KeyMismatch(subject));
+        // The certificate's point may be compressed: compared uncompressed.
+        if Some(key.public_point()) != uncompressed_point(&info.key, &info.spki_der) {
+            return Err(IssueError::KeyMismatch(info.subject.clone()));
         }
-        if !info.is_ca {
-            return Err(IssueError::NotCa(subject));
-        }
-        let mut usage = None;
         let mut key_id = None;
-        for ext in cert.tbs_certificate.extensions.iter().flatten() {
-            if ext.extn_id == KeyUsage::OID {
-                let ku = KeyUsage::from_der(ext.extn_value.as_bytes())
-                    .map_err(|e| IssueError::BadCertificate(format!("its keyUsage: {e}")))?;
-                usage = Some(ku);
-            } else if ext.extn_id == SubjectKeyIdentifier::OID {
-                let ski =
-                    SubjectKeyIdentifier::from_der(ext.extn_value.as_bytes()).map_err(|e| {
-                        IssueError::BadCertificate(format!("its subjectKeyIdentifier: {e}"))
-                    })?;
-                key_id = Some(ski.0.as_bytes().to_vec());
+        let mut constraints = Vec::new();
+        for (i, (c, parsed)) in certs.iter().zip(&parsed).enumerate() {
+            let ca = Ca {
+                position: i + 1,
+                subject: c.subject.clone(),
+            };
+            let limits = check_ca(&ca, c, parsed, now)?;
+            if i == 0 {
+                key_id = limits.key_id;
             }
-        }
-        // RFC 5280 4.2.1.3: a CA certificate whose key signs certificates
-        // must carry keyUsage with keyCertSign.
-        match usage {
-            None => return Err(IssueError::NoKeyCertSign(subject, "extension is missing")),
-            Some(ku) if !ku.key_cert_sign() => {
-                return Err(IssueError::NoKeyCertSign(subject, "lacks keyCertSign"))
+            if let Some(path_len) = limits.path_len {
+                // Below certificate i stand i CA certificates of the file.
+                if (path_len as usize) < i {
+                    return Err(IssueError::PathLength(ca, path_len, i));
+                }
             }
-            Some(_) => {}
-        }
-        if now > info.not_after {
-            return Err(IssueError::Expired(
-                subject,
-                x509::format_date(info.not_after),
-            ));
-        }
-        if now < info.not_before {
-            return Err(IssueError::NotYetValid(
-                subject,
-                x509::format_date(info.not_before),
-            ));
+            if let Some(nc) = limits.name_constraints {
+                constraints.push((ca.clone(), nc));
+            }
+            if i > 0 && c.is_self_issued() {
+                return Err(IssueError::RootInChain(ca));
+            }
+            if let Some(next) = certs.get(i + 1) {
+                check_signed_by(&ca, c, parsed, i + 2, next)?;
+            }
         }
         // Without an SKI on the CA, the key identifier its issuer would have
-        // computed (RFC 5280 4.2.1.2, method 1), as OpenSSL does.
-        let key_id = key_id.unwrap_or_else(|| Sha1::digest(key.public_point()).to_vec());
+        // computed (RFC 5280 4.2.1.2, method 1), as OpenSSL does: over the
+        // public key as the certificate holds it.
+        let key_id = key_id.unwrap_or_else(|| Sha1::digest(ec_point(&info.spki_der)).to_vec());
+        // What the device sends after its certificate: every CA of the file
+        // but a self-signed root (a fleet CA that is its own root sends
+        // nothing more; an issuing CA below a root is sent, whether the
+        // file holds intermediates above it or not).
+        let sent: Vec<CertInfo> = certs
+            .iter()
+            .filter(|c| !c.is_self_issued())
+            .cloned()
+            .collect();
+        let chain_pem = x509::to_pem(&sent);
         Ok(FleetCa {
             issuer: cert.tbs_certificate.subject.clone(),
-            info,
+            info: info.clone(),
             key_id,
             key,
+            chain_pem,
+            constraints,
         })
+    }
+
+    /// Whether every CA's name constraints permit the subject `CN=id`
+    /// (plus `extra`); which forbids it and why when not.
+    pub fn check_subject(&self, id: &str, extra: &SubjectExtra) -> Result<(), IssueError> {
+        let name = subject(id, extra)?;
+        for (ca, nc) in &self.constraints {
+            if let Err(why) = names::permits(nc, &name) {
+                return Err(IssueError::NameConstraint(
+                    ca.clone(),
+                    why,
+                    name.to_string(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The CA certificate's facts (subject, fingerprint, notAfter).
@@ -293,6 +374,45 @@ impl FleetCa {
                 )
             }
         };
+        let (cert, cert_pem) = self.certify(id, extra, spki, not_before, not_after)?;
+        Ok(Issued {
+            cert,
+            cert_pem,
+            key_pem: Some(key_pem),
+        })
+    }
+
+    /// A certificate for a public key the device holds (a checked
+    /// certificate request's SPKI, DER, copied byte for byte), subject
+    /// `CN=id` (plus `extra`); no key is made. `id` must be checked already.
+    pub fn issue_for_key(
+        &self,
+        id: &str,
+        extra: &SubjectExtra,
+        spki_der: &[u8],
+        not_before: i64,
+        not_after: i64,
+    ) -> Result<Issued, IssueError> {
+        let spki = SubjectPublicKeyInfoOwned::from_der(spki_der).map_err(build)?;
+        let (cert, cert_pem) = self.certify(id, extra, spki, not_before, not_after)?;
+        Ok(Issued {
+            cert,
+            cert_pem,
+            key_pem: None,
+        })
+    }
+
+    /// The certificate of `spki`, read back, and `client.pem`'s text: the
+    /// certificate followed by the intermediates.
+    fn certify(
+        &self,
+        id: &str,
+        extra: &SubjectExtra,
+        spki: SubjectPublicKeyInfoOwned,
+        not_before: i64,
+        not_after: i64,
+    ) -> Result<(CertInfo, String), IssueError> {
+        self.check_subject(id, extra)?;
         let public_bits = spki.subject_public_key.raw_bytes().to_vec();
         let tbs = TbsCertificate {
             version: Version::V3,
@@ -318,12 +438,148 @@ impl FleetCa {
         };
         let der = cert.to_der().map_err(build)?;
         let info = x509::parse_der(&der).map_err(|e| IssueError::Build(e.to_string()))?;
-        Ok(Issued {
-            cert_pem: pem::encode("CERTIFICATE", &der),
-            cert: info,
-            key_pem,
-        })
+        let mut cert_pem = pem::encode("CERTIFICATE", &der);
+        cert_pem.push_str(&self.chain_pem);
+        Ok((info, cert_pem))
     }
+}
+
+/// What [`check_ca`] found that the chain as a whole needs.
+struct Limits {
+    key_id: Option<Vec<u8>>,
+    path_len: Option<u32>,
+    name_constraints: Option<NameConstraints>,
+}
+
+/// The extensions a verifier knows (RFC 5280 4.2): critical or not, they
+/// are no reason to refuse a CA.
+const KNOWN_EXTENSIONS: [ObjectIdentifier; 16] = [
+    rfc5280::ID_CE_BASIC_CONSTRAINTS,
+    rfc5280::ID_CE_KEY_USAGE,
+    rfc5280::ID_CE_EXT_KEY_USAGE,
+    rfc5280::ID_CE_NAME_CONSTRAINTS,
+    rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER,
+    rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER,
+    rfc5280::ID_CE_SUBJECT_ALT_NAME,
+    rfc5280::ID_CE_ISSUER_ALT_NAME,
+    rfc5280::ID_CE_CERTIFICATE_POLICIES,
+    rfc5280::ID_CE_POLICY_MAPPINGS,
+    rfc5280::ID_CE_POLICY_CONSTRAINTS,
+    rfc5280::ID_CE_INHIBIT_ANY_POLICY,
+    rfc5280::ID_CE_CRL_DISTRIBUTION_POINTS,
+    rfc5280::ID_CE_FRESHEST_CRL,
+    rfc5280::ID_PE_AUTHORITY_INFO_ACCESS,
+    rfc5280::ID_PE_SUBJECT_INFO_ACCESS,
+];
+
+/// One CA certificate of the file checked on its own: CA:TRUE,
+/// keyCertSign, valid at `now`, an extendedKeyUsage (when present) that
+/// allows clientAuth, no critical extension a verifier may not know.
+fn check_ca(ca: &Ca, info: &CertInfo, cert: &Certificate, now: i64) -> Result<Limits, IssueError> {
+    if !info.is_ca {
+        return Err(IssueError::NotCa(ca.clone()));
+    }
+    let bad =
+        |what: &str, e: der::Error| IssueError::BadCertificate(format!("{ca}: its {what}: {e}"));
+    let mut usage = None;
+    let mut limits = Limits {
+        key_id: None,
+        path_len: None,
+        name_constraints: None,
+    };
+    for ext in cert.tbs_certificate.extensions.iter().flatten() {
+        let value = ext.extn_value.as_bytes();
+        if ext.extn_id == KeyUsage::OID {
+            usage = Some(KeyUsage::from_der(value).map_err(|e| bad("keyUsage", e))?);
+        } else if ext.extn_id == SubjectKeyIdentifier::OID {
+            let ski = SubjectKeyIdentifier::from_der(value)
+                .map_err(|e| bad("subjectKeyIdentifier", e))?;
+            limits.key_id = Some(ski.0.as_bytes().to_vec());
+        } else if ext.extn_id == BasicConstraints::OID {
+            let bc = BasicConstraints::from_der(value).map_err(|e| bad("basicConstraints", e))?;
+            limits.path_len = bc.path_len_constraint.map(u32::from);
+        } else if ext.extn_id == ExtendedKeyUsage::OID {
+            let eku = ExtendedKeyUsage::from_der(value).map_err(|e| bad("extendedKeyUsage", e))?;
+            if !eku
+                .0
+                .iter()
+                .any(|p| *p == ID_KP_CLIENT_AUTH || *p == rfc5280::ANY_EXTENDED_KEY_USAGE)
+            {
+                return Err(IssueError::NoClientAuth(ca.clone()));
+            }
+        } else if ext.extn_id == NameConstraints::OID {
+            limits.name_constraints =
+                Some(NameConstraints::from_der(value).map_err(|e| bad("nameConstraints", e))?);
+        } else if ext.critical && !KNOWN_EXTENSIONS.contains(&ext.extn_id) {
+            return Err(IssueError::UnknownCritical(
+                ca.clone(),
+                ext.extn_id.to_string(),
+            ));
+        }
+    }
+    // RFC 5280 4.2.1.3: a CA certificate whose key signs certificates
+    // must carry keyUsage with keyCertSign.
+    match usage {
+        None => {
+            return Err(IssueError::NoKeyCertSign(
+                ca.clone(),
+                "extension is missing",
+            ))
+        }
+        Some(ku) if !ku.key_cert_sign() => {
+            return Err(IssueError::NoKeyCertSign(ca.clone(), "lacks keyCertSign"))
+        }
+        Some(_) => {}
+    }
+    if now > info.not_after {
+        return Err(IssueError::Expired(
+            ca.clone(),
+            x509::format_date(info.not_after),
+        ));
+    }
+    if now < info.not_before {
+        return Err(IssueError::NotYetValid(
+            ca.clone(),
+            x509::format_date(info.not_before),
+        ));
+    }
+    Ok(limits)
+}
+
+/// Certificate `ca` was issued by `next` (at `next_position`): its issuer
+/// is `next`'s subject, and its signature verifies with `next`'s key.
+fn check_signed_by(
+    ca: &Ca,
+    info: &CertInfo,
+    cert: &Certificate,
+    next_position: usize,
+    next: &CertInfo,
+) -> Result<(), IssueError> {
+    if info.issuer != next.subject {
+        return Err(IssueError::ChainOrder(
+            ca.clone(),
+            next_position,
+            next.subject.clone(),
+        ));
+    }
+    // The signed bytes as they are in the file, not re-encoded.
+    let tbs = element_at(&info.der, &[0])
+        .and_then(|any| any.to_der().ok())
+        .ok_or_else(|| IssueError::BadCertificate(format!("{ca}: its tbsCertificate")))?;
+    let fail = |why: String| {
+        IssueError::ChainSignature(ca.clone(), next_position, next.subject.clone(), why)
+    };
+    let signature = cert
+        .signature
+        .as_bytes()
+        .ok_or_else(|| fail("the signature is not a whole number of bytes".into()))?;
+    signature::verify(
+        &next.spki_der,
+        cert.signature_algorithm.oid,
+        &tbs,
+        signature,
+    )
+    .map_err(|e| fail(e.to_string()))
 }
 
 impl CaKey {
@@ -387,14 +643,27 @@ fn ec_point(spki_der: &[u8]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// The public point of an EC P-256 or P-384 SubjectPublicKeyInfo, SEC1
+/// uncompressed, whatever form the certificate holds it in; `None` for
+/// other keys and points off the curve.
+fn uncompressed_point(key: &KeyAlgorithm, spki_der: &[u8]) -> Option<Vec<u8>> {
+    let point = ec_point(spki_der);
+    match key {
+        KeyAlgorithm::EcP256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+            .ok()
+            .map(|k| k.to_encoded_point(false).as_bytes().to_vec()),
+        KeyAlgorithm::EcP384 => p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+            .ok()
+            .map(|k| k.to_encoded_point(false).as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
 fn build(e: der::Error) -> IssueError {
     IssueError::Build(e.to_string())
 }
 
-fn ec_spki(
-    curve: der::oid::ObjectIdentifier,
-    point: &[u8],
-) -> Result<SubjectPublicKeyInfoOwned, IssueError> {
+fn ec_spki(curve: ObjectIdentifier, point: &[u8]) -> Result<SubjectPublicKeyInfoOwned, IssueError> {
     Ok(SubjectPublicKeyInfoOwned {
         algorithm: AlgorithmIdentifierOwned {
             oid: ID_EC_PUBLIC_KEY,
@@ -407,7 +676,7 @@ fn ec_spki(
 /// The key as PKCS#8 PEM, with its public point (RFC 5915), as OpenSSL
 /// writes it.
 fn key_pem(
-    curve: der::oid::ObjectIdentifier,
+    curve: ObjectIdentifier,
     scalar: &[u8],
     point: &[u8],
 ) -> Result<Secret<String>, IssueError> {

@@ -11,18 +11,24 @@
 //! deliberately not checked.
 //!
 //! [`issue`] makes what the others read: device keys and certificates
-//! signed by a checked fleet CA (`device-certs`).
+//! signed by a checked fleet CA (`device-certs`), whose CA limits
+//! ([`name_constraints`]) and chain signatures ([`signature`]) it checks;
+//! [`csr`] reads and checks a device's certificate request.
 //!
 //! The modules import one another in one direction only: `error` <- `pem`
-//! <- `x509` <- `private_key` <- `pkcs12`, `garage_keys`, `issue`. None of them
+//! <- `x509` <- `signature`, `name_constraints` <- `private_key` <-
+//! `csr`, `pkcs12`, `garage_keys`, `issue`. None of them
 //! imports from this file, except their tests (`test_support`).
 
+pub mod csr;
 pub mod error;
 pub mod garage_keys;
 pub mod issue;
+pub mod name_constraints;
 pub mod pem;
 pub mod pkcs12;
 pub mod private_key;
+pub mod signature;
 pub mod x509;
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub(crate) struct Block {
     /// OpenSSL way of encrypting a key.
     has_headers: bool,
     encrypted: bool,
+    /// The `DEK-Info` header's value (`AES-256-CBC,<IV in hex>`).
+    dek_info: Option<String>,
 }
 
 impl Block {
@@ -39,6 +41,24 @@ impl Block {
         if self.has_headers {
             return Err(bad("PEM headers are not supported"));
         }
+        self.decode_body()
+    }
+
+    /// The `DEK-Info` of a legacy encrypted key (`Proc-Type: 4,ENCRYPTED`).
+    pub(crate) fn legacy_encryption(&self) -> Option<&str> {
+        self.dek_info.as_deref().filter(|_| self.encrypted)
+    }
+
+    /// The encrypted bytes of a legacy encrypted key, headers aside.
+    pub(crate) fn decode_encrypted(&self) -> Result<Vec<u8>, CryptoError> {
+        self.decode_body()
+    }
+
+    fn decode_body(&self) -> Result<Vec<u8>, CryptoError> {
+        let bad = |detail: &str| CryptoError::BadPem {
+            index: self.index,
+            detail: detail.to_owned(),
+        };
         if self.body.is_empty() {
             return Err(bad("the block is empty"));
         }
@@ -86,6 +106,7 @@ pub(crate) fn blocks(text: &[u8]) -> Result<Vec<Block>, CryptoError> {
                     body: String::new(),
                     has_headers: false,
                     encrypted: false,
+                    dek_info: None,
                 });
             }
             continue;
@@ -107,6 +128,9 @@ pub(crate) fn blocks(text: &[u8]) -> Result<Vec<Block>, CryptoError> {
             block.has_headers = true;
             if line.starts_with(b"Proc-Type:") && contains(line, b"ENCRYPTED") {
                 block.encrypted = true;
+            }
+            if let Some(value) = line.strip_prefix(b"DEK-Info:") {
+                block.dek_info = Some(String::from_utf8_lossy(trim_ascii(value)).into_owned());
             }
         } else {
             for &b in line {

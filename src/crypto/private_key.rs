@@ -24,7 +24,7 @@ use der::oid::db::rfc8410::ID_ED_25519;
 use der::{Decode, Encode};
 use x509_cert::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 
-use super::error::{der_detail, CryptoError};
+use super::error::{der_detail, element_at, CryptoError};
 use super::pem;
 use super::x509::{bit_length, named_curve, CertInfo, KeyAlgorithm};
 use crate::secret::Secret;
@@ -211,14 +211,30 @@ pub fn parse_private_key_pem_with_password(
     let blocks = pem::blocks(text)?;
     let encrypted: Vec<_> = blocks
         .iter()
-        .filter(|b| b.label == "ENCRYPTED PRIVATE KEY")
+        .filter(|b| b.label == "ENCRYPTED PRIVATE KEY" || b.legacy_encryption().is_some())
         .collect();
     let block = match encrypted.as_slice() {
         [] => return parse_private_key_pem(text),
         [one] => *one,
         _ => return Err(CryptoError::MoreThanOneKey),
     };
+    if let Some(dek_info) = block.legacy_encryption() {
+        let plain = Secret::new(decrypt_legacy(block, dek_info, password)?);
+        return match block.label.as_str() {
+            "EC PRIVATE KEY" => PrivateKey::from_sec1_der(plain.expose()),
+            "RSA PRIVATE KEY" => PrivateKey::from_pkcs1_der(plain.expose()),
+            other => Err(CryptoError::BadPrivateKey(format!(
+                "PEM block {} is a legacy encrypted `{other}`, which is not supported; convert it to PKCS#8 with `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
+                block.index
+            ))),
+        };
+    }
     let der = block.decode()?;
+    if let Some(scheme) = pbes1_scheme(&der) {
+        return Err(CryptoError::BadPrivateKey(format!(
+            "it is encrypted with {scheme} (PBES1, what `openssl pkcs8 -topk8 -v1` writes), an old scheme that is not supported; re-encrypt it with PBES2: `openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD -out NEW`"
+        )));
+    }
     let info = pkcs8::EncryptedPrivateKeyInfo::from_der(&der).map_err(bad_key)?;
     let plain = info
         .decrypt(password.expose().as_bytes())
@@ -228,6 +244,118 @@ pub fn parse_private_key_pem_with_password(
             )
         })?;
     PrivateKey::from_pkcs8_der(plain.as_bytes())
+}
+
+/// The PBES1 or PKCS#12 PBE scheme (RFC 8018 A.3, RFC 7292 appendix C)
+/// of an `EncryptedPrivateKeyInfo`, by name; `None` for any other.
+fn pbes1_scheme(der: &[u8]) -> Option<&'static str> {
+    let oid = element_at(der, &[0, 0])?
+        .decode_as::<ObjectIdentifier>()
+        .ok()?;
+    Some(match oid.to_string().as_str() {
+        "1.2.840.113549.1.5.1" => "pbeWithMD2AndDES-CBC",
+        "1.2.840.113549.1.5.3" => "pbeWithMD5AndDES-CBC",
+        "1.2.840.113549.1.5.4" => "pbeWithMD2AndRC2-CBC",
+        "1.2.840.113549.1.5.6" => "pbeWithMD5AndRC2-CBC",
+        "1.2.840.113549.1.5.10" => "pbeWithSHA1AndDES-CBC",
+        "1.2.840.113549.1.5.11" => "pbeWithSHA1AndRC2-CBC",
+        "1.2.840.113549.1.12.1.1" => "pbeWithSHAAnd128BitRC4",
+        "1.2.840.113549.1.12.1.2" => "pbeWithSHAAnd40BitRC4",
+        "1.2.840.113549.1.12.1.3" => "pbeWithSHAAnd3-KeyTripleDES-CBC",
+        "1.2.840.113549.1.12.1.4" => "pbeWithSHAAnd2-KeyTripleDES-CBC",
+        "1.2.840.113549.1.12.1.5" => "pbeWithSHAAnd128BitRC2-CBC",
+        "1.2.840.113549.1.12.1.6" => "pbeWithSHAAnd40BitRC2-CBC",
+        _ => return None,
+    })
+}
+
+/// Decrypts a legacy encrypted PEM key (`Proc-Type: 4,ENCRYPTED`,
+/// `DEK-Info: CIPHER,IV`), as `openssl ec -aes256` and `openssl rsa -des3`
+/// write it: the key is OpenSSL's `EVP_BytesToKey` with MD5, one round,
+/// over the password and the IV's first 8 bytes; the cipher CBC with
+/// PKCS#7 padding.
+fn decrypt_legacy(
+    block: &pem::Block,
+    dek_info: &str,
+    password: &Secret<String>,
+) -> Result<Vec<u8>, CryptoError> {
+    use cbc::cipher::block_padding::Pkcs7;
+    use cbc::cipher::{BlockDecryptMut, KeyIvInit};
+    use md5::{Digest, Md5};
+
+    let (cipher, iv_hex) = dek_info.split_once(',').unwrap_or((dek_info, ""));
+    let cipher = cipher.trim().to_ascii_uppercase();
+    let key_len = match cipher.as_str() {
+        "AES-128-CBC" => 16,
+        "AES-192-CBC" | "DES-EDE3-CBC" => 24,
+        "AES-256-CBC" => 32,
+        other => {
+            return Err(CryptoError::BadPrivateKey(format!(
+                "PEM block {} is a legacy encrypted key (`Proc-Type: 4,ENCRYPTED`) with the cipher `{}`, which is not supported (AES-128/192/256-CBC and DES-EDE3-CBC are); convert it to PKCS#8 with `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
+                block.index,
+                other.chars().take(32).flat_map(char::escape_default).collect::<String>()
+            )))
+        }
+    };
+    let iv_len = if cipher == "DES-EDE3-CBC" { 8 } else { 16 };
+    let iv = hex_bytes(iv_hex.trim())
+        .filter(|iv| iv.len() == iv_len)
+        .ok_or_else(|| {
+            CryptoError::BadPrivateKey(format!(
+                "PEM block {}: its DEK-Info IV is not {iv_len} bytes of hex",
+                block.index
+            ))
+        })?;
+    let salt = iv.get(..8).unwrap_or_default();
+    let mut key = Secret::new(Vec::with_capacity(key_len + 16));
+    let mut last: Vec<u8> = Vec::new();
+    while key.expose().len() < key_len {
+        let mut md5 = Md5::new();
+        md5.update(&last);
+        md5.update(password.expose().as_bytes());
+        md5.update(salt);
+        last = md5.finalize().to_vec();
+        key = Secret::new([key.expose().as_slice(), &last].concat());
+    }
+    let key = Secret::new(key.expose().get(..key_len).unwrap_or_default().to_vec());
+    let data = block.decode_encrypted()?;
+    let wrong = || {
+        CryptoError::BadPrivateKey(
+            "it does not decrypt with the password given (a legacy encrypted PEM key); check the password".into(),
+        )
+    };
+    let k = key.expose();
+    let plain = match key_len {
+        16 => cbc::Decryptor::<aes::Aes128>::new_from_slices(k, &iv)
+            .map_err(|_| wrong())?
+            .decrypt_padded_vec_mut::<Pkcs7>(&data),
+        32 => cbc::Decryptor::<aes::Aes256>::new_from_slices(k, &iv)
+            .map_err(|_| wrong())?
+            .decrypt_padded_vec_mut::<Pkcs7>(&data),
+        _ if cipher == "DES-EDE3-CBC" => cbc::Decryptor::<des::TdesEde3>::new_from_slices(k, &iv)
+            .map_err(|_| wrong())?
+            .decrypt_padded_vec_mut::<Pkcs7>(&data),
+        _ => cbc::Decryptor::<aes::Aes192>::new_from_slices(k, &iv)
+            .map_err(|_| wrong())?
+            .decrypt_padded_vec_mut::<Pkcs7>(&data),
+    }
+    .map_err(|_| wrong())?;
+    // A wrong password gives valid padding about once in 256 tries: the
+    // DER is what tells.
+    if AnyRef::from_der(&plain).is_err() {
+        return Err(wrong());
+    }
+    Ok(plain)
+}
+
+fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Whether a private key belongs to a certificate.
@@ -384,6 +512,91 @@ mod tests {
             .next()
             .unwrap_or_default()
             .to_owned()
+    }
+
+    #[test]
+    fn legacy_encrypted_pem_keys_open_with_their_password() {
+        let dir = material("legacy-enc");
+        dir.key("ec384.key", "ec384");
+        let password = Secret::new("pässwörd 1".to_string());
+        for (key, command, cipher) in [
+            ("ec.key", "ec", "-aes256"),
+            ("ec.key", "ec", "-aes128"),
+            ("ec384.key", "ec", "-aes192"),
+            ("ec.key", "ec", "-des3"),
+            ("rsa.key", "rsa", "-aes256"),
+        ] {
+            let out = format!("{key}{cipher}.pem");
+            let mut args = vec![
+                command,
+                "-in",
+                key,
+                cipher,
+                "-passout",
+                "pass:pässwörd 1",
+                "-out",
+                &out,
+            ];
+            if command == "rsa" {
+                args.push("-traditional");
+            }
+            dir.openssl(&args);
+            let text = dir.read(&out);
+            assert!(String::from_utf8_lossy(&text).contains("Proc-Type: 4,ENCRYPTED"));
+            let opened = parse_private_key_pem_with_password(&text, Some(&password))
+                .unwrap_or_else(|e| panic!("{out}: {e}"));
+            assert_eq!(opened.to_pem().expose().as_bytes(), dir.read(key), "{out}");
+            // Without a password: asked for; with a wrong one: refused
+            // as such, never as malformed.
+            assert_eq!(
+                parse_private_key_pem(&text).unwrap_err(),
+                CryptoError::EncryptedKey
+            );
+            let wrong = Secret::new("wrong".to_string());
+            let err = parse_private_key_pem_with_password(&text, Some(&wrong)).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("does not decrypt with the password given"),
+                "{out}: {err}"
+            );
+        }
+        // A cipher it does not know is named.
+        let text = String::from_utf8(dir.read("ec.key-aes256.pem"))
+            .unwrap()
+            .replace("AES-256-CBC", "CAMELLIA-256-CBC");
+        let err = parse_private_key_pem_with_password(text.as_bytes(), Some(&password))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("with the cipher `CAMELLIA-256-CBC`, which is not supported"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_pbes1_pkcs8_key_is_named_as_such() {
+        let dir = material("pbes1");
+        for (scheme, name) in [
+            ("PBE-SHA1-3DES", "pbeWithSHAAnd3-KeyTripleDES-CBC"),
+            ("PBE-SHA1-2DES", "pbeWithSHAAnd2-KeyTripleDES-CBC"),
+        ] {
+            let out = format!("{scheme}.pem");
+            dir.openssl(&[
+                "pkcs8", "-topk8", "-v1", scheme, "-in", "ec.key", "-passout", "pass:pw", "-out",
+                &out,
+            ]);
+            let err = parse_private_key_pem_with_password(
+                &dir.read(&out),
+                Some(&Secret::new("pw".to_string())),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains(&format!("encrypted with {name} (PBES1")),
+                "{err}"
+            );
+            assert!(!err.contains("DER"), "{err}");
+        }
     }
 
     #[test]

@@ -210,7 +210,7 @@ fn serial_problem(der: &[u8]) -> Option<CryptoError> {
 /// read as x509-cert's `DirectoryString` (RFC 5280 4.1.2.4). IA5String is
 /// no DirectoryString, but some old CAs wrote commonName in it, so it is
 /// read too. Anything else (BMPString, UniversalString) gives `None`.
-fn directory_string(value: &Any) -> Option<String> {
+pub(crate) fn directory_string(value: &Any) -> Option<String> {
     if value.tag() == Tag::Ia5String {
         return Some(
             Ia5StringRef::try_from(AnyRef::from(value))

@@ -47,10 +47,16 @@ impl Format {
 pub struct DeviceBundle<'a> {
     pub id: &'a str,
     pub cert: &'a CertInfo,
+    /// `client.pem`: the certificate, then the CA file's certificates
+    /// below the root.
     pub cert_pem: &'a str,
-    pub key_pem: &'a Secret<String>,
-    /// As the record names it (`ec-p256`).
-    pub key_type: &'static str,
+    /// `pkey.pem`; none when the device holds its key (a request).
+    pub key_pem: Option<&'a Secret<String>>,
+    /// As the record names it (`ec-p256`, `rsa-3072`).
+    pub key_type: &'a str,
+    /// Where the key came from, as the record names it: `minted` (made
+    /// here) or `csr` (the device's, from its request).
+    pub key_source: &'static str,
 }
 
 /// The fleet-wide files every bundle carries too (`--credentials`):
@@ -73,6 +79,9 @@ struct DeviceRecord<'a> {
     not_before: String,
     not_after: String,
     key_type: &'a str,
+    key_source: &'a str,
+    /// SHA-256 of the DER SubjectPublicKeyInfo.
+    public_key_sha256: String,
     path: String,
 }
 
@@ -102,10 +111,10 @@ pub fn plan(
         .unwrap_or("var/sota/import/pkey.pem");
     let mut files = Vec::new();
     for b in bundles {
-        let mut device: Vec<(&str, &[u8], bool)> = vec![
-            (cert_path, b.cert_pem.as_bytes(), false),
-            (key_path, b.key_pem.expose().as_bytes(), true),
-        ];
+        let mut device: Vec<(&str, &[u8], bool)> = vec![(cert_path, b.cert_pem.as_bytes(), false)];
+        if let Some(key) = b.key_pem {
+            device.push((key_path, key.expose().as_bytes(), true));
+        }
         device.extend(fleet.iter().map(|(p, bytes)| (*p, bytes.as_slice(), false)));
         match format {
             Format::Dir => {
@@ -199,16 +208,28 @@ fn record(ca: &CertInfo, bundles: &[DeviceBundle<'_>], format: Format) -> Result
             not_before: format_date_time(b.cert.not_before),
             not_after: format_date_time(b.cert.not_after),
             key_type: b.key_type,
+            key_source: b.key_source,
+            public_key_sha256: crate::digest::sha256_hex(&b.cert.spki_der),
             path: format.bundle_path(b.id),
         })
         .collect();
-    let mut csv = String::from("id,serial,sha256,not_before,not_after,key_type,path\n");
+    let mut csv = String::from(
+        "id,serial,sha256,not_before,not_after,key_type,path,key_source,public_key_sha256\n",
+    );
     // Ids are `[A-Za-z0-9._-]` and the rest hex, dates and fixed names:
     // nothing needs quoting.
     for d in &devices {
         csv.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
-            d.id, d.serial, d.sha256, d.not_before, d.not_after, d.key_type, d.path
+            "{},{},{},{},{},{},{},{},{}\n",
+            d.id,
+            d.serial,
+            d.sha256,
+            d.not_before,
+            d.not_after,
+            d.key_type,
+            d.path,
+            d.key_source,
+            d.public_key_sha256
         ));
     }
     let record = Record {

@@ -1,0 +1,655 @@
+//! `device-certs` with a fleet CA below intermediates (`--fleet-ca` holds
+//! the issuing CA, then the intermediates up to, not including, the
+//! root): `client.pem` carries the chain, `openssl verify -x509_strict
+//! -purpose sslclient -CAfile ROOT -untrusted ...` accepts it, and a TLS
+//! server that trusts only the root accepts curl sending the file as
+//! aktualizr does. Broken chains, and CAs whose limits make every
+//! certificate they issue invalid, are refused naming the certificate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+
+const CLIENT: &str = "var/sota/import/client.pem";
+const PKEY: &str = "var/sota/import/pkey.pem";
+
+const CA_EXT: &str = "basicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always";
+
+/// CAs made with the openssl command in one folder.
+struct Cas {
+    dir: PathBuf,
+}
+
+impl Cas {
+    fn new(dir: &TestDir) -> Cas {
+        Cas {
+            dir: dir.mkdir("cas"),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn key(&self, name: &str, alg: &str, opt: &str) {
+        let out = format!("{name}.key");
+        openssl(
+            &self.dir,
+            ["genpkey", "-algorithm", alg, "-pkeyopt", opt, "-out", &out],
+        );
+    }
+
+    /// `name.cnf`: the subject CN=`cn` and the extensions `ext` (plus
+    /// any sections after them).
+    fn config(&self, name: &str, cn: &str, ext: &str) {
+        fs::write(
+            self.dir.join(format!("{name}.cnf")),
+            format!("[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = {cn}\n[ext]\n{ext}\n"),
+        )
+        .unwrap();
+    }
+
+    /// A self-signed root `name.pem` for `name.key`.
+    fn root(&self, name: &str, ext: &str) {
+        self.config(name, name, ext);
+        openssl(
+            &self.dir,
+            [
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                &format!("{name}.key"),
+                "-config",
+                &format!("{name}.cnf"),
+                "-extensions",
+                "ext",
+                "-days",
+                "3650",
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        );
+    }
+
+    /// `name.pem` for `name.key`, subject CN=`cn`, signed by `issuer`.
+    fn signed(&self, name: &str, cn: &str, issuer: &str, ext: &str) {
+        self.config(name, cn, ext);
+        openssl(
+            &self.dir,
+            [
+                "req",
+                "-new",
+                "-key",
+                &format!("{name}.key"),
+                "-config",
+                &format!("{name}.cnf"),
+                "-out",
+                &format!("{name}.csr"),
+            ],
+        );
+        openssl(
+            &self.dir,
+            [
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{issuer}.pem"),
+                "-CAkey",
+                &format!("{issuer}.key"),
+                "-CAcreateserial",
+                "-extfile",
+                &format!("{name}.cnf"),
+                "-extensions",
+                "ext",
+                "-days",
+                "3650",
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        );
+    }
+
+    /// The certificates `names` in one PEM file `out`, in that order.
+    fn bundle(&self, out: &str, names: &[&str]) -> PathBuf {
+        let text: String = names
+            .iter()
+            .map(|n| fs::read_to_string(self.dir.join(format!("{n}.pem"))).unwrap())
+            .collect();
+        fs::write(self.dir.join(out), text).unwrap();
+        self.dir.join(out)
+    }
+
+    /// root (EC P-384) -> inter (RSA 2048) -> issuing (EC P-256): the
+    /// issuing CA's signature, which the tool checks, is RSA.
+    fn chain(dir: &TestDir) -> Cas {
+        let cas = Cas::new(dir);
+        cas.key("root", "EC", "ec_paramgen_curve:P-384");
+        cas.root("root", CA_EXT);
+        cas.key("inter", "RSA", "rsa_keygen_bits:2048");
+        cas.signed("inter", "Fleet Intermediate", "root", CA_EXT);
+        cas.key("issuing", "EC", "ec_paramgen_curve:P-256");
+        cas.signed("issuing", "Fleet Issuing CA", "inter", CA_EXT);
+        cas
+    }
+}
+
+fn issue(ca: &Path, key: &Path, out: &Path, args: &[&str]) -> Run {
+    sota(["device-certs", "--fleet-ca"])
+        .arg(ca)
+        .arg("--fleet-ca-key")
+        .arg(key)
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .run()
+}
+
+fn text(dir: &Path, args: &[&str]) -> String {
+    String::from_utf8(openssl(dir, args.iter().copied())).unwrap()
+}
+
+/// `openssl verify -x509_strict -purpose sslclient` of `cert` against
+/// the root `root`, the intermediates from `untrusted`.
+fn verify(dir: &Path, root: &Path, untrusted: Option<&Path>, cert: &Path) -> (bool, String) {
+    let mut args = vec![
+        "verify".to_string(),
+        "-x509_strict".into(),
+        "-purpose".into(),
+        "sslclient".into(),
+        "-CAfile".into(),
+        root.to_str().unwrap().into(),
+    ];
+    if let Some(untrusted) = untrusted {
+        args.extend(["-untrusted".into(), untrusted.to_str().unwrap().into()]);
+    }
+    args.push(cert.to_str().unwrap().into());
+    openssl_status(dir, args)
+}
+
+#[test]
+fn a_fleet_ca_below_intermediates_puts_the_chain_into_client_pem() {
+    let dir = TestDir::new();
+    let cas = Cas::chain(&dir);
+    let file = cas.bundle("fleet-chain.pem", &["issuing", "inter"]);
+    let out = dir.join("out");
+    issue(
+        &file,
+        &cas.path("issuing.key"),
+        &out,
+        &["--device-id", "d1", "--device-id", "d2", "--format", "dir"],
+    )
+    .success()
+    .stderr_has("signed by `CN=Fleet Issuing CA`");
+    for id in ["d1", "d2"] {
+        let client = out.join(id).join(CLIENT);
+        let pem = fs::read_to_string(&client).unwrap();
+        assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 3, "{pem}");
+        assert!(
+            pem.ends_with(&fs::read_to_string(&file).unwrap()),
+            "client.pem does not end with the CA file: the issuing CA and the intermediate"
+        );
+        let (ok, said) = verify(&cas.dir, &cas.path("root.pem"), Some(&file), &client);
+        assert!(ok && said.ends_with(": OK\n"), "{said}");
+        // The chain is needed: the root alone does not verify the leaf.
+        let (ok, _) = verify(&cas.dir, &cas.path("root.pem"), None, &client);
+        assert!(!ok, "verified without the intermediates");
+    }
+    // Requests are signed into the same chain.
+    openssl(
+        &cas.dir,
+        [
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "dev.key",
+        ],
+    );
+    openssl(
+        &cas.dir,
+        [
+            "req",
+            "-new",
+            "-key",
+            "dev.key",
+            "-subj",
+            "/CN=csr-dev",
+            "-out",
+            "dev.csr",
+        ],
+    );
+    let out = dir.join("out-csr");
+    sota(["device-certs", "--fleet-ca"])
+        .arg(&file)
+        .arg("--fleet-ca-key")
+        .arg(cas.path("issuing.key"))
+        .arg("--csr")
+        .arg(cas.path("dev.csr"))
+        .arg("--out")
+        .arg(&out)
+        .run()
+        .success();
+    let client = out.join("csr-dev").join(CLIENT);
+    let (ok, said) = verify(&cas.dir, &cas.path("root.pem"), Some(&file), &client);
+    assert!(ok, "{said}");
+}
+
+/// Kills the server when a test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One HTTPS request by curl with `client` (the PEM file, whose whole
+/// chain curl sends, as aktualizr does) and `key`, to an `openssl
+/// s_server` on 127.0.0.1 that trusts only `root` for client
+/// certificates and demands one. Whether the page came back.
+fn handshake(dir: &Path, root: &Path, client: &Path, key: &Path) -> (bool, String) {
+    let server_dir = dir.join("server");
+    if !server_dir.exists() {
+        fs::create_dir(&server_dir).unwrap();
+        fs::write(
+            server_dir.join("s.cnf"),
+            "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = localhost\n[ext]\nsubjectAltName = IP:127.0.0.1\n",
+        )
+        .unwrap();
+        openssl(
+            &server_dir,
+            [
+                "req",
+                "-x509",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-config",
+                "s.cnf",
+                "-extensions",
+                "ext",
+                "-days",
+                "2",
+                "-out",
+                "server.pem",
+            ],
+        );
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut child = Command::new("openssl")
+        .current_dir(&server_dir)
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-naccept",
+            "1",
+            "-cert",
+            "server.pem",
+            "-key",
+            "server.key",
+            "-CAfile",
+            root.to_str().unwrap(),
+            "-Verify",
+            "4",
+            "-verify_return_error",
+            "-www",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("ACCEPT") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("openssl s_server did not start listening within 20 s");
+    let run = Cmd::new("curl")
+        .args([
+            "--silent",
+            "--show-error",
+            "--max-time",
+            "20",
+            "--cert",
+            client.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--cacert",
+            server_dir.join("server.pem").to_str().unwrap(),
+            &format!("https://127.0.0.1:{port}/"),
+        ])
+        .timeout(Duration::from_secs(30))
+        .run();
+    drop(server);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    (run.stdout.contains("s_server"), said)
+}
+
+#[test]
+fn a_server_that_trusts_only_the_root_accepts_the_chain_curl_sends() {
+    let dir = TestDir::new();
+    let cas = Cas::chain(&dir);
+    let file = cas.bundle("fleet-chain.pem", &["issuing", "inter"]);
+    let out = dir.join("out");
+    issue(
+        &file,
+        &cas.path("issuing.key"),
+        &out,
+        &["--device-id", "tls-dev"],
+    )
+    .success();
+    let client = out.join("tls-dev").join(CLIENT);
+    let key = out.join("tls-dev").join(PKEY);
+    let (ok, said) = handshake(dir.path(), &cas.path("root.pem"), &client, &key);
+    assert!(ok, "the server refused the chain:\n{said}");
+    // The leaf alone, without the intermediates, is refused by the same
+    // server: the chain in client.pem is what makes it through.
+    let pem = fs::read_to_string(&client).unwrap();
+    let end = "-----END CERTIFICATE-----\n";
+    let leaf = &pem[..pem.find(end).unwrap() + end.len()];
+    let leaf_only = dir.write("leaf.pem", leaf);
+    let (ok, said) = handshake(dir.path(), &cas.path("root.pem"), &leaf_only, &key);
+    assert!(!ok, "served the leaf without its chain:\n{said}");
+}
+
+/// Exit 1 naming `needle`; nothing written.
+fn refused(run: &Run, out: &Path, needle: &str) {
+    run.code(1).stderr_has(needle).output_lacks("BEGIN");
+    assert!(!out.exists(), "{} was made", out.display());
+}
+
+#[test]
+fn broken_and_misordered_chains_are_refused_naming_the_position() {
+    let dir = TestDir::new();
+    let cas = Cas::chain(&dir);
+    let key = cas.path("issuing.key");
+    let out = dir.join("out");
+    // Misordered: the intermediate first (its key is not the issuing key
+    // either, but the order is what is wrong with the file).
+    let file = cas.bundle("reversed.pem", &["issuing", "root", "inter"]);
+    refused(
+        &issue(&file, &key, &out, &["--device-id", "d"]),
+        &out,
+        "the CA certificate (`CN=Fleet Issuing CA`) was not issued by certificate 2 of the file (`CN=root`)",
+    );
+    // The root included: refused at its position.
+    let file = cas.bundle("with-root.pem", &["issuing", "inter", "root"]);
+    refused(
+        &issue(&file, &key, &out, &["--device-id", "d"]),
+        &out,
+        "certificate 3 of the CA file (`CN=root`) is a self-signed root; leave the root out",
+    );
+    // An intermediate of the same name but another key: the issuing CA's
+    // RSA signature does not verify with it (nor with an EC key).
+    cas.key("impostor", "RSA", "rsa_keygen_bits:2048");
+    cas.signed("impostor", "Fleet Intermediate", "root", CA_EXT);
+    let file = cas.bundle("impostor-chain.pem", &["issuing", "impostor"]);
+    refused(
+        &issue(&file, &key, &out, &["--device-id", "d"]),
+        &out,
+        "the CA certificate (`CN=Fleet Issuing CA`): its signature does not verify with the key of certificate 2 of the file (`CN=Fleet Intermediate`): the signature does not verify with the public key",
+    );
+    cas.key("impostor", "EC", "ec_paramgen_curve:P-256");
+    cas.signed("impostor", "Fleet Intermediate", "root", CA_EXT);
+    let file = cas.bundle("impostor-chain.pem", &["issuing", "impostor"]);
+    refused(
+        &issue(&file, &key, &out, &["--device-id", "d"]),
+        &out,
+        "(`CN=Fleet Intermediate`): the signature does not verify with the public key",
+    );
+    // Too many certificates.
+    let names = ["issuing"; 9];
+    let file = cas.bundle("long.pem", &names);
+    refused(
+        &issue(&file, &key, &out, &["--device-id", "d"]),
+        &out,
+        "the CA certificate file holds 9 certificates",
+    );
+}
+
+#[test]
+fn cas_whose_limits_invalidate_what_they_issue_are_refused() {
+    let dir = TestDir::new();
+    let cas = Cas::new(&dir);
+    let out = dir.join("out");
+    let try_ca = |name: &str, ext: &str, args: &[&str]| {
+        cas.key(name, "EC", "ec_paramgen_curve:P-256");
+        cas.root(name, &format!("{CA_EXT}\n{ext}"));
+        issue(
+            &cas.path(&format!("{name}.pem")),
+            &cas.path(&format!("{name}.key")),
+            &out,
+            args,
+        )
+    };
+    // extendedKeyUsage without clientAuth.
+    refused(
+        &try_ca(
+            "eku",
+            "extendedKeyUsage = serverAuth",
+            &["--device-id", "d"],
+        ),
+        &out,
+        "the CA certificate (`CN=eku`) limits what it signs: its extendedKeyUsage lacks clientAuth",
+    );
+    // With clientAuth it issues, and openssl agrees.
+    try_ca(
+        "eku-ok",
+        "extendedKeyUsage = serverAuth, clientAuth",
+        &["--device-id", "d"],
+    )
+    .success();
+    let (ok, said) = verify(
+        &cas.dir,
+        &cas.path("eku-ok.pem"),
+        None,
+        &out.join("d").join(CLIENT),
+    );
+    assert!(ok, "{said}");
+    fs::remove_dir_all(&out).unwrap();
+    // An unknown critical extension.
+    refused(
+        &try_ca("crit", "1.2.3.4.5 = critical, ASN1:NULL", &["--device-id", "d"]),
+        &out,
+        "the CA certificate (`CN=crit`) carries the critical extension 1.2.3.4.5, which this tool does not know",
+    );
+    // nameConstraints: a permitted directoryName subtree the subject is
+    // not in, then is in; an excluded one it is in.
+    let permitted = "nameConstraints = critical, permitted;dirName:nc\n[nc]\nO = Fleet";
+    refused(
+        &try_ca("nc-permit", permitted, &["--device-id", "d"]),
+        &out,
+        "nameConstraints permit only the subtrees `O=Fleet`, which do not hold the device subject; every certificate it issued for `CN=d` would be invalid",
+    );
+    issue(
+        &cas.path("nc-permit.pem"),
+        &cas.path("nc-permit.key"),
+        &out,
+        &["--device-id", "d", "--subject-o", "fleet"],
+    )
+    .success();
+    let (ok, said) = verify(
+        &cas.dir,
+        &cas.path("nc-permit.pem"),
+        None,
+        &out.join("d").join(CLIENT),
+    );
+    assert!(ok, "openssl disagrees on the permitted subtree: {said}");
+    fs::remove_dir_all(&out).unwrap();
+    let excluded = "nameConstraints = critical, excluded;dirName:nc\n[nc]\nO = Evil";
+    refused(
+        &try_ca(
+            "nc-ex",
+            excluded,
+            &["--device-id", "d", "--subject-o", "Evil"],
+        ),
+        &out,
+        "nameConstraints exclude the subtree `O=Evil`, which holds the device subject",
+    );
+    // The same limits on an intermediate are named by position.
+    cas.key("root", "EC", "ec_paramgen_curve:P-256");
+    cas.root("root", CA_EXT);
+    cas.key("mid", "EC", "ec_paramgen_curve:P-256");
+    cas.signed(
+        "mid",
+        "mid",
+        "root",
+        &format!("{CA_EXT}\nextendedKeyUsage = serverAuth"),
+    );
+    cas.key("leafca", "EC", "ec_paramgen_curve:P-256");
+    cas.signed("leafca", "leafca", "mid", CA_EXT);
+    let file = cas.bundle("mid-chain.pem", &["leafca", "mid"]);
+    refused(
+        &issue(&file, &cas.path("leafca.key"), &out, &["--device-id", "d"]),
+        &out,
+        "certificate 2 of the CA file (`CN=mid`) limits what it signs",
+    );
+    // pathLenConstraint 0 above another CA.
+    cas.signed("mid", "mid", "root", "basicConstraints = critical, CA:TRUE, pathlen:0\nkeyUsage = critical, keyCertSign\nsubjectKeyIdentifier = hash");
+    cas.signed("leafca", "leafca", "mid", CA_EXT);
+    let file = cas.bundle("pathlen.pem", &["leafca", "mid"]);
+    refused(
+        &issue(&file, &cas.path("leafca.key"), &out, &["--device-id", "d"]),
+        &out,
+        "certificate 2 of the CA file (`CN=mid`) has pathLenConstraint 0, but 1 CA certificates stand below it",
+    );
+}
+
+#[test]
+fn a_ca_certificate_with_a_compressed_point_is_accepted() {
+    let dir = TestDir::new();
+    let cas = Cas::new(&dir);
+    for curve in ["P-256", "P-384"] {
+        let name = format!("c{}", &curve[2..]);
+        cas.key(&name, "EC", &format!("ec_paramgen_curve:{curve}"));
+        let key = format!("{name}.key");
+        let compressed = format!("{name}.compressed.key");
+        openssl(
+            &cas.dir,
+            [
+                "ec",
+                "-in",
+                &key,
+                "-conv_form",
+                "compressed",
+                "-out",
+                &compressed,
+            ],
+        );
+        fs::rename(cas.path(&compressed), cas.path(&key)).unwrap();
+        cas.root(&name, CA_EXT);
+        let dump = text(
+            &cas.dir,
+            &["x509", "-in", &format!("{name}.pem"), "-noout", "-text"],
+        );
+        let pub_line = dump
+            .lines()
+            .skip_while(|l| !l.contains("pub:"))
+            .nth(1)
+            .unwrap();
+        assert!(
+            pub_line.trim().starts_with("02:") || pub_line.trim().starts_with("03:"),
+            "the CA's point is not compressed: {dump}"
+        );
+        let out = dir.join(format!("out-{name}"));
+        issue(
+            &cas.path(&format!("{name}.pem")),
+            &cas.path(&key),
+            &out,
+            &["--device-id", "d"],
+        )
+        .success();
+        let (ok, said) = verify(
+            &cas.dir,
+            &cas.path(&format!("{name}.pem")),
+            None,
+            &out.join("d").join(CLIENT),
+        );
+        assert!(ok, "{said}");
+    }
+}
+
+#[test]
+fn a_legacy_encrypted_ec_ca_key_opens_with_its_password() {
+    let dir = TestDir::new();
+    let cas = Cas::new(&dir);
+    cas.key("ca", "EC", "ec_paramgen_curve:P-256");
+    cas.root("ca", CA_EXT);
+    openssl(
+        &cas.dir,
+        [
+            "ec",
+            "-in",
+            "ca.key",
+            "-aes256",
+            "-passout",
+            "pass:s3cret",
+            "-out",
+            "ca.enc.key",
+        ],
+    );
+    let password = dir.write("pw.txt", "s3cret\n");
+    let out = dir.join("out");
+    let run = |pw: &Path| {
+        sota(["device-certs", "--fleet-ca"])
+            .arg(cas.path("ca.pem"))
+            .arg("--fleet-ca-key")
+            .arg(cas.path("ca.enc.key"))
+            .arg("--fleet-ca-key-password-file")
+            .arg(pw)
+            .arg("--out")
+            .arg(&out)
+            .args(["--device-id", "d"])
+            .run()
+    };
+    let wrong = dir.write("wrong.txt", "nope\n");
+    refused(
+        &run(&wrong),
+        &out,
+        "does not decrypt with the password given",
+    );
+    run(&wrong).output_lacks("s3cret").output_lacks("nope");
+    run(&password).success().output_lacks("s3cret");
+    let (ok, said) = verify(
+        &cas.dir,
+        &cas.path("ca.pem"),
+        None,
+        &out.join("d").join(CLIENT),
+    );
+    assert!(ok, "{said}");
+}
