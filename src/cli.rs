@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{self, audit, device_certs, inspect, lint, render, stage, verify};
 use crate::crypto::issue::{KeyType, SubjectExtra, SubjectPart};
+use crate::crypto::pkcs11::Pkcs11Uri;
 use crate::crypto::{private_key, x509};
 use crate::error::{Error, Result};
 use crate::files::{self, Kind};
@@ -56,6 +57,10 @@ pub enum Command {
 /// The name of the environment variable that may hold the fleet CA key's
 /// password.
 pub const FLEET_CA_KEY_PASSWORD_ENV: &str = "SOTA_FLEET_CA_KEY_PASSWORD";
+
+/// The name of the environment variable that may hold the PIN of the
+/// token that holds the fleet CA key.
+pub const PKCS11_PIN_ENV: &str = "SOTA_PKCS11_PIN";
 
 /// The name of the environment variable that may hold the p12 password.
 pub const P12_PASSWORD_ENV: &str = "SOTA_P12_PASSWORD";
@@ -807,15 +812,26 @@ pub struct DeviceCertsArgs {
     #[arg(long, value_name = "FILE")]
     pub fleet_ca: PathBuf,
 
-    /// The fleet CA's private key (PEM; only read). An encrypted PKCS#8 key
+    /// The fleet CA's private key (PEM; only read), or a key in a token, as
+    /// a PKCS#11 URI (pkcs11:token=...;object=...). An encrypted PKCS#8 key
     /// needs --fleet-ca-key-password-file or SOTA_FLEET_CA_KEY_PASSWORD
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE|URI")]
     pub fleet_ca_key: PathBuf,
 
     /// File whose content (one trailing newline dropped) is the CA key's
     /// password
     #[arg(long, value_name = "FILE")]
     pub fleet_ca_key_password_file: Option<PathBuf>,
+
+    /// The PKCS#11 module (an absolute path) of the token holding the
+    /// fleet CA key given as a pkcs11: URI
+    #[arg(long, value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
+
+    /// File whose content (one trailing newline dropped) is the token's
+    /// user PIN (or SOTA_PKCS11_PIN)
+    #[arg(long, value_name = "FILE")]
+    pub pkcs11_pin_file: Option<PathBuf>,
 
     /// Folder the bundles, devices.json and devices.csv go into
     #[arg(long, value_name = "DIR")]
@@ -927,6 +943,7 @@ pub enum KeyTypeArg {
 
 impl DeviceCertsArgs {
     fn into_config(self) -> Result<device_certs::Config> {
+        let fleet_ca_key = self.ca_key_source()?;
         let key_type = match self.cert.key_type {
             KeyTypeArg::EcP256 => KeyType::EcP256,
             KeyTypeArg::EcP384 => KeyType::EcP384,
@@ -961,6 +978,7 @@ impl DeviceCertsArgs {
             ),
             ("--ids", &self.ids.ids),
             ("--p12-password-file", &self.p12_password_file),
+            ("--pkcs11-pin-file", &self.pkcs11_pin_file),
         ]);
         let password = match &self.fleet_ca_key_password_file {
             Some(path) => Some(read_secret_file(path, "--fleet-ca-key-password-file")?),
@@ -976,7 +994,7 @@ impl DeviceCertsArgs {
         };
         Ok(device_certs::Config {
             fleet_ca: self.fleet_ca,
-            fleet_ca_key: self.fleet_ca_key,
+            fleet_ca_key,
             fleet_ca_key_password: password,
             ids: self.ids.collect()?,
             subject,
@@ -999,6 +1017,77 @@ impl DeviceCertsArgs {
             now: x509::now_unix(),
             inputs,
         })
+    }
+}
+
+impl DeviceCertsArgs {
+    /// A key file, or a token key named by a PKCS#11 URI with its module
+    /// and PIN; the options of the one refused with the other.
+    fn ca_key_source(&self) -> Result<device_certs::CaKeySource> {
+        let text = self.fleet_ca_key.to_str().unwrap_or_default();
+        let is_uri = text
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("pkcs11:"));
+        if !is_uri {
+            for (flag, given) in [
+                ("--pkcs11-module", self.pkcs11_module.is_some()),
+                ("--pkcs11-pin-file", self.pkcs11_pin_file.is_some()),
+            ] {
+                if given {
+                    return Err(Error::Usage(format!(
+                        "{flag} is for a fleet CA key in a token: give --fleet-ca-key as a PKCS#11 URI (pkcs11:token=...;object=...)"
+                    )));
+                }
+            }
+            return Ok(device_certs::CaKeySource::File(self.fleet_ca_key.clone()));
+        }
+        // Never echo the URI here: one that holds a PIN is refused.
+        let uri = Pkcs11Uri::parse(text).map_err(|e| {
+            Error::Usage(format!("--fleet-ca-key is not a usable PKCS#11 URI: {e}"))
+        })?;
+        if self.fleet_ca_key_password_file.is_some() {
+            return Err(Error::Usage(
+                "--fleet-ca-key-password-file is for a key file; a key in a token takes its PIN from --pkcs11-pin-file or SOTA_PKCS11_PIN".into(),
+            ));
+        }
+        let module = self.pkcs11_module.clone().ok_or_else(|| {
+            Error::Usage(format!(
+                "--fleet-ca-key `{uri}` is in a token: give its PKCS#11 module with --pkcs11-module PATH (e.g. /usr/lib/softhsm/libsofthsm2.so)"
+            ))
+        })?;
+        if !module.is_absolute() {
+            return Err(Error::Usage(format!(
+                "--pkcs11-module `{}` is not an absolute path: a relative one would be looked up in the library search path; give the module's absolute path",
+                module.display()
+            )));
+        }
+        let (pin, pin_from) = match &self.pkcs11_pin_file {
+            Some(path) => (
+                read_secret_file(path, "--pkcs11-pin-file")?,
+                format!("--pkcs11-pin-file `{}`", path.display()),
+            ),
+            None => match std::env::var(PKCS11_PIN_ENV) {
+                Ok(pin) => (Secret::new(pin), format!("`{PKCS11_PIN_ENV}`")),
+                Err(std::env::VarError::NotPresent) => {
+                    return Err(Error::Usage(format!(
+                        "--fleet-ca-key `{uri}` is in a token: give its PIN with --pkcs11-pin-file FILE or {PKCS11_PIN_ENV} (never on the command line)"
+                    )))
+                }
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(Error::Usage(format!(
+                        "`{PKCS11_PIN_ENV}` is not valid UTF-8; pass the PIN with --pkcs11-pin-file"
+                    )))
+                }
+            },
+        };
+        Ok(device_certs::CaKeySource::Token(Box::new(
+            device_certs::TokenSource {
+                uri,
+                module,
+                pin,
+                pin_from,
+            },
+        )))
     }
 }
 

@@ -11,7 +11,9 @@
 //! deliberately not checked.
 //!
 //! [`issue`] makes what the others read: device keys and certificates
-//! signed by a checked fleet CA (`device-certs`).
+//! signed by a checked fleet CA (`device-certs`). [`pkcs11`] is the one
+//! exception to "pure functions of bytes": it loads a PKCS#11 module and
+//! signs with a key in a token.
 //!
 //! The modules import one another in one direction only: `error` <- `pem`
 //! <- `x509` <- `private_key` <- `pkcs12`, `garage_keys`, `issue`. None of them
@@ -21,6 +23,7 @@ pub mod error;
 pub mod garage_keys;
 pub mod issue;
 pub mod pem;
+pub mod pkcs11;
 pub mod pkcs12;
 pub mod private_key;
 pub mod x509;
