@@ -224,6 +224,14 @@ fn read_token_ca(config: &Config, cert_pem: &[u8], token: &TokenSource) -> Resul
             "the fleet CA key `{uri}`: the token refused the PIN from {}; check it (the PIN is not shown)",
             token.pin_from
         )),
+        TokenError::NoToken(_) => Error::Invalid(format!(
+            "the fleet CA key: {e}; `pkcs11-tool --module {} --list-token-slots` lists the tokens",
+            escape(&token.module.display().to_string())
+        )),
+        TokenError::NoObject(_) => Error::Invalid(format!(
+            "the fleet CA key: {e}; `pkcs11-tool --module {} --login --list-objects --type privkey` lists its keys",
+            escape(&token.module.display().to_string())
+        )),
         e => Error::Invalid(format!("the fleet CA key: {e}")),
     })?;
     let uri = key.uri().to_string();

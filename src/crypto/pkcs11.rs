@@ -211,7 +211,7 @@ pub enum TokenError {
     Load { module: String, why: String },
     #[error("the PKCS#11 module `{module}` failed: {why}")]
     Module { module: String, why: String },
-    #[error("no token matches `{0}`; `pkcs11-tool --module MODULE --list-slots` lists the tokens")]
+    #[error("no token matches `{0}`")]
     NoToken(String),
     #[error("{1} tokens match `{0}`; name one with token= (or serial=)")]
     ManyTokens(String, usize),
@@ -221,7 +221,7 @@ pub enum TokenError {
     WrongPin(String),
     #[error("the token's PIN is locked (`{0}`); unlock it with the security officer's PIN")]
     PinLocked(String),
-    #[error("the token has no private key matching `{0}`; `pkcs11-tool --module MODULE --login --list-objects` lists its objects")]
+    #[error("the token has no private key matching `{0}`")]
     NoObject(String),
     #[error("{1} private keys match `{0}`; name one with both object= and id=")]
     ManyObjects(String, usize),
