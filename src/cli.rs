@@ -182,6 +182,22 @@ pub struct P11Args {
     /// Token object ID of the Uptane key [default: 03]
     #[arg(long, value_name = "ID")]
     pub p11_uptane_key_id: Option<String>,
+
+    /// Where aktualizr takes the TLS client certificate from: the token,
+    /// or the file var/sota/import/client.pem (the key stays in the token;
+    /// the certificate comes with the image, --device-cert, or a bundle)
+    /// [default: pkcs11; file with --device-cert]
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    pub p11_cert_source: Option<CertSourceArg>,
+}
+
+/// `--p11-cert-source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CertSourceArg {
+    /// A token object (--p11-tls-cert-id).
+    Pkcs11,
+    /// var/sota/import/client.pem, imported by aktualizr.
+    File,
 }
 
 impl P11Args {
@@ -194,6 +210,7 @@ impl P11Args {
             ("--p11-tls-cert-id", self.p11_tls_cert_id.is_some()),
             ("--p11-tls-key-id", self.p11_tls_key_id.is_some()),
             ("--p11-uptane-key-id", self.p11_uptane_key_id.is_some()),
+            ("--p11-cert-source", self.p11_cert_source.is_some()),
         ]
         .into_iter()
         .filter(|(_, given)| *given)
@@ -201,8 +218,24 @@ impl P11Args {
         .collect()
     }
 
-    fn into_hsm(self) -> Result<Hsm> {
+    /// The settings; `device_cert`: a certificate file was given, so the
+    /// certificate is a file unless the command line says otherwise.
+    fn into_hsm(self, device_cert: bool) -> Result<Hsm> {
         let defaults = Hsm::default();
+        let cert_from_file = match (self.p11_cert_source, device_cert) {
+            (Some(CertSourceArg::Pkcs11), true) => {
+                return Err(Error::Usage(
+                    "--device-cert with --p11-cert-source pkcs11: a certificate file is only staged when aktualizr reads it from a file; give --p11-cert-source file, or leave --device-cert out".into(),
+                ))
+            }
+            (Some(CertSourceArg::File), _) | (None, true) => true,
+            (Some(CertSourceArg::Pkcs11), false) | (None, false) => false,
+        };
+        if cert_from_file && self.p11_tls_cert_id.is_some() {
+            return Err(Error::Usage(
+                "--p11-tls-cert-id names the certificate's token object, but the certificate is a file here (--p11-cert-source file or --device-cert); leave one out".into(),
+            ));
+        }
         let pin = match (self.p11_pin, &self.p11_pin_file) {
             (Some(pin), _) => Secret::new(pin),
             (None, Some(path)) => read_secret_file(path, "--p11-pin-file")?,
@@ -214,6 +247,7 @@ impl P11Args {
             self.p11_tls_cert_id.unwrap_or(defaults.tls_cert_id),
             self.p11_tls_key_id.unwrap_or(defaults.tls_key_id),
             self.p11_uptane_key_id.unwrap_or(defaults.uptane_key_id),
+            cert_from_file,
         )
         .map_err(|(which, why)| {
             let flag = match which {
@@ -253,7 +287,11 @@ fn refuse_foreign(method: Method, given: &[(MethodOption, &str)]) -> Result<()> 
 impl FragmentArgs {
     /// The fragment options. `reads_archive`: the p12 password is also
     /// needed to open the archive's p12, whatever the method.
-    fn into_options(self, reads_archive: bool) -> Result<(FragmentOptions, Option<PathBuf>)> {
+    fn into_options(
+        self,
+        reads_archive: bool,
+        device_cert: bool,
+    ) -> Result<(FragmentOptions, Option<PathBuf>)> {
         let method = self.method;
         let mut given: Vec<(MethodOption, &str)> = self
             .p11
@@ -280,7 +318,9 @@ impl FragmentArgs {
             method,
             hardware_id,
             p12_password: self.p12.resolve()?,
-            hsm: self.p11.into_hsm()?,
+            hsm: self
+                .p11
+                .into_hsm(device_cert && method == Method::DeviceCredHsm)?,
         };
         Ok((opts, self.template_dir))
     }
@@ -339,24 +379,41 @@ pub struct StageOutputArgs {
 
 /// A device certificate staged into a device-cred image.
 #[derive(Debug, Args)]
-#[command(next_help_heading = "Device certificate (device-cred only)")]
+#[command(next_help_heading = "Device certificate (device-cred, device-cred-hsm)")]
 pub struct DeviceCertArgs {
-    /// Device certificate (PEM) to put in the image
-    #[arg(long, value_name = "FILE", requires = "device_key")]
+    /// Device certificate (PEM) to put in the image; with device-cred-hsm
+    /// its key is in the device's token and the certificate is imported
+    /// from var/sota/import/client.pem
+    #[arg(long, value_name = "FILE")]
     pub device_cert: Option<PathBuf>,
 
-    /// Its private key (PEM, unencrypted)
+    /// Its private key (PEM, unencrypted; device-cred only)
     #[arg(long, value_name = "FILE", requires = "device_cert")]
     pub device_key: Option<PathBuf>,
 }
 
 impl DeviceCertArgs {
-    fn read(self) -> Result<Option<DeviceCert>> {
-        let (Some(cert), Some(key)) = (self.device_cert, self.device_key) else {
+    /// The certificate and, for device-cred, its key (required there;
+    /// refused for device-cred-hsm, whose key is in the token).
+    fn read(self, method: Method) -> Result<Option<DeviceCert>> {
+        let Some(cert) = self.device_cert else {
             return Ok(None);
         };
+        let key = match (method, self.device_key) {
+            (Method::DeviceCredHsm, Some(_)) => {
+                return Err(Error::Usage(
+                    "--device-key does not apply to device-cred-hsm: the device's key is in its token; give only --device-cert".into(),
+                ))
+            }
+            (Method::DeviceCredHsm, None) => None,
+            (_, Some(key)) => Some(key),
+            (_, None) => {
+                return Err(Error::Usage(
+                    "--device-cert needs --device-key for device-cred (the key the certificate was issued for)".into(),
+                ))
+            }
+        };
         let cert_pem = files::read(&cert, Kind::Pem)?;
-        let key_pem = files::read(&key, Kind::Pem)?;
         let certs = x509::parse_pem_certificates(&cert_pem)
             .map_err(|e| Error::Invalid(format!("--device-cert `{}`: {e}", cert.display())))?;
         let [cert_info] = <[_; 1]>::try_from(certs).map_err(|certs: Vec<_>| {
@@ -366,13 +423,20 @@ impl DeviceCertArgs {
                 certs.len()
             ))
         })?;
-        let key_info = private_key::parse_private_key_pem(&key_pem)
-            .map_err(|e| Error::Invalid(format!("--device-key `{}`: {e}", key.display())))?;
+        let key = match key {
+            Some(key) => {
+                let key_pem = files::read(&key, Kind::Pem)?;
+                let key_info = private_key::parse_private_key_pem(&key_pem).map_err(|e| {
+                    Error::Invalid(format!("--device-key `{}`: {e}", key.display()))
+                })?;
+                Some((key_info, file_name(&key)))
+            }
+            None => None,
+        };
         Ok(Some(DeviceCert {
             cert: cert_info,
-            key: key_info,
+            key,
             cert_file: file_name(&cert),
-            key_file: file_name(&key),
         }))
     }
 }
@@ -416,10 +480,12 @@ impl StageArgs {
         if self.device.device_cert.is_some() {
             refuse_foreign(method, &[(MethodOption::DeviceCert, "--device-cert")])?;
         }
-        let (fragment, template_dir) = self.fragment.into_options(true)?;
+        let (fragment, template_dir) = self
+            .fragment
+            .into_options(true, self.device.device_cert.is_some())?;
         let options = StageOptions {
             fragment,
-            device_cert: self.device.read()?,
+            device_cert: self.device.read(method)?,
             root_pinning: !self.content.no_root_pinning,
             unknown: match self.content.unknown {
                 None => UnknownPolicy::Refuse,
@@ -490,7 +556,7 @@ impl RenderArgs {
             ("--p12-password-file", &self.fragment.p12.p12_password_file),
             ("--p11-pin-file", &self.fragment.p11.p11_pin_file),
         ]);
-        let (fragment, template_dir) = self.fragment.into_options(reads_archive)?;
+        let (fragment, template_dir) = self.fragment.into_options(reads_archive, false)?;
         let only = match self.only {
             None => None,
             Some(FragmentArg::Method) => Some(render::Only::Method),
