@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{self, audit, device_certs, inspect, lint, render, stage, verify};
 use crate::crypto::issue::{KeyType, SubjectExtra, SubjectPart};
+use crate::crypto::pkcs11::Pkcs11Uri;
 use crate::crypto::{private_key, x509};
 use crate::error::{Error, Result};
 use crate::escape::escape;
@@ -59,6 +60,10 @@ pub enum Command {
 /// The name of the environment variable that may hold the fleet CA key's
 /// password.
 pub const FLEET_CA_KEY_PASSWORD_ENV: &str = "SOTA_FLEET_CA_KEY_PASSWORD";
+
+/// The name of the environment variable that may hold the PIN of the
+/// token that holds the fleet CA key.
+pub const PKCS11_PIN_ENV: &str = "SOTA_PKCS11_PIN";
 
 /// The name of the environment variable that may hold the p12 password.
 pub const P12_PASSWORD_ENV: &str = "SOTA_P12_PASSWORD";
@@ -196,6 +201,22 @@ pub struct P11Args {
     /// Token object ID of the Uptane key [default: 03]
     #[arg(long, value_name = "ID")]
     pub p11_uptane_key_id: Option<String>,
+
+    /// Where aktualizr takes the TLS client certificate from: the token,
+    /// or the file var/sota/import/client.pem (the key stays in the token;
+    /// the certificate comes with the image, --device-cert, or a bundle)
+    /// [default: pkcs11; file with --device-cert]
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    pub p11_cert_source: Option<CertSourceArg>,
+}
+
+/// `--p11-cert-source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CertSourceArg {
+    /// A token object (--p11-tls-cert-id).
+    Pkcs11,
+    /// var/sota/import/client.pem, imported by aktualizr.
+    File,
 }
 
 impl P11Args {
@@ -208,6 +229,7 @@ impl P11Args {
             ("--p11-tls-cert-id", self.p11_tls_cert_id.is_some()),
             ("--p11-tls-key-id", self.p11_tls_key_id.is_some()),
             ("--p11-uptane-key-id", self.p11_uptane_key_id.is_some()),
+            ("--p11-cert-source", self.p11_cert_source.is_some()),
         ]
         .into_iter()
         .filter(|(_, given)| *given)
@@ -220,8 +242,24 @@ impl P11Args {
         self.p11_pin.is_none() && self.p11_pin_file.is_none()
     }
 
-    fn into_hsm(self) -> Result<Hsm> {
+    /// The settings; `device_cert`: a certificate file was given, so the
+    /// certificate is a file unless the command line says otherwise.
+    fn into_hsm(self, device_cert: bool) -> Result<Hsm> {
         let defaults = Hsm::default();
+        let cert_from_file = match (self.p11_cert_source, device_cert) {
+            (Some(CertSourceArg::Pkcs11), true) => {
+                return Err(Error::Usage(
+                    "--device-cert with --p11-cert-source pkcs11: a certificate file is only staged when aktualizr reads it from a file; give --p11-cert-source file, or leave --device-cert out".into(),
+                ))
+            }
+            (Some(CertSourceArg::File), _) | (None, true) => true,
+            (Some(CertSourceArg::Pkcs11), false) | (None, false) => false,
+        };
+        if cert_from_file && self.p11_tls_cert_id.is_some() {
+            return Err(Error::Usage(
+                "--p11-tls-cert-id names the certificate's token object, but the certificate is a file here (--p11-cert-source file or --device-cert); leave one out".into(),
+            ));
+        }
         let pin = match (self.p11_pin, &self.p11_pin_file) {
             (Some(pin), _) => check_secret_value(Secret::new(pin), "the PKCS#11 PIN", "--p11-pin")?,
             (None, Some(path)) => check_secret_value(
@@ -246,6 +284,7 @@ impl P11Args {
             self.p11_tls_cert_id.unwrap_or(defaults.tls_cert_id),
             self.p11_tls_key_id.unwrap_or(defaults.tls_key_id),
             self.p11_uptane_key_id.unwrap_or(defaults.uptane_key_id),
+            cert_from_file,
         )
         .map_err(|(which, why)| {
             let flag = match which {
@@ -285,8 +324,8 @@ fn refuse_foreign(method: Method, given: &[(MethodOption, &str)]) -> Result<()> 
 impl FragmentArgs {
     /// The fragment options, and the warnings about them. `reads_archive`:
     /// the p12 password is also needed to open the archive's p12, whatever
-    /// the method.
-    fn into_options(self, reads_archive: bool) -> Result<FragmentConfig> {
+    /// the method; `device_cert`: a certificate file was given.
+    fn into_options(self, reads_archive: bool, device_cert: bool) -> Result<FragmentConfig> {
         let method = self.method;
         let mut given: Vec<(MethodOption, &str)> = self
             .p11
@@ -326,7 +365,9 @@ impl FragmentArgs {
             method,
             hardware_id,
             p12_password,
-            hsm: self.p11.into_hsm()?,
+            hsm: self
+                .p11
+                .into_hsm(device_cert && method == Method::DeviceCredHsm)?,
             report_config: match self.report_config {
                 ReportConfigArg::Auto => ReportConfig::Auto,
                 ReportConfigArg::On => ReportConfig::On,
@@ -402,24 +443,41 @@ pub struct StageOutputArgs {
 
 /// A device certificate staged into a device-cred image.
 #[derive(Debug, Args)]
-#[command(next_help_heading = "Device certificate (device-cred only)")]
+#[command(next_help_heading = "Device certificate (device-cred, device-cred-hsm)")]
 pub struct DeviceCertArgs {
-    /// Device certificate (PEM) to put in the image
-    #[arg(long, value_name = "FILE", requires = "device_key")]
+    /// Device certificate (PEM) to put in the image; with device-cred-hsm
+    /// its key is in the device's token and the certificate is imported
+    /// from var/sota/import/client.pem
+    #[arg(long, value_name = "FILE")]
     pub device_cert: Option<PathBuf>,
 
-    /// Its private key (PEM, unencrypted)
+    /// Its private key (PEM, unencrypted; device-cred only)
     #[arg(long, value_name = "FILE", requires = "device_cert")]
     pub device_key: Option<PathBuf>,
 }
 
 impl DeviceCertArgs {
-    fn read(self) -> Result<Option<DeviceCert>> {
-        let (Some(cert), Some(key)) = (self.device_cert, self.device_key) else {
+    /// The certificate and, for device-cred, its key (required there;
+    /// refused for device-cred-hsm, whose key is in the token).
+    fn read(self, method: Method) -> Result<Option<DeviceCert>> {
+        let Some(cert) = self.device_cert else {
             return Ok(None);
         };
+        let key = match (method, self.device_key) {
+            (Method::DeviceCredHsm, Some(_)) => {
+                return Err(Error::Usage(
+                    "--device-key does not apply to device-cred-hsm: the device's key is in its token; give only --device-cert".into(),
+                ))
+            }
+            (Method::DeviceCredHsm, None) => None,
+            (_, Some(key)) => Some(key),
+            (_, None) => {
+                return Err(Error::Usage(
+                    "--device-cert needs --device-key for device-cred (the key the certificate was issued for)".into(),
+                ))
+            }
+        };
         let cert_pem = files::read(&cert, Kind::Pem)?;
-        let key_pem = files::read(&key, Kind::Pem)?;
         let certs = x509::parse_pem_certificates(&cert_pem)
             .map_err(|e| Error::Invalid(format!("--device-cert `{}`: {e}", cert.display())))?;
         let [cert_info] = <[_; 1]>::try_from(certs).map_err(|certs: Vec<_>| {
@@ -429,13 +487,20 @@ impl DeviceCertArgs {
                 certs.len()
             ))
         })?;
-        let key_info = private_key::parse_private_key_pem(&key_pem)
-            .map_err(|e| Error::Invalid(format!("--device-key `{}`: {e}", key.display())))?;
+        let key = match key {
+            Some(key) => {
+                let key_pem = files::read(&key, Kind::Pem)?;
+                let key_info = private_key::parse_private_key_pem(&key_pem).map_err(|e| {
+                    Error::Invalid(format!("--device-key `{}`: {e}", key.display()))
+                })?;
+                Some((key_info, file_name(&key)))
+            }
+            None => None,
+        };
         Ok(Some(DeviceCert {
             cert: cert_info,
-            key: key_info,
+            key,
             cert_file: file_name(&cert),
-            key_file: file_name(&key),
         }))
     }
 }
@@ -483,10 +548,12 @@ impl StageArgs {
             options: fragment,
             template_dir,
             warnings,
-        } = self.fragment.into_options(true)?;
+        } = self
+            .fragment
+            .into_options(true, self.device.device_cert.is_some())?;
         let options = StageOptions {
             fragment,
-            device_cert: self.device.read()?,
+            device_cert: self.device.read(method)?,
             root_pinning: !self.content.no_root_pinning,
             unknown: match self.content.unknown {
                 None => UnknownPolicy::Refuse,
@@ -579,7 +646,7 @@ impl RenderArgs {
             options: fragment,
             template_dir,
             warnings,
-        } = self.fragment.into_options(reads_archive)?;
+        } = self.fragment.into_options(reads_archive, false)?;
         let only = match self.only {
             None => None,
             Some(FragmentArg::Method) => Some(render::Only::Method),
@@ -947,15 +1014,26 @@ pub struct DeviceCertsArgs {
     #[arg(long, value_name = "FILE")]
     pub fleet_ca: PathBuf,
 
-    /// The fleet CA's private key (PEM; only read). An encrypted PKCS#8 key
+    /// The fleet CA's private key (PEM; only read), or a key in a token, as
+    /// a PKCS#11 URI (pkcs11:token=...;object=...). An encrypted PKCS#8 key
     /// needs --fleet-ca-key-password-file or SOTA_FLEET_CA_KEY_PASSWORD
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE|URI")]
     pub fleet_ca_key: PathBuf,
 
     /// File whose content (one trailing newline dropped) is the CA key's
     /// password
     #[arg(long, value_name = "FILE")]
     pub fleet_ca_key_password_file: Option<PathBuf>,
+
+    /// The PKCS#11 module (an absolute path) of the token holding the
+    /// fleet CA key given as a pkcs11: URI
+    #[arg(long, value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
+
+    /// File whose content (one trailing newline dropped) is the token's
+    /// user PIN (or SOTA_PKCS11_PIN)
+    #[arg(long, value_name = "FILE")]
+    pub pkcs11_pin_file: Option<PathBuf>,
 
     /// Folder the bundles, devices.json and devices.csv go into
     #[arg(long, value_name = "DIR")]
@@ -1077,6 +1155,7 @@ pub enum KeyTypeArg {
 
 impl DeviceCertsArgs {
     fn into_config(self) -> Result<device_certs::Config> {
+        let fleet_ca_key = self.ca_key_source()?;
         let key_type = match self.cert.key_type {
             KeyTypeArg::EcP256 => KeyType::EcP256,
             KeyTypeArg::EcP384 => KeyType::EcP384,
@@ -1111,6 +1190,7 @@ impl DeviceCertsArgs {
             ),
             ("--ids", &self.ids.ids),
             ("--p12-password-file", &self.p12_password_file),
+            ("--pkcs11-pin-file", &self.pkcs11_pin_file),
         ]);
         let password = match &self.fleet_ca_key_password_file {
             Some(path) => Some(read_secret_file(path, "--fleet-ca-key-password-file")?),
@@ -1126,7 +1206,7 @@ impl DeviceCertsArgs {
         };
         Ok(device_certs::Config {
             fleet_ca: self.fleet_ca,
-            fleet_ca_key: self.fleet_ca_key,
+            fleet_ca_key,
             fleet_ca_key_password: password,
             csr: self.ids.csr.clone(),
             ids: self.ids.collect()?,
@@ -1150,6 +1230,77 @@ impl DeviceCertsArgs {
             now: x509::now_unix(),
             inputs,
         })
+    }
+}
+
+impl DeviceCertsArgs {
+    /// A key file, or a token key named by a PKCS#11 URI with its module
+    /// and PIN; the options of the one refused with the other.
+    fn ca_key_source(&self) -> Result<device_certs::CaKeySource> {
+        let text = self.fleet_ca_key.to_str().unwrap_or_default();
+        let is_uri = text
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("pkcs11:"));
+        if !is_uri {
+            for (flag, given) in [
+                ("--pkcs11-module", self.pkcs11_module.is_some()),
+                ("--pkcs11-pin-file", self.pkcs11_pin_file.is_some()),
+            ] {
+                if given {
+                    return Err(Error::Usage(format!(
+                        "{flag} is for a fleet CA key in a token: give --fleet-ca-key as a PKCS#11 URI (pkcs11:token=...;object=...)"
+                    )));
+                }
+            }
+            return Ok(device_certs::CaKeySource::File(self.fleet_ca_key.clone()));
+        }
+        // Never echo the URI here: one that holds a PIN is refused.
+        let uri = Pkcs11Uri::parse(text).map_err(|e| {
+            Error::Usage(format!("--fleet-ca-key is not a usable PKCS#11 URI: {e}"))
+        })?;
+        if self.fleet_ca_key_password_file.is_some() {
+            return Err(Error::Usage(
+                "--fleet-ca-key-password-file is for a key file; a key in a token takes its PIN from --pkcs11-pin-file or SOTA_PKCS11_PIN".into(),
+            ));
+        }
+        let module = self.pkcs11_module.clone().ok_or_else(|| {
+            Error::Usage(format!(
+                "--fleet-ca-key `{uri}` is in a token: give its PKCS#11 module with --pkcs11-module PATH (e.g. /usr/lib/softhsm/libsofthsm2.so)"
+            ))
+        })?;
+        if !module.is_absolute() {
+            return Err(Error::Usage(format!(
+                "--pkcs11-module `{}` is not an absolute path: a relative one would be looked up in the library search path; give the module's absolute path",
+                module.display()
+            )));
+        }
+        let (pin, pin_from) = match &self.pkcs11_pin_file {
+            Some(path) => (
+                read_secret_file(path, "--pkcs11-pin-file")?,
+                format!("--pkcs11-pin-file `{}`", path.display()),
+            ),
+            None => match std::env::var(PKCS11_PIN_ENV) {
+                Ok(pin) => (Secret::new(pin), format!("`{PKCS11_PIN_ENV}`")),
+                Err(std::env::VarError::NotPresent) => {
+                    return Err(Error::Usage(format!(
+                        "--fleet-ca-key `{uri}` is in a token: give its PIN with --pkcs11-pin-file FILE or {PKCS11_PIN_ENV} (never on the command line)"
+                    )))
+                }
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(Error::Usage(format!(
+                        "`{PKCS11_PIN_ENV}` is not valid UTF-8; pass the PIN with --pkcs11-pin-file"
+                    )))
+                }
+            },
+        };
+        Ok(device_certs::CaKeySource::Token(Box::new(
+            device_certs::TokenSource {
+                uri,
+                module,
+                pin,
+                pin_from,
+            },
+        )))
     }
 }
 

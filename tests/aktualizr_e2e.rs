@@ -189,6 +189,48 @@ fn negative_report_config_on_sends_the_pin_to_the_server() {
     device_cred_hsm(TlsKey::Rsa3072MadeByToken, &["--report-config", "on"]);
 }
 
+#[test]
+#[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
+fn device_cred_hsm_key_in_the_token_certificate_from_the_file() {
+    // The CSR side of issue 20: the device's key stays in its token and
+    // only the certificate is delivered. The key (EC P-256, with its
+    // public key object) is imported into SoftHSM; its certificate, issued
+    // by the fleet CA from a request (`openssl x509 -req` in the test kit:
+    // `device-certs --csr` is not on main yet), is staged as a file with
+    // `--device-cert` and never written into the token.
+    let dir = TestDir::new();
+    let fleet = Fleet::new(&dir);
+    let zip = fleet.creds().write_to(&dir, "credentials.zip");
+    let pin = "e2e-pin-5678";
+    let (conf, device_id, cert) =
+        softhsm_token_with(&dir, &fleet, pin, TlsKey::EcP256Imported, false);
+    let pin_file = dir.write("pin", pin);
+    let root = stage(
+        &dir,
+        &zip,
+        "device-cred-hsm",
+        &[
+            "--p11-module",
+            SOFTHSM_MODULE,
+            "--p11-pin-file",
+            pin_file.to_str().unwrap(),
+            "--device-cert",
+            cert.to_str().unwrap(),
+        ],
+    );
+    assert!(root.join("var/sota/import/client.pem").is_file());
+    assert!(!root.join("var/sota/import/pkey.pem").exists());
+    let env = DeviceEnv {
+        softhsm2_conf: Some(conf),
+        once: false,
+    };
+    run_device(&dir, &fleet, &root, &env).assert_provisioned(Expect {
+        shared: false,
+        device_id: Some(&device_id),
+        director_pinned: false,
+    });
+}
+
 /// The device's TLS key in the token.
 #[derive(Debug, Clone, Copy)]
 enum TlsKey {
@@ -256,6 +298,20 @@ fn device_cred_hsm(tls: TlsKey, extra: &[&str]) {
 /// configuration file and the device id (the certificate's CN).
 #[track_caller]
 fn softhsm_token(dir: &TestDir, fleet: &Fleet, pin: &str, tls: TlsKey) -> (PathBuf, String) {
+    let (conf, device_id, _) = softhsm_token_with(dir, fleet, pin, tls, true);
+    (conf, device_id)
+}
+
+/// [`softhsm_token`], the certificate written into the token only when
+/// `cert_in_token`; also returns the certificate file.
+#[track_caller]
+fn softhsm_token_with(
+    dir: &TestDir,
+    fleet: &Fleet,
+    pin: &str,
+    tls: TlsKey,
+    cert_in_token: bool,
+) -> (PathBuf, String, PathBuf) {
     let tokens = dir.mkdir("softhsm-tokens");
     let conf = dir.write(
         "softhsm2.conf",
@@ -433,29 +489,31 @@ fn softhsm_token(dir: &TestDir, fleet: &Fleet, pin: &str, tls: TlsKey) -> (PathB
             (cert, id.to_owned())
         }
     };
-    openssl(
-        work,
-        [
-            "x509",
-            "-in",
-            cert.to_str().unwrap(),
-            "-outform",
-            "DER",
-            "-out",
+    if cert_in_token {
+        openssl(
+            work,
+            [
+                "x509",
+                "-in",
+                cert.to_str().unwrap(),
+                "-outform",
+                "DER",
+                "-out",
+                "tls.cert.der",
+            ],
+        );
+        p11(&[
+            "--write-object",
             "tls.cert.der",
-        ],
-    );
-    p11(&[
-        "--write-object",
-        "tls.cert.der",
-        "--type",
-        "cert",
-        "--id",
-        "01",
-        "--label",
-        "tls",
-    ]);
-    (conf, device_id)
+            "--type",
+            "cert",
+            "--id",
+            "01",
+            "--label",
+            "tls",
+        ]);
+    }
+    (conf, device_id, cert)
 }
 
 #[test]

@@ -180,6 +180,7 @@ fn render_template(data: &[u8], password: Option<&str>, pin: Option<&str>) -> Op
             tls_cert_id: value(3, "01"),
             tls_key_id: value(4, "02"),
             uptane_key_id: value(5, "03"),
+            cert_from_file: choice & 4 != 0,
         },
         report_config: ReportConfig::Auto,
     };

@@ -488,6 +488,83 @@ fn device_cred_takes_root_crt_from_the_p12_chain_once() {
 }
 
 #[test]
+fn device_cred_hsm_with_the_certificate_as_a_file_and_the_key_in_the_token() {
+    let roots = Roots::new();
+    let pki = Pki::new(&roots.dir);
+    let zip = Creds::typical(&pki).write_to(&roots.dir, "c.zip");
+    let device = pki.client(KeyAlg::Ec, Validity::Normal);
+    let cert = device.cert.to_str().unwrap();
+    let fragment = "usr/lib/sota/conf.d/20-sota-device-cred-hsm.toml";
+
+    // Refused: a certificate from the token and a file at once; the
+    // certificate's object id when the certificate is a file.
+    roots
+        .stage(
+            &zip,
+            "device-cred-hsm",
+            &["--device-cert", cert, "--p11-cert-source", "pkcs11"],
+        )
+        .code(2)
+        .stderr_has("--device-cert with --p11-cert-source pkcs11");
+    roots
+        .stage(
+            &zip,
+            "device-cred-hsm",
+            &["--device-cert", cert, "--p11-tls-cert-id", "01"],
+        )
+        .code(2)
+        .stderr_has("--p11-tls-cert-id names the certificate's token object");
+    assert!(!roots.dev.exists());
+
+    // The certificate staged, no key; the fragment reads it from the file.
+    roots
+        .stage(&zip, "device-cred-hsm", &["--device-cert", cert])
+        .success();
+    assert_eq!(
+        fs::read(roots.dev.join("var/sota/import/client.pem")).unwrap(),
+        fs::read(&device.cert).unwrap()
+    );
+    assert!(!roots.dev.join("var/sota/import/pkey.pem").exists());
+    let text = String::from_utf8(fs::read(roots.dev.join(fragment)).unwrap()).unwrap();
+    for line in [
+        "cert_source = \"file\"\n",
+        "pkey_source = \"pkcs11\"\n",
+        "tls_pkey_id = \"02\"\n",
+        "tls_clientcert_path = \"client.pem\"\n",
+    ] {
+        assert!(text.contains(line), "{line}in\n{text}");
+    }
+    assert!(!text.contains("tls_clientcert_id"), "{text}");
+    sota(["lint"]).arg(roots.dev.join(fragment)).run().success();
+
+    // A generic image: the same fragment without a certificate, which a
+    // bundle brings later; without the option, the certificate is the
+    // token's, as before.
+    let generic = roots.dir.join("generic.toml");
+    sota([
+        "render",
+        "--method",
+        "device-cred-hsm",
+        "--p11-cert-source",
+        "file",
+        "--output",
+    ])
+    .arg(&generic)
+    .run()
+    .success();
+    assert_eq!(fs::read(&generic).unwrap(), text.as_bytes());
+    let token = roots.dir.join("token.toml");
+    sota(["render", "--method", "device-cred-hsm", "--output"])
+        .arg(&token)
+        .run()
+        .success();
+    let token = fs::read_to_string(&token).unwrap();
+    assert!(token.contains("cert_source = \"pkcs11\"\n"), "{token}");
+    assert!(token.contains("tls_clientcert_id = \"01\"\n"), "{token}");
+    assert!(!token.contains("tls_clientcert_path"), "{token}");
+}
+
+#[test]
 fn device_cred_with_a_device_certificate_and_key() {
     let roots = Roots::new();
     let pki = Pki::new(&roots.dir);
@@ -529,14 +606,16 @@ fn device_cred_with_a_device_certificate_and_key() {
         .run()
         .code(2)
         .stderr_has("--device-key");
-    // Not for the other methods.
-    for method in ["shared-cred", "device-cred-hsm"] {
-        let a = args(&device, &device);
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        roots.stage(&zip, method, &a).code(2).stderr_is(&format!(
-            "error: `--device-cert` does not apply to {method}: it is for device-cred\n"
-        ));
-    }
+    // Not for shared-cred; device-cred-hsm takes the certificate alone
+    // (its key is in the token).
+    let a = args(&device, &device);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    roots.stage(&zip, "shared-cred", &a).code(2).stderr_is(
+        "error: `--device-cert` does not apply to shared-cred: it is for device-cred and device-cred-hsm\n",
+    );
+    roots.stage(&zip, "device-cred-hsm", &a).code(2).stderr_is(
+        "error: --device-key does not apply to device-cred-hsm: the device's key is in its token; give only --device-cert\n",
+    );
     // A certificate file with the chain in it: only the device's own.
     let chain = roots.dir.write(
         "chain.pem",

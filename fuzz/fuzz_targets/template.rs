@@ -55,6 +55,7 @@ fn render(input: &Input<'_>, password: &str, pin: &str) -> Result<(), String> {
             tls_cert_id: value(v, 3, "01"),
             tls_key_id: value(v, 4, "02"),
             uptane_key_id: value(v, 5, "03"),
+            cert_from_file: input.with_hardware_id,
         },
         report_config: ReportConfig::Auto,
     };

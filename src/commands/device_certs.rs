@@ -22,6 +22,7 @@ use crate::commands::shared::{
 use crate::crypto::csr::{self, Request};
 use crate::crypto::error::CryptoError;
 use crate::crypto::issue::{check_device_id, FleetCa, Issued, KeyType, SubjectExtra};
+use crate::crypto::pkcs11::{Pkcs11Uri, TokenError, TokenKey};
 use crate::crypto::private_key;
 use crate::crypto::x509::KeyAlgorithm;
 use crate::error::{Error, Result, EXIT_OK};
@@ -46,8 +47,8 @@ const SECONDS_PER_DAY: i64 = 86_400;
 #[derive(Debug)]
 pub struct Config {
     pub fleet_ca: PathBuf,
-    pub fleet_ca_key: PathBuf,
-    /// The CA key's password, when one was given.
+    pub fleet_ca_key: CaKeySource,
+    /// The CA key's password, when one was given (a key file only).
     pub fleet_ca_key_password: Option<Secret<String>>,
     /// In the order given; checked here. Empty with `csr`.
     pub ids: Vec<String>,
@@ -72,6 +73,27 @@ pub struct Config {
     /// The other files the command line read (the id list, password
     /// files), named by their flags: no output may be one.
     pub inputs: Vec<Named>,
+}
+
+/// Where the fleet CA key is.
+#[derive(Debug)]
+pub enum CaKeySource {
+    /// A key file (PEM); only read.
+    File(PathBuf),
+    /// A private key in a token: every signature is made by the token.
+    Token(Box<TokenSource>),
+}
+
+/// A key in a token, as the command line gave it.
+#[derive(Debug)]
+pub struct TokenSource {
+    pub uri: Pkcs11Uri,
+    /// The PKCS#11 module, an absolute path (checked).
+    pub module: PathBuf,
+    pub pin: Secret<String>,
+    /// Where the PIN came from, a flag or a variable, for the message
+    /// when the token refuses it.
+    pub pin_from: String,
 }
 
 /// `waiting` is told, once, when the run waits for another one that holds
@@ -177,16 +199,13 @@ pub fn run(config: &Config, waiting: fn(&str)) -> Result<Outcome> {
 /// No bundle or record is written over a file the run reads: the fleet
 /// CA, its key, the archive, the id list, a password file.
 fn check_outputs(config: &Config, plan: &crate::plan::files::Plan) -> Result<()> {
-    let mut inputs: Vec<Named> = vec![
-        (
-            flag_file("--fleet-ca", &config.fleet_ca),
-            config.fleet_ca.clone(),
-        ),
-        (
-            flag_file("--fleet-ca-key", &config.fleet_ca_key),
-            config.fleet_ca_key.clone(),
-        ),
-    ];
+    let mut inputs: Vec<Named> = vec![(
+        flag_file("--fleet-ca", &config.fleet_ca),
+        config.fleet_ca.clone(),
+    )];
+    if let CaKeySource::File(key) = &config.fleet_ca_key {
+        inputs.push((flag_file("--fleet-ca-key", key), key.clone()));
+    }
     inputs.extend(
         config
             .credentials
@@ -214,13 +233,17 @@ fn check_outputs(config: &Config, plan: &crate::plan::files::Plan) -> Result<()>
 /// Reads the CA certificate and key and checks them together.
 fn read_ca(config: &Config) -> Result<FleetCa> {
     let cert_pem = files::read(&config.fleet_ca, Kind::Pem)?;
-    let key_pem = Secret::new(files::read(&config.fleet_ca_key, Kind::Pem)?);
+    let key_file = match &config.fleet_ca_key {
+        CaKeySource::File(path) => path,
+        CaKeySource::Token(token) => return read_token_ca(config, &cert_pem, token),
+    };
+    let key_pem = Secret::new(files::read(key_file, Kind::Pem)?);
     let key = private_key::parse_private_key_pem_with_password(
         key_pem.expose(),
         config.fleet_ca_key_password.as_ref(),
     )
     .map_err(|e| {
-        let file = escape(&config.fleet_ca_key.display().to_string()).into_owned();
+        let file = escape(&key_file.display().to_string()).into_owned();
         match e {
             CryptoError::EncryptedKey => Error::Invalid(format!(
                 "the fleet CA key `{file}`: the key is encrypted; give its password with --fleet-ca-key-password-file or SOTA_FLEET_CA_KEY_PASSWORD"
@@ -231,6 +254,37 @@ fn read_ca(config: &Config) -> Result<FleetCa> {
     FleetCa::new(&cert_pem, &key, config.now).map_err(|e| {
         Error::Invalid(format!(
             "the fleet CA `{}`: {e}",
+            escape(&config.fleet_ca.display().to_string())
+        ))
+    })
+}
+
+/// Opens the token key and checks it against the CA certificate: the
+/// token's errors named by the URI (never the PIN) and, for a refused PIN,
+/// where it came from.
+fn read_token_ca(config: &Config, cert_pem: &[u8], token: &TokenSource) -> Result<FleetCa> {
+    let key = TokenKey::open(&token.module, &token.uri, &token.pin).map_err(|e| match e {
+        TokenError::Load { .. } | TokenError::Module { .. } => {
+            Error::Invalid(format!("--pkcs11-module: {e}"))
+        }
+        TokenError::WrongPin(uri) => Error::Invalid(format!(
+            "the fleet CA key `{uri}`: the token refused the PIN from {}; check it (the PIN is not shown)",
+            token.pin_from
+        )),
+        TokenError::NoToken(_) => Error::Invalid(format!(
+            "the fleet CA key: {e}; `pkcs11-tool --module {} --list-token-slots` lists the tokens",
+            escape(&token.module.display().to_string())
+        )),
+        TokenError::NoObject(_) => Error::Invalid(format!(
+            "the fleet CA key: {e}; `pkcs11-tool --module {} --login --list-objects --type privkey` lists its keys",
+            escape(&token.module.display().to_string())
+        )),
+        e => Error::Invalid(format!("the fleet CA key: {e}")),
+    })?;
+    let uri = key.uri().to_string();
+    FleetCa::with_token(cert_pem, key, config.now).map_err(|e| {
+        Error::Invalid(format!(
+            "the fleet CA `{}` with the key `{uri}` in the token: {e}",
             escape(&config.fleet_ca.display().to_string())
         ))
     })

@@ -11,10 +11,14 @@
 //! clientAuth and both key identifiers, as `openssl verify -x509_strict
 //! -purpose sslclient` wants and the OTA Connect docs recommend.
 //!
-//! EC only: device keys P-256 or P-384, fleet CAs P-256 or P-384, signing
-//! with ECDSA-SHA256 (a P-384 CA signs a SHA-256 digest, which RFC 5758
-//! allows). RSA is refused: the only pure-Rust RSA crate, `rsa`, has an
-//! open advisory (RUSTSEC-2023-0071) and no fixed release; docs/device-certs.md.
+//! Device keys EC P-256 or P-384; fleet CA keys from a file EC P-256 or
+//! P-384, signing with ECDSA-SHA256 (a P-384 CA signs a SHA-256 digest,
+//! which RFC 5758 allows). An RSA key from a file is refused: the only
+//! pure-Rust RSA crate, `rsa`, has an open advisory (RUSTSEC-2023-0071) and
+//! no fixed release; docs/device-certs.md. A fleet CA key in a token
+//! ([`FleetCa::with_token`], [`super::pkcs11`]) may be EC or RSA: the token
+//! signs, and the certificate's signature algorithm follows the key
+//! (sha256WithRSAEncryption for RSA).
 //!
 //! Keys live in `SigningKey`s (zeroized on drop) and leave this module only
 //! as a [`Secret`] PEM.
@@ -31,7 +35,10 @@ use der::oid::db::rfc4519::{
     COMMON_NAME, COUNTRY_NAME, ORGANIZATIONAL_UNIT_NAME, ORGANIZATION_NAME, ST,
 };
 use der::oid::db::rfc5280::{self, ID_KP_CLIENT_AUTH};
-use der::oid::db::rfc5912::{ECDSA_WITH_SHA_256, ID_EC_PUBLIC_KEY, SECP_256_R_1, SECP_384_R_1};
+use der::oid::db::rfc5912::{
+    ECDSA_WITH_SHA_256, ID_EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP_256_R_1, SECP_384_R_1,
+    SHA_256_WITH_RSA_ENCRYPTION,
+};
 use der::oid::AssociatedOid;
 use der::{DateTime, Decode, Encode};
 use p256::ecdsa::signature::hazmat::PrehashSigner;
@@ -53,6 +60,7 @@ use x509_cert::{Certificate, TbsCertificate, Version};
 use super::error::element_at;
 use super::name_constraints as names;
 use super::pem;
+use super::pkcs11::{self, TokenKey, TokenKeyKind};
 use super::private_key::PrivateKey;
 use super::signature;
 use super::x509::{self, CertInfo, KeyAlgorithm};
@@ -147,10 +155,11 @@ impl fmt::Display for Ca {
 /// intermediates above it.
 pub const MAX_CHAIN: usize = 8;
 
-/// The CA's signing key.
+/// The CA's signing key: in memory, or in a token that signs.
 enum CaKey {
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
+    Token(Box<TokenKey>),
 }
 
 /// A fleet CA, checked: its key belongs to its certificate, it may sign
@@ -247,6 +256,21 @@ impl FleetCa {
     /// above it, in order, without the root) and the issuing CA's key, at
     /// `now` (Unix seconds).
     pub fn new(cert_pem: &[u8], key: &PrivateKey, now: i64) -> Result<FleetCa, IssueError> {
+        let key = match key.algorithm() {
+            KeyAlgorithm::EcP256 | KeyAlgorithm::EcP384 => ca_key(key)?,
+            KeyAlgorithm::Rsa { .. } => return Err(IssueError::RsaCa(key.algorithm().to_string())),
+            other => return Err(IssueError::UnsupportedCaKey(other.to_string())),
+        };
+        FleetCa::checked(cert_pem, key, now)
+    }
+
+    /// Checks the CA certificate (PEM, exactly one) and the key in a token,
+    /// at `now` (Unix seconds): EC P-256, P-384 or RSA; the token signs.
+    pub fn with_token(cert_pem: &[u8], key: TokenKey, now: i64) -> Result<FleetCa, IssueError> {
+        FleetCa::checked(cert_pem, CaKey::Token(Box::new(key)), now)
+    }
+
+    fn checked(cert_pem: &[u8], key: CaKey, now: i64) -> Result<FleetCa, IssueError> {
         let certs = x509::parse_pem_certificates(cert_pem)
             .map_err(|e| IssueError::BadCertificate(e.to_string()))?;
         if certs.len() > MAX_CHAIN {
@@ -262,13 +286,7 @@ impl FleetCa {
                 "the CA file holds no certificate".into(),
             ));
         };
-        let key = match key.algorithm() {
-            KeyAlgorithm::EcP256 | KeyAlgorithm::EcP384 => ca_key(key)?,
-            KeyAlgorithm::Rsa { .. } => return Err(IssueError::RsaCa(key.algorithm().to_string())),
-            other => return Err(IssueError::UnsupportedCaKey(other.to_string())),
-        };
-        // The certificate's point may be compressed: compared uncompressed.
-        if Some(key.public_point()) != uncompressed_point(&info.key, &info.spki_der) {
+        if !key.belongs_to(&info.spki_der)? {
             return Err(IssueError::KeyMismatch(info.subject.clone()));
         }
         let mut key_id = None;
@@ -417,7 +435,7 @@ impl FleetCa {
         let tbs = TbsCertificate {
             version: Version::V3,
             serial_number: random_serial()?,
-            signature: signature_algorithm(),
+            signature: self.key.signature_algorithm(),
             issuer: self.issuer.clone(),
             validity: Validity {
                 not_before: time(not_before)?,
@@ -433,7 +451,7 @@ impl FleetCa {
         let signature = self.key.sign_sha256(&tbs_der)?;
         let cert = Certificate {
             tbs_certificate: tbs,
-            signature_algorithm: signature_algorithm(),
+            signature_algorithm: self.key.signature_algorithm(),
             signature: BitString::from_bytes(&signature).map_err(build)?,
         };
         let der = cert.to_der().map_err(build)?;
@@ -583,36 +601,124 @@ fn check_signed_by(
 }
 
 impl CaKey {
-    /// The public point, SEC1 uncompressed.
-    fn public_point(&self) -> Vec<u8> {
-        match self {
-            CaKey::P256(k) => k
-                .verifying_key()
-                .to_encoded_point(false)
-                .as_bytes()
-                .to_vec(),
-            CaKey::P384(k) => k
-                .verifying_key()
-                .to_encoded_point(false)
-                .as_bytes()
-                .to_vec(),
-        }
+    /// Whether the key belongs to the certificate whose SubjectPublicKeyInfo
+    /// is `spki_der`. A key in memory: its public point derived from the
+    /// private scalar, compared. An EC key in a token: a signature of the
+    /// token over a fresh challenge, verified with the certificate's key
+    /// (needs no public key object in the token, and proves the private
+    /// key itself). An RSA key in a token: the modulus and exponent on the
+    /// token's private key object, compared.
+    fn belongs_to(&self, spki_der: &[u8]) -> Result<bool, IssueError> {
+        let Ok(spki) = SubjectPublicKeyInfoOwned::from_der(spki_der) else {
+            return Ok(false);
+        };
+        let bits = spki.subject_public_key.raw_bytes();
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+        let ec = spki.algorithm.oid == ID_EC_PUBLIC_KEY;
+        Ok(match self {
+            // The certificate's point may be compressed: compared
+            // uncompressed.
+            CaKey::P256(k) => {
+                ec && curve == Some(SECP_256_R_1)
+                    && uncompressed_point(&KeyAlgorithm::EcP256, spki_der).as_deref()
+                        == Some(k.verifying_key().to_encoded_point(false).as_bytes())
+            }
+            CaKey::P384(k) => {
+                ec && curve == Some(SECP_384_R_1)
+                    && uncompressed_point(&KeyAlgorithm::EcP384, spki_der).as_deref()
+                        == Some(k.verifying_key().to_encoded_point(false).as_bytes())
+            }
+            CaKey::Token(token) => match token.kind() {
+                TokenKeyKind::EcP256 | TokenKeyKind::EcP384 => {
+                    let p256 = *token.kind() == TokenKeyKind::EcP256;
+                    let wanted = if p256 { SECP_256_R_1 } else { SECP_384_R_1 };
+                    if !ec || curve != Some(wanted) {
+                        return Ok(false);
+                    }
+                    let mut challenge = [0u8; 32];
+                    OsRng.try_fill_bytes(&mut challenge).map_err(|e| {
+                        IssueError::Build(format!("the OS's random number generator failed: {e}"))
+                    })?;
+                    let signature = self.sign_sha256(&challenge)?;
+                    let digest = Sha256::digest(challenge);
+                    verify_ec(p256, bits, &digest, &signature)
+                }
+                TokenKeyKind::Rsa { modulus, exponent } => {
+                    spki.algorithm.oid == RSA_ENCRYPTION
+                        && pkcs1::RsaPublicKey::from_der(bits).is_ok_and(|cert_key| {
+                            pkcs11::strip_zeros(cert_key.modulus.as_bytes()) == *modulus
+                                && pkcs11::strip_zeros(cert_key.public_exponent.as_bytes())
+                                    == *exponent
+                        })
+                }
+            },
+        })
     }
 
-    /// An ECDSA signature over the SHA-256 digest of `message`, DER.
+    /// A signature over `message` with SHA-256: ECDSA, DER, or for an RSA
+    /// key in a token PKCS#1 v1.5.
     fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>, IssueError> {
-        let digest = Sha256::digest(message);
         let sign_error = |_| IssueError::Build("the CA key could not sign".into());
         Ok(match self {
             CaKey::P256(k) => {
+                let digest = Sha256::digest(message);
                 let sig: p256::ecdsa::Signature = k.sign_prehash(&digest).map_err(sign_error)?;
                 sig.to_der().as_bytes().to_vec()
             }
             CaKey::P384(k) => {
+                let digest = Sha256::digest(message);
                 let sig: p384::ecdsa::Signature = k.sign_prehash(&digest).map_err(sign_error)?;
                 sig.to_der().as_bytes().to_vec()
             }
+            CaKey::Token(token) => token
+                .sign_sha256(message)
+                .map_err(|e| IssueError::Build(e.to_string()))?,
         })
+    }
+
+    /// The signature algorithm of what the key signs: ECDSA with SHA-256
+    /// (RFC 5758 3.2: no parameters), or sha256WithRSAEncryption (RFC 4055
+    /// 5: parameters NULL).
+    fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
+        match self {
+            CaKey::Token(token) if matches!(token.kind(), TokenKeyKind::Rsa { .. }) => {
+                AlgorithmIdentifierOwned {
+                    oid: SHA_256_WITH_RSA_ENCRYPTION,
+                    parameters: Some(Any::null()),
+                }
+            }
+            _ => AlgorithmIdentifierOwned {
+                oid: ECDSA_WITH_SHA_256,
+                parameters: None,
+            },
+        }
+    }
+}
+
+/// Whether `signature` (DER) is an ECDSA signature of `digest` by the
+/// P-256 (or else P-384) public key `point`.
+fn verify_ec(p256: bool, point: &[u8], digest: &[u8], signature: &[u8]) -> bool {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    if p256 {
+        let (Ok(key), Ok(sig)) = (
+            p256::ecdsa::VerifyingKey::from_sec1_bytes(point),
+            p256::ecdsa::Signature::from_der(signature),
+        ) else {
+            return false;
+        };
+        key.verify_prehash(digest, &sig).is_ok()
+    } else {
+        let (Ok(key), Ok(sig)) = (
+            p384::ecdsa::VerifyingKey::from_sec1_bytes(point),
+            p384::ecdsa::Signature::from_der(signature),
+        ) else {
+            return false;
+        };
+        key.verify_prehash(digest, &sig).is_ok()
     }
 }
 
@@ -692,14 +798,6 @@ fn key_pem(
     let key =
         PrivateKey::from_sec1_der(sec1.expose()).map_err(|e| IssueError::Build(e.to_string()))?;
     Ok(key.to_pem())
-}
-
-/// ECDSA with SHA-256; RFC 5758 3.2: the parameters are absent.
-fn signature_algorithm() -> AlgorithmIdentifierOwned {
-    AlgorithmIdentifierOwned {
-        oid: ECDSA_WITH_SHA_256,
-        parameters: None,
-    }
 }
 
 /// 128 bits from the OS's CSPRNG, as a positive INTEGER (DER adds a zero

@@ -13,7 +13,9 @@
 //! [`issue`] makes what the others read: device keys and certificates
 //! signed by a checked fleet CA (`device-certs`), whose CA limits
 //! ([`name_constraints`]) and chain signatures ([`signature`]) it checks;
-//! [`csr`] reads and checks a device's certificate request.
+//! [`csr`] reads and checks a device's certificate request. [`pkcs11`] is
+//! the one exception to "pure functions of bytes": it loads a PKCS#11
+//! module and signs with a key in a token.
 //!
 //! The modules import one another in one direction only: `error` <- `pem`
 //! <- `x509` <- `signature`, `name_constraints` <- `private_key` <-
@@ -26,6 +28,7 @@ pub mod garage_keys;
 pub mod issue;
 pub mod name_constraints;
 pub mod pem;
+pub mod pkcs11;
 pub mod pkcs12;
 pub mod private_key;
 pub mod signature;

@@ -45,9 +45,14 @@ pub fn method_fragment(opts: &FragmentOptions, templates: &Templates) -> Result<
             Value::P12Password => opts.p12_password.expose().clone(),
             Value::P11Module => opts.hsm.module.clone(),
             Value::P11Pin => opts.hsm.pin.expose().clone(),
+            Value::P11TlsCertId if opts.hsm.cert_from_file => String::new(),
             Value::P11TlsCertId => opts.hsm.tls_cert_id.clone(),
             Value::P11TlsKeyId => opts.hsm.tls_key_id.clone(),
             Value::P11UptaneKeyId => opts.hsm.uptane_key_id.clone(),
+            Value::P11CertSource if opts.hsm.cert_from_file => "file".into(),
+            Value::P11CertSource => "pkcs11".into(),
+            Value::P11ClientCertPath if opts.hsm.cert_from_file => "client.pem".into(),
+            Value::P11ClientCertPath => String::new(),
         };
         data.insert((*name).to_string(), text.into());
     }

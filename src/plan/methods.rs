@@ -96,9 +96,15 @@ pub enum Value {
     /// A `[p11]` setting; the PIN is a secret.
     P11Module,
     P11Pin,
+    /// Empty when the certificate is a file.
     P11TlsCertId,
     P11TlsKeyId,
     P11UptaneKeyId,
+    /// `[tls] cert_source`: `pkcs11`, or `file` when the certificate is.
+    P11CertSource,
+    /// `[import] tls_clientcert_path` when the certificate is a file, else
+    /// empty.
+    P11ClientCertPath,
 }
 
 impl Value {
@@ -199,8 +205,19 @@ pub const METHODS: [MethodSpec; 3] = [
         name: "device-cred-hsm",
         meta_updater_name: "aktualizr-device-prov-hsm",
         needs: &[Need::DeviceUrl, Need::ServerCa],
-        options: &[MethodOption::Pkcs11],
-        device_files: &GATEWAY_AND_CA,
+        options: &[MethodOption::Pkcs11, MethodOption::DeviceCert],
+        device_files: &[
+            GATEWAY_AND_CA[0],
+            GATEWAY_AND_CA[1],
+            // The certificate of a key in the token, when given: aktualizr
+            // imports it (`cert_source = "file"`).
+            DeviceFile {
+                path: "var/sota/import/client.pem",
+                source: Source::DeviceCert,
+                secret: false,
+                optional: true,
+            },
+        ],
         template: "20-sota-device-cred-hsm.toml.hbs",
         variables: &[
             ("server_url_path", Value::DevicePath(GATEWAY_URL)),
@@ -211,6 +228,8 @@ pub const METHODS: [MethodSpec; 3] = [
             ("p11_tls_cert_id", Value::P11TlsCertId),
             ("p11_tls_key_id", Value::P11TlsKeyId),
             ("p11_uptane_key_id", Value::P11UptaneKeyId),
+            ("tls_cert_source", Value::P11CertSource),
+            ("tls_clientcert_path", Value::P11ClientCertPath),
         ],
     },
 ];
@@ -393,11 +412,17 @@ mod tests {
             }
             assert!(spec.template.starts_with("20-sota-") && spec.template.ends_with(".toml.hbs"));
         }
-        // Only device-cred takes a device certificate, and stages it.
+        // The device-credential methods take a device certificate and
+        // stage it; only device-cred stages a key (device-cred-hsm's is in
+        // the token).
         assert_eq!(
             Method::taking(MethodOption::DeviceCert),
-            [Method::DeviceCred]
+            [Method::DeviceCred, Method::DeviceCredHsm]
         );
+        let stages = |m: Method, s: Source| m.spec().device_files.iter().any(|f| f.source == s);
+        assert!(stages(Method::DeviceCred, Source::DeviceKey));
+        assert!(!stages(Method::DeviceCredHsm, Source::DeviceKey));
+        assert!(stages(Method::DeviceCredHsm, Source::DeviceCert));
         assert_eq!(
             Method::taking(MethodOption::Pkcs11),
             [Method::DeviceCredHsm]

@@ -28,6 +28,12 @@ pub struct Hsm {
     pub tls_cert_id: String,
     pub tls_key_id: String,
     pub uptane_key_id: String,
+    /// The TLS client certificate is a file (`var/sota/import/client.pem`,
+    /// imported by aktualizr), not a token object: the key stays in the
+    /// token, the certificate comes with the image or a bundle (a device
+    /// whose CSR the fleet CA signed). aktualizr takes `cert_source` and
+    /// `pkey_source` separately.
+    pub cert_from_file: bool,
 }
 
 impl Default for Hsm {
@@ -38,6 +44,7 @@ impl Default for Hsm {
             tls_cert_id: "01".into(),
             tls_key_id: "02".into(),
             uptane_key_id: "03".into(),
+            cert_from_file: false,
         }
     }
 }
@@ -62,6 +69,7 @@ impl Hsm {
         tls_cert_id: String,
         tls_key_id: String,
         uptane_key_id: String,
+        cert_from_file: bool,
     ) -> Result<Hsm, (ObjectId, String)> {
         for (which, id) in [
             (ObjectId::TlsCert, &tls_cert_id),
@@ -76,6 +84,7 @@ impl Hsm {
             tls_cert_id,
             tls_key_id,
             uptane_key_id,
+            cert_from_file,
         })
     }
 }
@@ -95,14 +104,15 @@ pub fn check_object_id(id: &str) -> Result<(), String> {
 }
 
 /// A device certificate and key given for `device-cred`, parsed; planning
-/// checks that they belong together and are valid.
+/// checks that they belong together and are valid. For `device-cred-hsm`
+/// the certificate alone: its key is in the device's token.
 #[derive(Debug, Clone)]
 pub struct DeviceCert {
     pub cert: CertInfo,
-    pub key: PrivateKey,
-    /// The files they came from, for messages.
+    /// The key and the file it came from; `None` for a key in a token.
+    pub key: Option<(PrivateKey, String)>,
+    /// The file the certificate came from, for messages.
     pub cert_file: String,
-    pub key_file: String,
 }
 
 /// The primary ECU's hardware ID: letters, digits, `.`, `_` and `-`
@@ -220,6 +230,7 @@ mod tests {
             "01".into(),
             "02".into(),
             "zz".into(),
+            false,
         )
         .expect_err("zz");
         assert_eq!(e.0, ObjectId::Uptane);

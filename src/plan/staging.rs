@@ -298,13 +298,17 @@ fn judge_device_cert(
     warnings: &mut Vec<Problem>,
 ) {
     let name = checks::cert_name(&dc.cert);
-    let (cert, key) = (&dc.cert_file, &dc.key_file);
-    match private_key::key_matches_cert(&dc.key, &dc.cert) {
-        private_key::KeyMatch::Matches => {}
-        private_key::KeyMatch::DoesNotMatch => blockers.push(Blocker::Problem(format!(
+    let cert = &dc.cert_file;
+    let matched = dc
+        .key
+        .as_ref()
+        .map(|(key, file)| (private_key::key_matches_cert(key, &dc.cert), file));
+    match matched {
+        None | Some((private_key::KeyMatch::Matches, _)) => {}
+        Some((private_key::KeyMatch::DoesNotMatch, key)) => blockers.push(Blocker::Problem(format!(
             "the device key `{key}` does not match the device certificate `{cert}` (`{name}`); give the key the certificate was issued for"
         ))),
-        private_key::KeyMatch::CannotTell(why) => blockers.push(Blocker::Problem(format!(
+        Some((private_key::KeyMatch::CannotTell(why), key)) => blockers.push(Blocker::Problem(format!(
             "cannot tell whether the device key `{key}` matches the device certificate `{cert}` (`{name}`): {why}"
         ))),
     }
@@ -379,8 +383,8 @@ fn device_files(
                 Some(dc) => pem(std::slice::from_ref(&dc.cert)),
                 None => continue,
             },
-            Source::DeviceKey => match &opts.device_cert {
-                Some(dc) => dc.key.to_pem().expose().clone().into_bytes(),
+            Source::DeviceKey => match opts.device_cert.as_ref().and_then(|dc| dc.key.as_ref()) {
+                Some((key, _)) => key.to_pem().expose().clone().into_bytes(),
                 None => continue,
             },
         };
