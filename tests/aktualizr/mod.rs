@@ -4,6 +4,9 @@
 //!   device CA of `POST /devices` and the server's CA at once), the
 //!   server's TLS certificate (127.0.0.1), and the Uptane repositories made
 //!   by `server.py init` (their version-1 roots are what an archive pins).
+//!   The CA the server trusts for client certificates is that CA, or
+//!   another one ([`Fleet::trusting_clients_of`]: the root of a
+//!   [`ChainedFleetCa`], whose issuing CA is an intermediate).
 //! - [`run_device`]: in a private mount, network and process namespace
 //!   (`unshare`): a tmpfs on `/var`, the device root's `var/sota` bound onto
 //!   `/var/sota`, `lo` up, `server.py serve` on the namespace's
@@ -77,6 +80,10 @@ pub struct Fleet {
     pub pki: Pki,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
+    /// The only CA the server trusts for client certificates
+    /// (`server.py --client-ca`): `pki`'s CA unless
+    /// [`Fleet::trusting_clients_of`] says otherwise.
+    pub client_ca: PathBuf,
     /// server.py's folder: keys and the version-1 roots.
     pub state: PathBuf,
 }
@@ -110,11 +117,22 @@ impl Fleet {
             .arg(&state)
             .run();
         done.success();
+        let client_ca = pki.ca().cert.clone();
         Fleet {
             pki,
             server_cert,
             server_key,
+            client_ca,
             state,
+        }
+    }
+
+    /// The same server trusting only `ca` (a PEM file) for client
+    /// certificates, no longer `pki`'s CA.
+    pub fn trusting_clients_of(self, ca: &Path) -> Fleet {
+        Fleet {
+            client_ca: ca.to_owned(),
+            ..self
         }
     }
 
@@ -232,6 +250,111 @@ pub fn server_py() -> PathBuf {
 #[track_caller]
 pub fn device_cert(fleet: &Fleet) -> crate::common::Cert {
     fleet.pki.client(KeyAlg::Ec, Validity::Normal)
+}
+
+/// A device fleet CA below a root of its own, made with openssl: `root`
+/// (self-signed, EC P-256) signed `issuing` (EC P-256), whose certificate
+/// and key are what `device-certs --fleet-ca`/`--fleet-ca-key` take. The
+/// root is not [`Fleet::pki`]'s CA, so a server trusting only it
+/// ([`Fleet::trusting_clients_of`]) accepts a device certificate of
+/// `issuing` only when the client sends `issuing` with it.
+#[derive(Debug)]
+pub struct ChainedFleetCa {
+    pub root: PathBuf,
+    pub issuing: PathBuf,
+    pub issuing_key: PathBuf,
+}
+
+impl ChainedFleetCa {
+    #[track_caller]
+    pub fn new(dir: &TestDir) -> ChainedFleetCa {
+        let cas = dir.mkdir("chained-fleet-ca");
+        fs::write(
+            cas.join("ca.cnf"),
+            "[ req ]\ndistinguished_name = dn\n[ dn ]\n\
+             [ ca ]\nbasicConstraints = critical, CA:TRUE\n\
+             keyUsage = critical, keyCertSign, cRLSign\n\
+             subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n",
+        )
+        .expect("write ca.cnf");
+        for name in ["root", "issuing"] {
+            openssl(
+                &cas,
+                [
+                    "genpkey",
+                    "-algorithm",
+                    "EC",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-out",
+                    &format!("{name}.key"),
+                ],
+            );
+        }
+        openssl(
+            &cas,
+            [
+                "req",
+                "-x509",
+                "-new",
+                "-config",
+                "ca.cnf",
+                "-extensions",
+                "ca",
+                "-key",
+                "root.key",
+                "-subj",
+                "/CN=sota-e2e fleet root",
+                "-days",
+                "3650",
+                "-out",
+                "root.pem",
+            ],
+        );
+        openssl(
+            &cas,
+            [
+                "req",
+                "-new",
+                "-config",
+                "ca.cnf",
+                "-key",
+                "issuing.key",
+                "-subj",
+                "/CN=sota-e2e fleet issuing CA",
+                "-out",
+                "issuing.csr",
+            ],
+        );
+        openssl(
+            &cas,
+            [
+                "x509",
+                "-req",
+                "-in",
+                "issuing.csr",
+                "-CA",
+                "root.pem",
+                "-CAkey",
+                "root.key",
+                "-set_serial",
+                "0x1e7e",
+                "-days",
+                "3650",
+                "-extfile",
+                "ca.cnf",
+                "-extensions",
+                "ca",
+                "-out",
+                "issuing.pem",
+            ],
+        );
+        ChainedFleetCa {
+            root: cas.join("root.pem"),
+            issuing: cas.join("issuing.pem"),
+            issuing_key: cas.join("issuing.key"),
+        }
+    }
 }
 
 /// What a namespace run adds: a SoftHSM configuration; one aktualizr run
@@ -382,7 +505,7 @@ mount -t tmpfs -o mode=0755 tmpfs /var
 mkdir /var/sota
 mount --move "$W/ns-sota" /var/sota
 ip link set lo up
-python3 {server} serve {state} --cert {cert} --key {key} --client-ca {ca} \
+python3 {server} serve {state} --cert {cert} --key {key} --client-ca {client_ca} \
     --device-ca {ca} --device-ca-key {ca_key} --server-ca {ca} \
     --log "$W/server.log" --port {PORT} --port-file "$W/server.port" > "$W/server.out" 2>&1 &
 i=0
@@ -407,6 +530,7 @@ exit 0
         cert = quote(&fleet.server_cert),
         key = quote(&fleet.server_key),
         ca = quote(&fleet.pki.ca().cert),
+        client_ca = quote(&fleet.client_ca),
         ca_key = quote(&fleet.pki.ca().key),
         conf = quote(&conf),
         runs = if env.once { "1" } else { "1 2" },
