@@ -480,13 +480,16 @@ impl DeviceCertArgs {
         let cert_pem = files::read(&cert, Kind::Pem)?;
         let certs = x509::parse_pem_certificates(&cert_pem)
             .map_err(|e| Error::Invalid(format!("--device-cert `{}`: {e}", cert.display())))?;
-        let [cert_info] = <[_; 1]>::try_from(certs).map_err(|certs: Vec<_>| {
-            Error::Invalid(format!(
-                "--device-cert `{}` holds {} certificates; give only the device's own",
-                cert.display(),
-                certs.len()
-            ))
-        })?;
+        // The device's certificate, then the CAs that issued it (a
+        // `device-certs` bundle's client.pem below an intermediate).
+        let mut certs = certs.into_iter();
+        let Some(cert_info) = certs.next() else {
+            return Err(Error::Invalid(format!(
+                "--device-cert `{}` holds no certificate",
+                cert.display()
+            )));
+        };
+        let chain: Vec<_> = certs.collect();
         let key = match key {
             Some(key) => {
                 let key_pem = files::read(&key, Kind::Pem)?;
@@ -499,6 +502,7 @@ impl DeviceCertArgs {
         };
         Ok(Some(DeviceCert {
             cert: cert_info,
+            chain,
             key,
             cert_file: file_name(&cert),
         }))

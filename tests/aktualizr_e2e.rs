@@ -367,6 +367,48 @@ fn factory_flow_minted_keys_below_an_intermediate_ca() {
     minted_below_an_intermediate_ca(false);
 }
 
+/// The same bundle for one device staged by `stage --device-cert` (its
+/// client.pem: the device's certificate, then the issuing CA) with
+/// `--device-key`: the chain is staged as the bundle holds it, and the
+/// server that trusts only the root accepts the device.
+#[test]
+#[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
+fn factory_flow_stage_device_cert_with_its_chain() {
+    let dir = TestDir::new();
+    let chain = ChainedFleetCa::new(&dir);
+    let fleet = Fleet::new(&dir).trusting_clients_of(&chain.root);
+    let zip = fleet.creds().write_to(&dir, "credentials.zip");
+    let id = "e2e-factory-0003";
+    let out = dir.join("bundles");
+    sota(["device-certs", "--format", "dir", "--fleet-ca"])
+        .arg(&chain.issuing)
+        .arg("--fleet-ca-key")
+        .arg(&chain.issuing_key)
+        .arg("--out")
+        .arg(&out)
+        .args(["--device-id", id])
+        .run()
+        .success();
+    let import = out.join(id).join("var/sota/import");
+    let root = stage(
+        &dir,
+        &zip,
+        "device-cred",
+        &[
+            "--device-cert",
+            import.join("client.pem").to_str().unwrap(),
+            "--device-key",
+            import.join("pkey.pem").to_str().unwrap(),
+        ],
+    );
+    assert_client_pem_carries(&root, &chain.issuing);
+    run_device(&dir, &fleet, &root, &DeviceEnv::default()).assert_provisioned(Expect {
+        shared: false,
+        device_id: Some(id),
+        director_pinned: false,
+    });
+}
+
 /// Negative control of the test above: the same bundle with client.pem
 /// cut to the device certificate alone. The server, trusting only the
 /// root, cannot build the path: every handshake fails, nothing is

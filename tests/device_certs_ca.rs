@@ -653,3 +653,86 @@ fn a_legacy_encrypted_ec_ca_key_opens_with_its_password() {
     );
     assert!(ok, "{said}");
 }
+
+/// A bundle's client.pem below an intermediate (the device's certificate,
+/// then the CAs that issued it, without the root) is what `stage
+/// --device-cert` takes for device-cred and stages as it is; the same CAs
+/// in another order, a root among them, or a CA that did not sign the
+/// certificate below it are refused, naming the position.
+#[test]
+fn stage_takes_a_client_pem_with_its_chain_and_refuses_a_broken_one() {
+    let dir = TestDir::new();
+    let cas = Cas::chain(&dir);
+    let file = cas.bundle("fleet-chain.pem", &["issuing", "inter"]);
+    let out = dir.join("out");
+    issue(
+        &file,
+        &cas.path("issuing.key"),
+        &out,
+        &["--device-id", "d1", "--format", "dir"],
+    )
+    .success();
+    let bundle = out.join("d1");
+    let client = bundle.join(CLIENT);
+    let key = bundle.join("var/sota/import/pkey.pem");
+    let pki = Pki::new(&dir);
+    let zip = Creds::new(&pki)
+        .url("https://ota.example.test")
+        .server_ca()
+        .treehub_no_auth()
+        .write_to(&dir, "credentials.zip");
+    let stage = |cert: &Path, root: &str| {
+        sota(["stage", "--method", "device-cred", "--credentials"])
+            .arg(&zip)
+            .arg("--device-root")
+            .arg(dir.join(root))
+            .arg("--device-cert")
+            .arg(cert)
+            .arg("--device-key")
+            .arg(&key)
+            .run()
+    };
+    stage(&client, "device").success();
+    assert_eq!(
+        fs::read(dir.join("device").join(CLIENT)).unwrap(),
+        fs::read(&client).unwrap(),
+        "client.pem staged as the bundle holds it"
+    );
+
+    // A CA of the same name as the issuing CA, with another key.
+    cas.key("impostor", "EC", "ec_paramgen_curve:P-256");
+    cas.signed("impostor", "Fleet Issuing CA", "inter", CA_EXT);
+    let leaf = fs::read_to_string(&client).unwrap();
+    let leaf = &leaf[..leaf.find("-----END CERTIFICATE-----").unwrap() + 26];
+    let pem = |n: &str| fs::read_to_string(cas.path(&format!("{n}.pem"))).unwrap();
+    for (name, text, why) in [
+        (
+            "swapped.pem",
+            format!("{leaf}{}{}", pem("inter"), pem("issuing")),
+            "certificate 2 of `swapped.pem` (`Fleet Intermediate`) did not issue certificate 1",
+        ),
+        (
+            "rooted.pem",
+            format!("{leaf}{}{}{}", pem("issuing"), pem("inter"), pem("root")),
+            "certificate 4 of `rooted.pem`",
+        ),
+        (
+            "impostor.pem",
+            format!("{leaf}{}{}", pem("impostor"), pem("inter")),
+            "certificate 2 of `impostor.pem` (`Fleet Issuing CA`) is named as the issuer of certificate 1, but its key did not sign it",
+        ),
+        (
+            "leaf-twice.pem",
+            format!("{leaf}{leaf}"),
+            "certificate 2 of `leaf-twice.pem` (`d1`) is not a CA certificate",
+        ),
+    ] {
+        let path = dir.write(name, text);
+        let root = format!("device-{name}");
+        stage(&path, &root)
+            .code(1)
+            .stderr_has(why)
+            .output_lacks("BEGIN");
+        assert!(!dir.join(&root).exists(), "{name}");
+    }
+}

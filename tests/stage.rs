@@ -616,7 +616,8 @@ fn device_cred_with_a_device_certificate_and_key() {
     roots.stage(&zip, "device-cred-hsm", &a).code(2).stderr_is(
         "error: --device-key does not apply to device-cred-hsm: the device's key is in its token; give only --device-cert\n",
     );
-    // A certificate file with the chain in it: only the device's own.
+    // A certificate file with the root after the device's own: the root
+    // stays out (a chain below an intermediate: tests/device_certs_ca.rs).
     let chain = roots.dir.write(
         "chain.pem",
         format!("{}{}", device.cert_pem(), pki.server_ca_pem()),
@@ -629,7 +630,8 @@ fn device_cred_with_a_device_certificate_and_key() {
         .arg(&device.key)
         .run()
         .code(1)
-        .stderr_has("holds 2 certificates");
+        .stderr_has("certificate 2 of `chain.pem`")
+        .stderr_has("is a root (self-signed): leave it out of the file");
     assert!(!roots.dev.exists());
 
     // Matching and valid: client.pem 0644, pkey.pem 0600.

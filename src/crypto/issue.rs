@@ -57,7 +57,6 @@ use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::time::{Time, Validity};
 use x509_cert::{Certificate, TbsCertificate, Version};
 
-use super::error::element_at;
 use super::name_constraints as names;
 use super::pem;
 use super::pkcs11::{self, TokenKey, TokenKeyKind};
@@ -313,7 +312,7 @@ impl FleetCa {
                 return Err(IssueError::RootInChain(ca));
             }
             if let Some(next) = certs.get(i + 1) {
-                check_signed_by(&ca, c, parsed, i + 2, next)?;
+                check_signed_by(&ca, c, i + 2, next)?;
             }
         }
         // Without an SKI on the CA, the key identifier its issuer would have
@@ -569,7 +568,6 @@ fn check_ca(ca: &Ca, info: &CertInfo, cert: &Certificate, now: i64) -> Result<Li
 fn check_signed_by(
     ca: &Ca,
     info: &CertInfo,
-    cert: &Certificate,
     next_position: usize,
     next: &CertInfo,
 ) -> Result<(), IssueError> {
@@ -580,24 +578,10 @@ fn check_signed_by(
             next.subject.clone(),
         ));
     }
-    // The signed bytes as they are in the file, not re-encoded.
-    let tbs = element_at(&info.der, &[0])
-        .and_then(|any| any.to_der().ok())
-        .ok_or_else(|| IssueError::BadCertificate(format!("{ca}: its tbsCertificate")))?;
     let fail = |why: String| {
         IssueError::ChainSignature(ca.clone(), next_position, next.subject.clone(), why)
     };
-    let signature = cert
-        .signature
-        .as_bytes()
-        .ok_or_else(|| fail("the signature is not a whole number of bytes".into()))?;
-    signature::verify(
-        &next.spki_der,
-        cert.signature_algorithm.oid,
-        &tbs,
-        signature,
-    )
-    .map_err(|e| fail(e.to_string()))
+    signature::certificate_signed_by(&info.der, &next.spki_der).map_err(|e| fail(e.to_string()))
 }
 
 impl CaKey {

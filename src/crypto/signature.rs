@@ -20,6 +20,7 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use x509_cert::spki::SubjectPublicKeyInfoRef;
 
+use super::error::element_at;
 use super::x509::{bit_length, named_curve};
 
 /// The RSA key sizes accepted, in bits.
@@ -51,6 +52,30 @@ impl Hash {
             Hash::Sha512 => Sha512::digest(message).to_vec(),
         }
     }
+}
+
+/// Checks that the certificate `cert_der` was signed by the key of
+/// `issuer_spki_der` (the issuer's DER SubjectPublicKeyInfo): its
+/// tbsCertificate, as the file holds it (not re-encoded), against its
+/// signature and signature algorithm.
+pub fn certificate_signed_by(
+    cert_der: &[u8],
+    issuer_spki_der: &[u8],
+) -> Result<(), SignatureError> {
+    let unreadable = || SignatureError::Unsupported("the certificate does not parse".into());
+    let cert = x509_cert::Certificate::from_der(cert_der).map_err(|_| unreadable())?;
+    let tbs = element_at(cert_der, &[0])
+        .and_then(|any| der::Encode::to_der(&any).ok())
+        .ok_or_else(unreadable)?;
+    let signature = cert.signature.as_bytes().ok_or_else(|| {
+        SignatureError::Unsupported("the signature is not a whole number of bytes".into())
+    })?;
+    verify(
+        issuer_spki_der,
+        cert.signature_algorithm.oid,
+        &tbs,
+        signature,
+    )
 }
 
 /// Checks that `signature` over `message` was made by the key of

@@ -109,6 +109,10 @@ pub fn check_object_id(id: &str) -> Result<(), String> {
 #[derive(Debug, Clone)]
 pub struct DeviceCert {
     pub cert: CertInfo,
+    /// The CAs that issued it, as the file gives them after it (the
+    /// issuing CA first, without the root: what aktualizr sends); checked
+    /// by the plan.
+    pub chain: Vec<CertInfo>,
     /// The key and the file it came from; `None` for a key in a token.
     pub key: Option<(PrivateKey, String)>,
     /// The file the certificate came from, for messages.

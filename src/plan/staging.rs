@@ -6,8 +6,8 @@
 
 use crate::aktualizr::paths::SYSTEM_CONFIG_DIR;
 use crate::checks::{self, EntryRole, Findings};
-use crate::crypto::private_key;
 use crate::crypto::x509::{self, CertInfo};
+use crate::crypto::{private_key, signature};
 use crate::error::{Blocker, Error, Result};
 use crate::intake::archive::Archive;
 use crate::intake::catalogue::{self, Side};
@@ -323,6 +323,65 @@ fn judge_device_cert(
         Some(p) => warnings.push(p),
         None => {}
     }
+    blockers.extend(chain_problems(dc).into_iter().map(Blocker::Problem));
+    for (i, ca) in dc.chain.iter().enumerate() {
+        let named = format!(
+            "certificate {} of `{cert}` (`{}`)",
+            i + 2,
+            checks::cert_name(ca)
+        );
+        match checks::validity_problem(ca, &named, now) {
+            Some(p) if p.is_error() => blockers.push(Blocker::Problem(p.message)),
+            Some(p) => warnings.push(p),
+            None => {}
+        }
+    }
+}
+
+/// The most CA certificates after the device's own in `--device-cert`.
+const MAX_DEVICE_CHAIN: usize = 8;
+
+/// What is wrong with the CAs after the device's certificate in its file:
+/// each must be a CA that issued (and signed) the one before it, and the
+/// root stays out (the server has it; aktualizr sends what the file holds).
+fn chain_problems(dc: &DeviceCert) -> Vec<String> {
+    let file = &dc.cert_file;
+    let fix = "give the device's certificate first, then the CA that issued it, then each CA above that, without the root";
+    if dc.chain.len() > MAX_DEVICE_CHAIN {
+        return vec![format!(
+            "the device certificate file `{file}` holds {} certificates after the device's own, more than {MAX_DEVICE_CHAIN}; {fix}",
+            dc.chain.len()
+        )];
+    }
+    let mut out = Vec::new();
+    let mut below = &dc.cert;
+    for (i, ca) in dc.chain.iter().enumerate() {
+        let named = format!(
+            "certificate {} of `{file}` (`{}`)",
+            i + 2,
+            checks::cert_name(ca)
+        );
+        if !ca.is_ca {
+            out.push(format!("{named} is not a CA certificate; {fix}"));
+        } else if ca.is_self_issued() {
+            out.push(format!(
+                "{named} is a root (self-signed): leave it out of the file, the server has it; {fix}"
+            ));
+        } else if below.issuer != ca.subject {
+            out.push(format!(
+                "{named} did not issue certificate {} (issued by `{}`); {fix}",
+                i + 1,
+                below.issuer
+            ));
+        } else if let Err(e) = signature::certificate_signed_by(&below.der, &ca.spki_der) {
+            out.push(format!(
+                "{named} is named as the issuer of certificate {}, but its key did not sign it ({e}); {fix}",
+                i + 1
+            ));
+        }
+        below = ca;
+    }
+    out
 }
 
 /// Why a certificate cannot be a device's identity, each as the rest of a
@@ -380,7 +439,7 @@ fn device_files(
                 .unwrap_or_default(),
             Source::ServerCa => pem(&findings.server_ca),
             Source::DeviceCert => match &opts.device_cert {
-                Some(dc) => pem(std::slice::from_ref(&dc.cert)),
+                Some(dc) => pem(&[std::slice::from_ref(&dc.cert), &dc.chain].concat()),
                 None => continue,
             },
             Source::DeviceKey => match opts.device_cert.as_ref().and_then(|dc| dc.key.as_ref()) {
