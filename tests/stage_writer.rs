@@ -843,3 +843,51 @@ fn sota_stage_sync_takes_the_usual_switch_values() {
             .stderr_lacks(&"x".repeat(40));
     }
 }
+
+/// Under pseudo, as bitbake's `do_install` runs the tool (fakeroot): every
+/// file operation of the writer must go through libc, where pseudo's
+/// preload sees it. rustix's default backend makes raw system calls, so
+/// pseudo's database lost track of the files the writer made through
+/// directory handles, and the next path operation on one (a second run
+/// with `--force`, a `chmod` by the recipe) made pseudo abort the build
+/// ("path mismatch", exit 134): found by scripts/oe-build-check.sh in CI.
+/// Needs Debian's `pseudo` (`.ci/run` installs it).
+#[test]
+fn the_writer_works_under_pseudo_as_bitbake_runs_it() {
+    let dir = TestDir::new();
+    let zip = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/credentials.zip");
+    let state = dir.mkdir("pseudo");
+    let dev = dir.join("device");
+    let stage = |force: &str| {
+        format!(
+            "{bin} stage {force} --method shared-cred --credentials '{zip}' --device-root '{dev}' --manifest '{dir}/m.json'",
+            bin = env!("CARGO_BIN_EXE_sota-stage"),
+            zip = zip.display(),
+            dev = dev.display(),
+            dir = dir.path().display(),
+        )
+    };
+    let script = format!(
+        "set -e; {first}; find '{dev}' -exec stat -c '%u %a %n' {{}} + >/dev/null; {second}; chmod 0644 '{dev}/usr/lib/sota/conf.d/20-sota-shared-cred.toml'; echo done",
+        first = stage(""),
+        second = stage("--force"),
+        dev = dev.display(),
+    );
+    let out = Command::new("pseudo")
+        .arg("sh")
+        .arg("-c")
+        .arg(&script)
+        .env("PSEUDO_PREFIX", "/usr")
+        .env("PSEUDO_LOCALSTATEDIR", &state)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run pseudo (Debian package pseudo): {e}"));
+    let log = fs::read_to_string(state.join("pseudo.log")).unwrap_or_default();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).ends_with("done\n"),
+        "{:?}\n{}\n{}\npseudo.log:\n{log}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!log.contains("mismatch"), "{log}");
+}
