@@ -8,29 +8,55 @@
 #       N_PER_PROCESS   devices per one-process-per-device run (default 50)
 #       ROUNDS          rounds, each side once per round (default 3)
 #
+#   scripts/bench-device-certs.sh scale [N_SMALL] [N_BIG] [N_CERT_PROVIDER]
+#       fleet scale, one run each: sota-stage --format tar with N_SMALL
+#       (default 1000) and N_BIG (default 100000) devices: CPU time
+#       (user+sys) per device, peak memory (GNU time's %M) and wall time;
+#       and the real aktualizr-cert-provider for N_CERT_PROVIDER devices
+#       (default 20), one process per device, side by side.
+#
 # Environment: SOTA_STAGE (a binary instead of building
 # target/release/sota-stage), BENCH_DIR (where to write; default a fresh
-# folder under ${TMPDIR:-/tmp}).
+# folder under ${TMPDIR:-/tmp}), CERT_PROVIDER (the real
+# aktualizr-cert-provider; default the aktualizr kit's build,
+# /var/cache/sota-stage/aktualizr/bin/aktualizr-cert-provider, its lib/
+# beside it on LD_LIBRARY_PATH; its side is skipped, saying so, when absent).
 #
-# No aktualizr-cert-provider build is available here (it needs aktualizr's
-# C++ toolchain, boost and many -dev packages). Its stand-in is the same
-# design with the openssl command: one process per device that makes the
-# key and signs the certificate with the fleet CA,
+# The real aktualizr-cert-provider runs as a factory would: one process per
+# device, `--fleet-ca ca.pem --fleet-ca-key ca.key --local DIR
+# --certificate-cn ID -g conf.d` (an aktualizr config folder holding the
+# [import] settings `stage --method device-cred` writes, from which it
+# takes the file names); it makes an RSA 2048 key (its default) and signs
+# it with the fleet CA. In the default mode it runs beside stand-ins of the
+# same design with the openssl command: one process per device that makes
+# the key and signs the certificate with the fleet CA,
 #   openssl req -x509 -new -newkey KEY -nodes -CA ca.pem -CAkey ca.key ...
-# with RSA 2048 keys (cert-provider's default, most of its ~140 ms) and with
-# EC P-256 keys (the key type sota-stage makes by default), one device
-# after the other as cert-provider is run, and also on all cores
-# (xargs -P). sota-stage also checks the CA, writes the bundles all or
-# nothing with their folders and modes, and devices.json/csv.
+# with RSA 2048 keys (cert-provider's default) and with EC P-256 keys (the
+# key type sota-stage makes by default), one device after the other as
+# cert-provider is run, and also on all cores (xargs -P). sota-stage also
+# checks the CA, writes the bundles in batches with their folders and
+# modes, the journal, and devices.json/csv.
 #
-# Timing uses bash's $EPOCHREALTIME. Each round runs every side once, into
-# fresh folders; the median round of each side is reported.
+# Timing uses bash's $EPOCHREALTIME (and /proc's CPU times of the script's
+# children for cert-provider). Each round runs every side once, into fresh
+# folders; the median round of each side is reported.
 set -euo pipefail
 
-n_tool=${1:-1000}
-n_proc=${2:-50}
-rounds=${3:-3}
+mode=default
+if [ "${1:-}" = scale ]; then
+    mode=scale
+    shift
+    n_small=${1:-1000}
+    n_big=${2:-100000}
+    n_cp=${3:-20}
+else
+    n_tool=${1:-1000}
+    n_proc=${2:-50}
+    rounds=${3:-3}
+    n_cp=$n_proc
+fi
 here=$(cd "$(dirname "$0")/.." && pwd)
+cert_provider=${CERT_PROVIDER:-/var/cache/sota-stage/aktualizr/bin/aktualizr-cert-provider}
 command -v openssl >/dev/null || { echo "error: \`openssl\` is needed" >&2; exit 2; }
 
 if [ -n "${SOTA_STAGE:-}" ]; then
@@ -63,6 +89,77 @@ subjectKeyIdentifier = hash
 EOF
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key 2>/dev/null
 openssl req -x509 -new -key ca.key -config ca.cnf -extensions ext -days 3650 -out ca.pem
+
+# The aktualizr config cert-provider reads its file names from: the
+# [import] settings of `stage --method device-cred`'s fragment.
+mkdir -p conf.d
+cat > conf.d/20-sota-device-cred.toml <<'EOF'
+[import]
+base_path = "/var/sota/import"
+tls_cacert_path = "root.crt"
+tls_clientcert_path = "client.pem"
+tls_pkey_path = "pkey.pem"
+EOF
+
+# The real aktualizr-cert-provider, one process per device: $1 folder,
+# $2 number of devices. Prints "CPU-seconds wall-seconds" (the CPU time
+# of the children this shell waited for, from /proc).
+side_cert_provider() {
+    local out=$1 n=$2 me=$BASHPID i t0 t1 c0 c1
+    mkdir -p "$out"
+    c0=$(awk '{print $16 + $17}' "/proc/$me/stat")
+    t0=$EPOCHREALTIME
+    for i in $(seq 1 "$n"); do
+        LD_LIBRARY_PATH=$(dirname "$cert_provider")/lib "$cert_provider" \
+            --fleet-ca ca.pem --fleet-ca-key ca.key --local "$out/dev-$i" \
+            --certificate-cn "dev-$i" -g conf.d >/dev/null 2>&1
+    done
+    t1=$EPOCHREALTIME
+    c1=$(awk '{print $16 + $17}' "/proc/$me/stat")
+    openssl verify -CAfile ca.pem "$out/dev-1/var/sota/import/client.pem" >/dev/null
+    awk -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" -v a="$t0" -v b="$t1" \
+        'BEGIN {printf "%.3f %.3f\n", c / hz, b - a}'
+}
+have_cert_provider() {
+    if [ -x "$cert_provider" ]; then
+        return 0
+    fi
+    echo "note: no aktualizr-cert-provider at $cert_provider (build it with ../shared/tools/aktualizr/setup.sh, or set CERT_PROVIDER): its side is skipped" >&2
+    return 1
+}
+
+if [ "$mode" = scale ]; then
+    command -v /usr/bin/time >/dev/null || { echo "error: GNU time (/usr/bin/time) is needed" >&2; exit 2; }
+    echo "machine: $cores cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(openssl version | cut -d' ' -f1-2)"
+    printf '%-52s %9s %9s %16s %10s\n' side "wall (s)" "CPU (s)" "CPU/device (ms)" "peak (MiB)"
+    declare -A cpu_per
+    for n in "$n_small" "$n_big"; do
+        rm -rf "scale-$n"
+        /usr/bin/time -f '%e %U %S %M' -o "time-$n" "$bin" device-certs --fleet-ca ca.pem \
+            --fleet-ca-key ca.key --count "$n" --id-prefix dev- --out "scale-$n" \
+            --format tar --quiet
+        read -r wall user sys peak < "time-$n"
+        [ "$(find "scale-$n" -maxdepth 1 -name '*.tar' | wc -l)" = "$n" ] || { echo "error: not $n tars" >&2; exit 1; }
+        [ "$(($(wc -l < "scale-$n/devices.csv") - 1))" = "$n" ] || { echo "error: devices.csv does not list $n devices" >&2; exit 1; }
+        cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f", u + s}')
+        cpu_per[$n]=$(awk -v c="$cpu" -v n="$n" 'BEGIN {printf "%.4f", c * 1000 / n}')
+        printf '%-52s %9s %9s %16s %10s\n' "sota-stage device-certs --format tar, $n devices" \
+            "$wall" "$cpu" "${cpu_per[$n]}" "$((peak / 1024))"
+        rm -rf "scale-$n"
+    done
+    awk -v a="${cpu_per[$n_big]}" -v b="${cpu_per[$n_small]}" -v big="$n_big" -v small="$n_small" \
+        'BEGIN {printf "CPU per device at %d against %d: %.2fx (goal: at most 1.3x)\n", big, small, a / b}'
+    if have_cert_provider; then
+        read -r cp_cpu cp_wall < <(side_cert_provider cp "$n_cp")
+        cp_per=$(awk -v c="$cp_cpu" -v n="$n_cp" 'BEGIN {printf "%.4f", c * 1000 / n}')
+        cp_wall_per=$(awk -v c="$cp_wall" -v n="$n_cp" 'BEGIN {printf "%.4f", c * 1000 / n}')
+        printf '%-52s %9s %9s %16s %10s\n' "aktualizr-cert-provider, $n_cp devices, one by one" \
+            "$cp_wall" "$cp_cpu" "$cp_per" -
+        awk -v a="$cp_per" -v b="${cpu_per[$n_big]}" -v w="$cp_wall_per" -v t="${cpu_per[$n_small]}" \
+            'BEGIN {printf "aktualizr-cert-provider per device: %.0fx the CPU time of sota-stage at scale, %.0fx at the small run (goal: at least 20x); its wall time per device %.1f ms\n", a / b, a / t, w}'
+    fi
+    exit 0
+fi
 
 # One device the cert-provider way: one process makes the key and the
 # certificate, signed by the CA. $1: folder, $2: id, $3: -newkey argument.
@@ -108,7 +205,8 @@ side_parallel() {
 # Untimed check: each side makes certificates that verify.
 side_tool check-tool
 side_serial check-ec ec
-for cert in check-tool/dev-0001/var/sota/import/client.pem check-ec/dev-1/client.pem; do
+first=$(find check-tool -mindepth 1 -maxdepth 1 -name 'dev-*' | sort | head -1)
+for cert in "$first/var/sota/import/client.pem" check-ec/dev-1/client.pem; do
     openssl verify -CAfile ca.pem "$cert" >/dev/null
 done
 rm -rf check-*
@@ -121,6 +219,9 @@ for r in $(seq 1 "$rounds"); do
     times[ec_serial]+="$(took side_serial "r$r-ec-serial" ec) "
     times[rsa_parallel]+="$(took side_parallel "r$r-rsa-parallel" rsa) "
     times[ec_parallel]+="$(took side_parallel "r$r-ec-parallel" ec) "
+    if [ -x "$cert_provider" ]; then
+        times[cert_provider]+="$(side_cert_provider "r$r-cert-provider" "$n_proc" | cut -d' ' -f2) "
+    fi
     rm -rf r"$r"-*
 done
 
@@ -135,11 +236,16 @@ t=$(echo "${times[tool_tar]}" | median)
 per=$(awk -v t="$t" -v n="$n_tool" 'BEGIN {printf "%.4f", t * 1000 / n}')
 ratio=$(awk -v a="$per" -v b="$per_tool" 'BEGIN {printf "%.1f", a / b}')
 printf '%-44s %10.3f %14s %8s\n' "sota-stage device-certs --format tar" "$t" "$per" "${ratio}x"
-for side in rsa_serial ec_serial rsa_parallel ec_parallel; do
+sides="rsa_serial ec_serial rsa_parallel ec_parallel"
+if have_cert_provider; then
+    sides="cert_provider $sides"
+fi
+for side in $sides; do
     t=$(echo "${times[$side]}" | median)
     per=$(awk -v t="$t" -v n="$n_proc" 'BEGIN {printf "%.4f", t * 1000 / n}')
     ratio=$(awk -v a="$per" -v b="$per_tool" 'BEGIN {printf "%.1f", a / b}')
     case $side in
+        cert_provider) name="aktualizr-cert-provider (real), one by one" ;;
         rsa_serial) name="openssl per device, RSA 2048, one by one" ;;
         ec_serial) name="openssl per device, EC P-256, one by one" ;;
         rsa_parallel) name="openssl per device, RSA 2048, $cores at once" ;;

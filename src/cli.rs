@@ -1066,6 +1066,17 @@ pub struct DeviceCertsArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub lock_timeout: u64,
 
+    /// fsync the journal before each batch's keys, every bundle and the
+    /// record (for a folder that must survive a power cut); also
+    /// SOTA_STAGE_SYNC=1 (1, 0, true, false, yes, no, on, off)
+    #[arg(long)]
+    pub sync: bool,
+
+    /// No progress on the terminal and no summary line (warnings and
+    /// errors still show)
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
     #[command(flatten)]
     pub ids: DeviceIdArgs,
 
@@ -1229,6 +1240,8 @@ impl DeviceCertsArgs {
             }
             .resolve()?,
             force: self.force,
+            sync: sync_switch(self.sync)?,
+            quiet: self.quiet,
             lock_timeout: lock_timeout(self.lock_timeout),
             epoch: source_date_epoch()?,
             now: x509::now_unix(),

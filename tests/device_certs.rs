@@ -138,7 +138,7 @@ fn bundles_verify_as_client_certificates_with_every_extension() {
         ],
     )
     .success()
-    .stderr_has("issued 4 device certificates (ec-p256")
+    .stderr_has("issued 4 device certificates (ec-p256) in `")
     .output_lacks("BEGIN")
     .output_lacks("PRIVATE");
 
@@ -1107,4 +1107,336 @@ fn credentials_whose_server_ca_is_in_a_protected_p12_need_its_password() {
         fs::read_to_string(out.join("d/var/sota/import/gateway.url")).unwrap(),
         url
     );
+}
+
+#[test]
+fn the_records_names_are_refused_as_ids_before_anything_is_written() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let out = dir.join("out");
+    for format in ["dir", "tar"] {
+        let run = issue(
+            &pki,
+            &out,
+            &[
+                "--format",
+                format,
+                "--device-id",
+                "ok",
+                "--device-id",
+                "devices.json",
+                "--device-id",
+                "DEVICES.csv",
+            ],
+        );
+        refused(&run, &out, "device ids are refused; nothing was written");
+        run.stderr_has("device id `devices.json`: it is the name of the record")
+            .stderr_has("device id `DEVICES.csv`: it is the name of the record");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn an_out_folder_inside_a_bundle_is_refused_up_front() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let out = dir.join("out");
+    issue(&pki, &out, &["--device-id", "a", "--device-id", "b"]).success();
+    let key_a = fs::read(out.join("a").join(PKEY)).unwrap();
+    // Inside a bundle's layout, at any depth, existing or not yet.
+    for inner in ["a", "a/var/sota/import", "a/var/sota/import/new", "a/x"] {
+        let inside = out.join(inner);
+        issue(&pki, &inside, &["--device-id", "c"])
+            .code(2)
+            .stderr_has("is inside the device bundle `")
+            .stderr_has("it holds var/sota/import with a certificate or key")
+            .stderr_has("nothing was written");
+        assert!(!out.join("a/x").exists(), "{inner}");
+        assert!(!out.join("a/var/sota/import/new").exists(), "{inner}");
+    }
+    assert_eq!(fs::read(out.join("a").join(PKEY)).unwrap(), key_a);
+    assert!(!out.join("a").join("var/sota/import/c").exists());
+    // A bundle folder the record names, whatever it holds now.
+    fs::remove_dir_all(out.join("b").join("var")).unwrap();
+    issue(&pki, &out.join("b"), &["--device-id", "c"])
+        .code(2)
+        .stderr_has("a record beside it names it");
+    assert_eq!(fs::read_dir(out.join("b")).unwrap().count(), 0);
+    // A folder beside the bundles is fine.
+    issue(&pki, &out.join("next-batch"), &["--device-id", "c"]).success();
+}
+
+#[test]
+fn the_summary_is_one_line_and_quiet_leaves_it_out() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let run = issue(&pki, &dir.join("one"), &["--device-id", "a"]);
+    run.success();
+    let out = dir.join("one").display().to_string();
+    assert!(
+        run.stderr.starts_with(&format!(
+            "issued 1 device certificate (ec-p256) in `{out}` ("
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.ends_with(" s)\n"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    // Not a terminal: no progress.
+    assert!(!run.stderr.contains("issuing"), "{}", run.stderr);
+    issue(
+        &pki,
+        &dir.join("two"),
+        &["--count", "2", "--id-prefix", "d"],
+    )
+    .success()
+    .stderr_has("issued 2 device certificates (ec-p256) in `");
+    let run = issue(&pki, &dir.join("three"), &["--device-id", "a", "--quiet"]);
+    run.success();
+    assert_eq!(run.stderr, "");
+}
+
+/// Every name under `dir`, relative, sorted.
+fn names_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+            out.push(rel);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The ids of `out`'s journal lines.
+fn journaled(out: &Path) -> BTreeSet<String> {
+    let Ok(text) = fs::read_to_string(out.join(".sota-stage-devices.journal")) else {
+        return BTreeSet::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The device id a file under `out` belongs to: its first path part,
+/// without `.tar`, or for a temporary in `out` the name inside it.
+fn owner(rel: &str) -> String {
+    let first = rel.split('/').next().unwrap();
+    let first = first
+        .strip_prefix('.')
+        .and_then(|f| f.split(".sota-stage-").next())
+        .unwrap_or(first);
+    first.strip_suffix(".tar").unwrap_or(first).to_string()
+}
+
+#[test]
+fn a_run_killed_at_many_points_is_finished_by_the_same_command() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let n = 2000;
+    // Kill points from the clock, different every run; printed, so a
+    // failure can be tried again with the same ones.
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        | 1;
+    let mut next = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    for format in ["dir", "tar"] {
+        let out = dir.join(format);
+        let args = |cmd: &mut Command| {
+            cmd.arg("device-certs")
+                .arg("--fleet-ca")
+                .arg(&pki.ca().cert)
+                .arg("--fleet-ca-key")
+                .arg(&pki.ca().key)
+                .arg("--out")
+                .arg(&out)
+                .args(["--format", format, "--count", &n.to_string()])
+                .args(["--id-prefix", "dev-", "--quiet"]);
+        };
+        for round in 0..5 {
+            let delay = 30 + next(1200);
+            eprintln!("{format}: round {round}, killed after {delay} ms");
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_sota-stage"));
+            args(&mut cmd);
+            let mut child = cmd
+                .env_remove("SOTA_STAGE_SYNC")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(delay));
+            child.kill().unwrap();
+            child.wait().unwrap();
+            // No key outside a bundle the journal (or, finished, the
+            // record) names.
+            if !out.exists() {
+                continue;
+            }
+            let recorded = journaled(&out);
+            let finished = out.join("devices.json").exists() && recorded.is_empty();
+            for rel in names_under(&out) {
+                let path = out.join(&rel);
+                if path.is_dir()
+                    || !fs::read(&path)
+                        .unwrap()
+                        .windows(11)
+                        .any(|w| w == b"PRIVATE KEY")
+                        && !rel.ends_with(".tar")
+                        && !rel.contains(".tar.")
+                {
+                    continue;
+                }
+                assert!(
+                    finished || recorded.contains(&owner(&rel)),
+                    "{format}, round {round}: `{rel}` holds a key of a device the journal does not name"
+                );
+            }
+        }
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sota-stage"));
+        args(&mut cmd);
+        let done = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert_eq!(done.status.code(), Some(0), "{format}: {stderr}");
+        // Every id once, in the record, with its bundle; nothing else.
+        let names = names_under(&out);
+        assert!(
+            !names.iter().any(|n| n.contains("sota-stage")),
+            "{format}: leftovers: {:?}",
+            names
+                .iter()
+                .filter(|n| n.contains("sota-stage"))
+                .collect::<Vec<_>>()
+        );
+        let csv = fs::read_to_string(out.join("devices.csv")).unwrap();
+        let ids: Vec<&str> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        let expected: Vec<String> = (1..=n).map(|i| format!("dev-{i:04}")).collect();
+        assert_eq!(ids, expected, "{format}: the record");
+        let json: serde_json::Value =
+            serde_json::from_slice(&fs::read(out.join("devices.json")).unwrap()).unwrap();
+        assert_eq!(json["devices"].as_array().unwrap().len(), n);
+        let top: BTreeSet<String> = names.iter().filter(|n| !n.contains('/')).cloned().collect();
+        let mut want: BTreeSet<String> = expected
+            .iter()
+            .map(|id| {
+                if format == "tar" {
+                    format!("{id}.tar")
+                } else {
+                    id.clone()
+                }
+            })
+            .collect();
+        want.insert("devices.json".into());
+        want.insert("devices.csv".into());
+        assert_eq!(top, want, "{format}: the folder");
+        for line in csv.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            let cert = if format == "dir" {
+                fs::read(out.join(f[0]).join(CLIENT)).unwrap()
+            } else {
+                continue;
+            };
+            let pem = String::from_utf8(cert).unwrap();
+            let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            let der = base64_decode(&b64);
+            assert_eq!(hex(&sha2::Sha256::digest(&der)), f[2], "{}", f[0]);
+            assert!(out.join(f[0]).join(PKEY).is_file());
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            _ => 63,
+        }
+    };
+    let bytes: Vec<u8> = text.bytes().filter(|&c| c != b'=').collect();
+    let mut out = Vec::new();
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= value(c) << (18 - 6 * i);
+        }
+        let take = chunk.len() - 1;
+        for i in 0..take {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_run_that_failed_in_a_later_batch_is_resumed_and_other_arguments_are_refused() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let out = dir.join("out");
+    // Folder bundles go 200 to a batch: the 250th cannot be written (a
+    // file where its folder goes), so the first batch stays, journaled.
+    fs::create_dir_all(out.join("d-250")).unwrap();
+    fs::write(out.join("d-250").join("var"), "in the way").unwrap();
+    let count = ["--count", "250", "--id-prefix", "d-", "--force"];
+    let run = issue(&pki, &out, &count);
+    run.code(1)
+        .stderr_has("host:d-250/var exists and is not a folder")
+        .stderr_has("note: 200 of 250 bundles are written and recorded in `");
+    assert!(out.join("d-200").join(PKEY).is_file());
+    assert!(!out.join("d-201").exists());
+    assert!(!out.join("devices.json").exists());
+    let key_1 = fs::read(out.join("d-001").join(PKEY)).unwrap();
+    assert_eq!(journaled(&out).len(), 200);
+    // Other arguments: refused, naming the journal and what differs.
+    let run = issue(
+        &pki,
+        &out,
+        &["--count", "250", "--id-prefix", "d-", "--days", "10"],
+    );
+    run.code(1)
+        .stderr_has(".sota-stage-devices.journal` is the journal of an interrupted run with other arguments (they differ in: days)")
+        .stderr_has("run that command again to finish it, or give --force");
+    issue(&pki, &out, &["--count", "251", "--id-prefix", "d-"])
+        .code(1)
+        .stderr_has("(they differ in: device ids)");
+    assert!(!out.join("d-201").exists());
+    // The same command finishes, keeping the first batch.
+    fs::remove_dir_all(out.join("d-250")).unwrap();
+    issue(&pki, &out, &count)
+        .success()
+        .stderr_has("issued 50 device certificates (ec-p256) in `")
+        .stderr_has("; 200 more were issued by the interrupted run it finished");
+    assert_eq!(fs::read(out.join("d-001").join(PKEY)).unwrap(), key_1);
+    assert!(!out.join(".sota-stage-devices.journal").exists());
+    let csv = fs::read_to_string(out.join("devices.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 251);
+    // Run again (without --force), it is done: nothing is replaced.
+    issue(&pki, &out, &count[..4])
+        .success()
+        .stderr_has("all 250 device certificates were issued already");
+    assert_eq!(fs::read(out.join("d-001").join(PKEY)).unwrap(), key_1);
 }

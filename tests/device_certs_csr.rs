@@ -3,7 +3,9 @@
 //! a key that `openssl verify -x509_strict -purpose sslclient` accepts,
 //! whose public key is the request's byte for byte; the record says
 //! `csr`; and hostile requests refused, each naming its file, nothing
-//! written.
+//! written. Then streaming: a run of 2,000 requests (made in-process)
+//! killed and finished by the same command, and a resumed run refused
+//! with other requests or another CA key file.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -272,6 +274,11 @@ fn hostile_requests_are_refused_naming_the_file() {
         ("space", "/CN=a b", "its CN `a b` is no device id"),
         ("dotted", "/CN=.hidden", "its CN `.hidden` is no device id"),
         ("nocn", "/O=Fleet", "its subject has no commonName"),
+        (
+            "record",
+            "/CN=DEVICES.json",
+            "its CN `DEVICES.json` is the name of the record",
+        ),
     ] {
         let csr = request(d, name, "EC", "ec_paramgen_curve:P-256", subject, false);
         refused(&sign(&pki, &csr, &out, &[]), &out, needle);
@@ -354,4 +361,333 @@ fn hostile_requests_are_refused_naming_the_file() {
     // --csr with ids or a key type is a usage error.
     sign(&pki, &good, &out, &["--device-id", "x"]).code(2);
     sign(&pki, &good, &out, &["--key-type", "ec-p384"]).code(2);
+}
+
+/// DER: `tag`, its length, `content`.
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len < 0x100 {
+        out.extend([0x81, len as u8]);
+    } else {
+        out.extend([0x82, (len >> 8) as u8, len as u8]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// A PKCS#10 request (DER) for a new EC P-256 key with subject `CN=cn`,
+/// made in-process (2,000 through openssl take minutes); with the DER
+/// SubjectPublicKeyInfo.
+fn p256_request(cn: &str) -> (Vec<u8>, Vec<u8>) {
+    use p256::ecdsa::signature::Signer;
+    let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let point = key.verifying_key().to_encoded_point(false);
+    // id-ecPublicKey, prime256v1.
+    let alg = tlv(
+        0x30,
+        &[
+            &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01][..],
+            &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+        ]
+        .concat(),
+    );
+    let bits = [&[0u8][..], point.as_bytes()].concat();
+    let spki = tlv(0x30, &[alg, tlv(0x03, &bits)].concat());
+    let cn_attr = tlv(
+        0x30,
+        &[
+            &[0x06, 0x03, 0x55, 0x04, 0x03][..],
+            &tlv(0x0c, cn.as_bytes()),
+        ]
+        .concat(),
+    );
+    let name = tlv(0x30, &tlv(0x31, &cn_attr));
+    let info = tlv(
+        0x30,
+        &[&[0x02, 0x01, 0x00][..], &name, &spki, &[0xa0, 0x00]].concat(),
+    );
+    let signature: p256::ecdsa::Signature = key.sign(&info);
+    // ecdsa-with-SHA256.
+    let sig_alg = tlv(
+        0x30,
+        &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02],
+    );
+    let sig_bits = [&[0u8][..], signature.to_der().as_bytes()].concat();
+    let request = tlv(0x30, &[info, sig_alg, tlv(0x03, &sig_bits)].concat());
+    (request, spki)
+}
+
+/// `id -> serial` of each device's last line in `out`'s journal, whose
+/// bundle is in place (all its files renamed into place): the bundles a
+/// re-run must keep. Every line must say `csr`.
+fn kept_by_the_journal(out: &Path, format: &str) -> std::collections::BTreeMap<String, String> {
+    let mut kept = std::collections::BTreeMap::new();
+    let Ok(text) = fs::read_to_string(out.join(".sota-stage-devices.journal")) else {
+        return kept;
+    };
+    for line in text.lines().skip(1) {
+        // A line cut by the kill is not a record.
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        assert_eq!(v["key_source"], "csr", "{line}");
+        let id = v["id"].as_str().unwrap().to_string();
+        let whole = if format == "tar" {
+            out.join(format!("{id}.tar")).is_file()
+        } else {
+            out.join(&id).join(CLIENT).is_file()
+        };
+        if whole {
+            kept.insert(id, v["serial"].as_str().unwrap().to_string());
+        } else {
+            kept.remove(&id);
+        }
+    }
+    kept
+}
+
+#[test]
+fn a_killed_csr_run_is_finished_by_the_same_command() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let n = 2000;
+    let requests = dir.mkdir("requests");
+    // id -> SHA-256 of its request's public key.
+    let mut want = std::collections::BTreeMap::new();
+    for i in 1..=n {
+        let id = format!("dev-{i:04}");
+        let (request, spki) = p256_request(&id);
+        fs::write(requests.join(format!("{id}.der")), request).unwrap();
+        want.insert(id, hex(&sha2::Sha256::digest(&spki)));
+    }
+    // Kill points from the clock, printed, so a failure can be tried
+    // again with the same ones.
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        | 1;
+    let mut next = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    for format in ["dir", "tar"] {
+        let command_into = |out: &Path| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sota-stage"));
+            cmd.arg("device-certs")
+                .arg("--fleet-ca")
+                .arg(&pki.ca().cert)
+                .arg("--fleet-ca-key")
+                .arg(&pki.ca().key)
+                .arg("--csr")
+                .arg(&requests)
+                .arg("--out")
+                .arg(out)
+                .args(["--format", format])
+                .env_remove("SOTA_STAGE_SYNC");
+            cmd
+        };
+        // Kill points spread over a whole run on this machine (reading
+        // and checking the requests first, then the batches).
+        let started = std::time::Instant::now();
+        let timed = command_into(&dir.join(format!("timed-{format}")))
+            .output()
+            .unwrap();
+        assert_eq!(timed.status.code(), Some(0), "{timed:?}");
+        let whole = started.elapsed().as_millis() as u64;
+        eprintln!("{format}: a whole run takes {whole} ms");
+        let out = dir.join(format);
+        let command = || command_into(&out);
+        let spawn = || {
+            command()
+                .arg("--quiet")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        // First a kill once the second batch is journaled (so the first
+        // is in place: 200 folder or 1,000 tar bundles), a little later.
+        let batch = if format == "tar" { 1000 } else { 200 };
+        let mut child = spawn();
+        let journal = out.join(".sota-stage-devices.journal");
+        loop {
+            let lines = fs::read_to_string(&journal).map_or(0, |t| t.lines().count());
+            if lines > batch + 1 {
+                break;
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{format}: the run ended before its second batch"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let delay = next(300);
+        eprintln!("{format}: killed {delay} ms after the second batch was journaled");
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let first = kept_by_the_journal(&out, format);
+        assert!(first.len() >= batch, "{format}: {} kept", first.len());
+        // Then kills at random points of the re-runs.
+        for round in 0..4 {
+            let delay = 20 + next(whole.max(1));
+            eprintln!("{format}: round {round}, killed after {delay} ms");
+            let mut child = spawn();
+            std::thread::sleep(std::time::Duration::from_millis(delay));
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        // What the journal and the folder hold now: kept as they are, and
+        // those of the first kill too.
+        let mut kept = kept_by_the_journal(&out, format);
+        eprintln!("{format}: {} bundles journaled and in place", kept.len());
+        for (id, serial) in first {
+            if let Some(now) = kept.insert(id.clone(), serial.clone()) {
+                assert_eq!(now, serial, "{format}: {id} was issued again by a re-run");
+            }
+        }
+        let done = command().output().unwrap();
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert_eq!(done.status.code(), Some(0), "{format}: {stderr}");
+        assert!(
+            stderr.contains("device certificates (from certificate requests) in `")
+                || stderr.contains("were issued already"),
+            "{format}: {stderr}"
+        );
+        assert!(!out.join(".sota-stage-devices.journal").exists());
+        let csv = fs::read_to_string(out.join("devices.csv")).unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            "id,serial,sha256,not_before,not_after,key_type,path,key_source,public_key_sha256"
+        );
+        let mut ids = Vec::new();
+        for line in lines {
+            let f: Vec<&str> = line.split(',').collect();
+            ids.push(f[0].to_string());
+            assert_eq!(f[5], "ec-p256", "{line}");
+            assert_eq!(f[7], "csr", "{line}");
+            assert_eq!(Some(&f[8].to_string()), want.get(f[0]), "{format}: {line}");
+            if let Some(serial) = kept.get(f[0]) {
+                assert_eq!(serial, f[1], "{format}: {} was issued again", f[0]);
+            }
+            if format == "dir" {
+                assert!(out.join(f[0]).join(CLIENT).is_file(), "{line}");
+                assert!(!out.join(f[0]).join(PKEY).exists(), "{line}");
+            } else {
+                assert!(out.join(format!("{}.tar", f[0])).is_file(), "{line}");
+            }
+        }
+        assert_eq!(ids, want.keys().cloned().collect::<Vec<_>>(), "{format}");
+        let json: serde_json::Value =
+            serde_json::from_slice(&fs::read(out.join("devices.json")).unwrap()).unwrap();
+        let devices = json["devices"].as_array().unwrap();
+        assert_eq!(devices.len(), n);
+        for d in devices {
+            assert_eq!(d["key_source"], "csr", "{d}");
+            assert_eq!(
+                d["public_key_sha256"].as_str(),
+                want.get(d["id"].as_str().unwrap()).map(String::as_str),
+                "{d}"
+            );
+        }
+        // Nothing of the tool's own temporaries is left.
+        let mut stack = vec![out.clone()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                assert!(!name.contains("sota-stage"), "{format}: {:?}", e.path());
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_resumed_csr_run_is_refused_with_other_requests_or_another_ca_key_file() {
+    let dir = TestDir::new();
+    let pki = Pki::new(&dir);
+    let requests = dir.mkdir("requests");
+    for i in 1..=250 {
+        let id = format!("d-{i:03}");
+        fs::write(requests.join(format!("{id}.der")), p256_request(&id).0).unwrap();
+    }
+    let out = dir.join("out");
+    // Folder bundles go 200 to a batch: the 250th cannot be written, so
+    // the first batch stays, journaled (--force: the folder exists).
+    fs::create_dir_all(out.join("d-250")).unwrap();
+    fs::write(out.join("d-250").join("var"), "in the way").unwrap();
+    sign(&pki, &requests, &out, &["--force"])
+        .code(1)
+        .stderr_has("note: 200 of 250 bundles are written and recorded in `");
+    let journal = fs::read_to_string(out.join(".sota-stage-devices.journal")).unwrap();
+    assert!(journal
+        .lines()
+        .next()
+        .unwrap()
+        .contains("\"key_type\":\"csr\""));
+    // Another request for one device: refused, naming what differs.
+    let first = requests.join("d-001.der");
+    let kept = fs::read(&first).unwrap();
+    fs::write(&first, p256_request("d-001").0).unwrap();
+    sign(&pki, &requests, &out, &[])
+        .code(1)
+        .stderr_has("(they differ in: certificate requests)");
+    fs::write(&first, kept).unwrap();
+    // The same CA key in another file (SEC1 instead of PKCS#8).
+    let key = dir.join("ca-sec1.key");
+    openssl(
+        dir.path(),
+        [
+            "ec".as_ref(),
+            "-in".as_ref(),
+            pki.ca().key.as_os_str(),
+            "-out".as_ref(),
+            key.as_os_str(),
+        ],
+    );
+    let run = sota(["device-certs", "--fleet-ca"])
+        .arg(&pki.ca().cert)
+        .arg("--fleet-ca-key")
+        .arg(&key)
+        .arg("--csr")
+        .arg(&requests)
+        .arg("--out")
+        .arg(&out)
+        .run();
+    run.code(1).stderr_has("(they differ in: fleet CA key)");
+    // Minted keys for the same ids: another key type.
+    sota(["device-certs", "--fleet-ca"])
+        .arg(&pki.ca().cert)
+        .arg("--fleet-ca-key")
+        .arg(&pki.ca().key)
+        .args(["--count", "250", "--id-prefix", "d-", "--out"])
+        .arg(&out)
+        .run()
+        .code(1)
+        .stderr_has("(they differ in: key type, certificate requests)");
+    // The same command finishes, keeping the first batch.
+    let client_1 = fs::read(out.join("d-001").join(CLIENT)).unwrap();
+    fs::remove_dir_all(out.join("d-250")).unwrap();
+    sign(&pki, &requests, &out, &[])
+        .success()
+        .stderr_has("issued 50 device certificates (from certificate requests) in `")
+        .stderr_has("; 200 more were issued by the interrupted run it finished");
+    assert_eq!(fs::read(out.join("d-001").join(CLIENT)).unwrap(), client_1);
+    assert!(!out.join("d-001").join(PKEY).exists());
+    let csv = fs::read_to_string(out.join("devices.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 251);
+    assert!(csv.lines().skip(1).all(|l| l.contains(",csr,")), "{csv}");
+    sign(&pki, &requests, &out, &[])
+        .success()
+        .stderr_has("all 250 device certificates were issued already");
 }

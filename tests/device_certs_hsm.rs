@@ -372,3 +372,64 @@ fn refusals_name_the_uri_and_never_the_pin() {
     issue_with(&token, &ca, "pkcs11:token=fleet;object=ca", PIN, MODULE).success();
     token.verify(&ca, "out", "dev-1");
 }
+
+#[test]
+fn a_token_key_signs_batch_after_batch_and_the_journal_names_its_uri_not_its_pin() {
+    let token = Token::new();
+    token.keypair("EC:prime256v1", "01", "ec256");
+    let ca = token.ca_cert("ec256", "ca.pem");
+    let out = token.dir.join("out");
+    // Folder bundles go 200 to a batch: the 250th cannot be written, so
+    // the first batch stays, journaled (--force: the folder exists).
+    std::fs::create_dir_all(out.join("dev-250")).unwrap();
+    std::fs::write(out.join("dev-250").join("var"), "in the way").unwrap();
+    let run = |uri: &str, extra: &[&str]| {
+        token.issue(
+            &ca,
+            uri,
+            "out",
+            &[&["--count", "250", "--id-prefix", "dev-"], extra].concat(),
+        )
+    };
+    let uri = "pkcs11:token=fleet;object=ec256;type=private";
+    let with_pin = |uri: &str, extra: &[&str]| {
+        sota(["device-certs", "--fleet-ca"])
+            .arg(&ca)
+            .args(["--fleet-ca-key", uri, "--pkcs11-module", MODULE])
+            .args(["--count", "250", "--id-prefix", "dev-", "--out"])
+            .arg(&out)
+            .args(extra)
+            .env("SOFTHSM2_CONF", &token.conf)
+            .env("SOTA_PKCS11_PIN", PIN)
+            .run()
+    };
+    // Without the PIN: a usage error, nothing written.
+    run(uri, &[]).code(2).stderr_has("SOTA_PKCS11_PIN");
+    assert!(!out.join(".sota-stage-devices.journal").exists());
+    with_pin(uri, &["--force"])
+        .code(1)
+        .stderr_has("note: 200 of 250 bundles are written and recorded in `")
+        .output_lacks(PIN);
+    let journal = std::fs::read_to_string(out.join(".sota-stage-devices.journal")).unwrap();
+    let header = journal.lines().next().unwrap();
+    assert!(
+        header.contains(&format!("\"fleet_ca_key\":\"token:{uri}\"")),
+        "{header}"
+    );
+    assert!(!journal.contains(PIN), "{journal}");
+    // The same key by another URI: another source, refused.
+    with_pin("pkcs11:token=fleet;id=%01", &[])
+        .code(1)
+        .stderr_has("(they differ in: fleet CA key)");
+    // The same command finishes: the token signs the second batch.
+    std::fs::remove_dir_all(out.join("dev-250")).unwrap();
+    with_pin(uri, &[])
+        .success()
+        .stderr_has("issued 50 device certificates (ec-p256) in `")
+        .stderr_has("; 200 more were issued by the interrupted run it finished");
+    for id in ["dev-001", "dev-200", "dev-201", "dev-250"] {
+        assert_eq!(token.verify(&ca, "out", id), "ecdsa-with-SHA256", "{id}");
+    }
+    let csv = std::fs::read_to_string(out.join("devices.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 251);
+}
