@@ -20,7 +20,10 @@
 #       and N_BIG (default 100000) EC P-256 requests, made beforehand
 #       in-process (examples/make-csrs.rs, timed apart), signed with the
 #       fleet CA key file by `device-certs --csr DIR --format tar`: CPU time
-#       (user+sys) per device, peak memory and wall time, as in `scale`.
+#       (user+sys) per device, peak memory and wall time, as in `scale`;
+#       then each set again with its last request made unreadable, a run
+#       refused after reading and checking every other request: the
+#       up-front phase timed alone.
 #
 #   scripts/bench-device-certs.sh hsm [N_TOOL] [N_OPENSSL]
 #       the fleet CA key in a SoftHSM 2 token (EC P-256, made by the token;
@@ -221,7 +224,8 @@ timed() {
 # row_cpu_per (ms of CPU per device) and row_rate (devices a second).
 row() {
     local label=$1 n=$2 wall user sys peak cpu
-    read -r wall user sys peak < "$3"
+    # The last line: GNU time first notes a non-zero exit status.
+    read -r wall user sys peak < <(tail -1 "$3")
     cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f", u + s}')
     row_cpu_per=$(awk -v c="$cpu" -v n="$n" 'BEGIN {printf "%.4f", c * 1000 / n}')
     row_rate=$(awk -v w="$wall" -v n="$n" 'BEGIN {printf "%.1f", (w > 0) ? n / w : 0}')
@@ -259,7 +263,7 @@ if [ "$mode" = csr ]; then
         timed "make-$n" "$make_csrs" "$n" "csrs-$n"
     done
     header
-    declare -A cpu_per
+    declare -A cpu_per up_front
     for n in "$n_small" "$n_big"; do
         row "make-csrs (in-process, all cores), $n requests" "$n" "make-$n"
     done
@@ -271,10 +275,26 @@ if [ "$mode" = csr ]; then
         verify_last_tar "signed-$n" csr
         row "sota-stage device-certs --csr --format tar, $n" "$n" "time-$n"
         cpu_per[$n]=$row_cpu_per
-        rm -rf "signed-$n" "csrs-$n"
+        # The up-front reading and checking alone: the last request (by
+        # name) made unreadable, every other one is read and checked
+        # before the run is refused, writing nothing.
+        rm -rf "signed-$n"
+        echo "not a request" > "csrs-$n/$(find "csrs-$n" -maxdepth 1 -name '*.csr' -printf '%f\n' | sort | tail -1)"
+        if timed "refused-$n" "$bin" device-certs --fleet-ca ca.pem --fleet-ca-key ca.key \
+            --csr "csrs-$n" --out "signed-$n" --format tar --quiet 2>/dev/null; then
+            echo "error: a run with a damaged request was not refused" >&2
+            exit 1
+        fi
+        [ ! -e "signed-$n" ] || { echo "error: a refused run wrote signed-$n" >&2; exit 1; }
+        row "  of which reading and checking the requests (refused run)" "$n" "refused-$n"
+        up_front[$n]=$row_cpu_per
+        rm -rf "csrs-$n"
     done
     awk -v a="${cpu_per[$n_big]}" -v b="${cpu_per[$n_small]}" -v big="$n_big" -v small="$n_small" \
         'BEGIN {printf "CPU per device at %d against %d: %.2fx (goal: at most 1.3x)\n", big, small, a / b}'
+    awk -v a="${up_front[$n_big]}" -v b="${up_front[$n_small]}" -v big="$n_big" -v small="$n_small" \
+        -v all="${cpu_per[$n_big]}" \
+        'BEGIN {printf "reading and checking the requests (one thread): CPU per request at %d against %d: %.2fx; %.0f%% of the CPU time at %d\n", big, small, a / b, a * 100 / all, big}'
     exit 0
 fi
 
