@@ -15,12 +15,38 @@
 #       and the real aktualizr-cert-provider for N_CERT_PROVIDER devices
 #       (default 20), one process per device, side by side.
 #
+#   scripts/bench-device-certs.sh csr [N_SMALL] [N_BIG]
+#       certificate requests at scale, one run each: N_SMALL (default 1000)
+#       and N_BIG (default 100000) EC P-256 requests, made beforehand
+#       in-process (examples/make-csrs.rs, timed apart), signed with the
+#       fleet CA key file by `device-certs --csr DIR --format tar`: CPU time
+#       (user+sys) per device, peak memory and wall time, as in `scale`;
+#       then each set again with its last request made unreadable, a run
+#       refused after reading and checking every other request: the
+#       up-front phase timed alone.
+#
+#   scripts/bench-device-certs.sh hsm [N_TOOL] [N_OPENSSL]
+#       the fleet CA key in a SoftHSM 2 token (EC P-256, made by the token;
+#       the CA certificate signed by it through openssl's pkcs11 engine):
+#       devices per second of `device-certs --fleet-ca-key pkcs11:...`
+#       (release build with the cargo feature pkcs11) for N_TOOL devices
+#       (default 2000), minted keys and then as many requests (--csr), tar
+#       bundles; against `openssl x509 -req -CAkey pkcs11:... -CAkeyform
+#       engine -engine pkcs11`, one process per device signing a request
+#       with the same token key, for N_OPENSSL devices (default 200).
+#       Needs softhsm2-util (softhsm2), pkcs11-tool (opensc) and the
+#       OpenSSL pkcs11 engine (libengine-pkcs11-openssl).
+#
 # Environment: SOTA_STAGE (a binary instead of building
 # target/release/sota-stage), BENCH_DIR (where to write; default a fresh
 # folder under ${TMPDIR:-/tmp}), CERT_PROVIDER (the real
 # aktualizr-cert-provider; default the aktualizr kit's build,
 # /var/cache/sota-stage/aktualizr/bin/aktualizr-cert-provider, its lib/
-# beside it on LD_LIBRARY_PATH; its side is skipped, saying so, when absent).
+# beside it on LD_LIBRARY_PATH; its side is skipped, saying so, when absent),
+# MAKE_CSRS (the make-csrs example binary instead of building it),
+# SOTA_STAGE_PKCS11 (for `hsm`, a binary built with --features pkcs11
+# instead of building one; SOTA_STAGE is not used there), PKCS11_MODULE
+# (default /usr/lib/softhsm/libsofthsm2.so).
 #
 # The real aktualizr-cert-provider runs as a factory would: one process per
 # device, `--fleet-ca ca.pem --fleet-ca-key ca.key --local DIR
@@ -49,6 +75,16 @@ if [ "${1:-}" = scale ]; then
     n_small=${1:-1000}
     n_big=${2:-100000}
     n_cp=${3:-20}
+elif [ "${1:-}" = csr ]; then
+    mode=csr
+    shift
+    n_small=${1:-1000}
+    n_big=${2:-100000}
+elif [ "${1:-}" = hsm ]; then
+    mode=hsm
+    shift
+    n_tool=${1:-2000}
+    n_openssl=${2:-200}
 else
     n_tool=${1:-1000}
     n_proc=${2:-50}
@@ -59,7 +95,24 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cert_provider=${CERT_PROVIDER:-/var/cache/sota-stage/aktualizr/bin/aktualizr-cert-provider}
 command -v openssl >/dev/null || { echo "error: \`openssl\` is needed" >&2; exit 2; }
 
-if [ -n "${SOTA_STAGE:-}" ]; then
+if [ "$mode" = csr ] || [ "$mode" = hsm ]; then
+    if [ -n "${MAKE_CSRS:-}" ]; then
+        make_csrs=$MAKE_CSRS
+    else
+        (cd "$here" && cargo build --release --quiet --example make-csrs)
+        make_csrs=$here/target/release/examples/make-csrs
+    fi
+fi
+# The tool built last: the build with the feature pkcs11 replaces
+# target/release/sota-stage.
+if [ "$mode" = hsm ]; then
+    if [ -n "${SOTA_STAGE_PKCS11:-}" ]; then
+        bin=$SOTA_STAGE_PKCS11
+    else
+        (cd "$here" && cargo build --release --quiet --features pkcs11)
+        bin=$here/target/release/sota-stage
+    fi
+elif [ -n "${SOTA_STAGE:-}" ]; then
     bin=$SOTA_STAGE
 else
     (cd "$here" && cargo build --release --quiet)
@@ -158,6 +211,159 @@ if [ "$mode" = scale ]; then
         awk -v a="$cp_per" -v b="${cpu_per[$n_big]}" -v w="$cp_wall_per" -v t="${cpu_per[$n_small]}" \
             'BEGIN {printf "aktualizr-cert-provider per device: %.0fx the CPU time of sota-stage at scale, %.0fx at the small run (goal: at least 20x); its wall time per device %.1f ms\n", a / b, a / t, w}'
     fi
+    exit 0
+fi
+
+# GNU time's "wall user sys peak(KiB)" of a command into the file $1.
+timed() {
+    local into=$1
+    shift
+    /usr/bin/time -f '%e %U %S %M' -o "$into" "$@"
+}
+# The row of a timed run: $1 label, $2 devices, $3 time file. Sets
+# row_cpu_per (ms of CPU per device) and row_rate (devices a second).
+row() {
+    local label=$1 n=$2 wall user sys peak cpu
+    # The last line: GNU time first notes a non-zero exit status.
+    read -r wall user sys peak < <(tail -1 "$3")
+    cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f", u + s}')
+    row_cpu_per=$(awk -v c="$cpu" -v n="$n" 'BEGIN {printf "%.4f", c * 1000 / n}')
+    row_rate=$(awk -v w="$wall" -v n="$n" 'BEGIN {printf "%.1f", (w > 0) ? n / w : 0}')
+    printf '%-60s %9s %9s %16s %10s %10s\n' "$label" "$wall" "$cpu" "$row_cpu_per" \
+        "$((peak / 1024))" "$row_rate"
+}
+header() {
+    echo "machine: $cores cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(openssl version | cut -d' ' -f1-2)"
+    printf '%-60s %9s %9s %16s %10s %10s\n' side "wall (s)" "CPU (s)" "CPU/device (ms)" \
+        "peak (MiB)" "devices/s"
+}
+# $1 folder of a tar run, $2 devices: that many tars, all recorded.
+check_tars() {
+    [ "$(find "$1" -maxdepth 1 -name '*.tar' | wc -l)" = "$2" ] || { echo "error: $1 does not hold $2 tars" >&2; exit 1; }
+    [ "$(($(wc -l < "$1/devices.csv") - 1))" = "$2" ] || { echo "error: $1/devices.csv does not list $2 devices" >&2; exit 1; }
+}
+# The last tar bundle of folder $1 unpacked, its certificate verified
+# against ca.pem; with $2 = csr, it must hold no key.
+verify_last_tar() {
+    local dir tar
+    tar=$(find "$1" -maxdepth 1 -name '*.tar' | sort | tail -1)
+    dir=$(mktemp -d verify.XXXXXX)
+    tar -xf "$tar" -C "$dir"
+    if [ "${2:-}" = csr ] && [ -e "$dir/var/sota/import/pkey.pem" ]; then
+        echo "error: $tar holds a key" >&2
+        exit 1
+    fi
+    openssl verify -x509_strict -purpose sslclient -CAfile ca.pem "$dir/var/sota/import/client.pem" >/dev/null
+    rm -rf "$dir"
+}
+
+if [ "$mode" = csr ]; then
+    command -v /usr/bin/time >/dev/null || { echo "error: GNU time (/usr/bin/time) is needed" >&2; exit 2; }
+    for n in "$n_small" "$n_big"; do
+        timed "make-$n" "$make_csrs" "$n" "csrs-$n"
+    done
+    header
+    declare -A cpu_per up_front
+    for n in "$n_small" "$n_big"; do
+        row "make-csrs (in-process, all cores), $n requests" "$n" "make-$n"
+    done
+    for n in "$n_small" "$n_big"; do
+        rm -rf "signed-$n"
+        timed "time-$n" "$bin" device-certs --fleet-ca ca.pem --fleet-ca-key ca.key \
+            --csr "csrs-$n" --out "signed-$n" --format tar --quiet
+        check_tars "signed-$n" "$n"
+        verify_last_tar "signed-$n" csr
+        row "sota-stage device-certs --csr --format tar, $n" "$n" "time-$n"
+        cpu_per[$n]=$row_cpu_per
+        # The up-front reading and checking alone: the last request (by
+        # name) made unreadable, every other one is read and checked
+        # before the run is refused, writing nothing.
+        rm -rf "signed-$n"
+        echo "not a request" > "csrs-$n/$(find "csrs-$n" -maxdepth 1 -name '*.csr' -printf '%f\n' | sort | tail -1)"
+        if timed "refused-$n" "$bin" device-certs --fleet-ca ca.pem --fleet-ca-key ca.key \
+            --csr "csrs-$n" --out "signed-$n" --format tar --quiet 2>/dev/null; then
+            echo "error: a run with a damaged request was not refused" >&2
+            exit 1
+        fi
+        [ ! -e "signed-$n" ] || { echo "error: a refused run wrote signed-$n" >&2; exit 1; }
+        row "  of which reading and checking the requests (refused run)" "$n" "refused-$n"
+        up_front[$n]=$row_cpu_per
+        rm -rf "csrs-$n"
+    done
+    awk -v a="${cpu_per[$n_big]}" -v b="${cpu_per[$n_small]}" -v big="$n_big" -v small="$n_small" \
+        'BEGIN {printf "CPU per device at %d against %d: %.2fx (goal: at most 1.3x)\n", big, small, a / b}'
+    awk -v a="${up_front[$n_big]}" -v b="${up_front[$n_small]}" -v big="$n_big" -v small="$n_small" \
+        -v all="${cpu_per[$n_big]}" \
+        'BEGIN {printf "reading and checking the requests (one thread): CPU per request at %d against %d: %.2fx; %.0f%% of the CPU time at %d\n", big, small, a / b, a * 100 / all, big}'
+    exit 0
+fi
+
+if [ "$mode" = hsm ]; then
+    command -v /usr/bin/time >/dev/null || { echo "error: GNU time (/usr/bin/time) is needed" >&2; exit 2; }
+    for tool in softhsm2-util pkcs11-tool; do
+        command -v "$tool" >/dev/null || { echo "error: \`$tool\` is needed (Debian softhsm2, opensc)" >&2; exit 2; }
+    done
+    module=${PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+    [ -f "$module" ] || { echo "error: no PKCS#11 module at $module (Debian softhsm2, or set PKCS11_MODULE)" >&2; exit 2; }
+    # A token of the run's own with a throwaway PIN, never printed.
+    pin=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+    mkdir tokens
+    printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+        "$work/tokens" > softhsm2.conf
+    export SOFTHSM2_CONF=$work/softhsm2.conf
+    # openssl's engine pointed at the module itself, not at p11-kit's proxy.
+    printf '%s\n' "openssl_conf = init" "[init]" "engines = engines" "[engines]" \
+        "pkcs11 = pkcs11" "[pkcs11]" "engine_id = pkcs11" "MODULE_PATH = $module" "init = 0" \
+        "[req]" "distinguished_name = dn" "[dn]" "[v3_ca]" \
+        "basicConstraints = critical,CA:TRUE" "keyUsage = critical,keyCertSign,cRLSign" \
+        "subjectKeyIdentifier = hash" > openssl-pkcs11.cnf
+    # The extensions device-certs gives a device certificate, for openssl.
+    printf '%s\n' "basicConstraints = critical, CA:FALSE" \
+        "keyUsage = critical, digitalSignature" "extendedKeyUsage = clientAuth" \
+        "subjectKeyIdentifier = hash" "authorityKeyIdentifier = keyid" > device.ext
+    softhsm2-util --init-token --free --label fleet --pin "$pin" --so-pin "$pin$pin" >/dev/null
+    pkcs11-tool --module "$module" --token-label fleet --login --pin "$pin" \
+        --keypairgen --key-type EC:prime256v1 --id 01 --label fleetca >/dev/null 2>&1
+    uri="pkcs11:token=fleet;object=fleetca;type=private"
+    (umask 077 && printf '%s\n' "$pin" > pin)
+    OPENSSL_CONF=$work/openssl-pkcs11.cnf openssl req -new -x509 -engine pkcs11 -keyform engine \
+        -key "$uri?pin-value=$pin" -subj "/CN=Bench Fleet CA (token)" -days 3650 \
+        -extensions v3_ca -out ca.pem 2>/dev/null
+    timed make-tool "$make_csrs" "$n_tool" csrs-tool
+    "$make_csrs" "$n_openssl" csrs-openssl
+    header
+    row "make-csrs (in-process, all cores), $n_tool requests" "$n_tool" make-tool
+    timed time-minted "$bin" device-certs --fleet-ca ca.pem --fleet-ca-key "$uri" \
+        --pkcs11-module "$module" --pkcs11-pin-file pin --out minted --format tar --quiet \
+        --count "$n_tool" --id-prefix dev-
+    check_tars minted "$n_tool"
+    verify_last_tar minted
+    row "sota-stage device-certs, token CA key, $n_tool minted keys" "$n_tool" time-minted
+    rate_minted=$row_rate
+    timed time-csr "$bin" device-certs --fleet-ca ca.pem --fleet-ca-key "$uri" \
+        --pkcs11-module "$module" --pkcs11-pin-file pin --out signed --format tar --quiet \
+        --csr csrs-tool
+    check_tars signed "$n_tool"
+    verify_last_tar signed csr
+    row "sota-stage device-certs --csr, token CA key, $n_tool requests" "$n_tool" time-csr
+    rate_csr=$row_rate
+    # openssl, one process per device, signing with the same token key
+    # through the engine; the PIN reaches it in the URI, in its environment.
+    mkdir openssl-certs
+    timed time-openssl env OPENSSL_CONF="$work/openssl-pkcs11.cnf" BENCH_URI="$uri?pin-value=$pin" \
+        bash -c '
+        for csr in csrs-openssl/*.csr; do
+            id=$(basename "$csr" .csr)
+            openssl x509 -req -in "$csr" -CA ca.pem -CAkey "$BENCH_URI" -CAkeyform engine \
+                -engine pkcs11 -CAcreateserial -days 365 -sha256 -extfile device.ext \
+                -out "openssl-certs/$id.pem" 2>/dev/null || exit 1
+        done'
+    [ "$(find openssl-certs -name '*.pem' | wc -l)" = "$n_openssl" ] || { echo "error: openssl did not sign $n_openssl requests" >&2; exit 1; }
+    openssl verify -x509_strict -purpose sslclient -CAfile ca.pem \
+        "$(find openssl-certs -name '*.pem' | sort | tail -1)" >/dev/null
+    row "openssl x509 -req -engine pkcs11, one process each, $n_openssl" "$n_openssl" time-openssl
+    awk -v a="$rate_minted" -v c="$rate_csr" -v o="$row_rate" \
+        'BEGIN {printf "devices per second with the token key: sota-stage %.0fx (minted keys), %.0fx (requests) those of openssl x509 -req, one process per device\n", a / o, c / o}'
     exit 0
 fi
 
