@@ -1,6 +1,6 @@
 //! Makes N PKCS#10 certificate signing requests in-process, as devices
 //! would hand them to a factory station, for `device-certs --csr DIR`'s
-//! benchmark (scripts/bench-device-certs.sh csr, docs/benchmark.md):
+//! benchmark (scripts/bench/bench-device-certs.sh csr, docs/benchmark.md):
 //!
 //! ```text
 //! cargo run --release --example make-csrs -- N DIR [--key-type ec-p256|ec-p384] [--id-prefix dev-]

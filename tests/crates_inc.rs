@@ -1,7 +1,7 @@
 //! The bitbake recipe builds with `--frozen` from the crates listed in
 //! `meta-layer-snippets/recipes-sota/sota-stage/sota-stage-crates.inc`: the
 //! list must be exactly Cargo.lock's, and the recipe's version Cargo.toml's.
-//! `scripts/gen-crates-inc.py --check` decides; this test runs it.
+//! `scripts/crates/gen-crates-inc.py --check` decides; this test runs it.
 //!
 //! OE-core's `bitbake -c update_crates` reads every Cargo.lock under the
 //! source tree: the fuzz workspace's `fuzz/Cargo.lock` (libFuzzer's crates)
@@ -18,13 +18,13 @@ use std::path::Path;
 use common::TestDir;
 use std::process::Command;
 
-const REGENERATE: &str = "python3 scripts/gen-crates-inc.py";
+const REGENERATE: &str = "python3 scripts/crates/gen-crates-inc.py";
 
 #[test]
 fn the_recipe_lists_exactly_the_crates_of_cargo_lock() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("python3")
-        .arg(root.join("scripts/gen-crates-inc.py"))
+        .arg(root.join("scripts/crates/gen-crates-inc.py"))
         .arg("--check")
         .current_dir(root)
         .output()
@@ -62,7 +62,7 @@ fn copy_of_the_tree(copy: &Path) {
 fn check(copy: &Path) -> (Option<i32>, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("python3")
-        .arg(root.join("scripts/gen-crates-inc.py"))
+        .arg(root.join("scripts/crates/gen-crates-inc.py"))
         .args(["--check", "--root"])
         .arg(copy)
         .output()
@@ -211,7 +211,7 @@ fn the_check_catches_a_stale_list() {
     std::fs::write(copy.join("Cargo.lock"), lock).unwrap();
 
     let out = Command::new("python3")
-        .arg(root.join("scripts/gen-crates-inc.py"))
+        .arg(root.join("scripts/crates/gen-crates-inc.py"))
         .args(["--check", "--root"])
         .arg(copy)
         .output()

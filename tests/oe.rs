@@ -3,18 +3,18 @@
 //! (`../shared/tools/oe`), without building anything: `bitbake -p`, `-e`,
 //! `-g` and `-S none` (signatures of every task, no task run).
 //!
-//! Build folders come from `scripts/oe-build-dir.sh`, one per release and
+//! Build folders come from `scripts/oe/oe-build-dir.sh`, one per release and
 //! kind, under `target/oe/<release>/<kind>`, kept between runs. Each masks
 //! every recipe of OE-core, meta-openembedded and meta-updater outside the
 //! task graphs checked here (`tests/oe/keep-recipes`, written by
-//! `scripts/oe-keep-recipes.sh`): a cold parse of about 130 recipes takes
+//! `scripts/oe/oe-keep-recipes.sh`): a cold parse of about 130 recipes takes
 //! 20 s here instead of 4 minutes for all 2771, a warm one 3 s.
 //! - `plain`: OE-core and meta-updater with the layers it needs, no
 //!   meta-layer-snippets: what a meta-updater build is before the layer;
 //! - `layer`: plus meta-layer-snippets and a test layer of bbappends
 //!   (`meta-sota-stage-test`) the tests fill in for single recipes;
 //! - `opt-in`: plus `DISTRO_FEATURES:append = " sota-stage"` and
-//!   `SOTA_STAGE_TOOL = "host"` (`scripts/oe-build-check.sh` builds there).
+//!   `SOTA_STAGE_TOOL = "host"` (`scripts/oe/oe-build-check.sh` builds there).
 //!
 //! OE-core refuses to run as root: bitbake runs as `OE_TEST_USER` (`.ci/run`
 //! makes the user `oe` and installs the Debian packages OE-core's sanity
@@ -145,7 +145,7 @@ impl Oe {
             kind.into(),
             repo().join("examples/credentials.zip").into_os_string(),
         ];
-        Cmd::new(repo().join("scripts/oe-build-dir.sh"))
+        Cmd::new(repo().join("scripts/oe/oe-build-dir.sh"))
             .args(args)
             .env("OE_TEST_USER", &user)
             .timeout(RUN_TIMEOUT)
@@ -190,7 +190,7 @@ impl Oe {
 
     fn run_once(&self, args: &[&str]) -> Run {
         let started = Instant::now();
-        let run = Cmd::new(repo().join("scripts/oe-bitbake.sh"))
+        let run = Cmd::new(repo().join("scripts/oe/oe-bitbake.sh"))
             .arg(self.release)
             .arg(&self.dir)
             .args(args)

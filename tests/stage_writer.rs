@@ -850,7 +850,7 @@ fn sota_stage_sync_takes_the_usual_switch_values() {
 /// pseudo's database lost track of the files the writer made through
 /// directory handles, and the next path operation on one (a second run
 /// with `--force`, a `chmod` by the recipe) made pseudo abort the build
-/// ("path mismatch", exit 134): found by scripts/oe-build-check.sh in CI.
+/// ("path mismatch", exit 134): found by scripts/oe/oe-build-check.sh in CI.
 /// Needs Debian's `pseudo` (`.ci/run` installs it).
 #[test]
 fn the_writer_works_under_pseudo_as_bitbake_runs_it() {

@@ -543,14 +543,14 @@ fn partial_commits_are_listed() {
     );
 }
 
-/// The benchmark's baseline (scripts/bench-audit-repos.sh): every `.filez`
+/// The benchmark's baseline (scripts/bench/bench-audit-repos.sh): every `.filez`
 /// under `BENCH_FILEZ_DIR` inflated with the audit's own inflater, nothing
 /// searched, and the time it took printed. Release build: `cargo test
 /// --release --lib bench_inflate_filez -- --ignored --nocapture`. Without
 /// `BENCH_FILEZ_DIR` (as CI runs every ignored test), on a repository
 /// made here: every object must inflate to its header's size.
 #[test]
-#[ignore = "a benchmark (scripts/bench-audit-repos.sh); CI runs it on a small repository"]
+#[ignore = "a benchmark (scripts/bench/bench-audit-repos.sh); CI runs it on a small repository"]
 fn bench_inflate_filez() {
     let (_scratch, dir) = match std::env::var_os("BENCH_FILEZ_DIR") {
         Some(dir) => (None, PathBuf::from(dir)),

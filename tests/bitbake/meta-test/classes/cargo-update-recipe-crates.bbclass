@@ -1,2 +1,2 @@
 # Stub of OE-core's cargo-update-recipe-crates.bbclass (do_update_crates);
-# scripts/gen-crates-inc.py writes the same .inc.
+# scripts/crates/gen-crates-inc.py writes the same .inc.

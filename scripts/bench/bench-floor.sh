@@ -4,13 +4,13 @@
 # next to /bin/true, `sota-stage --version` and `sota-stage stage` itself,
 # interleaved. See docs/benchmark.md.
 #
-#   scripts/bench-floor.sh [N]      # N rounds (default 100)
+#   scripts/bench/bench-floor.sh [N]      # N rounds (default 100)
 #
 # Environment: SOTA_STAGE (the binary; default target/release/sota-stage,
 # built), BENCH_DIR (where to write; default ${TMPDIR:-/tmp}).
 set -euo pipefail
 rounds=${1:-100}
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 creds=$here/examples/credentials.zip
 if [ -n "${SOTA_STAGE:-}" ]; then
     bin=$SOTA_STAGE

@@ -3,7 +3,7 @@
 # job done the meta-updater way, on examples/credentials.zip, interleaved in
 # one run. See docs/benchmark.md.
 #
-#   scripts/bench-stage.sh [N]        # N rounds (default 100)
+#   scripts/bench/bench-stage.sh [N]        # N rounds (default 100)
 #
 # Environment: BENCH_DIR (where the trees are written; default a fresh
 # folder under ${TMPDIR:-/tmp}), SOTA_STAGE (a binary to use instead of
@@ -30,7 +30,7 @@
 set -euo pipefail
 
 rounds=${1:-100}
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 creds=${CREDENTIALS:-$here/examples/credentials.zip}
 creds=$(cd "$(dirname "$creds")" && pwd)/$(basename "$creds")
 

@@ -2,7 +2,7 @@
 # Builds the layer's recipes for real with OpenEmbedded-Core, offline, and
 # checks what they install and package against the contract (docs: the
 # layer's README, "What goes where").
-#   scripts/oe-build-check.sh RELEASE [BUILDDIR]      RELEASE: scarthgap | wrynose
+#   scripts/oe/oe-build-check.sh RELEASE [BUILDDIR]      RELEASE: scarthgap | wrynose
 #
 # Nothing can be compiled offline (every -native download fails), so the
 # build takes what it would build from the build host: the packaging tools
@@ -22,7 +22,7 @@
 # and folder modes; the rpm holds the same files with the same modes, owned
 # by root:root; no warning (QA or other) names one of these recipes.
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 release=${1:?usage: oe-build-check.sh RELEASE [BUILDDIR]}
 build=${2:-$repo/target/oe/$release/opt-in}
 started=$(date +%s)
@@ -34,7 +34,7 @@ fi
 export OE_TEST_HOST_BIN
 "$OE_TEST_HOST_BIN/sota-stage" --version >/dev/null
 
-"$repo/scripts/oe-build-dir.sh" "$release" "$build" opt-in "$repo/examples/credentials.zip" >/dev/null
+"$repo/scripts/oe/oe-build-dir.sh" "$release" "$build" opt-in "$repo/examples/credentials.zip" >/dev/null
 user=${OE_TEST_USER:-oe}
 # A PIN file for the HSM recipe (no example-PIN warning), and no
 # test settings left by tests/oe.rs.
@@ -51,7 +51,7 @@ fi
 chown -R "$user" "$tests"
 
 recipes=(sota-credentials aktualizr-shared-prov-creds aktualizr-shared-prov aktualizr-device-prov aktualizr-device-prov-hsm aktualizr-hwid)
-bb() { "$repo/scripts/oe-bitbake.sh" "$release" "$build" "$@"; }
+bb() { "$repo/scripts/oe/oe-bitbake.sh" "$release" "$build" "$@"; }
 log=$build/oe-build-check.log
 bb bitbake -c cleansstate "${recipes[@]}" > "$log" 2>&1 || { tail -n 40 "$log"; echo "oe-build-check: cleansstate failed" >&2; exit 1; }
 if ! bb bitbake "${recipes[@]}" > "$log" 2>&1; then

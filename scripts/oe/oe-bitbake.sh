@@ -4,7 +4,7 @@
 # OE_TEST_HOST_BIN (if set) first on PATH for HOSTTOOLS.
 #   oe-bitbake.sh RELEASE BUILDDIR COMMAND [ARGS...]    e.g. bitbake -p
 set -eu
-repo=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 release=${1:?usage: oe-bitbake.sh RELEASE BUILDDIR COMMAND...}
 build=${2:?usage: oe-bitbake.sh RELEASE BUILDDIR COMMAND...}
 shift 2

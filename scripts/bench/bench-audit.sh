@@ -2,7 +2,7 @@
 # Measures `sota-stage audit` against ripgrep searching the same fixed
 # strings, side by side in one run (docs/benchmark.md, "audit"):
 #
-#   scripts/bench-audit.sh [WORKDIR] [MIB] [ROUNDS]
+#   scripts/bench/bench-audit.sh [WORKDIR] [MIB] [ROUNDS]
 #
 # Builds two trees of MIB MiB (default 500) of real files copied from
 # /usr/lib and /usr/share under WORKDIR (default /tmp/bench-audit): `tree`,
@@ -22,7 +22,7 @@
 # BASE=/path/to/an/older/sota-stage adds that binary to each round. Needs
 # ripgrep, openssl, python3, GNU time (/usr/bin/time), bc. Release build.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 work=${1:-/tmp/bench-audit}
 mib=${2:-500}
 rounds=${3:-5}

@@ -7,10 +7,10 @@
 # 1 s or a run above 256 MiB of memory fails the run; its input is kept in
 # fuzz/artifacts/<target>/ and the log in fuzz/logs/<target>.log.
 #
-#   scripts/fuzz-ci.sh                       # 20 s per target
-#   FUZZ_SECONDS=600 FUZZ_JOBS=2 scripts/fuzz-ci.sh   # longer
+#   scripts/fuzz/fuzz-ci.sh                       # 20 s per target
+#   FUZZ_SECONDS=600 FUZZ_JOBS=2 scripts/fuzz/fuzz-ci.sh   # longer
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-20}
 jobs=${FUZZ_JOBS:-2}
 # Release, no sanitizer: the crate forbids unsafe code, so what is sought

@@ -2,7 +2,7 @@
 """Times `sota-stage inspect` on hostile archives built here, and reports
 wall time and peak memory (GNU time's maximum resident set size) of each.
 
-    scripts/hostile-inspect.py [SOTA_STAGE]   # default target/release/sota-stage
+    scripts/limits/hostile-inspect.py [SOTA_STAGE]   # default target/release/sota-stage
 
 The inputs sit at the intake limits (docs/inspect.md): a 16 MiB archive of
 255 stored entries, a central directory of ~357,000 records, deflate bombs

@@ -3,19 +3,19 @@
 # per device, the design of aktualizr-cert-provider, in one run. See
 # docs/benchmark.md ("device-certs").
 #
-#   scripts/bench-device-certs.sh [N_TOOL] [N_PER_PROCESS] [ROUNDS]
+#   scripts/bench/bench-device-certs.sh [N_TOOL] [N_PER_PROCESS] [ROUNDS]
 #       N_TOOL          devices per sota-stage run (default 1000)
 #       N_PER_PROCESS   devices per one-process-per-device run (default 50)
 #       ROUNDS          rounds, each side once per round (default 3)
 #
-#   scripts/bench-device-certs.sh scale [N_SMALL] [N_BIG] [N_CERT_PROVIDER]
+#   scripts/bench/bench-device-certs.sh scale [N_SMALL] [N_BIG] [N_CERT_PROVIDER]
 #       fleet scale, one run each: sota-stage --format tar with N_SMALL
 #       (default 1000) and N_BIG (default 100000) devices: CPU time
 #       (user+sys) per device, peak memory (GNU time's %M) and wall time;
 #       and the real aktualizr-cert-provider for N_CERT_PROVIDER devices
 #       (default 20), one process per device, side by side.
 #
-#   scripts/bench-device-certs.sh csr [N_SMALL] [N_BIG]
+#   scripts/bench/bench-device-certs.sh csr [N_SMALL] [N_BIG]
 #       certificate requests at scale, one run each: N_SMALL (default 1000)
 #       and N_BIG (default 100000) EC P-256 requests, made beforehand
 #       in-process (examples/make-csrs.rs, timed apart), signed with the
@@ -25,7 +25,7 @@
 #       refused after reading and checking every other request: the
 #       up-front phase timed alone.
 #
-#   scripts/bench-device-certs.sh hsm [N_TOOL] [N_OPENSSL]
+#   scripts/bench/bench-device-certs.sh hsm [N_TOOL] [N_OPENSSL]
 #       the fleet CA key in a SoftHSM 2 token (EC P-256, made by the token;
 #       the CA certificate signed by it through openssl's pkcs11 engine):
 #       devices per second of `device-certs --fleet-ca-key pkcs11:...`
@@ -91,7 +91,7 @@ else
     rounds=${3:-3}
     n_cp=$n_proc
 fi
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 cert_provider=${CERT_PROVIDER:-/var/cache/sota-stage/aktualizr/bin/aktualizr-cert-provider}
 command -v openssl >/dev/null || { echo "error: \`openssl\` is needed" >&2; exit 2; }
 

@@ -17,7 +17,7 @@
 # name is masked (BBMASK): the folder parses about 120 recipes instead of
 # 2771, in a fraction of the time. Masking recipes outside a task graph
 # changes no signature inside it; a graph that needs a masked recipe fails
-# with "Nothing PROVIDES": regenerate the list with scripts/oe-keep-recipes.sh.
+# with "Nothing PROVIDES": regenerate the list with scripts/oe/oe-keep-recipes.sh.
 # "all" masks nothing (what oe-keep-recipes.sh parses).
 # All kinds take the packaging tools from the build host
 # (../shared/tools/oe/host-natives), so that tasks can run and the kinds'
@@ -26,7 +26,7 @@
 # unprivileged user bitbake runs as (OE-core refuses root). A folder that
 # exists is left as it is (its parse cache is what makes a second run fast).
 set -eu
-repo=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 release=${1:?usage: oe-build-dir.sh RELEASE BUILDDIR KIND ARCHIVE}
 build=${2:?usage: oe-build-dir.sh RELEASE BUILDDIR KIND ARCHIVE}
 kind=${3:?usage: oe-build-dir.sh RELEASE BUILDDIR KIND ARCHIVE}

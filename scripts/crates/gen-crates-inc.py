@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Generate (or check) the bitbake recipe's list of crates from Cargo.lock.
 
-    python3 scripts/gen-crates-inc.py            # rewrite the .inc
-    python3 scripts/gen-crates-inc.py --check    # exit 1 when it is stale
+    python3 scripts/crates/gen-crates-inc.py            # rewrite the .inc
+    python3 scripts/crates/gen-crates-inc.py --check    # exit 1 when it is stale
 
 The output is byte for byte what OE-core's cargo-update-recipe-crates class
 writes (`bitbake -c update_crates sota-stage`, scarthgap and wrynose): its
@@ -38,10 +38,10 @@ import re
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECIPE_DIR = os.path.join("meta-layer-snippets", "recipes-sota", "sota-stage")
 INC = os.path.join(RECIPE_DIR, "sota-stage-crates.inc")
-REGENERATE = "python3 scripts/gen-crates-inc.py"
+REGENERATE = "python3 scripts/crates/gen-crates-inc.py"
 
 
 def load_lock(path):

@@ -2,7 +2,7 @@
 # Issue 18's speed figures (docs/benchmark.md, "audit: images and
 # repositories"), side by side in one run:
 #
-#   scripts/bench-audit-repos.sh [WORKDIR] [MIB] [ROUNDS]
+#   scripts/bench/bench-audit-repos.sh [WORKDIR] [MIB] [ROUNDS]
 #
 # From one tree of MIB MiB (default 200) of /usr/share and /usr/lib files
 # without gzip or zip files (WORKDIR/tree, default /tmp/bench-audit-repos)
@@ -18,7 +18,7 @@
 # memory (GNU time). Needs mkfs.ext4 (e2fsprogs), ostree, git, openssl,
 # python3, GNU time, bc. Release build.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 work=${1:-/tmp/bench-audit-repos}
 mib=${2:-200}
 rounds=${3:-3}

@@ -7,7 +7,7 @@ This is what BitBake's task data resolves before it runs or signs anything
 a recipe in the graph even when no task of the provider runs), so a folder
 that masks every other recipe signs the same graph.
 
-Run by scripts/oe-keep-recipes.sh inside an unmasked build environment:
+Run by scripts/oe/oe-keep-recipes.sh inside an unmasked build environment:
     python3 oe-keep-recipes.py TARGET...
 """
 import os
