@@ -667,16 +667,10 @@ impl Run<'_> {
         if taken.is_empty() {
             return Ok(());
         }
-        let shown = taken.len().min(20);
-        let more = if taken.len() > shown {
-            format!("\n  ... and {} more", taken.len() - shown)
-        } else {
-            String::new()
-        };
         Err(Error::Invalid(format!(
-            "`{}` already holds bundles or a record of an earlier run; nothing was written (give another --out folder, or --force to replace them):\n  - {}{more}",
+            "`{}` already holds bundles or a record of an earlier run; nothing was written (give another --out folder, or --force to replace them):\n{}",
             escape(&config.out.display().to_string()),
-            taken.get(..shown).unwrap_or_default().join("\n  - ")
+            listed(&taken)
         )))
     }
 
@@ -1004,15 +998,9 @@ fn check_ids(ids: &[String]) -> Result<()> {
     if problems.is_empty() {
         return Ok(());
     }
-    let shown = problems.len().min(20);
-    let more = if problems.len() > shown {
-        format!("\n  ... and {} more", problems.len() - shown)
-    } else {
-        String::new()
-    };
     Err(Error::Invalid(format!(
-        "device ids are refused; nothing was written (ids are 1 to 64 characters of [A-Za-z0-9._-], not starting with `.`, each given once, not {DEVICES_JSON} or {DEVICES_CSV}):\n  - {}{more}",
-        problems.get(..shown).unwrap_or_default().join("\n  - ")
+        "device ids are refused; nothing was written (ids are 1 to 64 characters of [A-Za-z0-9._-], not starting with `.`, each given once, not {DEVICES_JSON} or {DEVICES_CSV}):\n{}",
+        listed(&problems)
     )))
 }
 
@@ -1208,15 +1196,9 @@ fn read_requests(path: &Path) -> Result<Requests> {
             digest: digest::hex(&digest.finalize()),
         });
     }
-    let shown = problems.len().min(20);
-    let more = if problems.len() > shown {
-        format!("\n  ... and {} more", problems.len() - shown)
-    } else {
-        String::new()
-    };
     Err(Error::Invalid(format!(
-        "certificate requests are refused; nothing was written:\n  - {}{more}",
-        problems.get(..shown).unwrap_or_default().join("\n  - ")
+        "certificate requests are refused; nothing was written:\n{}",
+        listed(&problems)
     )))
 }
 
@@ -1242,4 +1224,18 @@ fn check_subjects(ca: &FleetCa, ids: &[String], config: &Config) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// `items` as a refusal lists them: one `  - item` line each, the first
+/// 20, then how many more.
+fn listed(items: &[String]) -> String {
+    let shown = items.len().min(20);
+    let mut out = format!(
+        "  - {}",
+        items.get(..shown).unwrap_or_default().join("\n  - ")
+    );
+    if items.len() > shown {
+        out.push_str(&format!("\n  ... and {} more", items.len() - shown));
+    }
+    out
 }
