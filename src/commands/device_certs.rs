@@ -838,17 +838,19 @@ fn check_outputs(config: &Config, plan: &crate::plan::files::Plan) -> Result<()>
 fn refuse_out_in_a_bundle(out: &Path) -> Result<()> {
     // The existing part of the folder, resolved: what is not there yet
     // holds no bundle.
-    let mut at = out;
-    let base = loop {
-        match std::fs::canonicalize(at) {
-            Ok(real) => break real,
-            Err(_) => match at.parent() {
-                Some(parent) if parent.as_os_str().is_empty() => at = Path::new("."),
-                Some(parent) => at = parent,
-                None => return Ok(()),
-            },
-        }
-    };
+    // Each ancestor once (a relative path ends at `.`): a finite walk,
+    // even when the working folder itself is gone.
+    let base = out
+        .ancestors()
+        .map(|a| {
+            if a.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                a
+            }
+        })
+        .find_map(|a| std::fs::canonicalize(a).ok());
+    let Some(base) = base else { return Ok(()) };
     let refuse = |bundle: &Path, why: &str| {
         Err(Error::Usage(format!(
             "--out `{}` is inside the device bundle `{}` ({why}): the keys would land in that device's files; nothing was written: give a folder outside every bundle",
