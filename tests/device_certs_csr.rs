@@ -422,10 +422,23 @@ fn p256_request(cn: &str) -> (Vec<u8>, Vec<u8>) {
 
 /// `id -> serial` of each device's last line in `out`'s journal, whose
 /// bundle is in place (all its files renamed into place): the bundles a
-/// re-run must keep. Every line must say `csr`.
+/// re-run must keep. Every line must say `csr`. A run that finished
+/// before the kill reached it has no journal: then every device of its
+/// `devices.json` is kept (a fast machine finishes the last batch within
+/// the kill's delay).
 fn kept_by_the_journal(out: &Path, format: &str) -> std::collections::BTreeMap<String, String> {
     let mut kept = std::collections::BTreeMap::new();
     let Ok(text) = fs::read_to_string(out.join(".sota-stage-devices.journal")) else {
+        if let Ok(record) = fs::read(out.join("devices.json")) {
+            let json: serde_json::Value = serde_json::from_slice(&record).unwrap();
+            for d in json["devices"].as_array().unwrap() {
+                assert_eq!(d["key_source"], "csr", "{d}");
+                kept.insert(
+                    d["id"].as_str().unwrap().to_string(),
+                    d["serial"].as_str().unwrap().to_string(),
+                );
+            }
+        }
         return kept;
     };
     for line in text.lines().skip(1) {
