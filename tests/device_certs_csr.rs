@@ -534,10 +534,12 @@ fn a_killed_csr_run_is_finished_by_the_same_command() {
             if lines > batch + 1 {
                 break;
             }
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "{format}: the run ended before its second batch"
-            );
+            // A fast machine may finish between two looks: then the
+            // record is what the re-runs keep.
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "{format}: the run failed: {status}");
+                break;
+            }
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         let delay = next(300);
