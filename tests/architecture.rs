@@ -1,8 +1,11 @@
 //! The architecture, checked: no module imports one that imports it back
-//! (directly or around a longer circle), and clap stays in the command
-//! line. Reads `src/` as text: every `crate::a::b` and `super::a` path
-//! outside `#[cfg(test)]` modules is an edge from the file that names it to
-//! the module file it names.
+//! (directly or around a longer circle); clap and flag names stay in the
+//! command line; untrusted bytes are decoded only by the readers (the
+//! archive's intake, the crypto parsers, the audit's format readers), each
+//! bounded; and only the PKCS#11 module loads a shared library. Reads
+//! `src/` as text: every `crate::a::b` and `super::a` path outside
+//! `#[cfg(test)]` modules is an edge from the file that names it to the
+//! module file it names.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -241,4 +244,170 @@ fn the_checker_sees_a_circle() {
         references("f::g", &all["f::g"], &all),
         BTreeSet::from(["f".to_string()])
     );
+}
+
+/// Where untrusted bytes may be decoded: the archive's intake, the
+/// certificate and key parsers, and the audit's format readers (each
+/// bounded by its own limits: docs/inspect.md, docs/crypto.md,
+/// docs/audit.md). Everything else takes their typed results.
+const DECODERS: &[&str] = &[
+    "intake",
+    "crypto",
+    "audit::decode",
+    "audit::disk",
+    "audit::formats",
+    "audit::git",
+    "audit::ostree",
+    "audit::patterns",
+];
+
+/// What decoding untrusted bytes looks like in the code: binary fields
+/// read by hand, the decompressors, the zip reader, and the DER, X.509,
+/// PKCS and SEC1 parsers.
+const DECODING: &[&str] = &[
+    "from_le_bytes",
+    "from_be_bytes",
+    "flate2::",
+    "miniz_oxide::",
+    "bzip2_rs::",
+    "lz4_flex::",
+    "ruzstd::",
+    "ZipArchive",
+    "zip::read",
+    "from_der",
+    "der::Decode",
+    "Decode as _",
+    "x509_cert::",
+    "pkcs12::",
+    "pkcs8::",
+    "pkcs1::",
+    "sec1::",
+    "cms::",
+];
+
+/// Where a shared library may be loaded: the PKCS#11 module only.
+const LOADERS: &[&str] = &["crypto::pkcs11"];
+
+/// What loading a shared library looks like in the code.
+const LOADING: &[&str] = &[
+    "libloading",
+    "cryptoki::",
+    "use cryptoki",
+    "Pkcs11::new",
+    "dlopen",
+    "Library::new",
+    "#[link",
+    "extern \"C\"",
+];
+
+/// `module` is `prefix` or below it.
+fn within(module: &str, prefix: &str) -> bool {
+    module == prefix || module.starts_with(&format!("{prefix}::"))
+}
+
+/// `token` stands in `line` of a module whose text is `text`. A crate's
+/// path (`pkcs12::`) counts where a path starts (not `crate::crypto::pkcs12::`),
+/// and not in a module that imports one of our modules of that name
+/// (`use crate::crypto::pkcs12::{self, ..}` calls our reader).
+fn names(text: &str, line: &str, token: &str) -> bool {
+    if !line.contains(token) {
+        return false;
+    }
+    let Some(name) = token.strip_suffix("::") else {
+        return true;
+    };
+    if text.contains(&format!("::{name}::{{self")) || text.contains(&format!("::{name};")) {
+        return false;
+    }
+    line.match_indices(token)
+        .any(|(i, _)| !line[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':'))
+}
+
+/// `module:line: token` for each of `tokens` in a module outside `allowed`.
+fn outside(all: &BTreeMap<String, String>, allowed: &[&str], tokens: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (module, text) in all {
+        if allowed.iter().any(|a| within(module, a)) {
+            continue;
+        }
+        for (n, line) in text.lines().enumerate() {
+            for token in tokens {
+                if names(text, line, token) {
+                    found.push(format!("{module}:{}: {token}", n + 1));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn untrusted_bytes_are_decoded_only_by_the_readers() {
+    let found = outside(&modules(), DECODERS, DECODING);
+    assert!(
+        found.is_empty(),
+        "decoding outside intake/, crypto/ and the audit's format readers (move it there, bounded, and hand over the typed result): {found:#?}"
+    );
+}
+
+#[test]
+fn only_the_pkcs11_module_loads_a_shared_library() {
+    let found = outside(&modules(), LOADERS, LOADING);
+    assert!(
+        found.is_empty(),
+        "a shared library loaded outside crypto::pkcs11: {found:#?}"
+    );
+}
+
+#[test]
+fn the_checker_sees_decoding_and_loading_out_of_place() {
+    let mut all = BTreeMap::new();
+    all.insert(
+        "plan::staging".to_string(),
+        "let n = u32::from_be_bytes(b);\nlet z = zip::read::ZipArchive::new(f);\n".to_string(),
+    );
+    all.insert(
+        "checks".to_string(),
+        "use crate::crypto::pkcs12::{self, P12};\nlet p = pkcs12::open(d);\n".to_string(),
+    );
+    all.insert(
+        "audit::walk".to_string(),
+        "let c = x509_cert::Certificate::from_der(d);\n".to_string(),
+    );
+    all.insert(
+        "audit::disk::ext4".to_string(),
+        "let n = u32::from_le_bytes(b);\n".to_string(),
+    );
+    all.insert(
+        "commands::device_certs".to_string(),
+        "let p = cryptoki::context::Pkcs11::new(m);\n".to_string(),
+    );
+    all.insert(
+        "crypto::pkcs11".to_string(),
+        "use cryptoki::context::Pkcs11;\nlet p = Pkcs11::new(m);\n".to_string(),
+    );
+    assert_eq!(
+        outside(&all, DECODERS, DECODING),
+        [
+            "audit::walk:1: from_der",
+            "audit::walk:1: x509_cert::",
+            "plan::staging:1: from_be_bytes",
+            "plan::staging:2: ZipArchive",
+            "plan::staging:2: zip::read",
+        ]
+    );
+    assert_eq!(
+        outside(&all, LOADERS, LOADING),
+        [
+            "commands::device_certs:1: cryptoki::",
+            "commands::device_certs:1: Pkcs11::new",
+        ]
+    );
+    // And the real tree has each kind where it belongs: the rules are not
+    // vacuous.
+    let real = modules();
+    assert!(!outside(&real, &[], DECODING).is_empty());
+    assert!(outside(&real, &[], LOADING)
+        .iter()
+        .any(|f| f.starts_with("crypto::pkcs11:")));
 }
