@@ -1,5 +1,8 @@
 //! Content checks: every entry of an archive that passed intake, judged
 //! against the catalogue (design.md section 3). Pure: bytes in, findings out.
+//! This file judges each entry (p12, PEM, Uptane roots, garage-sign keys,
+//! certificate validity); [`url`] the URL files and values; [`treehub`]
+//! `treehub.json`.
 //!
 //! A check never puts a secret value in a message or a detail: entries are
 //! named, certificates are described by subject, algorithm and dates, keys

@@ -3,6 +3,11 @@
 //! status. Nothing here prints. Commands read their inputs (the archive
 //! through [`crate::intake`], the template folder once) and hand bytes to
 //! the pure core; [`crate::write`] writes.
+//!
+//! The commands: [`inspect`], [`stage`], [`render`], [`verify`], [`lint`],
+//! [`audit`], [`device_certs`]. `shared` reads and checks the archive and
+//! the template folder once for those that take them, and words hints and
+//! refusals with flag names (the core never names a flag).
 
 pub mod audit;
 pub mod device_certs;
