@@ -34,6 +34,7 @@ mod pki;
 mod rawzip;
 mod snapshot;
 mod sota;
+pub mod stage;
 mod tree;
 
 pub use audit::{sh, tool, Audit, Found, Setup};
