@@ -33,6 +33,7 @@ mod openssl;
 mod pki;
 mod rawzip;
 mod snapshot;
+pub mod softhsm;
 mod sota;
 pub mod stage;
 mod tree;
