@@ -19,61 +19,110 @@ use std::process::Command;
 
 use aktualizr::{
     device_cert, hardware_id_mismatch, run_device, ChainedFleetCa, DeviceEnv, Expect, Fleet,
-    Request, HARDWARE_ID, SOFTHSM_MODULE,
+    Outcome, Request, HARDWARE_ID, SOFTHSM_MODULE,
 };
-use common::{openssl, sota, Cmd, TestDir};
+use common::softhsm::softhsm2_conf;
+use common::{ec_p256_key, openssl, sota, Cmd, Creds, TestDir};
 
-/// `stage --method METHOD` of `zip` with the tests' hardware id and
-/// `extra` options, into `dir/device`; returns the device root.
-#[track_caller]
-fn stage(dir: &TestDir, zip: &Path, method: &str, extra: &[&str]) -> PathBuf {
-    let root = dir.join("device");
-    sota(["stage", "--method", method, "--credentials"])
-        .arg(zip)
-        .arg("--device-root")
-        .arg(&root)
-        .args(["--hardware-id", HARDWARE_ID])
-        .args(extra)
-        .run()
-        .success();
-    root
+/// One test's folder, its fleet and the fleet's archive
+/// (`credentials.zip`), and what the tests do with them.
+struct Case {
+    dir: TestDir,
+    fleet: Fleet,
+    zip: PathBuf,
 }
 
-/// `device-certs --format tar --credentials zip` for `id`, unpacked over
-/// `root` as a factory would (`tar -xpf ID.tar -C ROOT`), without the
-/// files named in `leave_out`.
-#[track_caller]
-fn unpack_bundle(
-    dir: &TestDir,
-    fleet: &Fleet,
-    zip: &Path,
-    id: &str,
-    root: &Path,
-    leave_out: &[&str],
-) {
-    let ca = fleet.pki.ca();
-    let out = tar_bundles(dir, &ca.cert, &ca.key, zip, &["--device-id", id]);
-    unpack(&out.join(format!("{id}.tar")), root, leave_out);
-}
+impl Case {
+    /// [`Fleet::new`] and its archive, [`Fleet::creds`].
+    #[track_caller]
+    fn new() -> Case {
+        Case::with(Fleet::new, Fleet::creds)
+    }
 
-/// `device-certs --format tar --credentials zip` with the fleet CA `ca`
-/// and its key, for the devices `devices` (`--device-id ID`, `--csr
-/// FILE`), into `dir/bundles`, which it returns.
-#[track_caller]
-fn tar_bundles(dir: &TestDir, ca: &Path, key: &Path, zip: &Path, devices: &[&str]) -> PathBuf {
-    let out = dir.join("bundles");
-    sota(["device-certs", "--fleet-ca"])
-        .arg(ca)
-        .arg("--fleet-ca-key")
-        .arg(key)
-        .args(devices)
-        .args(["--format", "tar", "--out"])
-        .arg(&out)
-        .arg("--credentials")
-        .arg(zip)
-        .run()
-        .success();
-    out
+    /// The fleet `fleet` makes, and the archive `creds` gives for it.
+    #[track_caller]
+    fn with(fleet: fn(&TestDir) -> Fleet, creds: fn(&Fleet) -> Creds<'_>) -> Case {
+        let dir = TestDir::new();
+        let fleet = fleet(&dir);
+        let zip = creds(&fleet).write_to(&dir, "credentials.zip");
+        Case { dir, fleet, zip }
+    }
+
+    /// [`Case::new`] with a [`ChainedFleetCa`] whose root is the only CA
+    /// the server trusts for client certificates.
+    #[track_caller]
+    fn chained() -> (Case, ChainedFleetCa) {
+        let case = Case::new();
+        let chain = ChainedFleetCa::new(&case.dir);
+        let fleet = case.fleet.trusting_clients_of(&chain.root);
+        (Case { fleet, ..case }, chain)
+    }
+
+    /// `stage --method METHOD` of the archive with the tests' hardware id
+    /// and `extra` options, into `dir/device`; returns the device root.
+    #[track_caller]
+    fn stage(&self, method: &str, extra: &[&str]) -> PathBuf {
+        self.stage_as(method, HARDWARE_ID, extra)
+    }
+
+    /// [`Case::stage`] with the hardware id `hardware_id`.
+    #[track_caller]
+    fn stage_as(&self, method: &str, hardware_id: &str, extra: &[&str]) -> PathBuf {
+        let root = self.dir.join("device");
+        sota(["stage", "--method", method, "--credentials"])
+            .arg(&self.zip)
+            .arg("--device-root")
+            .arg(&root)
+            .args(["--hardware-id", hardware_id])
+            .args(extra)
+            .run()
+            .success();
+        root
+    }
+
+    /// `stage --method device-cred` with the device certificate `cert`
+    /// and its key `key` files.
+    #[track_caller]
+    fn stage_device_cert(&self, cert: &Path, key: &Path) -> PathBuf {
+        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        self.stage("device-cred", &["--device-cert", cert, "--device-key", key])
+    }
+
+    /// [`run_device`] on the staged `root`.
+    #[track_caller]
+    fn run(&self, root: &Path, env: &DeviceEnv) -> Outcome {
+        run_device(&self.dir, &self.fleet, root, env)
+    }
+
+    /// `device-certs --format tar --credentials zip` for `id`, unpacked
+    /// over `root` as a factory would (`tar -xpf ID.tar -C ROOT`), without
+    /// the files named in `leave_out`.
+    #[track_caller]
+    fn unpack_bundle(&self, id: &str, root: &Path, leave_out: &[&str]) {
+        let ca = self.fleet.pki.ca();
+        let out = self.tar_bundles(&ca.cert, &ca.key, &["--device-id", id]);
+        unpack(&out.join(format!("{id}.tar")), root, leave_out);
+    }
+
+    /// `device-certs --format tar --credentials zip` with the fleet CA
+    /// `ca` and its key, for the devices `devices` (`--device-id ID`,
+    /// `--csr FILE`), into `dir/bundles`, which it returns.
+    #[track_caller]
+    fn tar_bundles(&self, ca: &Path, key: &Path, devices: &[&str]) -> PathBuf {
+        let out = self.dir.join("bundles");
+        sota(["device-certs", "--fleet-ca"])
+            .arg(ca)
+            .arg("--fleet-ca-key")
+            .arg(key)
+            .args(devices)
+            .args(["--format", "tar", "--out"])
+            .arg(&out)
+            .arg("--credentials")
+            .arg(&self.zip)
+            .run()
+            .success();
+        out
+    }
 }
 
 /// `tar` unpacked over `root` (`tar -xpf TAR -C ROOT`), without the files
@@ -121,16 +170,10 @@ fn assert_client_pem_carries(root: &Path, issuing: &Path) -> String {
 #[test]
 #[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
 fn shared_cred_provisions_registers_and_updates_once() {
-    let dir = TestDir::new();
-    let fleet = Fleet::new(&dir);
-    let zip = fleet.creds().write_to(&dir, "credentials.zip");
-    let root = stage(&dir, &zip, "shared-cred", &[]);
-    let outcome = run_device(&dir, &fleet, &root, &DeviceEnv::default());
-    outcome.assert_provisioned(Expect {
-        shared: true,
-        device_id: None,
-        director_pinned: false,
-    });
+    let case = Case::new();
+    let root = case.stage("shared-cred", &[]);
+    let outcome = case.run(&root, &DeviceEnv::default());
+    outcome.assert_provisioned(Expect::SHARED);
     // The device id aktualizr chose is the one it asked a certificate for.
     let devices = outcome
         .first
@@ -152,22 +195,12 @@ fn shared_cred_provisions_registers_and_updates_once() {
 #[test]
 #[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
 fn a_gateway_url_ending_in_a_slash_still_provisions() {
-    let dir = TestDir::new();
-    let fleet = Fleet::new(&dir);
-    let zip = common::Creds::new(&fleet.pki)
-        .url(&format!("{}/", fleet.url()))
-        .shared_p12()
-        .treehub_oauth2()
-        .file("root.json", fleet.image_root())
-        .targets_ed25519()
-        .write_to(&dir, "credentials.zip");
-    let root = stage(&dir, &zip, "shared-cred", &[]);
-    let outcome = run_device(&dir, &fleet, &root, &DeviceEnv::default());
-    outcome.assert_provisioned(Expect {
-        shared: true,
-        device_id: None,
-        director_pinned: false,
+    let case = Case::with(Fleet::new, |fleet| {
+        fleet.creds_at(&format!("{}/", fleet.url()))
     });
+    let root = case.stage("shared-cred", &[]);
+    let outcome = case.run(&root, &DeviceEnv::default());
+    outcome.assert_provisioned(Expect::SHARED);
     let doubled = outcome
         .first
         .requests
@@ -180,38 +213,28 @@ fn a_gateway_url_ending_in_a_slash_still_provisions() {
 #[test]
 #[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
 fn device_cred_with_the_device_cert_staged() {
-    let dir = TestDir::new();
-    let fleet = Fleet::new(&dir);
-    let zip = fleet.creds().write_to(&dir, "credentials.zip");
-    let device = device_cert(&fleet);
-    let cert = device.cert.to_str().unwrap();
-    let key = device.key.to_str().unwrap();
-    let root = stage(
-        &dir,
-        &zip,
-        "device-cred",
-        &["--device-cert", cert, "--device-key", key],
-    );
-    run_device(&dir, &fleet, &root, &DeviceEnv::default()).assert_provisioned(Expect {
-        shared: false,
-        device_id: Some(&device.cn),
-        director_pinned: false,
-    });
+    provisions_with_the_device_cert_staged(Case::new());
+}
+
+/// `stage --method device-cred` of the case's archive with a device
+/// certificate and key of the fleet CA: the device provisions as the
+/// certificate's CN.
+#[track_caller]
+fn provisions_with_the_device_cert_staged(case: Case) {
+    let device = device_cert(&case.fleet);
+    let root = case.stage_device_cert(&device.cert, &device.key);
+    case.run(&root, &DeviceEnv::default())
+        .assert_provisioned(Expect::device(&device.cn));
 }
 
 #[test]
 #[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
 fn device_cred_generic_image_completed_by_a_device_certs_bundle() {
-    let dir = TestDir::new();
-    let fleet = Fleet::new(&dir);
-    let zip = fleet.creds().write_to(&dir, "credentials.zip");
-    let root = stage(&dir, &zip, "device-cred", &[]);
-    unpack_bundle(&dir, &fleet, &zip, "e2e-device-0042", &root, &[]);
-    run_device(&dir, &fleet, &root, &DeviceEnv::default()).assert_provisioned(Expect {
-        shared: false,
-        device_id: Some("e2e-device-0042"),
-        director_pinned: false,
-    });
+    let case = Case::new();
+    let root = case.stage("device-cred", &[]);
+    case.unpack_bundle("e2e-device-0042", &root, &[]);
+    case.run(&root, &DeviceEnv::default())
+        .assert_provisioned(Expect::device("e2e-device-0042"));
 }
 
 #[test]
@@ -244,37 +267,18 @@ fn device_cred_hsm_key_in_the_token_certificate_from_the_file() {
     // by the fleet CA (by openssl here: the whole factory flow, with
     // `device-certs --csr`, is the test after this one), is staged as a
     // file with `--device-cert` and never written into the token.
-    let dir = TestDir::new();
-    let fleet = Fleet::new(&dir);
-    let zip = fleet.creds().write_to(&dir, "credentials.zip");
-    let pin = "e2e-pin-5678";
-    let (conf, device_id, cert) =
-        softhsm_token_with(&dir, &fleet, pin, TlsKey::EcP256Imported, false);
-    let pin_file = dir.write("pin", pin);
-    let root = stage(
-        &dir,
-        &zip,
+    let case = Case::new();
+    let hsm = SoftHsm::new(&case.dir, PIN);
+    let (device_id, cert) = hsm.tls_identity(&case.fleet, TlsKey::EcP256Imported, false);
+    let cert = cert.to_str().unwrap();
+    let root = case.stage(
         "device-cred-hsm",
-        &[
-            "--p11-module",
-            SOFTHSM_MODULE,
-            "--p11-pin-file",
-            pin_file.to_str().unwrap(),
-            "--device-cert",
-            cert.to_str().unwrap(),
-        ],
+        &hsm.stage_options(&["--device-cert", cert]),
     );
     assert!(root.join("var/sota/import/client.pem").is_file());
     assert!(!root.join("var/sota/import/pkey.pem").exists());
-    let env = DeviceEnv {
-        softhsm2_conf: Some(conf),
-        once: false,
-    };
-    run_device(&dir, &fleet, &root, &env).assert_provisioned(Expect {
-        shared: false,
-        device_id: Some(&device_id),
-        director_pinned: false,
-    });
+    case.run(&root, &DeviceEnv::softhsm(hsm.conf))
+        .assert_provisioned(Expect::device(&device_id));
 }
 
 /// Issue 20's factory flow, the device side in a token: the device key is
@@ -290,29 +294,14 @@ fn device_cred_hsm_key_in_the_token_certificate_from_the_file() {
 #[test]
 #[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
 fn factory_flow_csr_from_the_token_signed_by_an_intermediate_ca() {
-    let dir = TestDir::new();
-    let chain = ChainedFleetCa::new(&dir);
-    let fleet = Fleet::new(&dir).trusting_clients_of(&chain.root);
-    let zip = fleet.creds().write_to(&dir, "credentials.zip");
-    let pin = "e2e-pin-5678";
-    let hsm = SoftHsm::new(&dir, pin);
-    // The TLS key's id is the fragment's default (02).
-    hsm.p11(&[
-        "--keypairgen",
-        "--key-type",
-        "EC:prime256v1",
-        "--id",
-        "02",
-        "--label",
-        "tls",
-    ]);
+    let (case, chain) = Case::chained();
+    let hsm = SoftHsm::new(&case.dir, PIN);
+    hsm.tls_keypair("EC:prime256v1");
     let id = "e2e-factory-0001";
     let csr = hsm.request("tls", id);
-    let out = tar_bundles(
-        &dir,
+    let out = case.tar_bundles(
         &chain.issuing,
         &chain.issuing_key,
-        &zip,
         &["--csr", csr.to_str().unwrap()],
     );
     let tar = out.join(format!("{id}.tar"));
@@ -327,32 +316,13 @@ fn factory_flow_csr_from_the_token_signed_by_an_intermediate_ca() {
         serde_json::from_slice(&fs::read(out.join("devices.json")).unwrap()).unwrap();
     assert_eq!(record["devices"][0]["id"], id, "{record}");
     assert_eq!(record["devices"][0]["key_source"], "csr", "{record}");
-    let pin_file = dir.write("pin", pin);
-    let root = stage(
-        &dir,
-        &zip,
-        "device-cred-hsm",
-        &[
-            "--p11-module",
-            SOFTHSM_MODULE,
-            "--p11-pin-file",
-            pin_file.to_str().unwrap(),
-            "--p11-cert-source",
-            "file",
-        ],
-    );
+    let options = hsm.stage_options(&["--p11-cert-source", "file"]);
+    let root = case.stage("device-cred-hsm", &options);
     unpack(&tar, &root, &[]);
     assert!(!root.join("var/sota/import/pkey.pem").exists());
     assert_client_pem_carries(&root, &chain.issuing);
-    let env = DeviceEnv {
-        softhsm2_conf: Some(hsm.conf.clone()),
-        once: false,
-    };
-    run_device(&dir, &fleet, &root, &env).assert_provisioned(Expect {
-        shared: false,
-        device_id: Some(id),
-        director_pinned: false,
-    });
+    case.run(&root, &DeviceEnv::softhsm(hsm.conf))
+        .assert_provisioned(Expect::device(id));
 }
 
 /// Issue 20's factory flow with keys made at the station: `device-certs`
@@ -374,12 +344,9 @@ fn factory_flow_minted_keys_below_an_intermediate_ca() {
 #[test]
 #[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
 fn factory_flow_stage_device_cert_with_its_chain() {
-    let dir = TestDir::new();
-    let chain = ChainedFleetCa::new(&dir);
-    let fleet = Fleet::new(&dir).trusting_clients_of(&chain.root);
-    let zip = fleet.creds().write_to(&dir, "credentials.zip");
+    let (case, chain) = Case::chained();
     let id = "e2e-factory-0003";
-    let out = dir.join("bundles");
+    let out = case.dir.join("bundles");
     sota(["device-certs", "--format", "dir", "--fleet-ca"])
         .arg(&chain.issuing)
         .arg("--fleet-ca-key")
@@ -390,23 +357,10 @@ fn factory_flow_stage_device_cert_with_its_chain() {
         .run()
         .success();
     let import = out.join(id).join("var/sota/import");
-    let root = stage(
-        &dir,
-        &zip,
-        "device-cred",
-        &[
-            "--device-cert",
-            import.join("client.pem").to_str().unwrap(),
-            "--device-key",
-            import.join("pkey.pem").to_str().unwrap(),
-        ],
-    );
+    let root = case.stage_device_cert(&import.join("client.pem"), &import.join("pkey.pem"));
     assert_client_pem_carries(&root, &chain.issuing);
-    run_device(&dir, &fleet, &root, &DeviceEnv::default()).assert_provisioned(Expect {
-        shared: false,
-        device_id: Some(id),
-        director_pinned: false,
-    });
+    case.run(&root, &DeviceEnv::default())
+        .assert_provisioned(Expect::device(id));
 }
 
 /// Negative control of the test above: the same bundle with client.pem
@@ -421,28 +375,16 @@ fn negative_client_pem_without_the_intermediate_is_refused_by_a_root_only_server
 
 #[track_caller]
 fn minted_below_an_intermediate_ca(leaf_only: bool) {
-    let dir = TestDir::new();
-    let chain = ChainedFleetCa::new(&dir);
-    let fleet = Fleet::new(&dir).trusting_clients_of(&chain.root);
-    let zip = fleet.creds().write_to(&dir, "credentials.zip");
-    let root = stage(&dir, &zip, "device-cred", &[]);
+    let (case, chain) = Case::chained();
+    let root = case.stage("device-cred", &[]);
     let id = "e2e-factory-0002";
-    let out = tar_bundles(
-        &dir,
-        &chain.issuing,
-        &chain.issuing_key,
-        &zip,
-        &["--device-id", id],
-    );
+    let out = case.tar_bundles(&chain.issuing, &chain.issuing_key, &["--device-id", id]);
     unpack(&out.join(format!("{id}.tar")), &root, &[]);
     assert!(root.join("var/sota/import/pkey.pem").is_file());
     let client = assert_client_pem_carries(&root, &chain.issuing);
     if !leaf_only {
-        run_device(&dir, &fleet, &root, &DeviceEnv::default()).assert_provisioned(Expect {
-            shared: false,
-            device_id: Some(id),
-            director_pinned: false,
-        });
+        case.run(&root, &DeviceEnv::default())
+            .assert_provisioned(Expect::device(id));
         return;
     }
     let leaf = pem_certificates(&client)
@@ -451,15 +393,8 @@ fn minted_below_an_intermediate_ca(leaf_only: bool) {
         .unwrap()
         .to_owned();
     fs::write(root.join("var/sota/import/client.pem"), leaf + "\n").unwrap();
-    let once = DeviceEnv {
-        once: true,
-        ..DeviceEnv::default()
-    };
-    let outcome = run_device(&dir, &fleet, &root, &once);
-    outcome.assert_nothing_registered();
-    if outcome.first.tls_errors() == 0 || !outcome.first.served().is_empty() {
-        outcome.fail("expected failed TLS handshakes and no request served");
-    }
+    case.run(&root, &DeviceEnv::once())
+        .assert_handshakes_failed();
 }
 
 /// The device's TLS key in the token.
@@ -474,34 +409,19 @@ enum TlsKey {
     Rsa3072MadeByToken,
 }
 
+/// The user PIN of every test's token.
+const PIN: &str = "e2e-pin-5678";
+
 /// device-cred-hsm: the certificate and TLS key in a SoftHSM token, the
 /// Uptane key made in the token by aktualizr (id 03), a PIN from a file.
 #[track_caller]
 fn device_cred_hsm(tls: TlsKey, extra: &[&str]) {
-    let dir = TestDir::new();
-    let fleet = Fleet::new(&dir);
-    let zip = fleet.creds().write_to(&dir, "credentials.zip");
-    let pin = "e2e-pin-5678";
-    let (conf, device_id) = softhsm_token(&dir, &fleet, pin, tls);
-    let pin_file = dir.write("pin", pin);
-    let mut args = vec![
-        "--p11-module",
-        SOFTHSM_MODULE,
-        "--p11-pin-file",
-        pin_file.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let root = stage(&dir, &zip, "device-cred-hsm", &args);
-    let env = DeviceEnv {
-        softhsm2_conf: Some(conf),
-        once: false,
-    };
-    let outcome = run_device(&dir, &fleet, &root, &env);
-    outcome.assert_provisioned(Expect {
-        shared: false,
-        device_id: Some(&device_id),
-        director_pinned: false,
-    });
+    let case = Case::new();
+    let hsm = SoftHsm::new(&case.dir, PIN);
+    let (device_id, _) = hsm.tls_identity(&case.fleet, tls, true);
+    let root = case.stage("device-cred-hsm", &hsm.stage_options(extra));
+    let outcome = case.run(&root, &DeviceEnv::softhsm(hsm.conf));
+    outcome.assert_provisioned(Expect::device(&device_id));
     // What reached the server: the PIN only when told to send it.
     let sent: Vec<&Request> = [&outcome.first, &outcome.second]
         .iter()
@@ -511,7 +431,7 @@ fn device_cred_hsm(tls: TlsKey, extra: &[&str]) {
         .iter()
         .filter(|r| r.is("POST", "/system_info/config"))
         .count();
-    let leaked = sent.iter().any(|r| r.holds(pin));
+    let leaked = sent.iter().any(|r| r.holds(PIN));
     if extra.contains(&"on") {
         assert!(configs > 0 && leaked, "{}", outcome.transcript);
     } else {
@@ -524,35 +444,27 @@ fn device_cred_hsm(tls: TlsKey, extra: &[&str]) {
     }
 }
 
-/// A SoftHSM token in `dir` (its own SOFTHSM2_CONF) holding the device
-/// certificate (id 01) and its TLS key (id 02) as `tls` says. Returns the
-/// configuration file and the device id (the certificate's CN).
-#[track_caller]
-fn softhsm_token(dir: &TestDir, fleet: &Fleet, pin: &str, tls: TlsKey) -> (PathBuf, String) {
-    let (conf, device_id, _) = softhsm_token_with(dir, fleet, pin, tls, true);
-    (conf, device_id)
-}
-
 /// A SoftHSM token of the test's own (its `SOFTHSM2_CONF` in the test's
-/// folder), labelled `sota-e2e`, with the user PIN `pin`.
+/// folder), labelled `sota-e2e`, with the user PIN `pin` (also in the
+/// file `pin` for `--p11-pin-file`).
 struct SoftHsm<'a> {
     dir: &'a TestDir,
     conf: PathBuf,
     pin: &'a str,
+    pin_file: PathBuf,
 }
 
 impl<'a> SoftHsm<'a> {
     #[track_caller]
     fn new(dir: &'a TestDir, pin: &'a str) -> SoftHsm<'a> {
-        let tokens = dir.mkdir("softhsm-tokens");
-        let conf = dir.write(
-            "softhsm2.conf",
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                tokens.display()
-            ),
-        );
-        let hsm = SoftHsm { dir, conf, pin };
+        let conf = softhsm2_conf(dir, "softhsm-tokens");
+        let pin_file = dir.write("pin", pin);
+        let hsm = SoftHsm {
+            dir,
+            conf,
+            pin,
+            pin_file,
+        };
         hsm.tool("softhsm2-util")
             .args([
                 "--init-token",
@@ -566,6 +478,15 @@ impl<'a> SoftHsm<'a> {
             .run()
             .success();
         hsm
+    }
+
+    /// `stage`'s options for this token (`--p11-module`,
+    /// `--p11-pin-file`), then `extra`.
+    fn stage_options<'s>(&'s self, extra: &[&'s str]) -> Vec<&'s str> {
+        let pin_file = self.pin_file.to_str().unwrap();
+        let mut args = vec!["--p11-module", SOFTHSM_MODULE, "--p11-pin-file", pin_file];
+        args.extend_from_slice(extra);
+        args
     }
 
     /// `program` with this token's configuration, in the test's folder.
@@ -584,6 +505,37 @@ impl<'a> SoftHsm<'a> {
             .args(args)
             .run()
             .success();
+    }
+
+    /// A key pair of `key_type` (`pkcs11-tool --key-type`) made by the
+    /// token, labelled `tls`, under the fragment's default TLS key id (02).
+    #[track_caller]
+    fn tls_keypair(&self, key_type: &str) {
+        self.p11(&[
+            "--keypairgen",
+            "--key-type",
+            key_type,
+            "--id",
+            "02",
+            "--label",
+            "tls",
+        ]);
+    }
+
+    /// The DER file `file` written into the token as an object of `kind`
+    /// (`privkey`, `pubkey`, `cert`) with `id`, labelled `tls`.
+    #[track_caller]
+    fn write_tls_object(&self, file: &str, kind: &str, id: &str) {
+        self.p11(&[
+            "--write-object",
+            file,
+            "--type",
+            kind,
+            "--id",
+            id,
+            "--label",
+            "tls",
+        ]);
     }
 
     /// A certificate request for `/CN=cn` signed by the token's private
@@ -615,218 +567,144 @@ impl<'a> SoftHsm<'a> {
             .success();
         out
     }
-}
 
-/// [`softhsm_token`], the certificate written into the token only when
-/// `cert_in_token`; also returns the certificate file.
-#[track_caller]
-fn softhsm_token_with(
-    dir: &TestDir,
-    fleet: &Fleet,
-    pin: &str,
-    tls: TlsKey,
-    cert_in_token: bool,
-) -> (PathBuf, String, PathBuf) {
-    let hsm = SoftHsm::new(dir, pin);
-    let p11 = |args: &[&str]| hsm.p11(args);
-    let work = dir.path();
-    let (cert, device_id) = match tls {
-        TlsKey::EcP256Imported => {
-            let device = device_cert(fleet);
-            let key = device.key.to_str().unwrap();
-            openssl(
-                work,
-                ["pkey", "-in", key, "-outform", "DER", "-out", "tls.key.der"],
-            );
+    /// The device's TLS key (id 02) in the token as `tls` says, and its
+    /// certificate of the fleet CA, written into the token (id 01) only
+    /// when `cert_in_token`. Returns the device id (the certificate's CN)
+    /// and the certificate file.
+    #[track_caller]
+    fn tls_identity(&self, fleet: &Fleet, tls: TlsKey, cert_in_token: bool) -> (String, PathBuf) {
+        let work = self.dir.path();
+        let (cert, device_id) = match tls {
+            TlsKey::EcP256Imported => {
+                let device = device_cert(fleet);
+                let key = device.key.to_str().unwrap();
+                openssl(
+                    work,
+                    ["pkey", "-in", key, "-outform", "DER", "-out", "tls.key.der"],
+                );
+                openssl(
+                    work,
+                    [
+                        "pkey",
+                        "-in",
+                        key,
+                        "-pubout",
+                        "-outform",
+                        "DER",
+                        "-out",
+                        "tls.pub.der",
+                    ],
+                );
+                self.write_tls_object("tls.key.der", "privkey", "02");
+                self.write_tls_object("tls.pub.der", "pubkey", "02");
+                (device.cert, device.cn)
+            }
+            TlsKey::Rsa3072MadeByToken => {
+                self.tls_keypair("rsa:3072");
+                self.p11(&[
+                    "--read-object",
+                    "--type",
+                    "pubkey",
+                    "--id",
+                    "02",
+                    "--output-file",
+                    "tls.pub.der",
+                ]);
+                openssl(
+                    work,
+                    [
+                        "pkey",
+                        "-pubin",
+                        "-inform",
+                        "DER",
+                        "-in",
+                        "tls.pub.der",
+                        "-out",
+                        "tls.pub.pem",
+                    ],
+                );
+                // A request signed by a throw-away key; the certificate gets the
+                // token's public key (-force_pubkey).
+                let id = "e2e-hsm-rsa-device";
+                ec_p256_key(work, "csr.key");
+                let subject = format!("/CN={id}");
+                openssl(
+                    work,
+                    [
+                        "req", "-new", "-key", "csr.key", "-subj", &subject, "-out", "tls.csr",
+                    ],
+                );
+                let ca = fleet.pki.ca();
+                let cert = self.dir.join("tls.pem");
+                openssl(
+                    fleet.pki.dir(),
+                    [
+                        "x509",
+                        "-req",
+                        "-in",
+                        work.join("tls.csr").to_str().unwrap(),
+                        "-force_pubkey",
+                        work.join("tls.pub.pem").to_str().unwrap(),
+                        "-CA",
+                        ca.cert.to_str().unwrap(),
+                        "-CAkey",
+                        ca.key.to_str().unwrap(),
+                        "-set_serial",
+                        "0x3072",
+                        "-days",
+                        "365",
+                        "-extfile",
+                        "openssl.cnf",
+                        "-extensions",
+                        "client_ext",
+                        "-out",
+                        cert.to_str().unwrap(),
+                    ],
+                );
+                (cert, id.to_owned())
+            }
+        };
+        if cert_in_token {
+            let cert = cert.to_str().unwrap();
             openssl(
                 work,
                 [
-                    "pkey",
+                    "x509",
                     "-in",
-                    key,
-                    "-pubout",
+                    cert,
                     "-outform",
                     "DER",
                     "-out",
-                    "tls.pub.der",
+                    "tls.cert.der",
                 ],
             );
-            p11(&[
-                "--write-object",
-                "tls.key.der",
-                "--type",
-                "privkey",
-                "--id",
-                "02",
-                "--label",
-                "tls",
-            ]);
-            p11(&[
-                "--write-object",
-                "tls.pub.der",
-                "--type",
-                "pubkey",
-                "--id",
-                "02",
-                "--label",
-                "tls",
-            ]);
-            (device.cert, device.cn)
+            self.write_tls_object("tls.cert.der", "cert", "01");
         }
-        TlsKey::Rsa3072MadeByToken => {
-            p11(&[
-                "--keypairgen",
-                "--key-type",
-                "rsa:3072",
-                "--id",
-                "02",
-                "--label",
-                "tls",
-            ]);
-            p11(&[
-                "--read-object",
-                "--type",
-                "pubkey",
-                "--id",
-                "02",
-                "--output-file",
-                "tls.pub.der",
-            ]);
-            openssl(
-                work,
-                [
-                    "pkey",
-                    "-pubin",
-                    "-inform",
-                    "DER",
-                    "-in",
-                    "tls.pub.der",
-                    "-out",
-                    "tls.pub.pem",
-                ],
-            );
-            // A request signed by a throw-away key; the certificate gets the
-            // token's public key (-force_pubkey).
-            let id = "e2e-hsm-rsa-device";
-            openssl(
-                work,
-                [
-                    "genpkey",
-                    "-algorithm",
-                    "EC",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-out",
-                    "csr.key",
-                ],
-            );
-            openssl(
-                work,
-                [
-                    "req",
-                    "-new",
-                    "-key",
-                    "csr.key",
-                    "-subj",
-                    &format!("/CN={id}"),
-                    "-out",
-                    "tls.csr",
-                ],
-            );
-            let ca = fleet.pki.ca();
-            let cert = dir.join("tls.pem");
-            openssl(
-                fleet.pki.dir(),
-                [
-                    "x509",
-                    "-req",
-                    "-in",
-                    work.join("tls.csr").to_str().unwrap(),
-                    "-force_pubkey",
-                    work.join("tls.pub.pem").to_str().unwrap(),
-                    "-CA",
-                    ca.cert.to_str().unwrap(),
-                    "-CAkey",
-                    ca.key.to_str().unwrap(),
-                    "-set_serial",
-                    "0x3072",
-                    "-days",
-                    "365",
-                    "-extfile",
-                    "openssl.cnf",
-                    "-extensions",
-                    "client_ext",
-                    "-out",
-                    cert.to_str().unwrap(),
-                ],
-            );
-            (cert, id.to_owned())
-        }
-    };
-    if cert_in_token {
-        openssl(
-            work,
-            [
-                "x509",
-                "-in",
-                cert.to_str().unwrap(),
-                "-outform",
-                "DER",
-                "-out",
-                "tls.cert.der",
-            ],
-        );
-        p11(&[
-            "--write-object",
-            "tls.cert.der",
-            "--type",
-            "cert",
-            "--id",
-            "01",
-            "--label",
-            "tls",
-        ]);
+        (device_id, cert)
     }
-    (hsm.conf, device_id, cert)
 }
 
 #[test]
 #[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
 fn both_roots_pinned_with_director_root_json() {
-    let dir = TestDir::new();
-    let fleet = Fleet::new(&dir);
-    let zip = fleet
-        .creds()
-        .file("director.root.json", fleet.director_root())
-        .write_to(&dir, "credentials.zip");
-    let root = stage(&dir, &zip, "shared-cred", &[]);
-    run_device(&dir, &fleet, &root, &DeviceEnv::default()).assert_provisioned(Expect {
-        shared: true,
-        device_id: None,
-        director_pinned: true,
+    let case = Case::with(Fleet::new, |fleet| {
+        fleet
+            .creds()
+            .file("director.root.json", fleet.director_root())
     });
+    let root = case.stage("shared-cred", &[]);
+    case.run(&root, &DeviceEnv::default())
+        .assert_provisioned(Expect {
+            director_pinned: true,
+            ..Expect::SHARED
+        });
 }
 
 #[test]
 #[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
 fn server_ca_pem_archive_without_p12_provisions_with_device_cred() {
-    let dir = TestDir::new();
-    let fleet = Fleet::new(&dir);
-    let zip = fleet.ce_creds().write_to(&dir, "credentials.zip");
-    let device = device_cert(&fleet);
-    let cert = device.cert.to_str().unwrap();
-    let key = device.key.to_str().unwrap();
-    let root = stage(
-        &dir,
-        &zip,
-        "device-cred",
-        &["--device-cert", cert, "--device-key", key],
-    );
-    run_device(&dir, &fleet, &root, &DeviceEnv::default()).assert_provisioned(Expect {
-        shared: false,
-        device_id: Some(&device.cn),
-        director_pinned: false,
-    });
+    provisions_with_the_device_cert_staged(Case::with(Fleet::new, Fleet::ce_creds));
 }
 
 /// Negative control: the server's certificate comes from a CA other than
@@ -835,19 +713,10 @@ fn server_ca_pem_archive_without_p12_provisions_with_device_cred() {
 #[test]
 #[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
 fn negative_a_server_of_another_ca_is_refused() {
-    let dir = TestDir::new();
-    let fleet = Fleet::with_foreign_server_ca(&dir);
-    let zip = fleet.creds().write_to(&dir, "credentials.zip");
-    let root = stage(&dir, &zip, "shared-cred", &[]);
-    let once = DeviceEnv {
-        once: true,
-        ..DeviceEnv::default()
-    };
-    let outcome = run_device(&dir, &fleet, &root, &once);
-    outcome.assert_nothing_registered();
-    if outcome.first.tls_errors() == 0 || !outcome.first.served().is_empty() {
-        outcome.fail("expected failed TLS handshakes and no request served");
-    }
+    let case = Case::with(Fleet::with_foreign_server_ca, Fleet::creds);
+    let root = case.stage("shared-cred", &[]);
+    case.run(&root, &DeviceEnv::once())
+        .assert_handshakes_failed();
 }
 
 /// Negative control: a generic device-cred image whose bundle lacks the
@@ -855,25 +724,12 @@ fn negative_a_server_of_another_ca_is_refused() {
 #[test]
 #[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
 fn negative_a_missing_device_key_registers_nothing() {
-    let dir = TestDir::new();
-    let fleet = Fleet::new(&dir);
-    let zip = fleet.creds().write_to(&dir, "credentials.zip");
-    let root = stage(&dir, &zip, "device-cred", &[]);
-    unpack_bundle(
-        &dir,
-        &fleet,
-        &zip,
-        "e2e-device-0043",
-        &root,
-        &["var/sota/import/pkey.pem"],
-    );
+    let case = Case::new();
+    let root = case.stage("device-cred", &[]);
+    case.unpack_bundle("e2e-device-0043", &root, &["var/sota/import/pkey.pem"]);
     assert!(root.join("var/sota/import/client.pem").is_file());
     assert!(!root.join("var/sota/import/pkey.pem").exists());
-    let once = DeviceEnv {
-        once: true,
-        ..DeviceEnv::default()
-    };
-    let outcome = run_device(&dir, &fleet, &root, &once);
+    let outcome = case.run(&root, &DeviceEnv::once());
     outcome.assert_nothing_registered();
     if !outcome.first.served().is_empty() {
         outcome.fail("a request reached the server without a device key");
@@ -887,19 +743,10 @@ fn negative_a_missing_device_key_registers_nothing() {
 #[test]
 #[ignore = "needs root (namespaces), openssl, and the real aktualizr built by ../shared/tools/aktualizr/setup.sh: set AKTUALIZR_BIN"]
 fn negative_another_hardware_id_than_the_staged_one_is_detected() {
-    let dir = TestDir::new();
-    let fleet = Fleet::new(&dir);
-    let zip = fleet.creds().write_to(&dir, "credentials.zip");
+    let case = Case::new();
     let staged_elsewhere = "sota-e2e-other-board";
-    let root = dir.join("device");
-    sota(["stage", "--method", "shared-cred", "--credentials"])
-        .arg(&zip)
-        .arg("--device-root")
-        .arg(&root)
-        .args(["--hardware-id", staged_elsewhere])
-        .run()
-        .success();
-    let outcome = run_device(&dir, &fleet, &root, &DeviceEnv::default());
+    let root = case.stage_as("shared-cred", staged_elsewhere, &[]);
+    let outcome = case.run(&root, &DeviceEnv::default());
     let requests = &outcome.first.requests;
     match hardware_id_mismatch(requests, HARDWARE_ID) {
         Some(why) => assert!(why.contains(staged_elsewhere), "{why}"),

@@ -207,18 +207,7 @@ fn a_secret_file_is_found_by_its_bytes_and_its_key_and_a_missing_one_is_refused(
     let dir = TestDir::new();
     let pki = Pki::new(&dir);
     let zip = Creds::typical(&pki).write_to(&dir, "credentials.zip");
-    common::openssl(
-        dir.path(),
-        [
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "fleet-ca.key",
-        ],
-    );
+    common::ec_p256_key(dir.path(), "fleet-ca.key");
     common::openssl(
         dir.path(),
         [
@@ -265,14 +254,7 @@ fn any_private_key_reports_keys_outside_the_manifest_and_the_allowed_paths() {
     let zip = Creds::typical(&pki).write_to(&dir, "credentials.zip");
     let dev = dir.join("dev");
     let manifest = dir.join("manifest.json");
-    common::sota(["stage", "--method", "shared-cred", "--credentials"])
-        .arg(&zip)
-        .arg("--device-root")
-        .arg(&dev)
-        .arg("--manifest")
-        .arg(&manifest)
-        .run()
-        .success();
+    common::stage::stage_shared_cred(&zip, &dev, &manifest);
     let client = pki.client(common::KeyAlg::Ec, common::Validity::Normal);
     dir.write(dev.join("etc/ssl/private/web.pem"), client.key_pem());
     dir.write(dev.join("opt/app/allowed.pem"), client.key_pem());

@@ -791,18 +791,7 @@ fn refuses_an_expired_ca_and_shortens_to_the_cas_end() {
     let pki = Pki::new(&dir);
     // A sub-CA of the Pki's, expired in 2020.
     let sub = pki.dir();
-    openssl(
-        sub,
-        [
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "sub.key",
-        ],
-    );
+    ec_p256_key(sub, "sub.key");
     openssl(
         sub,
         [

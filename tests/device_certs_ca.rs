@@ -208,18 +208,7 @@ fn a_fleet_ca_below_intermediates_puts_the_chain_into_client_pem() {
         assert!(!ok, "verified without the intermediates");
     }
     // Requests are signed into the same chain.
-    openssl(
-        &cas.dir,
-        [
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "dev.key",
-        ],
-    );
+    ec_p256_key(&cas.dir, "dev.key");
     openssl(
         &cas.dir,
         [

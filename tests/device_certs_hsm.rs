@@ -40,14 +40,7 @@ impl Token {
     /// A fresh token labelled `fleet`, with the user PIN [`PIN`].
     fn new() -> Token {
         let dir = TestDir::new();
-        let tokens = dir.mkdir("tokens");
-        let conf = dir.write(
-            "softhsm2.conf",
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                tokens.display()
-            ),
-        );
+        let conf = softhsm::softhsm2_conf(&dir, "tokens");
         // The engine pointed at SoftHSM itself, not at p11-kit's proxy.
         let openssl_conf = dir.write(
             "openssl.cnf",

@@ -34,43 +34,17 @@ fn issue(pki: &Pki, cn: &str, section: &str) -> (PathBuf, PathBuf) {
     let dir = pki.dir();
     std::fs::write(dir.join("identity.cnf"), EXTENSIONS).unwrap();
     let key = format!("{cn}.key");
-    let csr = format!("{cn}.csr");
+    let request = format!("{cn}.csr");
     let pem = format!("{cn}.pem");
-    openssl(
-        dir,
-        [
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            &key,
-        ],
-    );
-    let subject = format!("/CN={cn}");
-    openssl(
-        dir,
-        [
-            "req",
-            "-config",
-            "openssl.cnf",
-            "-new",
-            "-key",
-            &key,
-            "-subj",
-            &subject,
-            "-out",
-            &csr,
-        ],
-    );
+    ec_p256_key(dir, &key);
+    csr(dir, &key, &format!("/CN={cn}"), &request);
     openssl(
         dir,
         [
             "x509",
             "-req",
             "-in",
-            &csr,
+            &request,
             "-CA",
             "ca.pem",
             "-CAkey",

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{openssl, Cmd, Creds, KeyAlg, Pki, TestDir, Validity};
+use crate::common::{csr, ec_p256_key, openssl, Cmd, Creds, KeyAlg, Pki, TestDir, Validity};
 
 /// The port of every test's server, on its own namespace's 127.0.0.1.
 pub const PORT: u16 = 8443;
@@ -159,8 +159,13 @@ impl Fleet {
     /// targets.pub/sec).
     #[track_caller]
     pub fn creds(&self) -> Creds<'_> {
-        Creds::new(&self.pki)
-            .url(&self.url())
+        self.creds_at(&self.url())
+    }
+
+    /// [`Fleet::creds`] with the gateway URL `url`.
+    #[track_caller]
+    pub fn creds_at(&self, url: &str) -> Creds<'_> {
+        self.archive(url)
             .shared_p12()
             .treehub_oauth2()
             .file("root.json", self.image_root())
@@ -171,11 +176,15 @@ impl Fleet {
     /// `server_ca.pem` (domain.md section 1): device credentials.
     #[track_caller]
     pub fn ce_creds(&self) -> Creds<'_> {
-        Creds::new(&self.pki)
-            .url(&self.url())
+        self.archive(&self.url())
             .server_ca()
             .treehub_no_auth()
             .file("root.json", self.image_root())
+    }
+
+    /// An archive of this fleet's CA with the gateway URL `url`.
+    fn archive(&self, url: &str) -> Creds<'_> {
+        Creds::new(&self.pki).url(url)
     }
 }
 
@@ -190,31 +199,8 @@ fn server_cert(ca: &Pki) -> (PathBuf, PathBuf) {
          subjectAltName = IP:127.0.0.1, DNS:localhost\n",
     )
     .expect("write server-ext.cnf");
-    openssl(
-        dir,
-        [
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "server.key",
-        ],
-    );
-    openssl(
-        dir,
-        [
-            "req",
-            "-new",
-            "-key",
-            "server.key",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-out",
-            "server.csr",
-        ],
-    );
+    ec_p256_key(dir, "server.key");
+    csr(dir, "server.key", "/CN=127.0.0.1", "server.csr");
     openssl(
         dir,
         [
@@ -277,20 +263,8 @@ impl ChainedFleetCa {
              subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n",
         )
         .expect("write ca.cnf");
-        for name in ["root", "issuing"] {
-            openssl(
-                &cas,
-                [
-                    "genpkey",
-                    "-algorithm",
-                    "EC",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-out",
-                    &format!("{name}.key"),
-                ],
-            );
-        }
+        ec_p256_key(&cas, "root.key");
+        ec_p256_key(&cas, "issuing.key");
         openssl(
             &cas,
             [
@@ -364,6 +338,24 @@ impl ChainedFleetCa {
 pub struct DeviceEnv {
     pub softhsm2_conf: Option<PathBuf>,
     pub once: bool,
+}
+
+impl DeviceEnv {
+    /// One aktualizr run only.
+    pub fn once() -> DeviceEnv {
+        DeviceEnv {
+            once: true,
+            ..DeviceEnv::default()
+        }
+    }
+
+    /// Both runs with the SoftHSM configuration `conf`.
+    pub fn softhsm(conf: PathBuf) -> DeviceEnv {
+        DeviceEnv {
+            softhsm2_conf: Some(conf),
+            once: false,
+        }
+    }
 }
 
 /// One request the server logged (or a failed TLS handshake: `method`
@@ -624,6 +616,26 @@ pub struct Expect<'a> {
     pub director_pinned: bool,
 }
 
+impl Expect<'_> {
+    /// shared-cred: the device id is aktualizr's choice, the director's
+    /// root is fetched.
+    pub const SHARED: Expect<'static> = Expect {
+        shared: true,
+        device_id: None,
+        director_pinned: false,
+    };
+
+    /// Device credentials for the device id `device_id`, the director's
+    /// root fetched.
+    pub fn device(device_id: &str) -> Expect<'_> {
+        Expect {
+            shared: false,
+            device_id: Some(device_id),
+            director_pinned: false,
+        }
+    }
+}
+
 impl Outcome {
     #[track_caller]
     pub fn fail(&self, why: &str) -> ! {
@@ -762,6 +774,16 @@ impl Outcome {
                 pass.count("POST", "/devices") == 0 && pass.count("POST", "/director/ecus") == 0,
                 "a registration reached the server",
             );
+        }
+    }
+
+    /// [`Outcome::assert_nothing_registered`], and every TLS handshake
+    /// failed: at least one failed and no request was served.
+    #[track_caller]
+    pub fn assert_handshakes_failed(&self) {
+        self.assert_nothing_registered();
+        if self.first.tls_errors() == 0 || !self.first.served().is_empty() {
+            self.fail("expected failed TLS handshakes and no request served");
         }
     }
 }

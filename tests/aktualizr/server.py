@@ -160,36 +160,29 @@ class State:
             }
         )
         targets_bytes = canonical(targets)
-        snapshot = self.repo_key.sign(
+        snapshot_bytes = self.describing("Snapshot", "targets.json", targets_bytes)
+        timestamp_bytes = self.describing("Timestamp", "snapshot.json", snapshot_bytes)
+        return {"targets.json": targets_bytes, "snapshot.json": snapshot_bytes, "timestamp.json": timestamp_bytes}
+
+    def describing(self, kind, name, data):
+        """The image repository's metadata of type kind (Snapshot,
+        Timestamp) describing the file name, whose bytes are data: version 1,
+        its length and SHA-256; signed, canonical."""
+        signed = self.repo_key.sign(
             {
-                "_type": "Snapshot",
+                "_type": kind,
                 "version": 1,
                 "expires": EXPIRES,
                 "meta": {
-                    "targets.json": {
+                    name: {
                         "version": 1,
-                        "length": len(targets_bytes),
-                        "hashes": {"sha256": hashlib.sha256(targets_bytes).hexdigest()},
+                        "length": len(data),
+                        "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
                     }
                 },
             }
         )
-        snapshot_bytes = canonical(snapshot)
-        timestamp = self.repo_key.sign(
-            {
-                "_type": "Timestamp",
-                "version": 1,
-                "expires": EXPIRES,
-                "meta": {
-                    "snapshot.json": {
-                        "version": 1,
-                        "length": len(snapshot_bytes),
-                        "hashes": {"sha256": hashlib.sha256(snapshot_bytes).hexdigest()},
-                    }
-                },
-            }
-        )
-        return {"targets.json": targets_bytes, "snapshot.json": snapshot_bytes, "timestamp.json": canonical(timestamp)}
+        return canonical(signed)
 
     def device_p12(self, device_id):
         """A new EC key and certificate for device_id, in a PKCS#12 with the

@@ -33,7 +33,9 @@ mod openssl;
 mod pki;
 mod rawzip;
 mod snapshot;
+pub mod softhsm;
 mod sota;
+pub mod stage;
 mod tree;
 
 pub use audit::{sh, tool, Audit, Found, Setup};
@@ -41,7 +43,7 @@ pub use creds::{Creds, HOST_FILES, HSM_OPTIONS, OAUTH2_CLIENT_ID, OAUTH2_SECRET,
 pub use dir::TestDir;
 pub use fixtures::{upstream, upstream_config};
 pub use harness::{bitbake, repo, run_bitbake};
-pub use openssl::{openssl, openssl_status};
+pub use openssl::{csr, ec_p256_key, openssl, openssl_status};
 pub use pki::{hex, Cert, KeyAlg, P12Form, Pki, Validity, CA_UUID};
 pub use rawzip::{
     crc32, crc32_of_zeros, deflate_raw, deflate_zeros, RawZip, ZipEntry, MODE_DIR, MODE_FILE,

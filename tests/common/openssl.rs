@@ -78,6 +78,13 @@ pub fn genpkey(dir: &Path, out: &str, algorithm: &str, pkeyopts: &[&str]) {
     openssl(dir, args);
 }
 
+/// A new EC P-256 private key (PKCS#8 PEM) in `dir/out`, the key most
+/// tests issue certificates for.
+#[track_caller]
+pub fn ec_p256_key(dir: &Path, out: &str) {
+    genpkey(dir, out, "EC", &["ec_paramgen_curve:P-256"]);
+}
+
 /// A self-signed certificate `out` for `key`, with the extensions of
 /// section `extensions` of `dir/openssl.cnf`, and `extra` arguments
 /// (`-sha256`, `-set_serial`).
