@@ -11,188 +11,51 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
+use common::device_certs::*;
 use common::*;
 
-const CLIENT: &str = "var/sota/import/client.pem";
-const PKEY: &str = "var/sota/import/pkey.pem";
-
-const CA_EXT: &str = "basicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always";
-
-/// CAs made with the openssl command in one folder.
-struct Cas {
-    dir: PathBuf,
+/// [`Cas::chain`] in a test's folder, the fleet CA file `fleet-chain.pem`
+/// (the issuing CA, then the intermediate), and the run of `device-certs`
+/// with it and the issuing CA's key into `out`.
+struct Chain {
+    dir: TestDir,
+    cas: Cas,
+    file: PathBuf,
+    out: PathBuf,
+    run: Run,
 }
 
-impl Cas {
-    fn new(dir: &TestDir) -> Cas {
-        Cas {
-            dir: dir.mkdir("cas"),
+impl Chain {
+    /// The chain made and `device-certs` run with `args`.
+    fn issued(args: &[&str]) -> Chain {
+        let dir = TestDir::new();
+        let cas = Cas::chain(&dir);
+        let file = cas.bundle("fleet-chain.pem", &["issuing", "inter"]);
+        let out = dir.join("out");
+        let run = issue_with(&file, &cas.path("issuing.key"), &out, args);
+        Chain {
+            dir,
+            cas,
+            file,
+            out,
+            run,
         }
     }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn key(&self, name: &str, alg: &str, opt: &str) {
-        let out = format!("{name}.key");
-        openssl(
-            &self.dir,
-            ["genpkey", "-algorithm", alg, "-pkeyopt", opt, "-out", &out],
-        );
-    }
-
-    /// `name.cnf`: the subject CN=`cn` and the extensions `ext` (plus
-    /// any sections after them).
-    fn config(&self, name: &str, cn: &str, ext: &str) {
-        fs::write(
-            self.dir.join(format!("{name}.cnf")),
-            format!("[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = {cn}\n[ext]\n{ext}\n"),
-        )
-        .unwrap();
-    }
-
-    /// A self-signed root `name.pem` for `name.key`.
-    fn root(&self, name: &str, ext: &str) {
-        self.config(name, name, ext);
-        openssl(
-            &self.dir,
-            [
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                &format!("{name}.key"),
-                "-config",
-                &format!("{name}.cnf"),
-                "-extensions",
-                "ext",
-                "-days",
-                "3650",
-                "-out",
-                &format!("{name}.pem"),
-            ],
-        );
-    }
-
-    /// `name.pem` for `name.key`, subject CN=`cn`, signed by `issuer`.
-    fn signed(&self, name: &str, cn: &str, issuer: &str, ext: &str) {
-        self.config(name, cn, ext);
-        openssl(
-            &self.dir,
-            [
-                "req",
-                "-new",
-                "-key",
-                &format!("{name}.key"),
-                "-config",
-                &format!("{name}.cnf"),
-                "-out",
-                &format!("{name}.csr"),
-            ],
-        );
-        openssl(
-            &self.dir,
-            [
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                &format!("{issuer}.pem"),
-                "-CAkey",
-                &format!("{issuer}.key"),
-                "-CAcreateserial",
-                "-extfile",
-                &format!("{name}.cnf"),
-                "-extensions",
-                "ext",
-                "-days",
-                "3650",
-                "-out",
-                &format!("{name}.pem"),
-            ],
-        );
-    }
-
-    /// The certificates `names` in one PEM file `out`, in that order.
-    fn bundle(&self, out: &str, names: &[&str]) -> PathBuf {
-        let text: String = names
-            .iter()
-            .map(|n| fs::read_to_string(self.dir.join(format!("{n}.pem"))).unwrap())
-            .collect();
-        fs::write(self.dir.join(out), text).unwrap();
-        self.dir.join(out)
-    }
-
-    /// root (EC P-384) -> inter (RSA 2048) -> issuing (EC P-256): the
-    /// issuing CA's signature, which the tool checks, is RSA.
-    fn chain(dir: &TestDir) -> Cas {
-        let cas = Cas::new(dir);
-        cas.key("root", "EC", "ec_paramgen_curve:P-384");
-        cas.root("root", CA_EXT);
-        cas.key("inter", "RSA", "rsa_keygen_bits:2048");
-        cas.signed("inter", "Fleet Intermediate", "root", CA_EXT);
-        cas.key("issuing", "EC", "ec_paramgen_curve:P-256");
-        cas.signed("issuing", "Fleet Issuing CA", "inter", CA_EXT);
-        cas
-    }
-}
-
-fn issue(ca: &Path, key: &Path, out: &Path, args: &[&str]) -> Run {
-    sota(["device-certs", "--fleet-ca"])
-        .arg(ca)
-        .arg("--fleet-ca-key")
-        .arg(key)
-        .arg("--out")
-        .arg(out)
-        .args(args)
-        .run()
-}
-
-fn text(dir: &Path, args: &[&str]) -> String {
-    String::from_utf8(openssl(dir, args.iter().copied())).unwrap()
-}
-
-/// `openssl verify -x509_strict -purpose sslclient` of `cert` against
-/// the root `root`, the intermediates from `untrusted`.
-fn verify(dir: &Path, root: &Path, untrusted: Option<&Path>, cert: &Path) -> (bool, String) {
-    let mut args = vec![
-        "verify".to_string(),
-        "-x509_strict".into(),
-        "-purpose".into(),
-        "sslclient".into(),
-        "-CAfile".into(),
-        root.to_str().unwrap().into(),
-    ];
-    if let Some(untrusted) = untrusted {
-        args.extend(["-untrusted".into(), untrusted.to_str().unwrap().into()]);
-    }
-    args.push(cert.to_str().unwrap().into());
-    openssl_status(dir, args)
 }
 
 #[test]
 fn a_fleet_ca_below_intermediates_puts_the_chain_into_client_pem() {
-    let dir = TestDir::new();
-    let cas = Cas::chain(&dir);
-    let file = cas.bundle("fleet-chain.pem", &["issuing", "inter"]);
-    let out = dir.join("out");
-    issue(
-        &file,
-        &cas.path("issuing.key"),
-        &out,
-        &["--device-id", "d1", "--device-id", "d2", "--format", "dir"],
-    )
-    .success()
-    .stderr_has("issued 2 device certificates (ec-p256) in");
+    let Chain {
+        dir,
+        cas,
+        file,
+        out,
+        run,
+    } = Chain::issued(&["--device-id", "d1", "--device-id", "d2", "--format", "dir"]);
+    run.success()
+        .stderr_has("issued 2 device certificates (ec-p256) in");
     for id in ["d1", "d2"] {
         let client = out.join(id).join(CLIENT);
         let pem = fs::read_to_string(&client).unwrap();
@@ -201,10 +64,10 @@ fn a_fleet_ca_below_intermediates_puts_the_chain_into_client_pem() {
             pem.ends_with(&fs::read_to_string(&file).unwrap()),
             "client.pem does not end with the CA file: the issuing CA and the intermediate"
         );
-        let (ok, said) = verify(&cas.dir, &cas.path("root.pem"), Some(&file), &client);
+        let (ok, said) = verify_client(&cas.dir, &cas.path("root.pem"), Some(&file), &client);
         assert!(ok && said.ends_with(": OK\n"), "{said}");
         // The chain is needed: the root alone does not verify the leaf.
-        let (ok, _) = verify(&cas.dir, &cas.path("root.pem"), None, &client);
+        let (ok, _) = verify_client(&cas.dir, &cas.path("root.pem"), None, &client);
         assert!(!ok, "verified without the intermediates");
     }
     // Requests are signed into the same chain.
@@ -234,18 +97,8 @@ fn a_fleet_ca_below_intermediates_puts_the_chain_into_client_pem() {
         .run()
         .success();
     let client = out.join("csr-dev").join(CLIENT);
-    let (ok, said) = verify(&cas.dir, &cas.path("root.pem"), Some(&file), &client);
+    let (ok, said) = verify_client(&cas.dir, &cas.path("root.pem"), Some(&file), &client);
     assert!(ok, "{said}");
-}
-
-/// Kills the server when a test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// One HTTPS request by curl with `client` (the PEM file, whose whole
@@ -253,115 +106,30 @@ impl Drop for Server {
 /// s_server` on 127.0.0.1 that trusts only `root` for client
 /// certificates and demands one. Whether the page came back.
 fn handshake(dir: &Path, root: &Path, client: &Path, key: &Path) -> (bool, String) {
-    let server_dir = dir.join("server");
-    if !server_dir.exists() {
-        fs::create_dir(&server_dir).unwrap();
-        fs::write(
-            server_dir.join("s.cnf"),
-            "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = localhost\n[ext]\nsubjectAltName = IP:127.0.0.1\n",
-        )
-        .unwrap();
-        openssl(
-            &server_dir,
-            [
-                "req",
-                "-x509",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "server.key",
-                "-config",
-                "s.cnf",
-                "-extensions",
-                "ext",
-                "-days",
-                "2",
-                "-out",
-                "server.pem",
-            ],
-        );
-    }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
-    let mut child = Command::new("openssl")
-        .current_dir(&server_dir)
-        .args([
-            "s_server",
-            "-accept",
-            &format!("127.0.0.1:{port}"),
-            "-naccept",
-            "1",
-            "-cert",
-            "server.pem",
-            "-key",
-            "server.key",
-            "-CAfile",
-            root.to_str().unwrap(),
-            "-Verify",
-            "4",
-            "-verify_return_error",
-            "-www",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openssl s_server");
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.contains("ACCEPT") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(20))
-        .expect("openssl s_server did not start listening within 20 s");
-    let run = Cmd::new("curl")
-        .args([
-            "--silent",
-            "--show-error",
-            "--max-time",
-            "20",
-            "--cert",
-            client.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-            "--cacert",
-            server_dir.join("server.pem").to_str().unwrap(),
-            &format!("https://127.0.0.1:{port}/"),
-        ])
-        .timeout(Duration::from_secs(30))
-        .run();
-    drop(server);
-    let said = format!("{}{}", run.stdout, run.stderr);
-    (run.stdout.contains("s_server"), said)
+    let server = TlsServer::start(dir, root, 4);
+    let port = &server.port;
+    let client = Cmd::new("curl").args([
+        "--silent",
+        "--show-error",
+        "--max-time",
+        "20",
+        "--cert",
+        client.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--cacert",
+        server.dir.join("server.pem").to_str().unwrap(),
+        &format!("https://127.0.0.1:{port}/"),
+    ]);
+    server.connect(client, "s_server")
 }
 
 #[test]
 fn a_server_that_trusts_only_the_root_accepts_the_chain_curl_sends() {
-    let dir = TestDir::new();
-    let cas = Cas::chain(&dir);
-    let file = cas.bundle("fleet-chain.pem", &["issuing", "inter"]);
-    let out = dir.join("out");
-    issue(
-        &file,
-        &cas.path("issuing.key"),
-        &out,
-        &["--device-id", "tls-dev"],
-    )
-    .success();
+    let Chain {
+        dir, cas, out, run, ..
+    } = Chain::issued(&["--device-id", "tls-dev"]);
+    run.success();
     let client = out.join("tls-dev").join(CLIENT);
     let key = out.join("tls-dev").join(PKEY);
     let (ok, said) = handshake(dir.path(), &cas.path("root.pem"), &client, &key);
@@ -376,10 +144,20 @@ fn a_server_that_trusts_only_the_root_accepts_the_chain_curl_sends() {
     assert!(!ok, "served the leaf without its chain:\n{said}");
 }
 
-/// Exit 1 naming `needle`; nothing written.
-fn refused(run: &Run, out: &Path, needle: &str) {
-    run.code(1).stderr_has(needle).output_lacks("BEGIN");
-    assert!(!out.exists(), "{} was made", out.display());
+/// One device `d` with the CA file `file` and `key`: exit 1 naming
+/// `needle`, nothing written.
+fn refused_for(file: &Path, key: &Path, out: &Path, needle: &str) {
+    refused(
+        &issue_with(file, key, out, &["--device-id", "d"]),
+        out,
+        needle,
+    );
+}
+
+/// [`verify_client`] of device `d`'s certificate in `out` against the
+/// CA `ca` of `cas`, without intermediates.
+fn verified_by(cas: &Cas, ca: &str, out: &Path) -> (bool, String) {
+    verify_client(&cas.dir, &cas.path(ca), None, &out.join("d").join(CLIENT))
 }
 
 #[test]
@@ -391,41 +169,32 @@ fn broken_and_misordered_chains_are_refused_naming_the_position() {
     // Misordered: the intermediate first (its key is not the issuing key
     // either, but the order is what is wrong with the file).
     let file = cas.bundle("reversed.pem", &["issuing", "root", "inter"]);
-    refused(
-        &issue(&file, &key, &out, &["--device-id", "d"]),
-        &out,
-        "the CA certificate (`CN=Fleet Issuing CA`) was not issued by certificate 2 of the file (`CN=root`)",
-    );
+    refused_for(&file, &key, &out, "the CA certificate (`CN=Fleet Issuing CA`) was not issued by certificate 2 of the file (`CN=root`)");
     // The root included: refused at its position.
     let file = cas.bundle("with-root.pem", &["issuing", "inter", "root"]);
-    refused(
-        &issue(&file, &key, &out, &["--device-id", "d"]),
+    refused_for(
+        &file,
+        &key,
         &out,
         "certificate 3 of the CA file (`CN=root`) is a self-signed root; leave the root out",
     );
     // An intermediate of the same name but another key: the issuing CA's
     // RSA signature does not verify with it (nor with an EC key).
-    cas.key("impostor", "RSA", "rsa_keygen_bits:2048");
-    cas.signed("impostor", "Fleet Intermediate", "root", CA_EXT);
-    let file = cas.bundle("impostor-chain.pem", &["issuing", "impostor"]);
-    refused(
-        &issue(&file, &key, &out, &["--device-id", "d"]),
-        &out,
-        "the CA certificate (`CN=Fleet Issuing CA`): its signature does not verify with the key of certificate 2 of the file (`CN=Fleet Intermediate`): the signature does not verify with the public key",
-    );
-    cas.key("impostor", "EC", "ec_paramgen_curve:P-256");
-    cas.signed("impostor", "Fleet Intermediate", "root", CA_EXT);
-    let file = cas.bundle("impostor-chain.pem", &["issuing", "impostor"]);
-    refused(
-        &issue(&file, &key, &out, &["--device-id", "d"]),
-        &out,
-        "(`CN=Fleet Intermediate`): the signature does not verify with the public key",
-    );
+    for (alg, opt, needle) in [
+        ("RSA", "rsa_keygen_bits:2048", "the CA certificate (`CN=Fleet Issuing CA`): its signature does not verify with the key of certificate 2 of the file (`CN=Fleet Intermediate`): the signature does not verify with the public key"),
+        ("EC", "ec_paramgen_curve:P-256", "(`CN=Fleet Intermediate`): the signature does not verify with the public key"),
+    ] {
+        cas.key("impostor", alg, opt);
+        cas.signed("impostor", "Fleet Intermediate", "root", CA_EXT);
+        let file = cas.bundle("impostor-chain.pem", &["issuing", "impostor"]);
+        refused_for(&file, &key, &out, needle);
+    }
     // Too many certificates.
     let names = ["issuing"; 9];
     let file = cas.bundle("long.pem", &names);
-    refused(
-        &issue(&file, &key, &out, &["--device-id", "d"]),
+    refused_for(
+        &file,
+        &key,
         &out,
         "the CA certificate file holds 9 certificates",
     );
@@ -439,7 +208,7 @@ fn cas_whose_limits_invalidate_what_they_issue_are_refused() {
     let try_ca = |name: &str, ext: &str, args: &[&str]| {
         cas.key(name, "EC", "ec_paramgen_curve:P-256");
         cas.root(name, &format!("{CA_EXT}\n{ext}"));
-        issue(
+        issue_with(
             &cas.path(&format!("{name}.pem")),
             &cas.path(&format!("{name}.key")),
             &out,
@@ -463,12 +232,7 @@ fn cas_whose_limits_invalidate_what_they_issue_are_refused() {
         &["--device-id", "d"],
     )
     .success();
-    let (ok, said) = verify(
-        &cas.dir,
-        &cas.path("eku-ok.pem"),
-        None,
-        &out.join("d").join(CLIENT),
-    );
+    let (ok, said) = verified_by(&cas, "eku-ok.pem", &out);
     assert!(ok, "{said}");
     fs::remove_dir_all(&out).unwrap();
     // An unknown critical extension.
@@ -485,19 +249,14 @@ fn cas_whose_limits_invalidate_what_they_issue_are_refused() {
         &out,
         "nameConstraints permit only the subtrees `O=Fleet`, which do not hold the device subject; every certificate it issued for `CN=d` would be invalid",
     );
-    issue(
+    issue_with(
         &cas.path("nc-permit.pem"),
         &cas.path("nc-permit.key"),
         &out,
         &["--device-id", "d", "--subject-o", "fleet"],
     )
     .success();
-    let (ok, said) = verify(
-        &cas.dir,
-        &cas.path("nc-permit.pem"),
-        None,
-        &out.join("d").join(CLIENT),
-    );
+    let (ok, said) = verified_by(&cas, "nc-permit.pem", &out);
     assert!(ok, "openssl disagrees on the permitted subtree: {said}");
     fs::remove_dir_all(&out).unwrap();
     let excluded = "nameConstraints = critical, excluded;dirName:nc\n[nc]\nO = Evil";
@@ -523,8 +282,9 @@ fn cas_whose_limits_invalidate_what_they_issue_are_refused() {
     cas.key("leafca", "EC", "ec_paramgen_curve:P-256");
     cas.signed("leafca", "leafca", "mid", CA_EXT);
     let file = cas.bundle("mid-chain.pem", &["leafca", "mid"]);
-    refused(
-        &issue(&file, &cas.path("leafca.key"), &out, &["--device-id", "d"]),
+    refused_for(
+        &file,
+        &cas.path("leafca.key"),
         &out,
         "certificate 2 of the CA file (`CN=mid`) limits what it signs",
     );
@@ -532,11 +292,7 @@ fn cas_whose_limits_invalidate_what_they_issue_are_refused() {
     cas.signed("mid", "mid", "root", "basicConstraints = critical, CA:TRUE, pathlen:0\nkeyUsage = critical, keyCertSign\nsubjectKeyIdentifier = hash");
     cas.signed("leafca", "leafca", "mid", CA_EXT);
     let file = cas.bundle("pathlen.pem", &["leafca", "mid"]);
-    refused(
-        &issue(&file, &cas.path("leafca.key"), &out, &["--device-id", "d"]),
-        &out,
-        "certificate 2 of the CA file (`CN=mid`) has pathLenConstraint 0, but 1 CA certificates stand below it",
-    );
+    refused_for(&file, &cas.path("leafca.key"), &out, "certificate 2 of the CA file (`CN=mid`) has pathLenConstraint 0, but 1 CA certificates stand below it");
 }
 
 #[test]
@@ -576,19 +332,14 @@ fn a_ca_certificate_with_a_compressed_point_is_accepted() {
             "the CA's point is not compressed: {dump}"
         );
         let out = dir.join(format!("out-{name}"));
-        issue(
+        issue_with(
             &cas.path(&format!("{name}.pem")),
             &cas.path(&key),
             &out,
             &["--device-id", "d"],
         )
         .success();
-        let (ok, said) = verify(
-            &cas.dir,
-            &cas.path(&format!("{name}.pem")),
-            None,
-            &out.join("d").join(CLIENT),
-        );
+        let (ok, said) = verified_by(&cas, &format!("{name}.pem"), &out);
         assert!(ok, "{said}");
     }
 }
@@ -615,14 +366,9 @@ fn a_legacy_encrypted_ec_ca_key_opens_with_its_password() {
     let password = dir.write("pw.txt", "s3cret\n");
     let out = dir.join("out");
     let run = |pw: &Path| {
-        sota(["device-certs", "--fleet-ca"])
-            .arg(cas.path("ca.pem"))
-            .arg("--fleet-ca-key")
-            .arg(cas.path("ca.enc.key"))
+        device_certs(&cas.path("ca.pem"), &cas.path("ca.enc.key"), &out)
             .arg("--fleet-ca-key-password-file")
             .arg(pw)
-            .arg("--out")
-            .arg(&out)
             .args(["--device-id", "d"])
             .run()
     };
@@ -634,12 +380,7 @@ fn a_legacy_encrypted_ec_ca_key_opens_with_its_password() {
     );
     run(&wrong).output_lacks("s3cret").output_lacks("nope");
     run(&password).success().output_lacks("s3cret");
-    let (ok, said) = verify(
-        &cas.dir,
-        &cas.path("ca.pem"),
-        None,
-        &out.join("d").join(CLIENT),
-    );
+    let (ok, said) = verified_by(&cas, "ca.pem", &out);
     assert!(ok, "{said}");
 }
 
@@ -650,20 +391,13 @@ fn a_legacy_encrypted_ec_ca_key_opens_with_its_password() {
 /// certificate below it are refused, naming the position.
 #[test]
 fn stage_takes_a_client_pem_with_its_chain_and_refuses_a_broken_one() {
-    let dir = TestDir::new();
-    let cas = Cas::chain(&dir);
-    let file = cas.bundle("fleet-chain.pem", &["issuing", "inter"]);
-    let out = dir.join("out");
-    issue(
-        &file,
-        &cas.path("issuing.key"),
-        &out,
-        &["--device-id", "d1", "--format", "dir"],
-    )
-    .success();
+    let Chain {
+        dir, cas, out, run, ..
+    } = Chain::issued(&["--device-id", "d1", "--format", "dir"]);
+    run.success();
     let bundle = out.join("d1");
     let client = bundle.join(CLIENT);
-    let key = bundle.join("var/sota/import/pkey.pem");
+    let key = bundle.join(PKEY);
     let pki = Pki::new(&dir);
     let zip = Creds::new(&pki)
         .url("https://ota.example.test")

@@ -14,22 +14,15 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use common::device_certs::*;
 use common::*;
 use sha2::Digest;
 
-const CLIENT: &str = "var/sota/import/client.pem";
-const PKEY: &str = "var/sota/import/pkey.pem";
-
 /// `device-certs` with the Pki's CA, `--csr csr`, into `out`.
 fn sign(pki: &Pki, csr: &Path, out: &Path, args: &[&str]) -> Run {
-    sota(["device-certs", "--fleet-ca"])
-        .arg(&pki.ca().cert)
-        .arg("--fleet-ca-key")
-        .arg(&pki.ca().key)
+    device_certs(&pki.ca().cert, &pki.ca().key, out)
         .arg("--csr")
         .arg(csr)
-        .arg("--out")
-        .arg(out)
         .args(args)
         .run()
 }
@@ -66,61 +59,6 @@ fn request(dir: &Path, name: &str, alg: &str, opt: &str, subject: &str, der: boo
     dir.join(out)
 }
 
-fn text(dir: &Path, args: &[&str]) -> String {
-    String::from_utf8(openssl(dir, args.iter().copied())).unwrap()
-}
-
-/// The SHA-256 of the DER SubjectPublicKeyInfo of a PEM certificate
-/// (`x509`) or request (`req`, PEM or DER), as openssl extracts it.
-fn spki_sha256(dir: &Path, command: &str, file: &Path, inform: &str) -> String {
-    let public = dir.join("spki.pem");
-    openssl(
-        dir,
-        [
-            command,
-            "-inform",
-            inform,
-            "-in",
-            file.to_str().unwrap(),
-            "-noout",
-            "-pubkey",
-            "-out",
-            public.to_str().unwrap(),
-        ],
-    );
-    let der = dir.join("spki.der");
-    openssl(
-        dir,
-        [
-            "pkey",
-            "-pubin",
-            "-in",
-            public.to_str().unwrap(),
-            "-outform",
-            "DER",
-            "-out",
-            der.to_str().unwrap(),
-        ],
-    );
-    hex(&sha2::Sha256::digest(fs::read(der).unwrap()))
-}
-
-fn verify(dir: &Path, ca: &Path, cert: &Path) {
-    let verified = text(
-        dir,
-        &[
-            "verify",
-            "-x509_strict",
-            "-purpose",
-            "sslclient",
-            "-CAfile",
-            ca.to_str().unwrap(),
-            cert.to_str().unwrap(),
-        ],
-    );
-    assert!(verified.ends_with(": OK\n"), "{verified}");
-}
-
 #[test]
 fn requests_of_every_key_type_are_signed_without_a_key_in_the_bundle() {
     let dir = TestDir::new();
@@ -141,8 +79,7 @@ fn requests_of_every_key_type_are_signed_without_a_key_in_the_bundle() {
     sign(&pki, &dir.join("csrs"), &out, &["--subject-o", "Fleet"])
         .success()
         .stderr_has("issued 5 device certificates (from certificate requests");
-    let json: serde_json::Value =
-        serde_json::from_slice(&fs::read(out.join("devices.json")).unwrap()).unwrap();
+    let json = record(&out);
     let records = json["devices"].as_array().unwrap();
     // Sorted by file name: ec256.csr, ec384.der, rsa2048.csr, ...
     assert_eq!(records.len(), 5);
@@ -151,7 +88,7 @@ fn requests_of_every_key_type_are_signed_without_a_key_in_the_bundle() {
         let bundle = out.join(&id);
         assert!(!bundle.join(PKEY).exists(), "{id} got a key");
         let cert = bundle.join(CLIENT);
-        verify(d, &pki.ca().cert, &cert);
+        assert_verifies(d, &pki.ca().cert, &cert);
         // The request's public key, byte for byte; its subject and
         // extensions are not taken.
         let csr = dir.join(format!("csrs/{name}.{}", if *der { "der" } else { "csr" }));
@@ -223,12 +160,6 @@ fn one_request_file_into_a_tar_bundle_holds_no_key() {
     .unwrap();
     assert!(listing.contains(CLIENT), "{listing}");
     assert!(!listing.contains("pkey.pem"), "{listing}");
-}
-
-/// The run failed with exit 1 naming `needle`, and wrote nothing.
-fn refused(run: &Run, out: &Path, needle: &str) {
-    run.code(1).stderr_has(needle).output_lacks("BEGIN");
-    assert!(!out.exists(), "{} was made", out.display());
 }
 
 #[test]
@@ -478,29 +409,12 @@ fn a_killed_csr_run_is_finished_by_the_same_command() {
     }
     // Kill points from the clock, printed, so a failure can be tried
     // again with the same ones.
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64
-        | 1;
-    let mut next = move |below: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % below
-    };
+    let mut points = KillPoints::from_clock();
     for format in ["dir", "tar"] {
         let command_into = |out: &Path| {
-            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sota-stage"));
-            cmd.arg("device-certs")
-                .arg("--fleet-ca")
-                .arg(&pki.ca().cert)
-                .arg("--fleet-ca-key")
-                .arg(&pki.ca().key)
-                .arg("--csr")
+            let mut cmd = device_certs_command(&pki.ca().cert, &pki.ca().key, out);
+            cmd.arg("--csr")
                 .arg(&requests)
-                .arg("--out")
-                .arg(out)
                 .args(["--format", format])
                 .env_remove("SOTA_STAGE_SYNC");
             cmd
@@ -542,7 +456,7 @@ fn a_killed_csr_run_is_finished_by_the_same_command() {
             }
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
-        let delay = next(300);
+        let delay = points.next(300);
         eprintln!("{format}: killed {delay} ms after the second batch was journaled");
         std::thread::sleep(std::time::Duration::from_millis(delay));
         child.kill().unwrap();
@@ -551,7 +465,7 @@ fn a_killed_csr_run_is_finished_by_the_same_command() {
         assert!(first.len() >= batch, "{format}: {} kept", first.len());
         // Then kills at random points of the re-runs.
         for round in 0..4 {
-            let delay = 20 + next(whole.max(1));
+            let delay = 20 + points.next(whole.max(1));
             eprintln!("{format}: round {round}, killed after {delay} ms");
             let mut child = spawn();
             std::thread::sleep(std::time::Duration::from_millis(delay));
@@ -578,10 +492,7 @@ fn a_killed_csr_run_is_finished_by_the_same_command() {
         assert!(!out.join(".sota-stage-devices.journal").exists());
         let csv = fs::read_to_string(out.join("devices.csv")).unwrap();
         let mut lines = csv.lines();
-        assert_eq!(
-            lines.next().unwrap(),
-            "id,serial,sha256,not_before,not_after,key_type,path,key_source,public_key_sha256"
-        );
+        assert_eq!(lines.next().unwrap(), CSV_HEADER);
         let mut ids = Vec::new();
         for line in lines {
             let f: Vec<&str> = line.split(',').collect();
@@ -600,8 +511,7 @@ fn a_killed_csr_run_is_finished_by_the_same_command() {
             }
         }
         assert_eq!(ids, want.keys().cloned().collect::<Vec<_>>(), "{format}");
-        let json: serde_json::Value =
-            serde_json::from_slice(&fs::read(out.join("devices.json")).unwrap()).unwrap();
+        let json = record(&out);
         let devices = json["devices"].as_array().unwrap();
         assert_eq!(devices.len(), n);
         for d in devices {
@@ -613,17 +523,8 @@ fn a_killed_csr_run_is_finished_by_the_same_command() {
             );
         }
         // Nothing of the tool's own temporaries is left.
-        let mut stack = vec![out.clone()];
-        while let Some(d) = stack.pop() {
-            for e in fs::read_dir(&d).unwrap() {
-                let e = e.unwrap();
-                let name = e.file_name().to_string_lossy().into_owned();
-                assert!(!name.contains("sota-stage"), "{format}: {:?}", e.path());
-                if e.file_type().unwrap().is_dir() {
-                    stack.push(e.path());
-                }
-            }
-        }
+        let left = leftovers(&out);
+        assert!(left.is_empty(), "{format}: {left:?}");
     }
 }
 
@@ -639,8 +540,7 @@ fn a_resumed_csr_run_is_refused_with_other_requests_or_another_ca_key_file() {
     let out = dir.join("out");
     // Folder bundles go 200 to a batch: the 250th cannot be written, so
     // the first batch stays, journaled (--force: the folder exists).
-    fs::create_dir_all(out.join("d-250")).unwrap();
-    fs::write(out.join("d-250").join("var"), "in the way").unwrap();
+    in_the_way(&out, "d-250");
     sign(&pki, &requests, &out, &["--force"])
         .code(1)
         .stderr_has("note: 200 of 250 bundles are written and recorded in `");
@@ -670,24 +570,13 @@ fn a_resumed_csr_run_is_refused_with_other_requests_or_another_ca_key_file() {
             key.as_os_str(),
         ],
     );
-    let run = sota(["device-certs", "--fleet-ca"])
-        .arg(&pki.ca().cert)
-        .arg("--fleet-ca-key")
-        .arg(&key)
+    let run = device_certs(&pki.ca().cert, &key, &out)
         .arg("--csr")
         .arg(&requests)
-        .arg("--out")
-        .arg(&out)
         .run();
     run.code(1).stderr_has("(they differ in: fleet CA key)");
     // Minted keys for the same ids: another key type.
-    sota(["device-certs", "--fleet-ca"])
-        .arg(&pki.ca().cert)
-        .arg("--fleet-ca-key")
-        .arg(&pki.ca().key)
-        .args(["--count", "250", "--id-prefix", "d-", "--out"])
-        .arg(&out)
-        .run()
+    issue(&pki, &out, &["--count", "250", "--id-prefix", "d-"])
         .code(1)
         .stderr_has("(they differ in: key type, certificate requests)");
     // The same command finishes, keeping the first batch.

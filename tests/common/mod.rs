@@ -26,6 +26,7 @@
 
 pub mod audit;
 mod creds;
+pub mod device_certs;
 mod dir;
 mod fixtures;
 mod harness;

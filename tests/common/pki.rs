@@ -210,6 +210,21 @@ impl Pki {
             ],
             Validity::Range(from, to) => vec!["-startdate", from, "-enddate", to],
         };
+        self.sign_request(&csr_name, &pem, "client_ext", &dates);
+        Cert {
+            cn,
+            alg,
+            cert: self.dir.join(pem),
+            key: self.dir.join(key),
+        }
+    }
+
+    /// `openssl ca`: the request `csr` in the Pki's folder signed by the
+    /// CA into `out`, with the extensions of section `extensions` of its
+    /// `openssl.cnf` (`client_ext`, `v3_ca`) and `dates` (`-days N`, or
+    /// `-startdate`/`-enddate`).
+    #[track_caller]
+    pub fn sign_request(&self, csr: &str, out: &str, extensions: &str, dates: &[&str]) {
         let mut args = vec![
             "ca",
             "-batch",
@@ -220,21 +235,15 @@ impl Pki {
             "-keyfile",
             "ca.key",
             "-in",
-            &csr_name,
+            csr,
             "-out",
-            &pem,
+            out,
             "-extensions",
-            "client_ext",
+            extensions,
             "-notext",
         ];
         args.extend(dates);
         openssl(&self.dir, args);
-        Cert {
-            cn,
-            alg,
-            cert: self.dir.join(pem),
-            key: self.dir.join(key),
-        }
     }
 
     /// PKCS#12 of `client`'s certificate and key, with the CA certificate
