@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::staged::Roots;
 use common::*;
 
 const EPOCH: &str = "1700000001";
@@ -24,11 +25,22 @@ const DEVICE_ZIP: &str = "var/sota/sota_provisioning_credentials.zip";
 /// One test's folder, its archive, and `stage` into `image` / `native`
 /// with `manifest.json` beside them.
 struct Setup {
-    dir: TestDir,
+    roots: Roots,
     zip: PathBuf,
-    dev: PathBuf,
-    host: PathBuf,
-    manifest: PathBuf,
+}
+
+impl std::ops::Deref for Setup {
+    type Target = Roots;
+
+    fn deref(&self) -> &Roots {
+        &self.roots
+    }
+}
+
+impl std::ops::DerefMut for Setup {
+    fn deref_mut(&mut self) -> &mut Roots {
+        &mut self.roots
+    }
 }
 
 impl Setup {
@@ -38,16 +50,10 @@ impl Setup {
 
     /// With an archive `Creds::typical` changed by `shape`.
     fn with(shape: impl FnOnce(Creds<'_>) -> Creds<'_>) -> Setup {
-        let dir = TestDir::new();
-        let pki = Pki::new(&dir);
-        let zip = shape(Creds::typical(&pki).server_ca()).write_to(&dir, "c.zip");
-        Setup {
-            zip,
-            dev: dir.join("image"),
-            host: dir.join("native"),
-            manifest: dir.join("manifest.json"),
-            dir,
-        }
+        let roots = Roots::new();
+        let pki = Pki::new(&roots.dir);
+        let zip = shape(Creds::typical(&pki).server_ca()).write_to(&roots.dir, "c.zip");
+        Setup { roots, zip }
     }
 
     /// `stage --method shared-cred` with the archive; `args` add to or
@@ -61,27 +67,13 @@ impl Setup {
 
     /// `stage` with both roots and the manifest, then `extra`.
     fn stage(&self, method: &str, extra: &[&str]) -> Cmd {
-        self.stage_args(&[
-            "--method".as_ref(),
-            method.as_ref(),
-            "--device-root".as_ref(),
-            self.dev.as_os_str(),
-            "--host-root".as_ref(),
-            self.host.as_os_str(),
-            "--manifest".as_ref(),
-            self.manifest.as_os_str(),
-        ])
-        .args(extra)
+        self.roots
+            .stage_cmd(&self.zip, method, extra)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
     }
 
     fn verify(&self) -> Run {
-        sota(["verify", "--manifest"])
-            .arg(&self.manifest)
-            .arg("--device-root")
-            .arg(&self.dev)
-            .arg("--host-root")
-            .arg(&self.host)
-            .run()
+        self.verify_cmd().run()
     }
 
     /// The whole test folder, read back; folder times left out (a
@@ -105,6 +97,17 @@ fn leftovers(dir: &Path) -> Vec<String> {
         .into_keys()
         .filter(|p| p.contains(".sota-stage-"))
         .collect()
+}
+
+/// No file of the device tree has the name of a host secret.
+#[track_caller]
+fn assert_no_host_secret_in(dev: &Path) {
+    for name in ["targets.sec", "treehub.json", "credentials.zip"] {
+        assert!(
+            tree(dev).keys().all(|p| p.rsplit('/').next() != Some(name)),
+            "{name} in the device tree"
+        );
+    }
 }
 
 // --- 1. overlapping roots ------------------------------------------------------
@@ -180,14 +183,7 @@ fn overlapping_roots_are_refused_and_nothing_is_written() {
     );
     fs::remove_file(&link).unwrap();
     // No secret of the host side is in the device tree.
-    for name in ["targets.sec", "treehub.json", "credentials.zip"] {
-        assert!(
-            tree(&s.dev)
-                .keys()
-                .all(|p| p.rsplit('/').next() != Some(name)),
-            "{name} in the device tree"
-        );
-    }
+    assert_no_host_secret_in(&s.dev);
 }
 
 // --- 2. the manifest where a staged file or a root is ----------------------------
@@ -784,14 +780,7 @@ fn a_host_root_that_is_a_bind_mount_of_a_device_folder_is_refused() {
             .stderr_has("the host's secrets would land in the image");
         assert_eq!(s.tree(), before, "{message}");
     }
-    for name in ["targets.sec", "treehub.json", "credentials.zip"] {
-        assert!(
-            tree(&s.dev)
-                .keys()
-                .all(|p| p.rsplit('/').next() != Some(name)),
-            "{name} in the device tree"
-        );
-    }
+    assert_no_host_secret_in(&s.dev);
 }
 
 // --- 10. --force and the folders it empties (defect 7) --------------------------

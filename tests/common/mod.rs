@@ -16,6 +16,7 @@
 //!   made with the `openssl` command ([`openssl`]).
 //! - [`Creds`]: a typical credentials.zip, built fluently on top of both.
 //! - [`assert_snapshot`]: files under `tests/snapshots/`.
+//! - [`staged`]: what `stage` wrote, read back (roots, trees, zips).
 //!
 //! `dir.rs`, `fixtures.rs`, `openssl.rs` and `tree.rs` serve the unit tests
 //! too (`src/test_support.rs` includes them): keep them free of `super::`.
@@ -34,6 +35,7 @@ mod pki;
 mod rawzip;
 mod snapshot;
 mod sota;
+pub mod staged;
 mod tree;
 
 pub use audit::{sh, tool, Audit, Found, Setup};
