@@ -72,6 +72,12 @@ impl Setup {
             .env("SOURCE_DATE_EPOCH", EPOCH)
     }
 
+    /// `stage --method shared-cred` then `extra`: it must succeed.
+    #[track_caller]
+    fn staged(&self, extra: &[&str]) {
+        self.stage("shared-cred", extra).run().success();
+    }
+
     fn verify(&self) -> Run {
         self.verify_cmd().run()
     }
@@ -115,72 +121,35 @@ fn assert_no_host_secret_in(dev: &Path) {
 #[test]
 fn overlapping_roots_are_refused_and_nothing_is_written() {
     let s = Setup::new();
-    let os = |p: &Path| p.as_os_str().to_owned();
-    let refused = |args: Vec<std::ffi::OsString>, message: &str| {
-        let before = s.tree();
-        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-        s.stage_args(&args)
-            .args(["--method", "shared-cred"])
-            .run()
-            .code(2)
-            .stderr_has(message)
-            .output_lacks(OAUTH2_SECRET);
-        assert_eq!(s.tree(), before, "{message}");
-    };
     let overlap = "overlap: the host's secrets would land in the image";
+    let refused = |dev: &Path, host: &Path| {
+        let before = s.tree();
+        s.stage_args(&[
+            "--device-root".as_ref(),
+            dev.as_os_str(),
+            "--host-root".as_ref(),
+            host.as_os_str(),
+        ])
+        .args(["--method", "shared-cred"])
+        .run()
+        .code(2)
+        .stderr_has(overlap)
+        .output_lacks(OAUTH2_SECRET);
+        assert_eq!(s.tree(), before, "{overlap}");
+    };
 
     // The same folder for both.
-    refused(
-        vec![
-            "--device-root".into(),
-            os(&s.dev),
-            "--host-root".into(),
-            os(&s.dev),
-        ],
-        overlap,
-    );
+    refused(&s.dev, &s.dev);
     // The host root inside an already staged device root.
-    s.stage("shared-cred", &[]).run().success();
-    refused(
-        vec![
-            "--device-root".into(),
-            os(&s.dev),
-            "--host-root".into(),
-            os(&s.dev.join("usr/share/garage")),
-        ],
-        overlap,
-    );
+    s.staged(&[]);
+    refused(&s.dev, &s.dev.join("usr/share/garage"));
     // The device root inside the host root.
-    refused(
-        vec![
-            "--device-root".into(),
-            os(&s.host.join("image")),
-            "--host-root".into(),
-            os(&s.host),
-        ],
-        overlap,
-    );
+    refused(&s.host.join("image"), &s.host);
     // The same, through `..` and through a symlink to the device root.
-    refused(
-        vec![
-            "--device-root".into(),
-            os(&s.dev),
-            "--host-root".into(),
-            os(&s.host.join("../image/usr/share/x")),
-        ],
-        overlap,
-    );
+    refused(&s.dev, &s.host.join("../image/usr/share/x"));
     let link = s.dir.join("link-to-image");
     std::os::unix::fs::symlink(&s.dev, &link).unwrap();
-    refused(
-        vec![
-            "--device-root".into(),
-            os(&s.dev),
-            "--host-root".into(),
-            os(&link.join("sub")),
-        ],
-        overlap,
-    );
+    refused(&s.dev, &link.join("sub"));
     fs::remove_file(&link).unwrap();
     // No secret of the host side is in the device tree.
     assert_no_host_secret_in(&s.dev);
@@ -191,7 +160,7 @@ fn overlapping_roots_are_refused_and_nothing_is_written() {
 #[test]
 fn a_manifest_inside_a_root_is_refused() {
     let s = Setup::new();
-    s.stage("shared-cred", &[]).run().success();
+    s.staged(&[]);
     let staged = s.tree();
     let with_manifest = |manifest: &Path, message: &str| {
         s.stage_args(&[
@@ -284,9 +253,7 @@ fn a_manifest_that_cannot_be_written_rolls_everything_back() {
 
     // Over a staged tree with --force: the replaced files and the old
     // manifest come back.
-    s.stage("shared-cred", &["--hardware-id", "old-board"])
-        .run()
-        .success();
+    s.staged(&["--hardware-id", "old-board"]);
     small.fill();
     let before = s.tree();
     s.stage("shared-cred", &["--hardware-id", "new-board", "--force"])
@@ -304,7 +271,7 @@ fn a_manifest_that_cannot_be_written_rolls_everything_back() {
 #[test]
 fn the_leftovers_of_a_killed_run_are_cleaned_up_by_the_next() {
     let s = Setup::new();
-    s.stage("shared-cred", &[]).run().success();
+    s.staged(&[]);
     // What a run killed at various points leaves: temporaries of secrets,
     // a file moved aside whose replacement was never renamed in, a moved-
     // aside file next to its replacement, a half-written manifest, and a
@@ -351,7 +318,7 @@ fn the_leftovers_of_a_killed_run_are_cleaned_up_by_the_next() {
     // Names like ours that are not ours (no process number) are left alone.
     let theirs = s.dir.join(".notes.sota-stage-x.tmp");
     fs::write(&theirs, "mine").unwrap();
-    s.stage("shared-cred", &[]).run().success();
+    s.staged(&[]);
     assert!(theirs.exists());
 }
 
@@ -481,9 +448,7 @@ fn two_runs_at_once_take_turns() {
 #[test]
 fn files_of_another_method_are_refused_then_removed_with_force() {
     let s = Setup::new();
-    s.stage("shared-cred", &["--hardware-id", "rpi4"])
-        .run()
-        .success();
+    s.staged(&["--hardware-id", "rpi4"]);
     let before = s.tree();
     s.stage("device-cred", &[]).run().code(1).stderr_is(
         "error: staging would change files that are already there; nothing was written (pass --force to replace them):\n\
@@ -562,7 +527,7 @@ fn runs_killed_at_random_moments_leave_nothing_the_next_run_cannot_finish() {
         .tufrepo_url("https://other.example.test/repo")
         .server_ca()
         .write_to(&s.dir, "other.zip");
-    s.stage("shared-cred", &[]).run().success();
+    s.staged(&[]);
     // Time one run, then kill runs at moments spread over its second half,
     // where the writing is (the first is reading and checking), so that
     // the kills land at different points: writing temporaries, renaming,
@@ -677,10 +642,8 @@ fn an_output_that_is_an_input_is_refused() {
     assert_eq!(fs::read(&notes).unwrap(), b"my notes\n");
     // A manifest of the tool is replaced.
     fs::remove_file(&notes).unwrap();
-    s.stage("shared-cred", &[]).run().success();
-    s.stage("shared-cred", &["--hardware-id", "rpi4", "--force"])
-        .run()
-        .success();
+    s.staged(&[]);
+    s.staged(&["--hardware-id", "rpi4", "--force"]);
     s.verify().success();
 }
 
@@ -734,16 +697,14 @@ fn a_root_that_is_a_link_is_resolved_and_the_lock_wait_is_bounded() {
     holder.kill().unwrap();
     holder.wait().unwrap();
     // The largest timeout is cut to the documented day, not a panic.
-    s.stage("shared-cred", &["--lock-timeout", "18446744073709551615"])
-        .run()
-        .success();
+    s.staged(&["--lock-timeout", "18446744073709551615"]);
     s.verify().success();
 }
 
 #[test]
 fn a_host_root_that_is_a_bind_mount_of_a_device_folder_is_refused() {
     let s = Setup::new();
-    s.stage("shared-cred", &[]).run().success();
+    s.staged(&[]);
     let before = s.tree();
     // In a private mount namespace, so nothing leaks: the host root is the
     // device root itself, then its var/sota/import, under another path.
@@ -788,7 +749,7 @@ fn a_host_root_that_is_a_bind_mount_of_a_device_folder_is_refused() {
 #[test]
 fn force_removes_the_folders_its_removals_leave_empty() {
     let s = Setup::with(|c| c.file("director.root.json", ROOT_JSON));
-    s.stage("shared-cred", &[]).run().success();
+    s.staged(&[]);
     assert!(s.dev.join("var/sota/import/director/root.json").is_file());
     // Without pinning, with the same archive: both pinned roots go, and
     // their folders with them.
@@ -803,9 +764,7 @@ fn force_removes_the_folders_its_removals_leave_empty() {
     // A folder that holds something else stays.
     s.stage("shared-cred", &["--force"]).run().success();
     fs::write(s.dev.join("var/sota/import/director/mine"), "x").unwrap();
-    s.stage("shared-cred", &["--no-root-pinning", "--force"])
-        .run()
-        .success();
+    s.staged(&["--no-root-pinning", "--force"]);
     assert!(s.dev.join("var/sota/import/director/mine").is_file());
 }
 
