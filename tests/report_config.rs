@@ -12,10 +12,9 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use common::staged::{HSM_FRAGMENT, SHARED_FRAGMENT};
 use common::*;
 
-const HSM_FRAGMENT: &str = "usr/lib/sota/conf.d/20-sota-device-cred-hsm.toml";
-const SHARED_FRAGMENT: &str = "usr/lib/sota/conf.d/20-sota-shared-cred.toml";
 const OFF: &str = "[telemetry]\nreport_config = false\n";
 const PIN: &str = "TEST-ONLY-pin-8812";
 const NOTE: &str = "note: 20-sota-device-cred-hsm.toml holds a password or PIN: it sets `[telemetry] report_config = false`, so aktualizr does not send its configuration to the server (--report-config on leaves aktualizr's default)\n";

@@ -21,6 +21,14 @@ use common::*;
 
 const EPOCH: &str = "1700000001";
 const DEVICE_ZIP: &str = "var/sota/sota_provisioning_credentials.zip";
+/// `stage --force` of shared-cred, the archive next.
+const FORCED: [&str; 5] = [
+    "stage",
+    "--method",
+    "shared-cred",
+    "--force",
+    "--credentials",
+];
 
 /// One test's folder, its archive, and `stage` into `image` / `native`
 /// with `manifest.json` beside them.
@@ -69,6 +77,26 @@ impl Setup {
     fn stage(&self, method: &str, extra: &[&str]) -> Cmd {
         self.roots
             .stage_cmd(&self.zip, method, extra)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+    }
+
+    /// `other.zip` in the test folder: a typical archive with another
+    /// tufrepo URL, changed by `shape`.
+    fn other(&self, shape: impl FnOnce(Creds<'_>) -> Creds<'_>) -> PathBuf {
+        let pki = Pki::new(&self.dir);
+        shape(Creds::typical(&pki).tufrepo_url("https://other.example.test/repo"))
+            .write_to(&self.dir, "other.zip")
+    }
+
+    /// `stage --method shared-cred --force` of `zip` into the device root
+    /// and `host`; no manifest unless the caller adds one.
+    fn forced(&self, zip: &Path, host: &Path) -> Cmd {
+        sota(FORCED)
+            .arg(zip)
+            .arg("--device-root")
+            .arg(&self.dev)
+            .arg("--host-root")
+            .arg(host)
             .env("SOURCE_DATE_EPOCH", EPOCH)
     }
 
@@ -380,10 +408,7 @@ fn a_second_run_waits_for_the_first_and_gives_up_after_the_lock_timeout() {
 #[test]
 fn two_runs_at_once_take_turns() {
     let s = Setup::new();
-    let pki = Pki::new(&s.dir);
-    let other = Creds::typical(&pki)
-        .tufrepo_url("https://other.example.test/repo")
-        .write_to(&s.dir, "other.zip");
+    let other = s.other(|c| c);
     for trial in 0..6 {
         // Identical runs: both succeed.
         let runs: Vec<Run> = std::thread::scope(|scope| {
@@ -401,22 +426,10 @@ fn two_runs_at_once_take_turns() {
         let runs: Vec<Run> = std::thread::scope(|scope| {
             let a = scope.spawn(|| s.stage("shared-cred", &["--force"]).run());
             let b = scope.spawn(|| {
-                sota([
-                    "stage",
-                    "--method",
-                    "shared-cred",
-                    "--force",
-                    "--credentials",
-                ])
-                .arg(&other)
-                .arg("--device-root")
-                .arg(&s.dev)
-                .arg("--host-root")
-                .arg(&s.host)
-                .arg("--manifest")
-                .arg(&manifest2)
-                .env("SOURCE_DATE_EPOCH", EPOCH)
-                .run()
+                s.forced(&other, &s.host)
+                    .arg("--manifest")
+                    .arg(&manifest2)
+                    .run()
             });
             vec![a.join().unwrap(), b.join().unwrap()]
         });
@@ -522,11 +535,7 @@ fn unknown_entries_whose_names_clash_are_invalid_input() {
 #[test]
 fn runs_killed_at_random_moments_leave_nothing_the_next_run_cannot_finish() {
     let s = Setup::new();
-    let pki = Pki::new(&s.dir);
-    let other = Creds::typical(&pki)
-        .tufrepo_url("https://other.example.test/repo")
-        .server_ca()
-        .write_to(&s.dir, "other.zip");
+    let other = s.other(|c| c.server_ca());
     s.staged(&[]);
     // Time one run, then kill runs at moments spread over its second half,
     // where the writing is (the first is reading and checking), so that
@@ -541,13 +550,7 @@ fn runs_killed_at_random_moments_leave_nothing_the_next_run_cannot_finish() {
         // replace and moves the old ones aside.
         let zip = if trial % 2 == 0 { &other } else { &s.zip };
         let mut child = Command::new(env!("CARGO_BIN_EXE_sota-stage"))
-            .args([
-                "stage",
-                "--method",
-                "shared-cred",
-                "--force",
-                "--credentials",
-            ])
+            .args(FORCED)
             .arg(zip)
             .arg("--device-root")
             .arg(&s.dev)
@@ -613,23 +616,11 @@ fn an_output_that_is_an_input_is_refused() {
     fs::create_dir(&folder).unwrap();
     let zip = folder.join("credentials.zip");
     fs::copy(&s.zip, &zip).unwrap();
-    sota([
-        "stage",
-        "--method",
-        "shared-cred",
-        "--force",
-        "--credentials",
-    ])
-    .arg(&zip)
-    .arg("--device-root")
-    .arg(&s.dev)
-    .arg("--host-root")
-    .arg(&folder)
-    .env("SOURCE_DATE_EPOCH", EPOCH)
-    .run()
-    .code(2)
-    .stderr_has("the staged file host:credentials.zip (under --host-root) is --credentials `")
-    .stderr_has(same);
+    s.forced(&zip, &folder)
+        .run()
+        .code(2)
+        .stderr_has("the staged file host:credentials.zip (under --host-root) is --credentials `")
+        .stderr_has(same);
     assert_eq!(fs::read(&zip).unwrap(), archive);
     assert_eq!(fs::read(&s.zip).unwrap(), archive);
     assert!(!s.dev.exists());
@@ -656,17 +647,19 @@ fn a_root_that_is_a_link_is_resolved_and_the_lock_wait_is_bounded() {
     fs::create_dir(&real).unwrap();
     let link = s.dir.join("image-link");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    s.stage_args(&[
-        "--method".as_ref(),
-        "shared-cred".as_ref(),
-        "--device-root".as_ref(),
-        link.as_os_str(),
-        "--lock-timeout".as_ref(),
-        "2".as_ref(),
-    ])
-    .timeout(Duration::from_secs(30))
-    .run()
-    .success();
+    // shared-cred into the link alone, waiting `timeout` s for its lock.
+    let into_link = |timeout: &str| {
+        s.stage_args(&[
+            "--method".as_ref(),
+            "shared-cred".as_ref(),
+            "--device-root".as_ref(),
+            link.as_os_str(),
+            "--lock-timeout".as_ref(),
+            timeout.as_ref(),
+        ])
+        .timeout(Duration::from_secs(30))
+    };
+    into_link("2").run().success();
     assert!(real.join(DEVICE_ZIP).is_file());
     assert!(fs::symlink_metadata(&link)
         .unwrap()
@@ -681,18 +674,10 @@ fn a_root_that_is_a_link_is_resolved_and_the_lock_wait_is_bounded() {
         .expect("flock(1) from util-linux is needed");
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
-    s.stage_args(&[
-        "--method".as_ref(),
-        "shared-cred".as_ref(),
-        "--device-root".as_ref(),
-        link.as_os_str(),
-        "--lock-timeout".as_ref(),
-        "1".as_ref(),
-    ])
-    .timeout(Duration::from_secs(30))
-    .run()
-    .code(3)
-    .stderr_has("still holds it after 1 s");
+    into_link("1")
+        .run()
+        .code(3)
+        .stderr_has("still holds it after 1 s");
     assert!(started.elapsed() < Duration::from_secs(4));
     holder.kill().unwrap();
     holder.wait().unwrap();
