@@ -13,6 +13,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use common::staged::stage_device_cmd;
 use common::{
     Cmd, Creds, KeyAlg, P12Form, Pki, RawZip, TestDir, Validity, ZipEntry, HSM_OPTIONS,
     OAUTH2_SECRET,
@@ -49,14 +50,40 @@ fn secrets_of(creds: &Creds) -> Secrets {
 }
 
 fn stage(zip: &Path, method: &str, dev: &Path) {
-    let mut cmd = common::sota(["stage", "--method", method, "--credentials"])
-        .arg(zip)
-        .arg("--device-root")
-        .arg(dev);
+    let mut cmd = stage_device_cmd(zip, method, dev);
     if method == "device-cred-hsm" {
         cmd = cmd.args(HSM_OPTIONS).args(["--p11-pin", "4321-test"]);
     }
     cmd.run().success();
+}
+
+/// `creds` written to `credentials.zip` in `dir` and staged for shared-cred
+/// into `rootfs`: (the archive, the root).
+fn staged_rootfs(dir: &TestDir, creds: &Creds) -> (PathBuf, PathBuf) {
+    let zip = creds.write_to(dir, "credentials.zip");
+    let root = dir.join("rootfs");
+    stage(&zip, "shared-cred", &root);
+    (zip, root)
+}
+
+/// `audit` of `root` in text form.
+fn audit_text(zip: &Path, root: &Path) -> common::Run {
+    common::sota(["audit", "--credentials"])
+        .arg(zip)
+        .arg(root)
+        .run()
+}
+
+/// `tar -C folder -cf tar what`.
+fn tar_of(folder: &Path, what: &str, tar: &Path) {
+    Cmd::new("tar")
+        .arg("-C")
+        .arg(folder)
+        .arg("-cf")
+        .arg(tar)
+        .arg(what)
+        .run()
+        .success();
 }
 
 fn audit(zip: &Path, roots: &[&Path]) -> Cmd {
@@ -126,10 +153,7 @@ fn a_tree_staged_by_stage_is_clean_for_every_method() {
         assert_eq!(json["ok"], true, "{method}: {}", run.stdout);
         assert_eq!(json["findings"], serde_json::json!([]), "{method}");
         assert!(json["files"].as_u64().unwrap() >= 2, "{method}");
-        common::sota(["audit", "--credentials"])
-            .arg(&zip)
-            .arg(&dev)
-            .run()
+        audit_text(&zip, &dev)
             .success()
             .stdout_has("ok: ")
             .stdout_has("0 errors, 0 warnings");
@@ -137,10 +161,7 @@ fn a_tree_staged_by_stage_is_clean_for_every_method() {
     // device-cred with the device's own certificate and key (pkey.pem 0600).
     let device = pki.client(KeyAlg::Ec, Validity::Normal);
     let dev = dir.join("rootfs-device-cert");
-    common::sota(["stage", "--method", "device-cred", "--credentials"])
-        .arg(&zip)
-        .arg("--device-root")
-        .arg(&dev)
+    stage_device_cmd(&zip, "device-cred", &dev)
         .arg("--device-cert")
         .arg(&device.cert)
         .arg("--device-key")
@@ -172,9 +193,7 @@ fn leaky_tree(
     creds: &Creds,
     s: &Secrets,
 ) -> (PathBuf, BTreeSet<(String, String, String)>) {
-    let zip = creds.write_to(dir, "credentials.zip");
-    let root = dir.join("rootfs");
-    stage(&zip, "shared-cred", &root);
+    let (_, root) = staged_rootfs(dir, creds);
     // The archive, a host entry byte for byte, the shared p12 misplaced.
     plant(&root, "etc/sota/credentials.zip", &s.zip);
     plant(&root, "usr/share/garage/treehub.json", &s.treehub);
@@ -226,14 +245,43 @@ fn leaky_tree(
     (root, expected)
 }
 
+/// A [`leaky_tree`] of a typical archive, its secrets and the findings
+/// expected.
+struct Leaky {
+    dir: TestDir,
+    s: Secrets,
+    root: PathBuf,
+    expected: BTreeSet<(String, String, String)>,
+    zip: PathBuf,
+}
+
+impl Leaky {
+    fn new() -> Leaky {
+        let dir = TestDir::new();
+        let pki = Pki::new(&dir);
+        let creds = Creds::typical(&pki);
+        let s = secrets_of(&creds);
+        let (root, expected) = leaky_tree(&dir, &creds, &s);
+        let zip = dir.join("credentials.zip");
+        Leaky {
+            dir,
+            s,
+            root,
+            expected,
+            zip,
+        }
+    }
+}
+
 #[test]
 fn each_planted_leak_is_found_at_its_path_and_nothing_secret_is_printed() {
-    let dir = TestDir::new();
-    let pki = Pki::new(&dir);
-    let creds = Creds::typical(&pki);
-    let s = secrets_of(&creds);
-    let (root, expected) = leaky_tree(&dir, &creds, &s);
-    let zip = dir.join("credentials.zip");
+    let Leaky {
+        dir: _dir,
+        s,
+        root,
+        expected,
+        zip,
+    } = Leaky::new();
     let run = audit(&zip, &[&root]).run();
     run.code(1);
     assert_silent(&run, &s);
@@ -261,10 +309,7 @@ fn each_planted_leak_is_found_at_its_path_and_nothing_secret_is_printed() {
         "{messages:?}"
     );
     // Text output names each path.
-    let text = common::sota(["audit", "--credentials"])
-        .arg(&zip)
-        .arg(&root)
-        .run();
+    let text = audit_text(&zip, &root);
     text.code(1).stdout_has("not ok: ");
     assert_silent(&text, &s);
     for (path, _, _) in &expected {
@@ -274,21 +319,15 @@ fn each_planted_leak_is_found_at_its_path_and_nothing_secret_is_printed() {
 
 #[test]
 fn the_same_leaks_are_found_in_a_tar_a_tar_gz_and_a_tar_xz() {
-    let dir = TestDir::new();
-    let pki = Pki::new(&dir);
-    let creds = Creds::typical(&pki);
-    let s = secrets_of(&creds);
-    let (root, expected) = leaky_tree(&dir, &creds, &s);
-    let zip = dir.join("credentials.zip");
+    let Leaky {
+        dir,
+        s,
+        root,
+        expected,
+        zip,
+    } = Leaky::new();
     let tar = dir.join("rootfs.tar");
-    Cmd::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .args(["-cf"])
-        .arg(&tar)
-        .arg(".")
-        .run()
-        .success();
+    tar_of(&root, ".", &tar);
     let gz = dir.join("rootfs.tar.gz");
     fs::write(&gz, gzip(&fs::read(&tar).unwrap())).unwrap();
     Cmd::new("xz").args(["-k", "-T1"]).arg(&tar).run().success();
@@ -324,9 +363,7 @@ fn an_rsa_targets_key_is_found_as_pem_with_any_line_ending_and_as_der() {
     let pki = Pki::new(&dir);
     let creds = Creds::typical(&pki).targets_rsa();
     let s = secrets_of(&creds);
-    let zip = creds.write_to(&dir, "credentials.zip");
-    let root = dir.join("rootfs");
-    stage(&zip, "shared-cred", &root);
+    let (zip, root) = staged_rootfs(&dir, &creds);
     plant(
         &root,
         "etc/ssl/crlf.pem",
@@ -371,9 +408,7 @@ fn a_file_expanding_past_its_budget_is_a_warning_not_searched() {
     let dir = TestDir::new();
     let pki = Pki::new(&dir);
     let creds = Creds::typical(&pki);
-    let zip = creds.write_to(&dir, "credentials.zip");
-    let root = dir.join("rootfs");
-    stage(&zip, "shared-cred", &root);
+    let (zip, root) = staged_rootfs(&dir, &creds);
     let bomb = RawZip {
         // 257 MiB: over the 256 MiB a file of the image may expand to.
         entries: vec![ZipEntry::zeros("zeros.bin", 257 * 1024 * 1024)],
@@ -400,12 +435,7 @@ fn counts_in_the_summary_are_singular_for_one() {
     let zip = creds.write_to(&dir, "credentials.zip");
     let root = dir.join("rootfs");
     plant(&root, "etc/hostname", "device\n");
-    let text = |root: &Path| {
-        common::sota(["audit", "--credentials"])
-            .arg(&zip)
-            .arg(root)
-            .run()
-    };
+    let text = |root: &Path| audit_text(&zip, root);
     text(&root)
         .success()
         .stdout_is("ok: 1 file audited against credentials.zip, 0 errors, 0 warnings\n");
@@ -425,17 +455,12 @@ fn links_are_not_followed_and_a_missing_root_is_an_error() {
     let dir = TestDir::new();
     let pki = Pki::new(&dir);
     let creds = Creds::typical(&pki);
-    let zip = creds.write_to(&dir, "credentials.zip");
-    let root = dir.join("rootfs");
-    stage(&zip, "shared-cred", &root);
+    let (zip, root) = staged_rootfs(&dir, &creds);
     // A rootfs is full of absolute links; one to the archive on the host
     // is not the archive in the image.
     std::os::unix::fs::symlink(&zip, root.join("creds-link.zip")).unwrap();
     audit(&zip, &[&root]).run().success();
-    common::sota(["audit", "--credentials"])
-        .arg(&zip)
-        .arg(dir.join("nowhere"))
-        .run()
+    audit_text(&zip, &dir.join("nowhere"))
         .code(3)
         .stderr_has("nowhere");
     common::sota(["audit", "--credentials"])
@@ -457,9 +482,7 @@ fn client_auth_p12_and_provision_json_are_found_inside_a_tar_inside_a_gzip() {
             "provision.json",
             format!(r#"{{"client_id":"x","client_secret":"{provision_secret}"}}"#),
         );
-    let zip = creds.write_to(&dir, "credentials.zip");
-    let root = dir.join("rootfs");
-    stage(&zip, "shared-cred", &root);
+    let (zip, root) = staged_rootfs(&dir, &creds);
     // A backup of the host side, as some recipe might ship it.
     let backup = TestDir::new();
     backup.write("host/client_auth.p12", &client_auth);
@@ -468,14 +491,7 @@ fn client_auth_p12_and_provision_json_are_found_inside_a_tar_inside_a_gzip() {
         format!("provisioning: {provision_secret}\n"),
     );
     let tar = backup.join("backup.tar");
-    Cmd::new("tar")
-        .arg("-C")
-        .arg(backup.path())
-        .arg("-cf")
-        .arg(&tar)
-        .arg("host")
-        .run()
-        .success();
+    tar_of(backup.path(), "host", &tar);
     plant(
         &root,
         "usr/share/backup.tar.gz",

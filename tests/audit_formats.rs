@@ -71,6 +71,40 @@ fn leak_and_clean(s: &Setup, script: &str, out: &str, rel: &str, member_end: &st
     audit
 }
 
+/// [`leak_and_clean`] of a compressed stream, named as `rel` ends, at
+/// `rel` in the root file system.
+fn compressed(s: &Setup, script: &str, rel: &str) {
+    let out = rel.rsplit('/').next().unwrap_or(rel);
+    leak_and_clean(s, script, out, rel, "");
+}
+
+/// [`leak_and_clean`] of an archive whose member `treehub.json` leaks.
+fn treehub_member(s: &Setup, script: &str, out: &str, rel: &str) -> Audit {
+    leak_and_clean(s, script, out, rel, "treehub.json")
+}
+
+/// A finding of `audit` names a member path holding `part`.
+#[track_caller]
+fn assert_found_in_member(audit: &Audit, part: &str) {
+    assert!(
+        audit.findings.iter().any(|f| f.member.contains(part)),
+        "{}",
+        audit.run
+    );
+}
+
+/// The tar `out` the script makes, found at its member `treehub.json` in a
+/// root file system at `usr/share/OUT`, and as the root file system itself.
+fn tar_inside_and_as_root(s: &Setup, script: &str, out: &str) {
+    treehub_member(s, script, out, &format!("usr/share/{out}"));
+    audit_root_tar(
+        s,
+        &fs::read(s.dir.join("leak").join(out)).unwrap(),
+        &fs::read(s.dir.join("clean").join(out)).unwrap(),
+        "treehub.json",
+    );
+}
+
 /// No secret in these raw bytes: the fixture hides it in compressed data,
 /// where only a decoder finds it.
 #[track_caller]
@@ -223,12 +257,10 @@ fn the_credentials_archive_appended_to_a_shell_script_is_found_by_its_end_record
 #[test]
 fn a_bzip2_file_holding_treehub_json_is_found() {
     let s = Setup::new();
-    leak_and_clean(
+    compressed(
         &s,
         "bzip2 -k treehub.json",
-        "treehub.json.bz2",
         "usr/share/app/treehub.json.bz2",
-        "",
     );
 }
 
@@ -249,36 +281,26 @@ fn a_multi_stream_pbzip2_file_is_found_when_the_secret_is_in_a_later_stream() {
 #[test]
 fn an_xz_file_holding_targets_sec_is_found() {
     let s = Setup::new();
-    leak_and_clean(
-        &s,
-        "xz -k -T1 targets.sec",
-        "targets.sec.xz",
-        "usr/share/keys/targets.sec.xz",
-        "",
-    );
+    compressed(&s, "xz -k -T1 targets.sec", "usr/share/keys/targets.sec.xz");
 }
 
 #[test]
 fn an_lzma_file_holding_treehub_json_is_found() {
     let s = Setup::new();
-    leak_and_clean(
+    compressed(
         &s,
         "lzma -k treehub.json",
-        "treehub.json.lzma",
         "usr/share/app/treehub.json.lzma",
-        "",
     );
 }
 
 #[test]
 fn an_lz4_frame_file_holding_treehub_json_is_found() {
     let s = Setup::new();
-    leak_and_clean(
+    compressed(
         &s,
         "lz4 -q treehub.json treehub.json.lz4",
-        "treehub.json.lz4",
         "usr/share/app/treehub.json.lz4",
-        "",
     );
 }
 
@@ -286,25 +308,17 @@ fn an_lz4_frame_file_holding_treehub_json_is_found() {
 fn a_legacy_lz4_file_as_oe_core_writes_it_is_found() {
     let s = Setup::new();
     // OE-core's CONVERSION_CMD:lz4 is `lz4 -9 -z -l`.
-    leak_and_clean(
+    compressed(
         &s,
         "lz4 -q -9 -z -l app.conf app.conf.lz4",
-        "app.conf.lz4",
         "usr/share/app/app.conf.lz4",
-        "",
     );
 }
 
 #[test]
 fn a_zstd_file_holding_treehub_json_is_found() {
     let s = Setup::new();
-    leak_and_clean(
-        &s,
-        "zstd -q treehub.json",
-        "treehub.json.zst",
-        "usr/share/app/treehub.json.zst",
-        "",
-    );
+    compressed(&s, "zstd -q treehub.json", "usr/share/app/treehub.json.zst");
 }
 
 #[test]
@@ -327,13 +341,7 @@ fn a_newc_cpio_archive_holding_treehub_json_is_found_at_its_member() {
         mkdir -p tree/etc/sota && cp treehub.json tree/etc/sota/
         cd tree && find . | cpio -o -H newc --quiet > ../initramfs.cpio
     ";
-    leak_and_clean(
-        &s,
-        script,
-        "initramfs.cpio",
-        "boot/initramfs.cpio",
-        "treehub.json",
-    );
+    treehub_member(&s, script, "initramfs.cpio", "boot/initramfs.cpio");
 }
 
 #[test]
@@ -343,13 +351,7 @@ fn an_initramfs_cpio_gz_holding_treehub_json_is_found_at_its_member() {
         mkdir -p tree/etc/sota && cp treehub.json tree/etc/sota/
         cd tree && find . | cpio -o -H newc --quiet | gzip -9 > ../initramfs.cpio.gz
     ";
-    leak_and_clean(
-        &s,
-        script,
-        "initramfs.cpio.gz",
-        "boot/initramfs.cpio.gz",
-        "treehub.json",
-    );
+    treehub_member(&s, script, "initramfs.cpio.gz", "boot/initramfs.cpio.gz");
 }
 
 #[test]
@@ -362,21 +364,8 @@ fn a_deb_whose_data_tar_xz_holds_treehub_json_is_found_at_its_member() {
         dpkg-deb -Zxz --root-owner-group --build pkg app.deb >/dev/null
         ar t app.deb | grep -qx data.tar.xz
     ";
-    let audit = leak_and_clean(
-        &s,
-        script,
-        "app.deb",
-        "var/cache/apt/archives/app.deb",
-        "treehub.json",
-    );
-    assert!(
-        audit
-            .findings
-            .iter()
-            .any(|f| f.member.contains("data.tar.xz")),
-        "{}",
-        audit.run
-    );
+    let audit = treehub_member(&s, script, "app.deb", "var/cache/apt/archives/app.deb");
+    assert_found_in_member(&audit, "data.tar.xz");
 }
 
 #[test]
@@ -393,21 +382,8 @@ fn an_ipk_whose_data_tar_gz_holds_treehub_json_is_found_at_its_member() {
         echo 2.0 > debian-binary
         ar rc app.ipk debian-binary control.tar.gz data.tar.gz
     ";
-    let audit = leak_and_clean(
-        &s,
-        script,
-        "app.ipk",
-        "var/cache/opkg/app.ipk",
-        "treehub.json",
-    );
-    assert!(
-        audit
-            .findings
-            .iter()
-            .any(|f| f.member.contains("data.tar.gz")),
-        "{}",
-        audit.run
-    );
+    let audit = treehub_member(&s, script, "app.ipk", "var/cache/opkg/app.ipk");
+    assert_found_in_member(&audit, "data.tar.gz");
 }
 
 #[test]
@@ -434,13 +410,7 @@ EOF
         HOME=$PWD rpmbuild -bb --quiet --define "_topdir $PWD/top" --define "_sourcedir $PWD/src" app.spec
         cp top/RPMS/noarch/app-1.0-1.noarch.rpm app.rpm
     "#;
-    leak_and_clean(
-        &s,
-        script,
-        "app.rpm",
-        "var/cache/rpm/app.rpm",
-        "treehub.json",
-    );
+    treehub_member(&s, script, "app.rpm", "var/cache/rpm/app.rpm");
 }
 
 /// The type flag of a tar's first header.
@@ -483,13 +453,7 @@ fn a_tar_after_the_end_of_archive_marker_is_searched_as_tar_dash_i_extracts_it()
         cat first.tar second.tar > both.tar
         tar -tif both.tar | grep -qx treehub.json
     ";
-    leak_and_clean(&s, script, "both.tar", "usr/share/both.tar", "treehub.json");
-    audit_root_tar(
-        &s,
-        &fs::read(s.dir.join("leak/both.tar")).unwrap(),
-        &fs::read(s.dir.join("clean/both.tar")).unwrap(),
-        "treehub.json",
-    );
+    tar_inside_and_as_root(&s, script, "both.tar");
 }
 
 #[test]
@@ -500,13 +464,7 @@ fn a_tar_starting_with_one_zero_block_is_searched() {
         tar -cf - treehub.json >> zero.tar
         tar -tif zero.tar | grep -qx treehub.json
     ";
-    leak_and_clean(&s, script, "zero.tar", "usr/share/zero.tar", "treehub.json");
-    audit_root_tar(
-        &s,
-        &fs::read(s.dir.join("leak/zero.tar")).unwrap(),
-        &fs::read(s.dir.join("clean/zero.tar")).unwrap(),
-        "treehub.json",
-    );
+    tar_inside_and_as_root(&s, script, "zero.tar");
 }
 
 /// A tar of one member written by hand, then checked with GNU tar: it
@@ -525,6 +483,15 @@ fn hand_tar(dir: &TestDir, name: &str, members: &[u8], treehub: &[u8]) -> Vec<u8
     tar
 }
 
+/// [`hand_tar`] of the member `member` makes of the secret `treehub.json`
+/// (`leak.tar`) and of a clean one (`clean.tar`).
+fn hand_tars(s: &Setup, dir: &TestDir, member: impl Fn(&[u8]) -> Vec<u8>) -> (Vec<u8>, Vec<u8>) {
+    let leak = hand_tar(dir, "leak.tar", &member(&s.treehub), &s.treehub);
+    let clean_treehub = CLEAN_TREEHUB.as_bytes();
+    let clean = hand_tar(dir, "clean.tar", &member(clean_treehub), clean_treehub);
+    (leak, clean)
+}
+
 #[test]
 fn a_pax_size_overriding_a_zero_size_in_the_basic_header_is_read() {
     let s = Setup::new();
@@ -534,13 +501,7 @@ fn a_pax_size_overriding_a_zero_size_in_the_basic_header_is_read() {
         m.extend(tar_member("treehub.json", b'0', 0o644, 0, data));
         m
     };
-    let leak = hand_tar(&dir, "leak.tar", &member(&s.treehub), &s.treehub);
-    let clean = hand_tar(
-        &dir,
-        "clean.tar",
-        &member(CLEAN_TREEHUB.as_bytes()),
-        CLEAN_TREEHUB.as_bytes(),
-    );
+    let (leak, clean) = hand_tars(&s, &dir, member);
     // Nested, the tar crate's own reading honours it; as the PATH, the
     // member was read with the basic header's size.
     audit_both(&s, "usr/share/pax.tar", &leak, &clean, "treehub.json");
@@ -557,13 +518,7 @@ fn tar_members_of_type_contiguous_and_unknown_are_searched_as_gnu_tar_extracts_t
         let s = Setup::new();
         let dir = TestDir::new();
         let member = |data: &[u8]| tar_member("treehub.json", flag, 0o644, data.len() as u64, data);
-        let leak = hand_tar(&dir, "leak.tar", &member(&s.treehub), &s.treehub);
-        let clean = hand_tar(
-            &dir,
-            "clean.tar",
-            &member(CLEAN_TREEHUB.as_bytes()),
-            CLEAN_TREEHUB.as_bytes(),
-        );
+        let (leak, clean) = hand_tars(&s, &dir, member);
         audit_both(&s, "usr/share/typed.tar", &leak, &clean, "treehub.json");
         audit_root_tar(&s, &leak, &clean, "treehub.json");
     }

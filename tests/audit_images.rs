@@ -18,15 +18,7 @@ use common::audit::{sh, Setup};
 /// A folder with `etc/motd` and, when `leak`, `usr/share/app/treehub.json`.
 fn tree(s: &Setup, name: &str, leak: bool) -> PathBuf {
     let root = s.dir.join(name);
-    fs::create_dir_all(root.join("etc")).unwrap();
-    fs::create_dir_all(root.join("usr/share/app")).unwrap();
-    fs::write(root.join("etc/motd"), "welcome\n").unwrap();
-    let treehub: &[u8] = if leak {
-        &s.treehub
-    } else {
-        br#"{"ostree":{"server":"https://treehub.example.test"}}"#
-    };
-    fs::write(root.join("usr/share/app/treehub.json"), treehub).unwrap();
+    s.motd_tree(&root, leak);
     root
 }
 

@@ -19,15 +19,7 @@ use common::audit::{sh, Setup};
 fn ostree_repo(s: &Setup, mode: &str, with_secret: bool) -> (PathBuf, String) {
     let work = s.dir.join(format!("ostree-{mode}-{with_secret}"));
     let tree = work.join("tree");
-    fs::create_dir_all(tree.join("usr/share/app")).unwrap();
-    fs::create_dir_all(tree.join("etc")).unwrap();
-    fs::write(tree.join("etc/motd"), "welcome\n").unwrap();
-    let treehub: &[u8] = if with_secret {
-        &s.treehub
-    } else {
-        br#"{"ostree":{"server":"https://treehub.example.test"}}"#
-    };
-    fs::write(tree.join("usr/share/app/treehub.json"), treehub).unwrap();
+    s.motd_tree(&tree, with_secret);
     let repo = work.join("repo");
     sh(
         &work,

@@ -254,7 +254,7 @@ fn any_private_key_reports_keys_outside_the_manifest_and_the_allowed_paths() {
     let zip = Creds::typical(&pki).write_to(&dir, "credentials.zip");
     let dev = dir.join("dev");
     let manifest = dir.join("manifest.json");
-    common::stage::stage_shared_cred(&zip, &dev, &manifest);
+    common::staged::stage_shared_cred(&zip, &dev, &manifest);
     let client = pki.client(common::KeyAlg::Ec, common::Validity::Normal);
     dir.write(dev.join("etc/ssl/private/web.pem"), client.key_pem());
     dir.write(dev.join("opt/app/allowed.pem"), client.key_pem());

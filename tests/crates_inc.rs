@@ -16,19 +16,28 @@ mod common;
 use std::path::Path;
 
 use common::TestDir;
-use std::process::Command;
+use std::process::{Command, Output};
 
 const REGENERATE: &str = "python3 scripts/crates/gen-crates-inc.py";
 
+/// The repository.
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `gen-crates-inc.py ARGS`, run in the repository.
+fn gen_crates_inc(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new("python3")
+        .arg(root().join("scripts/crates/gen-crates-inc.py"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 (the test needs it): {e}"))
+}
+
 #[test]
 fn the_recipe_lists_exactly_the_crates_of_cargo_lock() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("python3")
-        .arg(root.join("scripts/crates/gen-crates-inc.py"))
-        .arg("--check")
-        .current_dir(root)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 (the test needs it): {e}"));
+    let out = gen_crates_inc(&["--check".as_ref()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Warnings (a licence file the recipe names that is not in the tree yet)
     // are shown, not failed on.
@@ -45,28 +54,29 @@ fn the_recipe_lists_exactly_the_crates_of_cargo_lock() {
 /// A copy of what the check reads: the recipe folder, Cargo.toml and
 /// Cargo.lock.
 fn copy_of_the_tree(copy: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let recipe_dir = copy.join("meta-layer-snippets/recipes-sota/sota-stage");
     std::fs::create_dir_all(&recipe_dir).unwrap();
-    let src_dir = root.join("meta-layer-snippets/recipes-sota/sota-stage");
+    let src_dir = root().join("meta-layer-snippets/recipes-sota/sota-stage");
     for entry in std::fs::read_dir(&src_dir).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), recipe_dir.join(entry.file_name())).unwrap();
     }
     for file in ["Cargo.toml", "Cargo.lock"] {
-        std::fs::copy(root.join(file), copy.join(file)).unwrap();
+        std::fs::copy(root().join(file), copy.join(file)).unwrap();
     }
+}
+
+/// [`copy_of_the_tree`] in a git repository of its own, with an empty
+/// `fuzz/`.
+fn git_copy_with_fuzz(copy: &Path) {
+    copy_of_the_tree(copy);
+    git(copy, &["init", "-q"]);
+    std::fs::create_dir(copy.join("fuzz")).unwrap();
 }
 
 /// `gen-crates-inc.py --check --root copy`: exit status and stderr.
 fn check(copy: &Path) -> (Option<i32>, String) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("python3")
-        .arg(root.join("scripts/crates/gen-crates-inc.py"))
-        .args(["--check", "--root"])
-        .arg(copy)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 (the test needs it): {e}"));
+    let out = gen_crates_inc(&["--check".as_ref(), "--root".as_ref(), copy.as_os_str()]);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -92,9 +102,8 @@ const FUZZ_LOCK: &str = "[[package]]\nname = \"libfuzzer-sys\"\nversion = \"0.4.
 
 #[test]
 fn git_tracks_no_cargo_lock_but_the_top_level_one() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let listed = git(
-        root,
+        root(),
         &["ls-files", "--cached", "--", ":(glob)**/Cargo.lock"],
     );
     assert_eq!(
@@ -105,16 +114,15 @@ fn git_tracks_no_cargo_lock_but_the_top_level_one() {
     );
     // fuzz/.gitignore keeps the fuzz workspace's lock out of `git add -A`.
     git(
-        root,
+        root(),
         &["check-ignore", "-q", "--no-index", "fuzz/Cargo.lock"],
     );
 }
 
 #[test]
 fn the_recipe_lists_no_crate_of_the_fuzz_workspace() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let inc = std::fs::read_to_string(
-        root.join("meta-layer-snippets/recipes-sota/sota-stage/sota-stage-crates.inc"),
+        root().join("meta-layer-snippets/recipes-sota/sota-stage/sota-stage-crates.inc"),
     )
     .unwrap();
     // (arbitrary is not a fuzz-only crate: the main Cargo.lock has it.)
@@ -128,9 +136,7 @@ fn the_recipe_lists_no_crate_of_the_fuzz_workspace() {
 fn the_check_catches_a_second_lock_tracked_by_git() {
     let dir = TestDir::new();
     let copy = dir.path();
-    copy_of_the_tree(copy);
-    git(copy, &["init", "-q"]);
-    std::fs::create_dir(copy.join("fuzz")).unwrap();
+    git_copy_with_fuzz(copy);
     std::fs::write(copy.join("fuzz/.gitignore"), "/Cargo.lock\n").unwrap();
     std::fs::write(copy.join("fuzz/Cargo.lock"), FUZZ_LOCK).unwrap();
     git(copy, &["add", "Cargo.lock", "fuzz/.gitignore"]);
@@ -152,9 +158,7 @@ fn the_check_catches_a_second_lock_tracked_by_git() {
 fn the_check_catches_a_fuzz_lock_git_does_not_ignore() {
     let dir = TestDir::new();
     let copy = dir.path();
-    copy_of_the_tree(copy);
-    git(copy, &["init", "-q"]);
-    std::fs::create_dir(copy.join("fuzz")).unwrap();
+    git_copy_with_fuzz(copy);
     let (code, stderr) = check(copy);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
@@ -191,18 +195,10 @@ fn outside_git_the_check_catches_any_second_lock() {
 fn the_check_catches_a_stale_list() {
     // A copy of the tree whose Cargo.lock has one crate more: --check fails
     // and names the command that fixes it.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = TestDir::new();
     let copy = dir.path();
-    let recipe_dir = copy.join("meta-layer-snippets/recipes-sota/sota-stage");
-    std::fs::create_dir_all(&recipe_dir).unwrap();
-    let src_dir = root.join("meta-layer-snippets/recipes-sota/sota-stage");
-    for entry in std::fs::read_dir(&src_dir).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), recipe_dir.join(entry.file_name())).unwrap();
-    }
-    std::fs::copy(root.join("Cargo.toml"), copy.join("Cargo.toml")).unwrap();
-    let mut lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+    copy_of_the_tree(copy);
+    let mut lock = std::fs::read_to_string(root().join("Cargo.lock")).unwrap();
     lock.push_str(
         "\n[[package]]\nname = \"zzz-new-crate\"\nversion = \"1.2.3\"\n\
          source = \"registry+https://github.com/rust-lang/crates.io-index\"\n\
@@ -210,14 +206,8 @@ fn the_check_catches_a_stale_list() {
     );
     std::fs::write(copy.join("Cargo.lock"), lock).unwrap();
 
-    let out = Command::new("python3")
-        .arg(root.join("scripts/crates/gen-crates-inc.py"))
-        .args(["--check", "--root"])
-        .arg(copy)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 (the test needs it): {e}"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = check(copy);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("is stale"), "{stderr}");
     assert!(stderr.contains(REGENERATE), "{stderr}");
     assert!(

@@ -11,25 +11,19 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sota_stage::audit::scan::{Place, Scanner, Shared};
-use sota_stage::audit::{Limits as AuditLimits, Needles};
-use sota_stage::checks::{self, Context, Hints};
-use sota_stage::commands::inspect;
+use sota_stage::audit::Needles;
 use sota_stage::crypto::{garage_keys, pkcs12, private_key, x509};
-use sota_stage::intake::archive::{self, Limits};
+use sota_stage::intake::archive;
 use sota_stage::plan::fragments;
 use sota_stage::plan::manifest::Manifest;
 use sota_stage::plan::methods::Method;
 use sota_stage::plan::options::{FragmentOptions, Hsm, ReportConfig};
 use sota_stage::plan::render::{Templates, BUILT_IN};
-use sota_stage::report::Format;
 use sota_stage::secret::Secret;
 
-const NOW: i64 = 1_767_225_600;
-const HINTS: Hints = Hints {
-    p12_password: "give the right one",
-    unknown: "what to do",
-    allow_http: "allow it",
-};
+// The calls the fuzz targets share with this file.
+#[path = "../fuzz/fuzz_targets/shared.rs"]
+mod shared;
 
 /// The inputs kept for `target`, by file name.
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -67,35 +61,8 @@ fn each(target: &str, run: impl Fn(&[u8])) {
 #[test]
 fn archive() {
     each("archive", |data| {
-        let Ok(archive) = archive::parse(data, &Limits::default()) else {
-            return;
-        };
-        let password = Secret::new(String::new());
-        let ctx = Context {
-            p12_password: &password,
-            allow_http: false,
-            now: NOW,
-            hints: &HINTS,
-        };
-        let findings = checks::check_archive(&archive, &ctx);
-        for format in [Format::Text, Format::Json] {
-            inspect::report("credentials.zip", &archive, &findings, format);
-        }
+        shared::inspect_archive(data);
     });
-}
-
-/// The limits of `fuzz/fuzz_targets/audit_scan.rs`.
-fn audit_limits() -> AuditLimits {
-    const MIB: u64 = 1024 * 1024;
-    AuditLimits {
-        expanded_bytes: 8 * MIB,
-        run_bytes: 16 * MIB,
-        memory: 24 * MIB,
-        dictionary: 16 * MIB,
-        container_bytes: 4 * MIB,
-        threads: 1,
-        ..AuditLimits::default()
-    }
 }
 
 #[test]
@@ -106,7 +73,7 @@ fn audit_scan() {
         directories: Vec::new(),
     };
     let needles = Needles::from_archive(&archive, 1000);
-    let limits = audit_limits();
+    let limits = shared::audit_limits();
     each("audit_scan", |data| {
         let shared = Shared::default();
         let mut scanner = Scanner::new(&needles, &limits, &shared);

@@ -11,31 +11,17 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 
 use common::*;
 
-/// Name -> bytes of every entry of a zip, through the zip crate.
+/// Name -> bytes of every entry of the zip at `path`.
 fn zip_entries(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    let bytes = fs::read(path).unwrap();
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut out = BTreeMap::new();
-    for i in 0..zip.len() {
-        let mut f = zip.by_index(i).unwrap();
-        let mut data = Vec::new();
-        f.read_to_end(&mut data).unwrap();
-        out.insert(f.name().to_string(), data);
-    }
-    out
+    staged::zip_entries(&fs::read(path).unwrap())
 }
 
 fn stage(zip: &Path, method: &str, dev: &Path) -> Run {
-    sota(["stage", "--method", method, "--credentials"])
-        .arg(zip)
-        .arg("--device-root")
-        .arg(dev)
-        .run()
+    staged::stage_device_cmd(zip, method, dev).run()
 }
 
 #[test]

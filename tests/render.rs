@@ -140,17 +140,7 @@ fn fragments_one_by_one_or_into_a_folder() {
         .contains("primary_ecu_hardware_id = \"rpi\""));
     // Both fragments of an HSM run: the one with the PIN is 0600.
     let both = dir.mkdir("both");
-    sota([
-        "render",
-        "--method",
-        "device-cred-hsm",
-        "--hardware-id",
-        "rpi",
-        "--output-dir",
-    ])
-    .arg(&both)
-    .run()
-    .success();
+    render_hsm_rpi_into().arg(&both).run().success();
     let mode = |n: &str| fs::metadata(both.join(n)).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode("20-sota-device-cred-hsm.toml"), 0o600);
     assert_eq!(mode("40-hardware-id.toml"), 0o644);
@@ -182,13 +172,9 @@ fn fragments_one_by_one_or_into_a_folder() {
     .stderr_is("error: --fragment hardware-id needs --hardware-id (or SOTA_HARDWARE_ID)\n");
 }
 
-/// `--output` and `--output-dir` create the folders they need, 0755 as
-/// `stage` makes them (whatever the umask), and say on stderr what was
-/// written where; standard output stays empty.
-#[test]
-fn output_folders_are_created_and_the_run_says_what_it_wrote() {
-    let dir = TestDir::new();
-    let conf = dir.join("image/etc/sota/conf.d");
+/// `render --method device-cred-hsm --hardware-id rpi --output-dir`: the
+/// folder comes next.
+fn render_hsm_rpi_into() -> Cmd {
     sota([
         "render",
         "--method",
@@ -197,18 +183,28 @@ fn output_folders_are_created_and_the_run_says_what_it_wrote() {
         "rpi",
         "--output-dir",
     ])
-    .arg(&conf)
-    .umask(0o077)
-    .run()
-    .success()
-    .stdout_is("")
-    // After the warning on aktualizr's example PIN and the note on
-    // report_config (tests/report_config.rs), the summary.
-    .stderr_has(&format!(
-        "\nrendered 2 fragments for device-cred-hsm into `{}`: 20-sota-device-cred-hsm.toml \
+}
+
+/// `--output` and `--output-dir` create the folders they need, 0755 as
+/// `stage` makes them (whatever the umask), and say on stderr what was
+/// written where; standard output stays empty.
+#[test]
+fn output_folders_are_created_and_the_run_says_what_it_wrote() {
+    let dir = TestDir::new();
+    let conf = dir.join("image/etc/sota/conf.d");
+    render_hsm_rpi_into()
+        .arg(&conf)
+        .umask(0o077)
+        .run()
+        .success()
+        .stdout_is("")
+        // After the warning on aktualizr's example PIN and the note on
+        // report_config (tests/report_config.rs), the summary.
+        .stderr_has(&format!(
+            "\nrendered 2 fragments for device-cred-hsm into `{}`: 20-sota-device-cred-hsm.toml \
          (0600), 40-hardware-id.toml (0644)\n",
-        conf.display()
-    ));
+            conf.display()
+        ));
     let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
     for folder in [
         "image",

@@ -12,10 +12,9 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use common::staged::{HSM_FRAGMENT, SHARED_FRAGMENT};
 use common::*;
 
-const HSM_FRAGMENT: &str = "usr/lib/sota/conf.d/20-sota-device-cred-hsm.toml";
-const SHARED_FRAGMENT: &str = "usr/lib/sota/conf.d/20-sota-shared-cred.toml";
 const OFF: &str = "[telemetry]\nreport_config = false\n";
 const PIN: &str = "TEST-ONLY-pin-8812";
 const NOTE: &str = "note: 20-sota-device-cred-hsm.toml holds a password or PIN: it sets `[telemetry] report_config = false`, so aktualizr does not send its configuration to the server (--report-config on leaves aktualizr's default)\n";
@@ -38,10 +37,7 @@ impl Setup {
     fn stage(&self, method: &str, root: &str, extra: &[&str]) -> (Run, PathBuf, PathBuf) {
         let dev = self.dir.join(root);
         let manifest = self.dir.join(format!("{root}.json"));
-        let mut cmd = sota(["stage", "--method", method, "--credentials"])
-            .arg(&self.zip)
-            .arg("--device-root")
-            .arg(&dev)
+        let mut cmd = staged::stage_device_cmd(&self.zip, method, &dev)
             .arg("--manifest")
             .arg(&manifest)
             .args(extra);
@@ -60,6 +56,23 @@ fn verify(manifest: &Path, dev: &Path) -> Run {
         .run()
 }
 
+fn lint_root(dev: &Path) -> Run {
+    sota(["lint", "--root"]).arg(dev).run()
+}
+
+/// `lint --root` and `verify` of a staged root both fail on `expected`,
+/// and neither shows the PIN; verify's run, for more checks.
+#[track_caller]
+fn both_report(dev: &Path, manifest: &Path, expected: &str) -> Run {
+    lint_root(dev)
+        .code(1)
+        .stdout_has(expected)
+        .output_lacks(PIN);
+    let run = verify(manifest, dev);
+    run.code(1).stdout_has(expected).output_lacks(PIN);
+    run
+}
+
 #[test]
 fn a_fragment_with_a_secret_turns_report_config_off_and_says_so() {
     let s = setup();
@@ -74,7 +87,7 @@ fn a_fragment_with_a_secret_turns_report_config_off_and_says_so() {
     let fragment = fs::read_to_string(dev.join(HSM_FRAGMENT)).unwrap();
     assert!(fragment.ends_with(OFF), "{fragment}");
     // The staged root is clean: lint --root and verify agree.
-    sota(["lint", "--root"]).arg(&dev).run().success();
+    lint_root(&dev).success();
     verify(&manifest, &dev).success();
 
     // No secret, no [telemetry]: aktualizr's example configs stay as they are.
@@ -117,15 +130,7 @@ fn report_config_on_and_off() {
     let fragment = fs::read_to_string(dev.join(HSM_FRAGMENT)).unwrap();
     assert!(!fragment.contains("[telemetry]"), "{fragment}");
     let expected = "usr/lib/sota/conf.d/20-sota-device-cred-hsm.toml:11:1: error: `[telemetry] report_config` is true (aktualizr's default): aktualizr sends its whole configuration, this `p11.pass` included, to the server (`<server>/system_info/config`)";
-    sota(["lint", "--root"])
-        .arg(&dev)
-        .run()
-        .code(1)
-        .stdout_has(expected)
-        .output_lacks(PIN);
-    verify(&manifest, &dev)
-        .code(1)
-        .stdout_has(expected)
+    both_report(&dev, &manifest, expected)
         .stdout_has("not ok: 4 files checked, 0 differences, 1 configuration error\n")
         .output_lacks(PIN);
     sota([
@@ -154,16 +159,7 @@ fn a_later_file_that_turns_report_config_on_again_is_an_error() {
     )
     .unwrap();
     let expected = "usr/lib/sota/conf.d/20-sota-device-cred-hsm.toml:11:1: error: `[telemetry] report_config` is true (set in `etc/sota/conf.d/90-telemetry.toml` line 2): aktualizr sends its whole configuration, this `p11.pass` included";
-    sota(["lint", "--root"])
-        .arg(&dev)
-        .run()
-        .code(1)
-        .stdout_has(expected)
-        .output_lacks(PIN);
-    verify(&manifest, &dev)
-        .code(1)
-        .stdout_has(expected)
-        .stdout_has("; set `report_config = false` there, or in a file applied after `etc/sota/conf.d/90-telemetry.toml`\n");
+    both_report(&dev, &manifest, expected).stdout_has("; set `report_config = false` there, or in a file applied after `etc/sota/conf.d/90-telemetry.toml`\n");
     let json = sota(["verify", "--format", "json", "--manifest"])
         .arg(&manifest)
         .arg("--device-root")
@@ -183,11 +179,7 @@ fn a_later_file_that_turns_report_config_on_again_is_an_error() {
 fn device_cred_hsm_without_a_pin_warns_of_the_example_pin() {
     let s = setup();
     let dev = s.dir.join("hsm");
-    let run = sota(["stage", "--method", "device-cred-hsm", "--credentials"])
-        .arg(&s.zip)
-        .arg("--device-root")
-        .arg(&dev)
-        .run();
+    let run = staged::stage_device_cmd(&s.zip, "device-cred-hsm", &dev).run();
     run.success().stderr_has(
         "warning: no --p11-pin-file given: the device gets aktualizr's example PKCS#11 PIN 1234; give the token's user PIN with --p11-pin-file\n",
     );

@@ -16,19 +16,39 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::staged::Roots;
 use common::*;
 
 const EPOCH: &str = "1700000001";
 const DEVICE_ZIP: &str = "var/sota/sota_provisioning_credentials.zip";
+/// `stage --force` of shared-cred, the archive next.
+const FORCED: [&str; 5] = [
+    "stage",
+    "--method",
+    "shared-cred",
+    "--force",
+    "--credentials",
+];
 
 /// One test's folder, its archive, and `stage` into `image` / `native`
 /// with `manifest.json` beside them.
 struct Setup {
-    dir: TestDir,
+    roots: Roots,
     zip: PathBuf,
-    dev: PathBuf,
-    host: PathBuf,
-    manifest: PathBuf,
+}
+
+impl std::ops::Deref for Setup {
+    type Target = Roots;
+
+    fn deref(&self) -> &Roots {
+        &self.roots
+    }
+}
+
+impl std::ops::DerefMut for Setup {
+    fn deref_mut(&mut self) -> &mut Roots {
+        &mut self.roots
+    }
 }
 
 impl Setup {
@@ -38,16 +58,10 @@ impl Setup {
 
     /// With an archive `Creds::typical` changed by `shape`.
     fn with(shape: impl FnOnce(Creds<'_>) -> Creds<'_>) -> Setup {
-        let dir = TestDir::new();
-        let pki = Pki::new(&dir);
-        let zip = shape(Creds::typical(&pki).server_ca()).write_to(&dir, "c.zip");
-        Setup {
-            zip,
-            dev: dir.join("image"),
-            host: dir.join("native"),
-            manifest: dir.join("manifest.json"),
-            dir,
-        }
+        let roots = Roots::new();
+        let pki = Pki::new(&roots.dir);
+        let zip = shape(Creds::typical(&pki).server_ca()).write_to(&roots.dir, "c.zip");
+        Setup { roots, zip }
     }
 
     /// `stage --method shared-cred` with the archive; `args` add to or
@@ -61,27 +75,39 @@ impl Setup {
 
     /// `stage` with both roots and the manifest, then `extra`.
     fn stage(&self, method: &str, extra: &[&str]) -> Cmd {
-        self.stage_args(&[
-            "--method".as_ref(),
-            method.as_ref(),
-            "--device-root".as_ref(),
-            self.dev.as_os_str(),
-            "--host-root".as_ref(),
-            self.host.as_os_str(),
-            "--manifest".as_ref(),
-            self.manifest.as_os_str(),
-        ])
-        .args(extra)
+        self.roots
+            .stage_cmd(&self.zip, method, extra)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
     }
 
-    fn verify(&self) -> Run {
-        sota(["verify", "--manifest"])
-            .arg(&self.manifest)
+    /// `other.zip` in the test folder: a typical archive with another
+    /// tufrepo URL, changed by `shape`.
+    fn other(&self, shape: impl FnOnce(Creds<'_>) -> Creds<'_>) -> PathBuf {
+        let pki = Pki::new(&self.dir);
+        shape(Creds::typical(&pki).tufrepo_url("https://other.example.test/repo"))
+            .write_to(&self.dir, "other.zip")
+    }
+
+    /// `stage --method shared-cred --force` of `zip` into the device root
+    /// and `host`; no manifest unless the caller adds one.
+    fn forced(&self, zip: &Path, host: &Path) -> Cmd {
+        sota(FORCED)
+            .arg(zip)
             .arg("--device-root")
             .arg(&self.dev)
             .arg("--host-root")
-            .arg(&self.host)
-            .run()
+            .arg(host)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+    }
+
+    /// `stage --method shared-cred` then `extra`: it must succeed.
+    #[track_caller]
+    fn staged(&self, extra: &[&str]) {
+        self.stage("shared-cred", extra).run().success();
+    }
+
+    fn verify(&self) -> Run {
+        self.verify_cmd().run()
     }
 
     /// The whole test folder, read back; folder times left out (a
@@ -107,87 +133,54 @@ fn leftovers(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// No file of the device tree has the name of a host secret.
+#[track_caller]
+fn assert_no_host_secret_in(dev: &Path) {
+    for name in ["targets.sec", "treehub.json", "credentials.zip"] {
+        assert!(
+            tree(dev).keys().all(|p| p.rsplit('/').next() != Some(name)),
+            "{name} in the device tree"
+        );
+    }
+}
+
 // --- 1. overlapping roots ------------------------------------------------------
 
 #[test]
 fn overlapping_roots_are_refused_and_nothing_is_written() {
     let s = Setup::new();
-    let os = |p: &Path| p.as_os_str().to_owned();
-    let refused = |args: Vec<std::ffi::OsString>, message: &str| {
-        let before = s.tree();
-        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-        s.stage_args(&args)
-            .args(["--method", "shared-cred"])
-            .run()
-            .code(2)
-            .stderr_has(message)
-            .output_lacks(OAUTH2_SECRET);
-        assert_eq!(s.tree(), before, "{message}");
-    };
     let overlap = "overlap: the host's secrets would land in the image";
+    let refused = |dev: &Path, host: &Path| {
+        let before = s.tree();
+        s.stage_args(&[
+            "--device-root".as_ref(),
+            dev.as_os_str(),
+            "--host-root".as_ref(),
+            host.as_os_str(),
+        ])
+        .args(["--method", "shared-cred"])
+        .run()
+        .code(2)
+        .stderr_has(overlap)
+        .output_lacks(OAUTH2_SECRET);
+        assert_eq!(s.tree(), before, "{overlap}");
+    };
 
     // The same folder for both.
-    refused(
-        vec![
-            "--device-root".into(),
-            os(&s.dev),
-            "--host-root".into(),
-            os(&s.dev),
-        ],
-        overlap,
-    );
+    refused(&s.dev, &s.dev);
     // The host root inside an already staged device root.
-    s.stage("shared-cred", &[]).run().success();
-    refused(
-        vec![
-            "--device-root".into(),
-            os(&s.dev),
-            "--host-root".into(),
-            os(&s.dev.join("usr/share/garage")),
-        ],
-        overlap,
-    );
+    s.staged(&[]);
+    refused(&s.dev, &s.dev.join("usr/share/garage"));
     // The device root inside the host root.
-    refused(
-        vec![
-            "--device-root".into(),
-            os(&s.host.join("image")),
-            "--host-root".into(),
-            os(&s.host),
-        ],
-        overlap,
-    );
+    refused(&s.host.join("image"), &s.host);
     // The same, through `..` and through a symlink to the device root.
-    refused(
-        vec![
-            "--device-root".into(),
-            os(&s.dev),
-            "--host-root".into(),
-            os(&s.host.join("../image/usr/share/x")),
-        ],
-        overlap,
-    );
+    refused(&s.dev, &s.host.join("../image/usr/share/x"));
     let link = s.dir.join("link-to-image");
     std::os::unix::fs::symlink(&s.dev, &link).unwrap();
-    refused(
-        vec![
-            "--device-root".into(),
-            os(&s.dev),
-            "--host-root".into(),
-            os(&link.join("sub")),
-        ],
-        overlap,
-    );
+    refused(&s.dev, &link.join("sub"));
     fs::remove_file(&link).unwrap();
     // No secret of the host side is in the device tree.
-    for name in ["targets.sec", "treehub.json", "credentials.zip"] {
-        assert!(
-            tree(&s.dev)
-                .keys()
-                .all(|p| p.rsplit('/').next() != Some(name)),
-            "{name} in the device tree"
-        );
-    }
+    assert_no_host_secret_in(&s.dev);
 }
 
 // --- 2. the manifest where a staged file or a root is ----------------------------
@@ -195,7 +188,7 @@ fn overlapping_roots_are_refused_and_nothing_is_written() {
 #[test]
 fn a_manifest_inside_a_root_is_refused() {
     let s = Setup::new();
-    s.stage("shared-cred", &[]).run().success();
+    s.staged(&[]);
     let staged = s.tree();
     let with_manifest = |manifest: &Path, message: &str| {
         s.stage_args(&[
@@ -288,9 +281,7 @@ fn a_manifest_that_cannot_be_written_rolls_everything_back() {
 
     // Over a staged tree with --force: the replaced files and the old
     // manifest come back.
-    s.stage("shared-cred", &["--hardware-id", "old-board"])
-        .run()
-        .success();
+    s.staged(&["--hardware-id", "old-board"]);
     small.fill();
     let before = s.tree();
     s.stage("shared-cred", &["--hardware-id", "new-board", "--force"])
@@ -308,7 +299,7 @@ fn a_manifest_that_cannot_be_written_rolls_everything_back() {
 #[test]
 fn the_leftovers_of_a_killed_run_are_cleaned_up_by_the_next() {
     let s = Setup::new();
-    s.stage("shared-cred", &[]).run().success();
+    s.staged(&[]);
     // What a run killed at various points leaves: temporaries of secrets,
     // a file moved aside whose replacement was never renamed in, a moved-
     // aside file next to its replacement, a half-written manifest, and a
@@ -355,7 +346,7 @@ fn the_leftovers_of_a_killed_run_are_cleaned_up_by_the_next() {
     // Names like ours that are not ours (no process number) are left alone.
     let theirs = s.dir.join(".notes.sota-stage-x.tmp");
     fs::write(&theirs, "mine").unwrap();
-    s.stage("shared-cred", &[]).run().success();
+    s.staged(&[]);
     assert!(theirs.exists());
 }
 
@@ -417,10 +408,7 @@ fn a_second_run_waits_for_the_first_and_gives_up_after_the_lock_timeout() {
 #[test]
 fn two_runs_at_once_take_turns() {
     let s = Setup::new();
-    let pki = Pki::new(&s.dir);
-    let other = Creds::typical(&pki)
-        .tufrepo_url("https://other.example.test/repo")
-        .write_to(&s.dir, "other.zip");
+    let other = s.other(|c| c);
     for trial in 0..6 {
         // Identical runs: both succeed.
         let runs: Vec<Run> = std::thread::scope(|scope| {
@@ -438,22 +426,10 @@ fn two_runs_at_once_take_turns() {
         let runs: Vec<Run> = std::thread::scope(|scope| {
             let a = scope.spawn(|| s.stage("shared-cred", &["--force"]).run());
             let b = scope.spawn(|| {
-                sota([
-                    "stage",
-                    "--method",
-                    "shared-cred",
-                    "--force",
-                    "--credentials",
-                ])
-                .arg(&other)
-                .arg("--device-root")
-                .arg(&s.dev)
-                .arg("--host-root")
-                .arg(&s.host)
-                .arg("--manifest")
-                .arg(&manifest2)
-                .env("SOURCE_DATE_EPOCH", EPOCH)
-                .run()
+                s.forced(&other, &s.host)
+                    .arg("--manifest")
+                    .arg(&manifest2)
+                    .run()
             });
             vec![a.join().unwrap(), b.join().unwrap()]
         });
@@ -485,9 +461,7 @@ fn two_runs_at_once_take_turns() {
 #[test]
 fn files_of_another_method_are_refused_then_removed_with_force() {
     let s = Setup::new();
-    s.stage("shared-cred", &["--hardware-id", "rpi4"])
-        .run()
-        .success();
+    s.staged(&["--hardware-id", "rpi4"]);
     let before = s.tree();
     s.stage("device-cred", &[]).run().code(1).stderr_is(
         "error: staging would change files that are already there; nothing was written (pass --force to replace them):\n\
@@ -561,12 +535,8 @@ fn unknown_entries_whose_names_clash_are_invalid_input() {
 #[test]
 fn runs_killed_at_random_moments_leave_nothing_the_next_run_cannot_finish() {
     let s = Setup::new();
-    let pki = Pki::new(&s.dir);
-    let other = Creds::typical(&pki)
-        .tufrepo_url("https://other.example.test/repo")
-        .server_ca()
-        .write_to(&s.dir, "other.zip");
-    s.stage("shared-cred", &[]).run().success();
+    let other = s.other(|c| c.server_ca());
+    s.staged(&[]);
     // Time one run, then kill runs at moments spread over its second half,
     // where the writing is (the first is reading and checking), so that
     // the kills land at different points: writing temporaries, renaming,
@@ -580,13 +550,7 @@ fn runs_killed_at_random_moments_leave_nothing_the_next_run_cannot_finish() {
         // replace and moves the old ones aside.
         let zip = if trial % 2 == 0 { &other } else { &s.zip };
         let mut child = Command::new(env!("CARGO_BIN_EXE_sota-stage"))
-            .args([
-                "stage",
-                "--method",
-                "shared-cred",
-                "--force",
-                "--credentials",
-            ])
+            .args(FORCED)
             .arg(zip)
             .arg("--device-root")
             .arg(&s.dev)
@@ -652,23 +616,11 @@ fn an_output_that_is_an_input_is_refused() {
     fs::create_dir(&folder).unwrap();
     let zip = folder.join("credentials.zip");
     fs::copy(&s.zip, &zip).unwrap();
-    sota([
-        "stage",
-        "--method",
-        "shared-cred",
-        "--force",
-        "--credentials",
-    ])
-    .arg(&zip)
-    .arg("--device-root")
-    .arg(&s.dev)
-    .arg("--host-root")
-    .arg(&folder)
-    .env("SOURCE_DATE_EPOCH", EPOCH)
-    .run()
-    .code(2)
-    .stderr_has("the staged file host:credentials.zip (under --host-root) is --credentials `")
-    .stderr_has(same);
+    s.forced(&zip, &folder)
+        .run()
+        .code(2)
+        .stderr_has("the staged file host:credentials.zip (under --host-root) is --credentials `")
+        .stderr_has(same);
     assert_eq!(fs::read(&zip).unwrap(), archive);
     assert_eq!(fs::read(&s.zip).unwrap(), archive);
     assert!(!s.dev.exists());
@@ -681,10 +633,8 @@ fn an_output_that_is_an_input_is_refused() {
     assert_eq!(fs::read(&notes).unwrap(), b"my notes\n");
     // A manifest of the tool is replaced.
     fs::remove_file(&notes).unwrap();
-    s.stage("shared-cred", &[]).run().success();
-    s.stage("shared-cred", &["--hardware-id", "rpi4", "--force"])
-        .run()
-        .success();
+    s.staged(&[]);
+    s.staged(&["--hardware-id", "rpi4", "--force"]);
     s.verify().success();
 }
 
@@ -697,17 +647,19 @@ fn a_root_that_is_a_link_is_resolved_and_the_lock_wait_is_bounded() {
     fs::create_dir(&real).unwrap();
     let link = s.dir.join("image-link");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    s.stage_args(&[
-        "--method".as_ref(),
-        "shared-cred".as_ref(),
-        "--device-root".as_ref(),
-        link.as_os_str(),
-        "--lock-timeout".as_ref(),
-        "2".as_ref(),
-    ])
-    .timeout(Duration::from_secs(30))
-    .run()
-    .success();
+    // shared-cred into the link alone, waiting `timeout` s for its lock.
+    let into_link = |timeout: &str| {
+        s.stage_args(&[
+            "--method".as_ref(),
+            "shared-cred".as_ref(),
+            "--device-root".as_ref(),
+            link.as_os_str(),
+            "--lock-timeout".as_ref(),
+            timeout.as_ref(),
+        ])
+        .timeout(Duration::from_secs(30))
+    };
+    into_link("2").run().success();
     assert!(real.join(DEVICE_ZIP).is_file());
     assert!(fs::symlink_metadata(&link)
         .unwrap()
@@ -722,32 +674,22 @@ fn a_root_that_is_a_link_is_resolved_and_the_lock_wait_is_bounded() {
         .expect("flock(1) from util-linux is needed");
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
-    s.stage_args(&[
-        "--method".as_ref(),
-        "shared-cred".as_ref(),
-        "--device-root".as_ref(),
-        link.as_os_str(),
-        "--lock-timeout".as_ref(),
-        "1".as_ref(),
-    ])
-    .timeout(Duration::from_secs(30))
-    .run()
-    .code(3)
-    .stderr_has("still holds it after 1 s");
+    into_link("1")
+        .run()
+        .code(3)
+        .stderr_has("still holds it after 1 s");
     assert!(started.elapsed() < Duration::from_secs(4));
     holder.kill().unwrap();
     holder.wait().unwrap();
     // The largest timeout is cut to the documented day, not a panic.
-    s.stage("shared-cred", &["--lock-timeout", "18446744073709551615"])
-        .run()
-        .success();
+    s.staged(&["--lock-timeout", "18446744073709551615"]);
     s.verify().success();
 }
 
 #[test]
 fn a_host_root_that_is_a_bind_mount_of_a_device_folder_is_refused() {
     let s = Setup::new();
-    s.stage("shared-cred", &[]).run().success();
+    s.staged(&[]);
     let before = s.tree();
     // In a private mount namespace, so nothing leaks: the host root is the
     // device root itself, then its var/sota/import, under another path.
@@ -784,14 +726,7 @@ fn a_host_root_that_is_a_bind_mount_of_a_device_folder_is_refused() {
             .stderr_has("the host's secrets would land in the image");
         assert_eq!(s.tree(), before, "{message}");
     }
-    for name in ["targets.sec", "treehub.json", "credentials.zip"] {
-        assert!(
-            tree(&s.dev)
-                .keys()
-                .all(|p| p.rsplit('/').next() != Some(name)),
-            "{name} in the device tree"
-        );
-    }
+    assert_no_host_secret_in(&s.dev);
 }
 
 // --- 10. --force and the folders it empties (defect 7) --------------------------
@@ -799,7 +734,7 @@ fn a_host_root_that_is_a_bind_mount_of_a_device_folder_is_refused() {
 #[test]
 fn force_removes_the_folders_its_removals_leave_empty() {
     let s = Setup::with(|c| c.file("director.root.json", ROOT_JSON));
-    s.stage("shared-cred", &[]).run().success();
+    s.staged(&[]);
     assert!(s.dev.join("var/sota/import/director/root.json").is_file());
     // Without pinning, with the same archive: both pinned roots go, and
     // their folders with them.
@@ -814,9 +749,7 @@ fn force_removes_the_folders_its_removals_leave_empty() {
     // A folder that holds something else stays.
     s.stage("shared-cred", &["--force"]).run().success();
     fs::write(s.dev.join("var/sota/import/director/mine"), "x").unwrap();
-    s.stage("shared-cred", &["--no-root-pinning", "--force"])
-        .run()
-        .success();
+    s.staged(&["--no-root-pinning", "--force"]);
     assert!(s.dev.join("var/sota/import/director/mine").is_file());
 }
 

@@ -8,9 +8,10 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
+use common::staged::{stage_device_cmd, Roots};
 use common::*;
 use serde_json::Value;
 
@@ -19,52 +20,33 @@ const ROOT_CRT: &str = "var/sota/import/root.crt";
 
 /// A device-cred stage of a typical archive (with a hardware ID) under
 /// `image/` and `native/`, with its manifest.
-struct Staged {
-    dir: TestDir,
-    dev: PathBuf,
-    host: PathBuf,
-    manifest: PathBuf,
+struct Staged(Roots);
+
+impl std::ops::Deref for Staged {
+    type Target = Roots;
+
+    fn deref(&self) -> &Roots {
+        &self.0
+    }
 }
 
 impl Staged {
     fn new() -> Staged {
-        let dir = TestDir::new();
-        let pki = Pki::new(&dir);
-        let zip = Creds::typical(&pki).server_ca().write_to(&dir, "c.zip");
-        let staged = Staged {
-            dev: dir.join("image"),
-            host: dir.join("native"),
-            manifest: dir.join("manifest.json"),
-            dir,
-        };
-        sota(["stage", "--method", "device-cred", "--hardware-id", "rpi4"])
-            .arg("--credentials")
-            .arg(&zip)
-            .arg("--device-root")
-            .arg(&staged.dev)
-            .arg("--host-root")
-            .arg(&staged.host)
-            .arg("--manifest")
-            .arg(&staged.manifest)
+        let roots = Roots::new();
+        let pki = Pki::new(&roots.dir);
+        let zip = Creds::typical(&pki)
+            .server_ca()
+            .write_to(&roots.dir, "c.zip");
+        roots
+            .stage_cmd(&zip, "device-cred", &["--hardware-id", "rpi4"])
             .run()
             .success();
-        staged
+        Staged(roots)
     }
 
     /// `verify` of both roots with `extra` arguments.
     fn verify(&self, extra: &[&str]) -> Run {
-        sota(["verify", "--manifest"])
-            .arg(&self.manifest)
-            .arg("--device-root")
-            .arg(&self.dev)
-            .arg("--host-root")
-            .arg(&self.host)
-            .args(extra)
-            .run()
-    }
-
-    fn manifest_json(&self) -> Value {
-        serde_json::from_slice(&fs::read(&self.manifest).unwrap()).unwrap()
+        self.verify_cmd().args(extra).run()
     }
 }
 
@@ -196,7 +178,7 @@ fn folder_modes_of_the_tools_own_folders_are_verified() {
 
     // A manifest of schema 1 written before folders were recorded still
     // reads; its folders are not checked.
-    let mut old = s.manifest_json();
+    let mut old = s.manifest();
     assert!(
         old["dirs"].as_array().is_some_and(|d| !d.is_empty()),
         "{old}"
@@ -243,7 +225,7 @@ fn all_differences_at_once_in_text_and_json() {
         })
     );
     // Verify never writes: the manifest is as stage left it.
-    assert_eq!(s.manifest_json()["method"], "device-cred");
+    assert_eq!(s.manifest()["method"], "device-cred");
 }
 
 /// Runs `sha256sum -c` on `listing` in `cwd`; returns its success and
@@ -278,7 +260,7 @@ fn sha256sum_format_feeds_sha256sum_c() {
     let s = Staged::new();
     let run = s.verify(&["--format", "sha256sum"]);
     run.success().stderr_is("");
-    let manifest = s.manifest_json();
+    let manifest = s.manifest();
     let files = manifest["files"].as_array().unwrap();
     assert_eq!(run.stdout.lines().count(), files.len());
     for f in files {
@@ -360,7 +342,7 @@ fn a_root_that_is_not_there_is_one_error_not_a_missing_line_per_file() {
 #[test]
 fn bad_manifests_are_refused() {
     let s = Staged::new();
-    let original: Value = s.manifest_json();
+    let original: Value = s.manifest();
     let write = |v: &Value| {
         let path = s.dir.join("bad.json");
         fs::write(&path, serde_json::to_vec(v).unwrap()).unwrap();
@@ -414,10 +396,7 @@ fn strays_in_the_tools_own_folders_are_found_and_the_recipes_are_not() {
     let zip = Creds::typical(&pki).write_to(&dir, "c.zip");
     let dev = dir.join("image");
     let manifest = dir.join("m.json");
-    sota(["stage", "--method", "shared-cred", "--credentials"])
-        .arg(&zip)
-        .arg("--device-root")
-        .arg(&dev)
+    stage_device_cmd(&zip, "shared-cred", &dev)
         .arg("--manifest")
         .arg(&manifest)
         .run()

@@ -5,9 +5,11 @@
 //! bounds; a finding never holds the secret.
 #![no_main]
 
+mod shared;
+
 use libfuzzer_sys::fuzz_target;
 use sota_stage::audit::scan::{Place, Scanner, Shared};
-use sota_stage::audit::{Limits, Needles};
+use sota_stage::audit::Needles;
 use sota_stage::digest::sha256_hex;
 use sota_stage::intake::archive::{Archive, Entry};
 
@@ -32,16 +34,7 @@ fn needles() -> Needles {
 
 fuzz_target!(|data: &[u8]| {
     let needles = needles();
-    const MIB: u64 = 1024 * 1024;
-    let limits = Limits {
-        expanded_bytes: 8 * MIB,
-        run_bytes: 16 * MIB,
-        memory: 24 * MIB,
-        dictionary: 16 * MIB,
-        container_bytes: 4 * MIB,
-        threads: 1,
-        ..Limits::default()
-    };
+    let limits = shared::audit_limits();
     let shared = Shared::default();
     let mut scanner = Scanner::new(&needles, &limits, &shared);
     scanner.reader(&Place::file("f".into()), &mut &data[..], data.len() as u64);

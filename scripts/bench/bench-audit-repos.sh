@@ -19,6 +19,7 @@
 # python3, GNU time, bc. Release build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/bench-lib.sh
 work=${1:-/tmp/bench-audit-repos}
 mib=${2:-200}
 rounds=${3:-3}
@@ -31,36 +32,7 @@ mkdir -p "$work"
 tree=$work/tree
 if [ ! -f "$tree.done" ] || [ "$(cat "$tree.done")" != "$mib" ]; then
     rm -rf "$tree" "$work/image.ext4" "$work/ostree" "$work/git"
-    python3 - "$tree" "$mib" <<'PY'
-import os, shutil, sys
-dest, mib = sys.argv[1], int(sys.argv[2])
-budget, total = mib * 1024 * 1024, 0
-for top in ("/usr/share", "/usr/lib"):
-    for root, dirs, files in os.walk(top):
-        dirs.sort()
-        for name in sorted(files):
-            src = os.path.join(root, name)
-            if os.path.islink(src) or not os.path.isfile(src):
-                continue
-            try:
-                head = open(src, "rb").read(4)
-            except OSError:
-                continue
-            if head.startswith(b"\x1f\x8b") or head.startswith(b"PK\x03\x04"):
-                continue
-            size = os.path.getsize(src)
-            if size > 16 * 1024 * 1024 or total + size > budget:
-                continue
-            out = os.path.join(dest, os.path.relpath(src, "/"))
-            os.makedirs(os.path.dirname(out), exist_ok=True)
-            try:
-                shutil.copyfile(src, out)
-            except OSError:
-                continue
-            total += size
-        if total >= budget * 0.999:
-            break
-PY
+    python3 scripts/bench/copy-tree.py "$tree" "$mib" 1 16
     # Test-only credentials and the leak.
     python3 - "$work" "$tree" <<'PY'
 import json, os, secrets, sys, zipfile
@@ -93,10 +65,6 @@ echo "tree: $(find "$tree" -type f | wc -l) files, $(du -sm "$tree" | cut -f1) M
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
 
 timed() { /usr/bin/time -f '%e %U %S %M' -o "$work/t" "$@" > "$work/out" 2>&1 || true; }
-wall() { tail -n 1 "$work/t" | cut -d' ' -f1; }
-rss() { tail -n 1 "$work/t" | cut -d' ' -f4; }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
 audit() { timed "$tool" audit --credentials "$work/credentials.zip" "$1"; }
 
 cargo test --release --locked --quiet --lib bench_inflate_filez --no-run 2>/dev/null

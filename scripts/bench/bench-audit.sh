@@ -23,6 +23,7 @@
 # ripgrep, openssl, python3, GNU time (/usr/bin/time), bc. Release build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/bench-lib.sh
 work=${1:-/tmp/bench-audit}
 mib=${2:-500}
 rounds=${3:-5}
@@ -41,39 +42,7 @@ make_tree() {
     local dest=$1 plain=$2
     if [ -f "$dest.done" ] && [ "$(cat "$dest.done")" = "$mib" ]; then return; fi
     rm -rf "$dest"
-    python3 - "$dest" "$mib" "$plain" <<'PY'
-import os, shutil, sys
-dest, mib, plain = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
-budget = mib * 1024 * 1024
-total = 0
-for top in ("/usr/share", "/usr/lib"):
-    for root, dirs, files in os.walk(top):
-        dirs.sort()
-        for name in sorted(files):
-            src = os.path.join(root, name)
-            if os.path.islink(src) or not os.path.isfile(src):
-                continue
-            size = os.path.getsize(src)
-            if plain:
-                try:
-                    head = open(src, "rb").read(4)
-                except OSError:
-                    continue
-                if head.startswith(b"\x1f\x8b") or head.startswith(b"PK\x03\x04"):
-                    continue
-            if size > 64 * 1024 * 1024 or total + size > budget:
-                continue
-            out = os.path.join(dest, os.path.relpath(src, "/"))
-            os.makedirs(os.path.dirname(out), exist_ok=True)
-            try:
-                shutil.copyfile(src, out)
-            except OSError:
-                continue
-            total += size
-        if total >= budget * 0.999:
-            break
-print("tree: %d MiB in %s" % (total // (1024 * 1024), dest))
-PY
+    python3 scripts/bench/copy-tree.py "$dest" "$mib" "$plain" 64 --report
     echo "$mib" > "$dest.done"
 }
 make_tree "$work/tree" 0
@@ -139,11 +108,7 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
 
 # Each run: wall, user and system seconds, peak RSS in KiB (GNU time).
 timed() { /usr/bin/time -f '%e %U %S %M' -o "$work/t" "$@" > "$work/out" 2>/dev/null || true; }
-wall() { tail -n 1 "$work/t" | cut -d' ' -f1; }
 cpu() { tail -n 1 "$work/t" | awk '{printf "%.2f", $2 + $3}'; }
-rss() { tail -n 1 "$work/t" | cut -d' ' -f4; }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
 worst_rss=0
 note_rss() { local r; r=$(rss); if [ "$r" -gt "$worst_rss" ]; then worst_rss=$r; fi; }
 

@@ -92,6 +92,7 @@ else
     n_cp=$n_proc
 fi
 here=$(cd "$(dirname "$0")/../.." && pwd)
+. "$here/scripts/bench/bench-lib.sh"
 cert_provider=${CERT_PROVIDER:-/var/cache/sota-stage/aktualizr/bin/aktualizr-cert-provider}
 command -v openssl >/dev/null || { echo "error: \`openssl\` is needed" >&2; exit 2; }
 
@@ -112,19 +113,10 @@ if [ "$mode" = hsm ]; then
         (cd "$here" && cargo build --release --quiet --features pkcs11)
         bin=$here/target/release/sota-stage
     fi
-elif [ -n "${SOTA_STAGE:-}" ]; then
-    bin=$SOTA_STAGE
 else
-    (cd "$here" && cargo build --release --quiet)
-    bin=$here/target/release/sota-stage
+    bench_tool
 fi
-if [ -n "${BENCH_DIR:-}" ]; then
-    mkdir -p "$BENCH_DIR"
-    work=$(mktemp -d "$BENCH_DIR/bench-device-certs.XXXXXX")
-else
-    work=$(mktemp -d "${TMPDIR:-/tmp}/bench-device-certs.XXXXXX")
-fi
-trap 'rm -rf "$work"' EXIT
+bench_workdir bench-device-certs
 cd "$work"
 cores=$(nproc)
 

@@ -31,6 +31,7 @@ set -euo pipefail
 
 rounds=${1:-100}
 here=$(cd "$(dirname "$0")/../.." && pwd)
+. "$here/scripts/bench/bench-lib.sh"
 creds=${CREDENTIALS:-$here/examples/credentials.zip}
 creds=$(cd "$(dirname "$creds")" && pwd)/$(basename "$creds")
 
@@ -38,20 +39,9 @@ for tool in unzip zip install sha256sum; do
     command -v "$tool" >/dev/null || { echo "error: \`$tool\` is needed" >&2; exit 2; }
 done
 
-if [ -n "${SOTA_STAGE:-}" ]; then
-    bin=$SOTA_STAGE
-else
-    (cd "$here" && cargo build --release --quiet)
-    bin=$here/target/release/sota-stage
-fi
+bench_tool
 
-if [ -n "${BENCH_DIR:-}" ]; then
-    mkdir -p "$BENCH_DIR"
-    work=$(mktemp -d "$BENCH_DIR/bench-stage.XXXXXX")
-else
-    work=$(mktemp -d "${TMPDIR:-/tmp}/bench-stage.XXXXXX")
-fi
-trap 'rm -rf "$work"' EXIT
+bench_workdir bench-stage
 
 export SOURCE_DATE_EPOCH=1700000000
 hwid=raspberrypi4-64

@@ -1,5 +1,6 @@
 //! For the `audit` tests that make images with the real tools
-//! (`tests/audit_formats.rs`, `audit_names_inputs.rs`, `audit_bounds.rs`):
+//! (`tests/audit_formats.rs`, `audit_names_inputs.rs`, `audit_bounds.rs`,
+//! `audit_images.rs`, `audit_repos.rs`):
 //! a credentials archive and its secrets ([`Setup`]), a run of
 //! `audit --format json` read back ([`Audit`]), and [`tool`] / [`sh`] to
 //! make the fixtures with Debian's own programs.
@@ -88,6 +89,21 @@ impl Setup {
             self.dir.write(Path::new(folder).join(name), data);
         }
         self.dir.join(folder)
+    }
+
+    /// A small root file system in `root`: `etc/motd` and
+    /// `usr/share/app/treehub.json`, the archive's when `leak`, else one
+    /// without a secret.
+    #[track_caller]
+    pub fn motd_tree(&self, root: &Path, leak: bool) {
+        self.dir.write(root.join("etc/motd"), "welcome\n");
+        let treehub: &[u8] = if leak {
+            &self.treehub
+        } else {
+            br#"{"ostree":{"server":"https://treehub.example.test"}}"#
+        };
+        self.dir
+            .write(root.join("usr/share/app/treehub.json"), treehub);
     }
 
     /// `audit --format json --credentials credentials.zip ROOT`.

@@ -16,6 +16,11 @@
 //!   made with the `openssl` command ([`openssl`]).
 //! - [`Creds`]: a typical credentials.zip, built fluently on top of both.
 //! - [`assert_snapshot`]: files under `tests/snapshots/`.
+//! - [`staged`]: what `stage` wrote, read back (roots, trees, zips).
+//! - [`audit`]: images and repositories made with the real tools for the
+//!   `audit` tests; [`device_certs`]: the `device-certs` tests' run, record
+//!   and refusals; [`softhsm`]: a SoftHSM token folder of a test's own;
+//!   `harness`: the BitBake the harness tests drive (`BITBAKE`).
 //!
 //! `dir.rs`, `fixtures.rs`, `openssl.rs` and `tree.rs` serve the unit tests
 //! too (`src/test_support.rs` includes them): keep them free of `super::`.
@@ -36,7 +41,7 @@ mod rawzip;
 mod snapshot;
 pub mod softhsm;
 mod sota;
-pub mod stage;
+pub mod staged;
 mod tree;
 
 pub use audit::{sh, tool, Audit, Found, Setup};
