@@ -85,7 +85,12 @@ impl Workdir {
 
     /// A self-signed CA certificate (basicConstraints CA:TRUE).
     pub fn ca(&self, key: &str, cert: &str, subject: &str, days: u32) {
-        let extra = ["-set_serial", "0x0a0b"];
+        self.ca_with_serial(key, cert, subject, days, "0x0a0b");
+    }
+
+    /// [`Workdir::ca`] with the serial number `serial` (`0x..`).
+    pub fn ca_with_serial(&self, key: &str, cert: &str, subject: &str, days: u32, serial: &str) {
+        let extra = ["-set_serial", serial];
         self_signed(self.dir.path(), key, subject, days, "ca_ext", cert, &extra);
     }
 

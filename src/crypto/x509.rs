@@ -414,23 +414,7 @@ pub(crate) mod tests {
         let dir = Workdir::new("long-serial");
         dir.key("k.key", "ec");
         let issue = |serial: &str, out: &str| {
-            dir.openssl(&[
-                "req",
-                "-config",
-                "openssl.cnf",
-                "-x509",
-                "-new",
-                "-key",
-                "k.key",
-                "-subj",
-                "/CN=long",
-                "-days",
-                "1",
-                "-set_serial",
-                serial,
-                "-out",
-                out,
-            ]);
+            dir.ca_with_serial("k.key", out, "/CN=long", 1, serial);
             parse_pem_certificates(&dir.read(out))
         };
         let err = issue(&format!("0x01{}", "ab".repeat(200)), "201.pem").unwrap_err();
