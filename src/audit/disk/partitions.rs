@@ -386,15 +386,23 @@ mod tests {
         found
     }
 
-    #[test]
-    fn gpt_partitions_are_found_and_told_by_content() {
-        let (_dir, img) = gpt_disk();
-        let src = mem(&img);
+    /// The partitions of `img` (index, start, length, kind) and where the
+    /// test secret is in them.
+    #[allow(clippy::type_complexity)]
+    fn found(img: &[u8]) -> (Vec<(usize, u64, u64, PartKind)>, Vec<String>) {
+        let src = mem(img);
         let parts = table(&src).unwrap();
-        let got: Vec<_> = parts
+        let got = parts
             .iter()
             .map(|p| (p.index, p.start, p.len, p.kind.clone()))
             .collect();
+        (got, secrets(&src, &parts))
+    }
+
+    #[test]
+    fn gpt_partitions_are_found_and_told_by_content() {
+        let (_dir, img) = gpt_disk();
+        let (got, secrets) = found(&img);
         assert_eq!(
             got,
             [
@@ -409,7 +417,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            secrets(&src, &parts),
+            secrets,
             ["p1!etc/sota/client.pem", "p2!sota/client.pem"]
         );
     }
@@ -417,12 +425,7 @@ mod tests {
     #[test]
     fn mbr_partitions_and_logical_ones_are_found() {
         let (_dir, img) = mbr_disk();
-        let src = mem(&img);
-        let parts = table(&src).unwrap();
-        let got: Vec<_> = parts
-            .iter()
-            .map(|p| (p.index, p.start, p.len, p.kind.clone()))
-            .collect();
+        let (got, secrets) = found(&img);
         assert_eq!(
             got,
             [
@@ -437,7 +440,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            secrets(&src, &parts),
+            secrets,
             ["p1!etc/sota/client.pem", "p5!sota/client.pem"]
         );
     }
