@@ -416,10 +416,7 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(
-            secrets,
-            ["p1!etc/sota/client.pem", "p2!sota/client.pem"]
-        );
+        assert_eq!(secrets, ["p1!etc/sota/client.pem", "p2!sota/client.pem"]);
     }
 
     #[test]
@@ -439,10 +436,7 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(
-            secrets,
-            ["p1!etc/sota/client.pem", "p5!sota/client.pem"]
-        );
+        assert_eq!(secrets, ["p1!etc/sota/client.pem", "p5!sota/client.pem"]);
     }
 
     #[test]
