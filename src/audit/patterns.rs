@@ -250,6 +250,28 @@ impl Needles {
         out
     }
 
+    /// The needles of an archive whose only entry is a treehub.json with
+    /// `client_secret` as its OAuth2 client secret: what the audit fuzz
+    /// target and the scanner's unit tests search for (not for the
+    /// product).
+    #[doc(hidden)]
+    pub fn of_client_secret(client_secret: &str) -> Needles {
+        let data = format!(
+            r#"{{"oauth2":{{"server":"https://a.example.test","client_id":"x","client_secret":"{client_secret}"}}}}"#
+        )
+        .into_bytes();
+        let archive = Archive {
+            sha256: crate::digest::sha256_hex(b"not the archive"),
+            entries: vec![crate::intake::archive::Entry {
+                name: "treehub.json".into(),
+                sha256: crate::digest::sha256_hex(&data),
+                data,
+            }],
+            directories: Vec::new(),
+        };
+        Needles::from_archive(&archive, 1000)
+    }
+
     /// Everything derived from `archive`, whose file is `archive_size`
     /// bytes.
     pub fn from_archive(archive: &Archive, archive_size: u64) -> Needles {
