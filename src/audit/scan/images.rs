@@ -28,25 +28,18 @@ impl<'a> Scanner<'a> {
             return self.disk_spilled(cx, win, reader);
         }
         let cap = self.memory_cap();
-        let mut data = Vec::with_capacity(size.unwrap_or(0).min(cap) as usize);
-        {
-            let mut tee = Tee::new(win, reader);
-            if (&mut tee).take(cap + 1).read_to_end(&mut data).is_err() {
-                tee.upstream()?;
-            }
-            if data.len() as u64 > cap {
-                let place = cx.place.clone();
-                self.cut_short(
-                    cx,
-                    &place,
-                    format!(
-                        "is a disk or file system image larger than {cap} bytes inside another file (compressed, or in an archive): its raw bytes were searched, its files were not; audit the uncompressed image file"
-                    ),
-                );
-                return tee.drain();
-            }
-            tee.drain()?;
-        }
+        let mut tee = Tee::new(win, reader);
+        let Some(data) = tee.hold(size, cap)? else {
+            let place = cx.place.clone();
+            self.cut_short(
+                cx,
+                &place,
+                format!(
+                    "is a disk or file system image larger than {cap} bytes inside another file (compressed, or in an archive): its raw bytes were searched, its files were not; audit the uncompressed image file"
+                ),
+            );
+            return tee.drain();
+        };
         self.memory += data.len() as u64;
         let src = Slice {
             source: &data[..],

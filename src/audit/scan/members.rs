@@ -176,24 +176,16 @@ impl<'a> Scanner<'a> {
         size: Option<u64>,
     ) -> io::Result<()> {
         let cap = self.memory_cap();
-        let mut data = Vec::with_capacity(size.unwrap_or(0).min(cap) as usize);
-        {
-            let mut tee = Tee::new(win, reader);
-            let got = (&mut tee).take(cap + 1).read_to_end(&mut data);
-            if got.is_err() {
-                tee.upstream()?;
-            }
-            if data.len() as u64 > cap {
-                self.not_searched(
-                    &cx.place,
-                    format!(
-                        "is a zip archive larger than {cap} bytes: its raw bytes were searched, its members were not looked into"
-                    ),
-                );
-                return tee.drain();
-            }
-            tee.drain()?;
-        }
+        let mut tee = Tee::new(win, reader);
+        let Some(data) = tee.hold(size, cap)? else {
+            self.not_searched(
+                &cx.place,
+                format!(
+                    "is a zip archive larger than {cap} bytes: its raw bytes were searched, its members were not looked into"
+                ),
+            );
+            return tee.drain();
+        };
         // The raw bytes were searched by the window as they passed.
         self.zip_in_memory(cx, &data)
     }

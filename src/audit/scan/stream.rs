@@ -178,6 +178,21 @@ impl<'w, 'n, 'r> Tee<'w, 'n, 'r> {
         }
     }
 
+    /// Reads what is left into memory (searched on the way), at most
+    /// `cap` bytes; `size`, when known, sizes the buffer. `None` when there
+    /// is more: the caller says so, then drains the rest.
+    pub(super) fn hold(&mut self, size: Option<u64>, cap: u64) -> io::Result<Option<Vec<u8>>> {
+        let mut data = Vec::with_capacity(size.unwrap_or(0).min(cap) as usize);
+        if self.take(cap + 1).read_to_end(&mut data).is_err() {
+            self.upstream()?;
+        }
+        if data.len() as u64 > cap {
+            return Ok(None);
+        }
+        self.drain()?;
+        Ok(Some(data))
+    }
+
     /// Reads the rest of the raw bytes (searched on the way).
     pub(super) fn drain(&mut self) -> io::Result<()> {
         self.win.out = self.win.len;
