@@ -171,12 +171,10 @@ impl<'a> Scanner<'a> {
     pub(super) fn zip_stream(
         &mut self,
         cx: &Cx,
-        win: &mut Window<'_>,
-        reader: &mut dyn Read,
+        tee: &mut Tee<'_, '_, '_>,
         size: Option<u64>,
     ) -> io::Result<()> {
         let cap = self.memory_cap();
-        let mut tee = Tee::new(win, reader);
         let Some(data) = tee.hold(size, cap)? else {
             self.not_searched(
                 &cx.place,

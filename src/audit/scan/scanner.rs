@@ -230,7 +230,9 @@ impl<'a> Scanner<'a> {
             What::Filez => self.filez(cx, &mut Tee::new(&mut win, reader)),
             What::Disk => self.disk_stream(cx, &mut win, reader, size),
             What::DeltaPart => self.delta_part(cx, &mut Tee::new(&mut win, reader)),
-            What::Archive(Format::Zip) => self.zip_stream(cx, &mut win, reader, size),
+            What::Archive(Format::Zip) => {
+                self.zip_stream(cx, &mut Tee::new(&mut win, reader), size)
+            }
             What::Archive(format) => self.archive(cx, format, &mut Tee::new(&mut win, reader)),
         };
         let (found, digest, buf) = win.finish();
