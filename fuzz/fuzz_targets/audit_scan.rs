@@ -10,26 +10,11 @@ mod shared;
 use libfuzzer_sys::fuzz_target;
 use sota_stage::audit::scan::{Place, Scanner, Shared};
 use sota_stage::audit::Needles;
-use sota_stage::digest::sha256_hex;
-use sota_stage::intake::archive::{Archive, Entry};
 
 const SECRET: &str = "fuzz-test-client-secret-4242";
 
 fn needles() -> Needles {
-    let data = format!(
-        r#"{{"oauth2":{{"server":"https://a.example.test","client_id":"x","client_secret":"{SECRET}"}}}}"#
-    )
-    .into_bytes();
-    let archive = Archive {
-        sha256: sha256_hex(b"not the archive"),
-        entries: vec![Entry {
-            name: "treehub.json".into(),
-            sha256: sha256_hex(&data),
-            data,
-        }],
-        directories: Vec::new(),
-    };
-    Needles::from_archive(&archive, 1000)
+    Needles::of_client_secret(SECRET)
 }
 
 fuzz_target!(|data: &[u8]| {

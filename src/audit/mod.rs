@@ -190,13 +190,7 @@ pub fn audit_ostree_ref(
     let mut findings = scanner.findings;
     for f in &mut findings {
         if let Some(path) = names.get(&f.path) {
-            let inner = f
-                .member
-                .take()
-                .filter(|m| !m.starts_with('('))
-                .map(|m| format!("!{m}"))
-                .unwrap_or_default();
-            f.member = Some(format!("{name}!{path}{inner}"));
+            name_member(f, name, path);
         }
     }
     findings.retain(|f| !device_zip_in_place(f));
@@ -205,6 +199,19 @@ pub fn audit_ostree_ref(
     });
     findings.dedup();
     Ok(Report { findings, files })
+}
+
+/// Names a finding in an object by where the object is reached:
+/// `at!path`, then the member inside it (a decoded stream's
+/// `(... content)` label is dropped: the path names the content).
+fn name_member(f: &mut Finding, at: &str, path: &str) {
+    let inner = f
+        .member
+        .take()
+        .filter(|m| !m.starts_with('('))
+        .map(|m| format!("!{m}"))
+        .unwrap_or_default();
+    f.member = Some(format!("{at}!{path}{inner}"));
 }
 
 /// The shared p12 found in an OSTree object that the naming shows is the
@@ -254,13 +261,7 @@ fn name_ostree_objects(root: &Path, findings: &mut [Finding]) {
                 continue;
             };
             let f = &mut findings[i];
-            let inner = f
-                .member
-                .take()
-                .filter(|m| !m.starts_with('('))
-                .map(|m| format!("!{m}"))
-                .unwrap_or_default();
-            f.member = Some(format!("{reached_by}!{path}{inner}"));
+            name_member(f, reached_by, path);
         }
     }
 }

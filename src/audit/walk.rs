@@ -190,10 +190,7 @@ impl Walk<'_> {
         let mut dir = match opened {
             Ok(dir) => dir,
             Err(e) => {
-                let rel = folder.rel.clone();
-                scanner
-                    .findings
-                    .push(unreadable(rel, &e, "the audit is incomplete"));
+                folder_unreadable(scanner, folder, &e);
                 return;
             }
         };
@@ -213,10 +210,7 @@ impl Walk<'_> {
                 Ok(entries) if entries.is_empty() => return,
                 Ok(entries) => entries,
                 Err(e) => {
-                    let rel = folder.rel.clone();
-                    scanner
-                        .findings
-                        .push(unreadable(rel, &e, "the audit is incomplete"));
+                    folder_unreadable(scanner, folder, &e);
                     return;
                 }
             };
@@ -492,6 +486,14 @@ fn join(parent: &str, name: &[u8]) -> String {
     } else {
         format!("{parent}/{name}")
     }
+}
+
+/// A folder that cannot be listed (or read on): the audit is incomplete.
+fn folder_unreadable(scanner: &mut Scanner<'_>, folder: &Folder, e: &io::Error) {
+    let rel = folder.rel.clone();
+    scanner
+        .findings
+        .push(unreadable(rel, e, "the audit is incomplete"));
 }
 
 fn unreadable(path: String, e: &io::Error, consequence: &str) -> Finding {

@@ -284,17 +284,7 @@ pub(crate) mod tests {
         out
     }
 
-    pub struct Rng(pub u64);
-
-    impl Rng {
-        pub fn next(&mut self) -> u64 {
-            // xorshift64*
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-    }
+    pub use crate::audit::formats::testkit::Rng;
 
     /// Decodes all of `data`, at most `cap` bytes out.
     pub fn decode(codec: Codec, data: &[u8], limit: u64) -> io::Result<Vec<u8>> {

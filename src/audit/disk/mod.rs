@@ -35,7 +35,34 @@ use crate::audit::source::ReadAt;
 pub(crate) mod testkit {
     pub use crate::audit::formats::testkit::{scratch, sh, Rng, Scratch};
     use crate::audit::source::Slice;
+    use std::collections::BTreeMap;
     use std::path::Path;
+
+    /// The tree an image is made from, written under a folder as it is
+    /// described: name -> content (files), or `None` for folders.
+    pub struct Tree<'r> {
+        root: &'r Path,
+        pub files: BTreeMap<String, Option<Vec<u8>>>,
+    }
+
+    impl Tree<'_> {
+        pub fn new(root: &Path) -> Tree<'_> {
+            Tree {
+                root,
+                files: BTreeMap::new(),
+            }
+        }
+
+        /// Writes the file `name` (or makes the folder, for `None`).
+        pub fn put(&mut self, name: &str, data: Option<Vec<u8>>) {
+            let p = self.root.join(name);
+            match &data {
+                Some(d) => std::fs::write(&p, d).unwrap(),
+                None => std::fs::create_dir_all(&p).unwrap(),
+            }
+            self.files.insert(name.to_owned(), data);
+        }
+    }
 
     /// Bytes in memory as a sized source.
     pub fn mem(b: &[u8]) -> Slice<'_, [u8]> {

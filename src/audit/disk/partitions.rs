@@ -386,15 +386,23 @@ mod tests {
         found
     }
 
-    #[test]
-    fn gpt_partitions_are_found_and_told_by_content() {
-        let (_dir, img) = gpt_disk();
-        let src = mem(&img);
+    /// The partitions of `img` (index, start, length, kind) and where the
+    /// test secret is in them.
+    #[allow(clippy::type_complexity)]
+    fn found(img: &[u8]) -> (Vec<(usize, u64, u64, PartKind)>, Vec<String>) {
+        let src = mem(img);
         let parts = table(&src).unwrap();
-        let got: Vec<_> = parts
+        let got = parts
             .iter()
             .map(|p| (p.index, p.start, p.len, p.kind.clone()))
             .collect();
+        (got, secrets(&src, &parts))
+    }
+
+    #[test]
+    fn gpt_partitions_are_found_and_told_by_content() {
+        let (_dir, img) = gpt_disk();
+        let (got, secrets) = found(&img);
         assert_eq!(
             got,
             [
@@ -408,21 +416,13 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(
-            secrets(&src, &parts),
-            ["p1!etc/sota/client.pem", "p2!sota/client.pem"]
-        );
+        assert_eq!(secrets, ["p1!etc/sota/client.pem", "p2!sota/client.pem"]);
     }
 
     #[test]
     fn mbr_partitions_and_logical_ones_are_found() {
         let (_dir, img) = mbr_disk();
-        let src = mem(&img);
-        let parts = table(&src).unwrap();
-        let got: Vec<_> = parts
-            .iter()
-            .map(|p| (p.index, p.start, p.len, p.kind.clone()))
-            .collect();
+        let (got, secrets) = found(&img);
         assert_eq!(
             got,
             [
@@ -436,10 +436,7 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(
-            secrets(&src, &parts),
-            ["p1!etc/sota/client.pem", "p5!sota/client.pem"]
-        );
+        assert_eq!(secrets, ["p1!etc/sota/client.pem", "p5!sota/client.pem"]);
     }
 
     #[test]

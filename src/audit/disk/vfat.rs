@@ -532,43 +532,37 @@ impl Iterator for Walk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::disk::testkit::{mem, mutate, pattern, scratch, sh, Rng, Scratch, SECRET};
+    use crate::audit::disk::testkit::{
+        mem, mutate, pattern, scratch, sh, Rng, Scratch, Tree, SECRET,
+    };
     use std::collections::BTreeMap;
     use std::path::Path;
 
     fn make_tree(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
-        let mut files = BTreeMap::new();
-        let mut put = |name: &str, data: Option<Vec<u8>>| {
-            let p = root.join(name);
-            match &data {
-                Some(d) => std::fs::write(&p, d).unwrap(),
-                None => std::fs::create_dir_all(&p).unwrap(),
-            }
-            files.insert(name.to_owned(), data);
-        };
-        put("README.TXT", Some(b"short 8.3 name".to_vec()));
-        put("lower.md", Some(b"a lower-case short name".to_vec()));
-        put(
+        let mut t = Tree::new(root);
+        t.put("README.TXT", Some(b"short 8.3 name".to_vec()));
+        t.put("lower.md", Some(b"a lower-case short name".to_vec()));
+        t.put(
             "A rather long file name, with spaces.txt",
             Some(pattern(3000, 1)),
         );
-        put("big.bin", Some(pattern(300_000, 2)));
-        put("empty", Some(Vec::new()));
-        put("Sub Folder", None);
-        put("Sub Folder/deeper", None);
-        put("Sub Folder/deeper/client.pem", Some(SECRET.to_vec()));
-        put(
+        t.put("big.bin", Some(pattern(300_000, 2)));
+        t.put("empty", Some(Vec::new()));
+        t.put("Sub Folder", None);
+        t.put("Sub Folder/deeper", None);
+        t.put("Sub Folder/deeper/client.pem", Some(SECRET.to_vec()));
+        t.put(
             "Sub Folder/Ünïcode name é.conf",
             Some(b"utf-16 long name".to_vec()),
         );
-        put("many", None);
+        t.put("many", None);
         for i in 0..200 {
-            put(
+            t.put(
                 &format!("many/entry number {i}.txt"),
                 Some(format!("{i}").into_bytes()),
             );
         }
-        files
+        t.files
     }
 
     fn image(

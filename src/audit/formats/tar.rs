@@ -378,6 +378,23 @@ mod tests {
         b
     }
 
+    /// Sets the checksum of the header block `b` starts with, after a
+    /// byte of it changed.
+    fn set_checksum(b: &mut [u8]) {
+        let sum: u32 = b[..512]
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u32::from(x)
+                }
+            })
+            .sum();
+        b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    }
+
     fn member(name: &str, flag: u8, data: &[u8]) -> Vec<u8> {
         let mut out = header(name, flag, data.len() as u64, b"ustar\x0000").to_vec();
         out.extend_from_slice(data);
@@ -530,18 +547,7 @@ mod tests {
         // A global header applies to what follows.
         let mut data = pax(&[("linkpath", "x")]);
         data[156] = b'g';
-        let sum: u32 = data[..512]
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| {
-                if (148..156).contains(&i) {
-                    32
-                } else {
-                    u32::from(x)
-                }
-            })
-            .sum();
-        data[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        set_checksum(&mut data);
         data.extend(member("l", b'2', b""));
         assert_eq!(read(&data)[0].0.link.as_deref(), Some(&b"x"[..]));
     }
@@ -551,18 +557,7 @@ mod tests {
         let mut data = member("seven", b'7', b"contiguous");
         let mut sparse = header("sparse", b'S', 6, b"ustar  \0");
         sparse[482] = 1; // one extension header follows
-        let sum: u32 = sparse
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| {
-                if (148..156).contains(&i) {
-                    32
-                } else {
-                    u32::from(x)
-                }
-            })
-            .sum();
-        sparse[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        set_checksum(&mut sparse);
         data.extend(sparse);
         data.extend([0u8; 512]); // the extension header, last one
         data.extend(b"stored");

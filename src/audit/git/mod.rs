@@ -11,6 +11,9 @@
 //! - [`paths`]: for the ids a search found, one commit and path reaching
 //!   each, from every ref, the reflogs and `HEAD` (`tree.rs`).
 //! - `delta.rs`: the delta instructions, applied within the size cap.
+//! - `idx.rs`: a pack's `.idx`, used only when it is well formed.
+//! - `window.rs`: a pack's bytes in memory, through the walk's window and
+//!   the bases' window.
 //!
 //! Not read: `objects/info/alternates` (another repository's objects,
 //! searched where they are), `.promisor` remotes, the commit-graph and
@@ -23,9 +26,11 @@
 
 mod common;
 mod delta;
+mod idx;
 mod loose;
 mod pack;
 mod tree;
+mod window;
 
 use std::collections::HashSet;
 use std::fmt;

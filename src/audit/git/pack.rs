@@ -30,6 +30,8 @@ use miniz_oxide::inflate::stream::{inflate, InflateState};
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
 use super::common::{object_id, Budget, Kind, Limits, Skipped};
+use super::idx::Idx;
+use super::window::{Via, Windows};
 use super::{delta, loose};
 use crate::audit::source::{FileAt, ReadAt};
 
@@ -37,61 +39,10 @@ fn damaged(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("git pack: {what}"))
 }
 
-/// The bytes of the pack read at once, and what an entry's header needs.
-const WINDOW: usize = 128 * 1024;
+/// What an entry's header needs of the window.
 const HEADER_MAX: usize = 32;
 /// What inflating one stream costs of [`Limits::inflated_bytes`] at least.
 pub(super) const STREAM_COST: u64 = 256;
-
-/// A piece of the pack held in memory, refilled by positioned reads.
-struct Window {
-    buf: Vec<u8>,
-    start: u64,
-    len: usize,
-}
-
-impl Window {
-    fn new() -> Window {
-        Window {
-            buf: vec![0; WINDOW],
-            start: 0,
-            len: 0,
-        }
-    }
-
-    /// The bytes from `offset` on (at least `want` of them unless the
-    /// source ends first; empty at its end).
-    fn at(&mut self, src: &dyn ReadAt, offset: u64, want: usize) -> io::Result<&[u8]> {
-        let held = offset
-            .checked_sub(self.start)
-            .and_then(|d| usize::try_from(d).ok())
-            .filter(|&d| d <= self.len && self.len - d >= want.max(1));
-        let from = match held {
-            Some(d) => d,
-            None => {
-                let mut n = 0;
-                while n < self.buf.len() {
-                    let Some(at) = offset.checked_add(n as u64) else {
-                        break;
-                    };
-                    let Some(room) = self.buf.get_mut(n..) else {
-                        break;
-                    };
-                    match src.read_at(room, at) {
-                        Ok(0) => break,
-                        Ok(k) => n += k,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                self.start = offset;
-                self.len = n;
-                0
-            }
-        };
-        Ok(self.buf.get(from..self.len).unwrap_or_default())
-    }
-}
 
 /// Where a delta's base is.
 #[derive(Debug, Clone, Copy)]
@@ -114,121 +65,6 @@ struct Entry {
     size: u64,
     /// Where its zlib stream starts.
     data: u64,
-}
-
-/// A `.idx` version 2, checked.
-struct Idx {
-    /// Sorted, strictly.
-    ids: Vec<[u8; 20]>,
-    /// `offsets[i]` is where `ids[i]` is.
-    offsets: Vec<u64>,
-    /// (offset, position in `ids`), sorted by offset.
-    by_offset: Vec<(u64, usize)>,
-}
-
-impl Idx {
-    /// Reads `path` for a pack of `pack_len` bytes; `None` when it is
-    /// missing, not version 2, larger than the limits or not consistent.
-    fn read(path: &Path, pack_len: u64, limits: &Limits) -> Option<Idx> {
-        let file = File::open(path).ok()?;
-        let meta = file.metadata().ok()?;
-        if !meta.is_file() {
-            return None;
-        }
-        let src = FileAt {
-            file: &file,
-            len: meta.len(),
-        };
-        let mut head = [0u8; 8 + 256 * 4];
-        src.read_exact_at(&mut head, 0).ok()?;
-        if head.get(..8)? != b"\xfftOc\x00\x00\x00\x02" {
-            return None;
-        }
-        let mut last = 0u32;
-        for i in 0..256 {
-            let b = head.get(8 + i * 4..12 + i * 4)?;
-            let v = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-            if v < last {
-                return None;
-            }
-            last = v;
-        }
-        let n = usize::try_from(last).ok()?;
-        if n as u64 > limits.objects {
-            return None;
-        }
-        // ids, CRCs, offsets and the two trailing checksums must be there
-        // before anything is allocated.
-        let need = 1032u64
-            .checked_add((n as u64).checked_mul(28)?)?
-            .checked_add(40)?;
-        if src.len < need {
-            return None;
-        }
-        let mut raw = vec![0u8; n.checked_mul(20)?];
-        src.read_exact_at(&mut raw, 1032).ok()?;
-        let ids: Vec<[u8; 20]> = raw
-            .chunks_exact(20)
-            .map(|c| {
-                let mut id = [0u8; 20];
-                id.copy_from_slice(c);
-                id
-            })
-            .collect();
-        if ids.windows(2).any(|w| w[0] >= w[1]) {
-            return None;
-        }
-        let at_offsets = 1032 + (n as u64) * 24;
-        let mut small = vec![0u8; n.checked_mul(4)?];
-        src.read_exact_at(&mut small, at_offsets).ok()?;
-        let at_large = at_offsets + (n as u64) * 4;
-        let mut offsets = Vec::with_capacity(n);
-        for c in small.chunks_exact(4) {
-            let v = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-            let offset = if v & 0x8000_0000 == 0 {
-                u64::from(v)
-            } else {
-                let at = at_large.checked_add(u64::from(v & 0x7fff_ffff).checked_mul(8)?)?;
-                if at.checked_add(8 + 40)? > src.len {
-                    return None;
-                }
-                let mut b = [0u8; 8];
-                src.read_exact_at(&mut b, at).ok()?;
-                u64::from_be_bytes(b)
-            };
-            if offset < 12 || offset >= pack_len.saturating_sub(20) {
-                return None;
-            }
-            offsets.push(offset);
-        }
-        let mut by_offset: Vec<(u64, usize)> =
-            offsets.iter().enumerate().map(|(i, &o)| (o, i)).collect();
-        by_offset.sort_unstable();
-        Some(Idx {
-            ids,
-            offsets,
-            by_offset,
-        })
-    }
-
-    fn find(&self, id: &[u8; 20]) -> Option<u64> {
-        let i = self.ids.binary_search(id).ok()?;
-        self.offsets.get(i).copied()
-    }
-
-    fn id_at(&self, offset: u64) -> Option<[u8; 20]> {
-        let i = self
-            .by_offset
-            .binary_search_by(|(o, _)| o.cmp(&offset))
-            .ok()?;
-        let &(_, at) = self.by_offset.get(i)?;
-        self.ids.get(at).copied()
-    }
-
-    fn next_after(&self, offset: u64) -> Option<u64> {
-        let i = self.by_offset.partition_point(|(o, _)| *o <= offset);
-        self.by_offset.get(i).map(|(o, _)| *o)
-    }
 }
 
 /// Inflated objects by pack offset, least recently used out first.
@@ -292,24 +128,14 @@ pub(super) enum Step {
     Skipped(Skipped),
 }
 
-/// Which window a read goes through: the walk's, or the one for bases.
-#[derive(Clone, Copy)]
-enum Via {
-    Walk,
-    Bases,
-}
-
 /// One pack being read.
 pub(super) struct Pack {
     name: String,
-    file: File,
-    len: u64,
+    windows: Windows,
     count: u32,
     idx: Option<Idx>,
     /// Ids computed by the walk, for REF_DELTA bases (without an `.idx`).
     found: HashMap<[u8; 20], u64>,
-    walk: Window,
-    bases: Window,
     cache: Cache,
     state: Box<InflateState>,
     pos: u64,
@@ -349,13 +175,10 @@ impl Pack {
         let idx = Idx::read(&path.with_extension("idx"), len, limits);
         Ok(Pack {
             name,
-            file,
-            len,
+            windows: Windows::new(file, len),
             count,
             idx,
             found: HashMap::new(),
-            walk: Window::new(),
-            bases: Window::new(),
             cache: Cache::new(limits.base_cache),
             state: InflateState::new_boxed(DataFormat::Raw),
             pos: 12,
@@ -383,15 +206,7 @@ impl Pack {
 
     /// The entry header at `offset`.
     fn entry(&mut self, via: Via, offset: u64) -> io::Result<Entry> {
-        let src = FileAt {
-            file: &self.file,
-            len: self.len,
-        };
-        let win = match via {
-            Via::Walk => &mut self.walk,
-            Via::Bases => &mut self.bases,
-        };
-        let head = win.at(&src, offset, HEADER_MAX)?;
+        let head = self.windows.at(via, offset, HEADER_MAX)?;
         let mut bytes = head.iter().copied();
         let mut next = || {
             bytes
@@ -462,15 +277,7 @@ impl Pack {
         size: Option<u64>,
         budget: &mut Budget,
     ) -> io::Result<(Vec<u8>, u64)> {
-        let src = FileAt {
-            file: &self.file,
-            len: self.len,
-        };
-        let win = match via {
-            Via::Walk => &mut self.walk,
-            Via::Bases => &mut self.bases,
-        };
-        let head = win.at(&src, start, 2)?;
+        let head = self.windows.at(via, start, 2)?;
         match head {
             [cmf, flg, ..]
                 if cmf & 0x0f == 8
@@ -498,7 +305,7 @@ impl Pack {
         let mut pos = start + 2;
         let mut written = 0usize;
         loop {
-            let data = win.at(&src, pos, 1)?;
+            let data = self.windows.at(via, pos, 1)?;
             if data.is_empty() {
                 return Err(damaged("an entry's data ends early"));
             }
@@ -620,7 +427,7 @@ impl Pack {
                 return self.next_waiting(ctx);
             }
             let offset = self.pos;
-            if offset >= self.len.saturating_sub(20) {
+            if offset >= self.windows.len.saturating_sub(20) {
                 self.ended = true;
                 let left = self.left;
                 return Some(Step::Skipped(self.skipped(

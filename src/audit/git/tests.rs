@@ -107,6 +107,14 @@ fn git_objects(dir: &Path) -> HashMap<[u8; 20], (Kind, Vec<u8>)> {
     map
 }
 
+/// Our objects: id -> (kind, content).
+fn by_id(objects: Vec<Object>) -> HashMap<[u8; 20], (Kind, Vec<u8>)> {
+    objects
+        .into_iter()
+        .map(|o| (o.id, (o.kind, o.data)))
+        .collect()
+}
+
 fn assert_same_as_git(dir: &Path, objects: &[Object]) {
     let theirs = git_objects(dir);
     let ours: HashMap<[u8; 20], (Kind, Vec<u8>)> = objects
@@ -404,10 +412,7 @@ fn ref_deltas_are_read_with_and_without_the_idx() {
         },
     );
     assert!(skipped.is_empty(), "{skipped:?}");
-    let ours: HashMap<[u8; 20], (Kind, Vec<u8>)> = objects
-        .into_iter()
-        .map(|o| (o.id, (o.kind, o.data)))
-        .collect();
+    let ours = by_id(objects);
     assert_eq!(ours, expected);
     // The path walk reads the pack through its own walk then.
     let removed = ours
@@ -477,10 +482,7 @@ fn a_thin_pack_fixed_by_index_pack_is_read() {
     assert!(forward > 0);
     let (objects, skipped) = read_all(&target, &Limits::default());
     assert!(skipped.is_empty(), "{skipped:?}");
-    let ours: HashMap<[u8; 20], (Kind, Vec<u8>)> = objects
-        .into_iter()
-        .map(|o| (o.id, (o.kind, o.data)))
-        .collect();
+    let ours = by_id(objects);
     assert_eq!(ours, expected);
 }
 
