@@ -364,16 +364,7 @@ pub fn apply_with(
         applied.recovered = recovered;
         Ok(applied)
     })();
-    let applied = match result {
-        Ok(applied) => {
-            undo.finish(plan, opts);
-            Ok(applied)
-        }
-        Err(e) => {
-            undo.roll_back();
-            Err(e)
-        }
-    };
+    let applied = undo.settle(plan, opts, result);
     drop(undo);
     drop(locked);
     applied
@@ -476,16 +467,7 @@ impl Session {
             add_root(&mut undo.held, &self.locked)?;
             transaction(plan, &mut looked, None, opts, hook, false, &mut undo)
         })();
-        match result {
-            Ok(applied) => {
-                undo.finish(plan, opts);
-                Ok(applied)
-            }
-            Err(e) => {
-                undo.roll_back();
-                Err(e)
-            }
-        }
+        undo.settle(plan, opts, result)
     }
 
     /// Removes what a killed run left in folder `rel` (its temporaries
@@ -1072,6 +1054,21 @@ struct Undo {
 }
 
 impl Undo {
+    /// Ends a transaction: [`Undo::finish`] when it succeeded, or
+    /// [`Undo::roll_back`] when it failed; returns its result.
+    fn settle(&self, plan: &Plan, opts: &Options, result: Result<Applied>) -> Result<Applied> {
+        match result {
+            Ok(applied) => {
+                self.finish(plan, opts);
+                Ok(applied)
+            }
+            Err(e) => {
+                self.roll_back();
+                Err(e)
+            }
+        }
+    }
+
     /// Best effort: every step is tried even if one fails.
     fn roll_back(&self) {
         let held = &self.held;
