@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::audit::patterns::{Extra, SecretFile};
 use crate::audit::{self, Finding, Kind, Limits, Needles};
-use crate::commands::shared::{file_label, Outcome};
+use crate::commands::shared::{file_label, json_report, Outcome};
 use crate::error::{Error, Result, EXIT_INVALID, EXIT_OK};
 use crate::escape::escape;
 use crate::files;
@@ -163,23 +163,19 @@ pub fn run(args: &Config) -> Result<Outcome> {
     let stdout = match args.format {
         Format::Json => {
             #[derive(Serialize)]
-            struct Report<'a> {
-                schema: u32,
-                ok: bool,
+            struct Audited<'a> {
                 files: u64,
                 notes: &'a [String],
                 findings: &'a [Finding],
             }
-            let mut out = serde_json::to_string_pretty(&Report {
-                schema: 1,
+            json_report(
                 ok,
-                files,
-                notes: &notes,
-                findings: &findings,
-            })
-            .unwrap_or_default();
-            out.push('\n');
-            out
+                &Audited {
+                    files,
+                    notes: &notes,
+                    findings: &findings,
+                },
+            )
         }
         Format::Text => {
             let mut out: String = findings

@@ -217,3 +217,24 @@ pub(crate) fn options_text(warnings: &[String], fragment: &FragmentOptions) -> S
     }
     out
 }
+
+/// A command's report in JSON (`--format json`): `schema` 1 and `ok`,
+/// then the command's own `fields` in their order, pretty-printed, with a
+/// final newline.
+pub fn json_report<T: serde::Serialize>(ok: bool, fields: &T) -> String {
+    #[derive(serde::Serialize)]
+    struct Report<'a, T> {
+        schema: u32,
+        ok: bool,
+        #[serde(flatten)]
+        fields: &'a T,
+    }
+    let mut out = serde_json::to_string_pretty(&Report {
+        schema: 1,
+        ok,
+        fields,
+    })
+    .unwrap_or_default();
+    out.push('\n');
+    out
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::aktualizr::diagnostic::Diagnostic;
 use crate::commands::lint;
-use crate::commands::shared::{file_label, Outcome};
+use crate::commands::shared::{file_label, json_report, Outcome};
 use crate::error::{Result, EXIT_INVALID, EXIT_OK};
 use crate::escape::escape;
 use crate::files::{self, Kind};
@@ -105,24 +105,18 @@ pub fn run(args: &Config) -> Result<Outcome> {
         }
         Format::Json => {
             #[derive(Serialize)]
-            struct Report<'a> {
-                schema: u32,
-                ok: bool,
+            struct Verified<'a> {
                 checked: usize,
                 differences: &'a [Difference],
                 #[serde(skip_serializing_if = "<[Diagnostic]>::is_empty")]
                 config_errors: &'a [Diagnostic],
             }
-            let mut out = serde_json::to_string_pretty(&Report {
-                schema: 1,
-                ok,
+            let fields = Verified {
                 checked,
                 differences: &differences,
                 config_errors: &config_errors,
-            })
-            .unwrap_or_default();
-            out.push('\n');
-            (out, String::new())
+            };
+            (json_report(ok, &fields), String::new())
         }
         Format::Sha256sum => {
             let mut out = manifest.sha256sum(Side::Device, &args.device_root.to_string_lossy());

@@ -571,21 +571,6 @@ mod tests {
                 &rsa_private,
             ),
             (
-                key_json("RSA", "private", &ec_private),
-                "keyval.private holds an EC P-256 key, but keytype is RSA",
-                &ec_private,
-            ),
-            (
-                key_json("ED25519", "private", &rsa_private),
-                "keyval.private is not 64 bytes in hex",
-                &rsa_private,
-            ),
-            (
-                key_json("RSA", "private", &ed_private),
-                "keyval.private is not a PEM RSA private key",
-                &ed_private,
-            ),
-            (
                 key_json("ED25519", "private", &ed_private[..64]),
                 "keyval.private is not 64 bytes in hex",
                 &ed_private,
@@ -608,6 +593,26 @@ mod tests {
                 &rsa_private,
             ),
         ];
+        // A key under a keytype it is not: the file holds the key, which
+        // the error must not show.
+        let mismatched = [
+            (
+                "RSA",
+                &ec_private,
+                "holds an EC P-256 key, but keytype is RSA",
+            ),
+            ("ED25519", &rsa_private, "is not 64 bytes in hex"),
+            ("RSA", &ed_private, "is not a PEM RSA private key"),
+        ];
+        for (keytype, key, problem) in mismatched {
+            let err = parse_private(&key_json(keytype, "private", key)).unwrap_err();
+            let shown = format!("{err} / {err:?}");
+            assert!(
+                shown.contains(&format!("keyval.private {problem}")),
+                "{shown}"
+            );
+            assert_hidden(&shown, key);
+        }
         for (json, expected, secret) in private_cases {
             let err = parse_private(&json).unwrap_err();
             let shown = format!("{err} / {err:?}");

@@ -148,6 +148,23 @@ const GATEWAY_AND_CA: [DeviceFile; 2] = [
     },
 ];
 
+/// The device's own certificate, when given (`--device-cert`): aktualizr
+/// imports it.
+const CLIENT_PEM: DeviceFile = DeviceFile {
+    path: "var/sota/import/client.pem",
+    source: Source::DeviceCert,
+    secret: false,
+    optional: true,
+};
+
+/// The variables of both device-cred methods: the gateway, the import
+/// folder, the server CA.
+const GATEWAY_VARIABLES: [(&str, Value); 3] = [
+    ("server_url_path", Value::DevicePath(GATEWAY_URL)),
+    ("import_base_path", Value::DevicePath(IMPORT_DIR)),
+    ("tls_cacert_path", Value::Text("root.crt")),
+];
+
 /// The table (design.md section 4; aktualizr's example configs
 /// `config/sota-*.toml` for the fragments).
 pub const METHODS: [MethodSpec; 3] = [
@@ -178,12 +195,7 @@ pub const METHODS: [MethodSpec; 3] = [
         device_files: &[
             GATEWAY_AND_CA[0],
             GATEWAY_AND_CA[1],
-            DeviceFile {
-                path: "var/sota/import/client.pem",
-                source: Source::DeviceCert,
-                secret: false,
-                optional: true,
-            },
+            CLIENT_PEM,
             DeviceFile {
                 path: "var/sota/import/pkey.pem",
                 source: Source::DeviceKey,
@@ -193,9 +205,9 @@ pub const METHODS: [MethodSpec; 3] = [
         ],
         template: "20-sota-device-cred.toml.hbs",
         variables: &[
-            ("server_url_path", Value::DevicePath(GATEWAY_URL)),
-            ("import_base_path", Value::DevicePath(IMPORT_DIR)),
-            ("tls_cacert_path", Value::Text("root.crt")),
+            GATEWAY_VARIABLES[0],
+            GATEWAY_VARIABLES[1],
+            GATEWAY_VARIABLES[2],
             ("tls_clientcert_path", Value::Text("client.pem")),
             ("tls_pkey_path", Value::Text("pkey.pem")),
         ],
@@ -211,18 +223,13 @@ pub const METHODS: [MethodSpec; 3] = [
             GATEWAY_AND_CA[1],
             // The certificate of a key in the token, when given: aktualizr
             // imports it (`cert_source = "file"`).
-            DeviceFile {
-                path: "var/sota/import/client.pem",
-                source: Source::DeviceCert,
-                secret: false,
-                optional: true,
-            },
+            CLIENT_PEM,
         ],
         template: "20-sota-device-cred-hsm.toml.hbs",
         variables: &[
-            ("server_url_path", Value::DevicePath(GATEWAY_URL)),
-            ("import_base_path", Value::DevicePath(IMPORT_DIR)),
-            ("tls_cacert_path", Value::Text("root.crt")),
+            GATEWAY_VARIABLES[0],
+            GATEWAY_VARIABLES[1],
+            GATEWAY_VARIABLES[2],
             ("p11_module", Value::P11Module),
             ("p11_pin", Value::P11Pin),
             ("p11_tls_cert_id", Value::P11TlsCertId),

@@ -17,7 +17,7 @@ use super::bags::Contents;
 use super::budget::{check_iterations, iterations_at};
 use super::cipher::{LegacyCipher, Pbes1Cipher, Pbes2Cipher};
 use super::error::{malformed, P12Error};
-use super::kdf::{blocks, hash_size, pbkdf2_cost, pkcs12_kdf_cost, SHA1_SIZE};
+use super::kdf::{blocks, hash_size, Derivation, SHA1_SIZE};
 use crate::secret::Secret;
 
 /// CMS `EncryptedData` (RFC 5652 8), by the `cms` crate: the algorithm
@@ -65,7 +65,7 @@ impl Contents {
             let salt = params.salt.as_bytes();
             let pw = self.password.bmp.expose();
             let cost = |len| {
-                pkcs12_kdf_cost(
+                Derivation::Pkcs12.cost(
                     SHA1_SIZE,
                     iterations.unsigned_abs().into(),
                     salt.len(),
@@ -191,7 +191,7 @@ impl Contents {
             }
         };
         let cipher = Pbes2Cipher::from_algorithm(*scheme)?;
-        self.budget.spend(pbkdf2_cost(
+        self.budget.spend(Derivation::Pbkdf2.cost(
             hash,
             pbkdf2.iteration_count.into(),
             pbkdf2.salt.len(),

@@ -1,6 +1,6 @@
 //! Key derivation: the password in the forms the schemes want
 //! ([`Password`]), what a derivation costs the budget ([`HashSize`],
-//! [`pkcs12_kdf_cost`], [`pbkdf2_cost`]), and PBKDF2 for the ciphers
+//! [`Derivation::cost`]), and PBKDF2 for the ciphers
 //! `pkcs5` does not derive keys for ([`pbkdf2_hmac`]).
 
 use der::asn1::BmpString;
@@ -86,39 +86,48 @@ pub(super) fn blocks(len: u64, block: u64) -> u64 {
     len.div_ceil(block.max(1))
 }
 
-/// Cost of the PKCS#12 KDF (RFC 7292 appendix B.2) making `key_len`
-/// bytes: per output block, one hash of `D || S || P` and then one
-/// compression per further iteration.
-pub(super) fn pkcs12_kdf_cost(
-    hash: HashSize,
-    iterations: u64,
-    salt: usize,
-    password: usize,
-    key_len: usize,
-) -> u64 {
-    let first = 2 + blocks(salt as u64, hash.block) + blocks(password as u64, hash.block);
-    blocks(key_len as u64, hash.output)
-        .saturating_mul(first.saturating_add(iterations))
-        .saturating_mul(hash.weight)
+/// A key derivation whose work the budget counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Derivation {
+    /// The PKCS#12 KDF (RFC 7292 appendix B.2).
+    Pkcs12,
+    /// PBKDF2 with HMAC (RFC 8018 5.2).
+    Pbkdf2,
 }
 
-/// Cost of PBKDF2 with HMAC (RFC 8018 5.2) making `key_len` bytes: the
-/// HMAC key, then per output block the salt and two compressions per
-/// iteration.
-pub(super) fn pbkdf2_cost(
-    hash: HashSize,
-    iterations: u64,
-    salt: usize,
-    password: usize,
-    key_len: usize,
-) -> u64 {
-    let key_setup = 2 + blocks(password as u64, hash.block);
-    let first = 2 + blocks(salt as u64 + 4, hash.block);
-    let per_block = first.saturating_add(iterations.saturating_mul(2));
-    blocks(key_len as u64, hash.output)
-        .saturating_mul(per_block)
-        .saturating_add(key_setup)
-        .saturating_mul(hash.weight)
+impl Derivation {
+    /// Cost of making `key_len` bytes from a password of `password` bytes
+    /// and a salt of `salt` bytes. The PKCS#12 KDF: per output block, one
+    /// hash of `D || S || P` and then one compression per further
+    /// iteration. PBKDF2: the HMAC key, then per output block the salt and
+    /// two compressions per iteration.
+    pub(super) fn cost(
+        self,
+        hash: HashSize,
+        iterations: u64,
+        salt: usize,
+        password: usize,
+        key_len: usize,
+    ) -> u64 {
+        let (per_block, setup) = match self {
+            Derivation::Pkcs12 => {
+                let first =
+                    2 + blocks(salt as u64, hash.block) + blocks(password as u64, hash.block);
+                (first.saturating_add(iterations), 0)
+            }
+            Derivation::Pbkdf2 => {
+                let first = 2 + blocks(salt as u64 + 4, hash.block);
+                (
+                    first.saturating_add(iterations.saturating_mul(2)),
+                    2 + blocks(password as u64, hash.block),
+                )
+            }
+        };
+        blocks(key_len as u64, hash.output)
+            .saturating_mul(per_block)
+            .saturating_add(setup)
+            .saturating_mul(hash.weight)
+    }
 }
 
 /// PBKDF2 with the HMAC `kdf` names, `len` bytes.
@@ -160,21 +169,24 @@ mod tests {
     fn what_openssl_defaults_cost() {
         // `openssl pkcs12 -export`: SHA-256 MAC and two PBES2 parts
         // (PBKDF2-HMAC-SHA256, AES-256), 2048 iterations, 8-byte salts.
-        let aes = pkcs12_kdf_cost(SHA256_SIZE, 2048, 8, 2, 32)
-            + 2 * pbkdf2_cost(SHA256_SIZE, 2048, 8, 0, 32);
+        let aes = Derivation::Pkcs12.cost(SHA256_SIZE, 2048, 8, 2, 32)
+            + 2 * Derivation::Pbkdf2.cost(SHA256_SIZE, 2048, 8, 0, 32);
         assert_eq!(aes, 2052 + 2 * 4101);
         // `-legacy`: SHA-1 MAC, RC2-40 (key and IV, one block each) and
         // 3DES (a 24-byte key is two SHA-1 blocks, and the IV).
-        let legacy = 6 * pkcs12_kdf_cost(SHA1_SIZE, 2048, 8, 2, 20);
+        let legacy = 6 * Derivation::Pkcs12.cost(SHA1_SIZE, 2048, 8, 2, 20);
         assert_eq!(legacy, 6 * 2052);
         // SHA-512 counts five times.
-        assert_eq!(pbkdf2_cost(SHA512_SIZE, 1000, 8, 0, 32), 5 * (2 + 2000 + 3));
+        assert_eq!(
+            Derivation::Pbkdf2.cost(SHA512_SIZE, 1000, 8, 0, 32),
+            5 * (2 + 2000 + 3)
+        );
         assert!(legacy * 150 < MAX_WORK);
     }
 
     /// The measurement behind [`MAX_WORK`]: time per unit of cost (a
-    /// SHA-256 compression) of each key derivation as [`pkcs12_kdf_cost`]
-    /// and [`pbkdf2_cost`] count them, the fastest of 5 runs. Run it in the
+    /// SHA-256 compression) of each key derivation as [`Derivation::cost`]
+    /// counts them, the fastest of 5 runs. Run it in the
     /// build that ships:
     /// `cargo test --release --locked --lib kdf_cost -- --ignored --nocapture`
     #[test]
@@ -199,7 +211,8 @@ mod tests {
             println!("{what:<20} {ns:6.1} ns per unit");
         };
         let rounds = iterations as i32;
-        let cost = |hash| pkcs12_kdf_cost(hash, iterations.into(), salt.len(), pw.len(), 32);
+        let cost =
+            |hash| Derivation::Pkcs12.cost(hash, iterations.into(), salt.len(), pw.len(), 32);
         let took = fastest(&|| {
             derive_key::<Sha1>(&pw, &salt, Pkcs12KeyType::Mac, rounds, 32);
         });
@@ -235,7 +248,7 @@ mod tests {
             let hash = hash_size(prf).unwrap();
             report(
                 name,
-                pbkdf2_cost(hash, iterations.into(), salt.len(), 0, 32),
+                Derivation::Pbkdf2.cost(hash, iterations.into(), salt.len(), 0, 32),
                 took,
             );
         }

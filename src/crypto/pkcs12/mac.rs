@@ -14,7 +14,7 @@ use sha2::{Sha224, Sha256, Sha384, Sha512};
 use super::budget::{check_iterations, Budget};
 use super::error::P12Error;
 use super::kdf::{
-    pkcs12_kdf_cost, Password, SHA1_SIZE, SHA224_SIZE, SHA256_SIZE, SHA384_SIZE, SHA512_SIZE,
+    Derivation, Password, SHA1_SIZE, SHA224_SIZE, SHA256_SIZE, SHA384_SIZE, SHA512_SIZE,
 };
 use crate::secret::Secret;
 
@@ -45,7 +45,7 @@ pub(super) fn verify_mac(
     };
     for password in candidates {
         let pw = password.bmp.expose();
-        budget.spend(pkcs12_kdf_cost(
+        budget.spend(Derivation::Pkcs12.cost(
             hash,
             iterations.unsigned_abs().into(),
             salt.len(),
