@@ -42,6 +42,12 @@ pub struct Limits {
 
 const MIB: u64 = 1024 * 1024;
 
+/// The deepest folder, and the longest path in bytes, that the readers of
+/// a disk image's file system or of a repository's trees name (vfat,
+/// OSTree): one bound for every reader, past which they stop and say so.
+pub const TREE_DEPTH: usize = 256;
+pub const PATH_BYTES: usize = 4096;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

@@ -14,16 +14,13 @@ use std::collections::HashSet;
 use std::io::{self, Read};
 
 use super::common::{bad, bytes, le16, le32, Kind};
+use crate::audit::findings::{PATH_BYTES, TREE_DEPTH};
 use crate::audit::source::ReadAt;
 
 /// The format's limit on a directory: 65536 entries of 32 bytes.
 const MAX_DIR_BYTES: u64 = 65536 * 32;
 /// Entries a walk yields in all.
 const MAX_ENTRIES: u64 = 1 << 21;
-/// Directories open at once.
-const MAX_DEPTH: usize = 256;
-/// Bytes of a path.
-const MAX_PATH: usize = 4096;
 
 const ATTR_VOLUME: u8 = 0x08;
 const ATTR_DIR: u8 = 0x10;
@@ -494,7 +491,7 @@ impl Iterator for Walk<'_> {
                 path.push(b'/');
             }
             path.extend_from_slice(&name);
-            if path.len() > MAX_PATH {
+            if path.len() > PATH_BYTES {
                 return Some(Err(bad("a path is longer than the bound")));
             }
             let hi = if self.fs.fat_type == FatType::Fat32 {
@@ -511,7 +508,7 @@ impl Iterator for Walk<'_> {
                 cluster,
             };
             if is_dir && cluster != 0 && self.visited.insert(cluster) {
-                if self.stack.len() >= MAX_DEPTH {
+                if self.stack.len() >= TREE_DEPTH {
                     self.pending_err = Some(bad("directories nest deeper than the bound"));
                 } else {
                     match self.fs.dir_bytes(cluster) {

@@ -27,6 +27,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::audit::findings::{PATH_BYTES, TREE_DEPTH};
+
 // The reader's whole API, for the lead's scanner (some is unused until then).
 #[allow(unused_imports)]
 pub use deltas::{delta_part, is_delta_part};
@@ -48,9 +50,6 @@ const MAX_COMMITS: usize = 100_000;
 /// object, read once.
 const MAX_DIRTREES: usize = 1_000_000;
 const MAX_METADATA_BYTES: u64 = 2 << 30;
-/// How deep a folder may be, and how long a path, to be named.
-const MAX_DEPTH: usize = 256;
-const MAX_PATH: usize = 4096;
 
 /// A repository's `[core] mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -388,7 +387,7 @@ impl Namer<'_> {
                 all.trees.push(tree);
                 for (file, sum) in &listing.files {
                     let full = join(&path, file);
-                    if full.len() <= MAX_PATH {
+                    if full.len() <= PATH_BYTES {
                         all.files.push((*sum, full));
                     }
                 }
@@ -396,17 +395,17 @@ impl Namer<'_> {
             for (file, sum) in &listing.files {
                 if self.wanted.contains(sum) && !self.found.contains_key(sum) {
                     let full = join(&path, file);
-                    if full.len() <= MAX_PATH {
+                    if full.len() <= PATH_BYTES {
                         self.found.insert(*sum, (name.to_owned(), full));
                     }
                 }
             }
-            if depth >= MAX_DEPTH {
+            if depth >= TREE_DEPTH {
                 continue;
             }
             for (dir, sub, _meta) in listing.dirs.iter().rev() {
                 let full = join(&path, dir);
-                if full.len() <= MAX_PATH
+                if full.len() <= PATH_BYTES
                     && self.trees.len() < MAX_DIRTREES
                     && self.trees.insert(*sub)
                 {
