@@ -281,3 +281,51 @@ fn a_run_that_failed_in_a_later_batch_is_resumed_and_other_arguments_are_refused
         .stderr_has("all 250 device certificates were issued already");
     assert_eq!(fs::read(out.join("d-001").join(PKEY)).unwrap(), key_1);
 }
+
+#[test]
+fn a_journal_that_is_not_ours_is_refused_without_being_held_whole() {
+    let (dir, pki) = fleet();
+    let out = dir.join("out");
+    // A real journal: the second batch cannot be written, the first
+    // stays, journaled.
+    in_the_way(&out, "j-201");
+    let count = ["--count", "201", "--id-prefix", "j-"];
+    issue(&pki, &out, &[&count[..], &["--force"]].concat()).code(1);
+    let journal = out.join(".sota-stage-devices.journal");
+    let text = fs::read_to_string(&journal).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().to_string();
+    let device = lines.next().unwrap().to_string();
+    assert!(device.contains("\"id\":\"j-001\""), "{device}");
+    fs::remove_dir_all(out.join("j-201")).unwrap();
+    let damaged = "the journal of an interrupted run is damaged: give --force to issue every bundle anew, or use another --out folder";
+    // A line longer than any of ours (here the first, with no newline in
+    // its 1 MiB), refused by its length, not parsed.
+    fs::write(&journal, vec![b'{'; 1 << 20]).unwrap();
+    issue(&pki, &out, &count)
+        .code(1)
+        .stderr_has(
+            ".sota-stage-devices.journal` line 1: longer than 65536 bytes, not a line of ours; ",
+        )
+        .stderr_has(damaged);
+    // The same after the header.
+    let long = format!("{header}\n{}\n", "x".repeat(70_000));
+    fs::write(&journal, long).unwrap();
+    issue(&pki, &out, &count)
+        .code(1)
+        .stderr_has("` line 2: longer than 65536 bytes, not a line of ours; ");
+    // More devices than a run issues.
+    let mut many = format!("{header}\n");
+    for i in 0..=100_000 {
+        many.push_str(&device.replace("\"id\":\"j-001\"", &format!("\"id\":\"x-{i}\"")));
+        many.push('\n');
+    }
+    fs::write(&journal, many).unwrap();
+    issue(&pki, &out, &count)
+        .code(1)
+        .stderr_has("` line 100002: more than 100000 devices, more than a run issues; ")
+        .stderr_has(damaged);
+    // --force starts over, as the message says.
+    issue(&pki, &out, &[&count[..], &["--force"]].concat()).success();
+    assert!(!journal.exists());
+}

@@ -3,10 +3,10 @@
 //! into the record (`devices.json`, `devices.csv`).
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::fs::FileExt;
 
-use super::config::{Config, KEY_SOURCE_CSR};
+use super::config::{Config, KEY_SOURCE_CSR, MAX_DEVICES};
 use super::inputs::Requests;
 use super::run::Run;
 use crate::crypto::issue::FleetCa;
@@ -69,6 +69,29 @@ pub(super) fn run_header(
     })
 }
 
+/// The longest line a journal may hold: its header (digests and counts)
+/// and a device's line (its record) are a few hundred bytes; a longer one
+/// is not ours, and is never read whole into memory.
+pub(super) const MAX_LINE: usize = 64 << 10;
+
+/// One line of `reader` into `line` (cleared first), its newline included,
+/// reading at most [`MAX_LINE`] + 1 bytes: the bytes read, 0 at the end;
+/// `Err(None)` for a longer line.
+fn read_line(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+) -> std::result::Result<usize, Option<io::Error>> {
+    line.clear();
+    let read = reader
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', line)
+        .map_err(Some)?;
+    if read > MAX_LINE {
+        return Err(None);
+    }
+    Ok(read)
+}
+
 /// The journal of an interrupted run, as read.
 #[derive(Debug)]
 pub(super) struct Journal {
@@ -99,10 +122,16 @@ impl Run<'_> {
         let mut ids = HashSet::new();
         let mut n = 0;
         loop {
-            line.clear();
-            let read = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|e| Error::io("read", &self.session.shown(JOURNAL), e))?;
+            let read = match read_line(&mut reader, &mut line) {
+                Ok(read) => read,
+                Err(Some(e)) => return Err(Error::io("read", &self.session.shown(JOURNAL), e)),
+                Err(None) => {
+                    return Err(damaged(
+                        n + 1,
+                        &format!("longer than {MAX_LINE} bytes, not a line of ours"),
+                    ))
+                }
+            };
             if read == 0 {
                 break;
             }
@@ -130,6 +159,12 @@ impl Run<'_> {
                     let record: DeviceRecord = serde_json::from_slice(&line)
                         .map_err(|_| damaged(n, "not a device's line"))?;
                     ids.insert(record.id);
+                    if ids.len() > MAX_DEVICES {
+                        return Err(damaged(
+                            n,
+                            &format!("more than {MAX_DEVICES} devices, more than a run issues"),
+                        ));
+                    }
                 }
             }
         }
@@ -161,10 +196,14 @@ impl Run<'_> {
             let mut at = 0u64;
             let mut first = true;
             loop {
-                line.clear();
-                let read = reader
-                    .read_until(b'\n', &mut line)
-                    .map_err(|e| Error::io("read", &shown, e))?;
+                // The journal this run read (bounded) and appended to.
+                let read = read_line(&mut reader, &mut line).map_err(|e| {
+                    Error::io(
+                        "read",
+                        &shown,
+                        e.unwrap_or_else(|| io::Error::other("a line too long")),
+                    )
+                })?;
                 if read == 0 {
                     break;
                 }

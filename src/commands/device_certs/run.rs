@@ -49,7 +49,15 @@ impl Run<'_> {
         let config = self.config;
         let header_line = bundles::journal_line(&self.header)?;
         let digest = sha256_hex(header_line.as_bytes());
-        let mut journal = self.read_journal()?;
+        let mut journal = match self.read_journal() {
+            // A damaged journal: with --force the run starts over, as its
+            // refusal says.
+            Err(Error::Invalid(_)) if config.force => {
+                self.session.remove(JOURNAL)?;
+                None
+            }
+            read => read?,
+        };
         if config.force && journal.as_ref().is_some_and(|j| j.header != self.header) {
             // Another run's journal: starting over, every bundle issued
             // again and replaced. The same run's journal is resumed.
