@@ -25,6 +25,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod audit;
+pub mod bitbake_checks;
 mod creds;
 mod dir;
 mod fixtures;
@@ -40,7 +41,7 @@ pub use audit::{sh, tool, Audit, Found, Setup};
 pub use creds::{Creds, HOST_FILES, HSM_OPTIONS, OAUTH2_CLIENT_ID, OAUTH2_SECRET, ROOT_JSON};
 pub use dir::TestDir;
 pub use fixtures::{upstream, upstream_config};
-pub use harness::{bitbake, repo, run_bitbake};
+pub use harness::{bitbake, repo, run_bitbake, write_dated, zstd_decompress, Build, Outcome};
 pub use openssl::{openssl, openssl_status};
 pub use pki::{hex, Cert, KeyAlg, P12Form, Pki, Validity, CA_UUID};
 pub use rawzip::{
