@@ -30,6 +30,7 @@ mod creds;
 mod dir;
 mod fixtures;
 mod harness;
+pub mod oe;
 mod openssl;
 mod pki;
 mod rawzip;
