@@ -34,7 +34,7 @@ use std::fs;
 use std::io::Read;
 use std::path::Path;
 
-use common::oe::{changed, host_bin, release_tests, write_fresh, Oe};
+use common::oe::{assert_tasks_changed, changed, host_bin, release_tests, write_fresh, Oe};
 use common::{repo, walk, Creds, KeyAlg, P12Form, Pki, TestDir, Validity, OAUTH2_SECRET};
 use sha2::{Digest, Sha256};
 
@@ -164,12 +164,9 @@ fn out_of_the_box(release: &'static str) {
     write_fresh(&main, text);
     let edited = oe.sigs(&["sota-stage-native"]);
     let diff = changed(&here, &edited, &["sota-stage-native"]);
-    for task in ["do_fetch", "do_unpack", "do_compile", "do_install"] {
-        assert!(
-            diff.contains(&format!("sota-stage-native:{task}")),
-            "{task} does not follow the sources: {diff:?}"
-        );
-    }
+    // They follow the sources.
+    let tasks = ["do_fetch", "do_unpack", "do_compile", "do_install"];
+    assert_tasks_changed(&diff, "sota-stage-native", &tasks, true);
     oe.append("sota-stage_%", "");
 }
 
@@ -202,17 +199,15 @@ fn the_opt_in_switches_meta_updater_over(release: &'static str) {
     let opt_in = Oe::open(release, "opt-in");
     let with = opt_in.sigs(&targets);
     let diff = changed(&plain, &with, &[]);
+    // Switched over.
     for recipe in SWITCHED {
-        assert!(
-            diff.contains(&format!("{recipe}:do_install")),
-            "{recipe} is not switched over: {diff:?}"
-        );
+        assert_tasks_changed(&diff, recipe, &["do_install"], true);
     }
     // aktualizr's own build is unchanged; only its tasks that follow its
     // runtime dependencies (meta-updater makes it recommend the switched
     // recipes: do_package_qa, do_package_write_rpm, do_build, runtime SPDX)
     // follow them.
-    for task in [
+    let build = [
         "do_fetch",
         "do_unpack",
         "do_patch",
@@ -222,12 +217,11 @@ fn the_opt_in_switches_meta_updater_over(release: &'static str) {
         "do_package",
         "do_packagedata",
         "do_populate_sysroot",
-    ] {
-        assert!(
-            with["aktualizr"].contains_key(task) && !diff.contains(&format!("aktualizr:{task}")),
-            "aktualizr:{task} changed: {diff:?}"
-        );
+    ];
+    for task in build {
+        assert!(with["aktualizr"].contains_key(task), "no aktualizr:{task}");
     }
+    assert_tasks_changed(&diff, "aktualizr", &build, false);
     for recipe in ["aktualizr-shared-prov", "aktualizr-device-prov"] {
         let env = opt_in.ok(&["bitbake", "-e", recipe]).stdout;
         let depends = env.lines().find(|l| l.starts_with("DEPENDS=")).unwrap();
@@ -275,9 +269,7 @@ fn host_tool_mode(release: &'static str) {
         "sota-credentials",
         "SOTA_STAGE_TOOL = \"host\"\nSOTA_STAGE_HOST_MIN_VERSION = \"99.0\"\n",
     );
-    let run = oe.run(&["bitbake", "-e", "sota-credentials"]);
-    assert_ne!(run.code, 0);
-    let out = format!("{}{}", run.stdout, run.stderr);
+    let out = oe.fails(&["bitbake", "-e", "sota-credentials"]);
     assert!(
         out.contains(&format!(
             "the host's sota-stage is {}, older than 99.0",
@@ -289,9 +281,7 @@ fn host_tool_mode(release: &'static str) {
         "sota-credentials",
         "SOTA_STAGE_TOOL = \"host\"\nHOSTTOOLS_DIR = \"/nonexistent\"\n",
     );
-    let run = oe.run(&["bitbake", "-e", "sota-credentials"]);
-    assert_ne!(run.code, 0);
-    let out = format!("{}{}", run.stdout, run.stderr);
+    let out = oe.fails(&["bitbake", "-e", "sota-credentials"]);
     assert!(
         out.contains("SOTA_STAGE_TOOL is \"host\" but the tasks have no sota-stage")
             && out.contains("HOSTTOOLS += \"sota-stage\""),
@@ -390,23 +380,15 @@ fn credentials_signatures(release: &'static str) {
     // device signature changes; the host recipe re-runs from its check on.
     let from_check = |sigs: &BTreeMap<String, BTreeMap<String, String>>, recipe: &str| {
         let diff = changed(&first, sigs, &[recipe]);
-        for task in ["do_sota_check", "do_install", "do_build"] {
-            assert!(
-                diff.contains(&format!("{recipe}:{task}")),
-                "{recipe}:{task} not in {diff:?}"
-            );
-        }
-        for task in [
+        let from = ["do_sota_check", "do_install", "do_build"];
+        assert_tasks_changed(&diff, recipe, &from, true);
+        let before = [
             "do_fetch",
             "do_unpack",
             "do_patch",
             "do_prepare_recipe_sysroot",
-        ] {
-            assert!(
-                !diff.contains(&format!("{recipe}:{task}")),
-                "{recipe}:{task} in {diff:?}"
-            );
-        }
+        ];
+        assert_tasks_changed(&diff, recipe, &before, false);
     };
     let (_, other_sec) = pki.targets_ed25519();
     let variants: [(&str, Vec<u8>); 2] = [
@@ -421,16 +403,21 @@ fn credentials_signatures(release: &'static str) {
             base().file("targets.sec", other_sec.as_str()).build(),
         ),
     ];
-    for (what, bytes) in variants {
-        write_fresh(&moved, bytes);
-        let sigs = oe.sigs(&targets);
-        assert_eq!(
-            changed(&first, &sigs, &device),
-            BTreeSet::new(),
-            "a change of {what} changed device signatures"
-        );
-        from_check(&sigs, host[0]);
-    }
+    // Each variant in turn: no signature of `still` (the `side` recipe)
+    // changes; `rerun` re-runs from its check on.
+    let each = |variants: [(&str, Vec<u8>); 2], still: &[&str], side: &str, rerun: &str| {
+        for (what, bytes) in variants {
+            write_fresh(&moved, bytes);
+            let sigs = oe.sigs(&targets);
+            assert_eq!(
+                changed(&first, &sigs, still),
+                BTreeSet::new(),
+                "a change of {what} changed {side} signatures"
+            );
+            from_check(&sigs, rerun);
+        }
+    };
+    each(variants, &device, "device", host[0]);
 
     // Device content (autoprov.url, the p12): the device recipe re-runs from
     // do_sota_check on; the host recipe never gets them.
@@ -452,33 +439,16 @@ fn credentials_signatures(release: &'static str) {
         ),
         ("the p12", base().p12(other_p12).build()),
     ];
-    for (what, bytes) in variants {
-        write_fresh(&moved, bytes);
-        let sigs = oe.sigs(&targets);
-        assert_eq!(
-            changed(&first, &sigs, &host),
-            BTreeSet::new(),
-            "a change of {what} changed host signatures"
-        );
-        from_check(&sigs, device[0]);
-    }
+    each(variants, &host, "host", device[0]);
     oe.append("sota-credentials", "");
     oe.append("sota-credentials-host-native", "");
 }
 
-release_tests!(scarthgap:
+release_tests!(scarthgap, wrynose: [
     parses_with_meta_updater,
     out_of_the_box,
     adding_the_layer_changes_no_signature,
     the_opt_in_switches_meta_updater_over,
     host_tool_mode,
     credentials_signatures,
-);
-release_tests!(wrynose:
-    parses_with_meta_updater,
-    out_of_the_box,
-    adding_the_layer_changes_no_signature,
-    the_opt_in_switches_meta_updater_over,
-    host_tool_mode,
-    credentials_signatures,
-);
+]);

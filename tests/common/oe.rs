@@ -64,6 +64,17 @@ pub fn write_fresh(path: &Path, bytes: impl AsRef<[u8]>) {
     );
 }
 
+/// Asserts that `diff` (`recipe:task`, from [`changed`]) holds each of
+/// `recipe`'s `tasks` (`want`: their signatures changed) or none of them.
+#[track_caller]
+pub fn assert_tasks_changed(diff: &BTreeSet<String>, recipe: &str, tasks: &[&str], want: bool) {
+    for task in tasks {
+        let name = format!("{recipe}:{task}");
+        let what = if want { "did not change" } else { "changed" };
+        assert_eq!(diff.contains(&name), want, "{name} {what}: {diff:?}");
+    }
+}
+
 /// Writes `text` to `path` with [`write_fresh`] unless it holds it already.
 fn write_if_changed(path: &Path, text: &str) {
     if fs::read_to_string(path).ok().as_deref() != Some(text) {
@@ -175,6 +186,14 @@ impl Oe {
             run.fail(&format!("{} failed", args.join(" ")));
         }
         run
+    }
+
+    /// Runs `args`, which must fail: the output, stdout then stderr.
+    #[track_caller]
+    pub fn fails(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert_ne!(run.code, 0, "{} succeeded", args.join(" "));
+        format!("{}{}", run.stdout, run.stderr)
     }
 
     /// Replaces the test layer's bbappend for `recipe`.
@@ -328,13 +347,16 @@ pub fn changed(
     out
 }
 
-/// The tests of one release, a module named after it: for each name, an
+/// The tests of each release, a module named after it: for each name, an
 /// ignored test that calls the test file's function of that name with the
-/// release, `release_tests!(scarthgap: out_of_the_box, ...)`. Only the
-/// real-OE-core test files use it.
+/// release, `release_tests!(scarthgap, wrynose: [out_of_the_box, ...])`.
+/// Only the real-OE-core test files use it.
 #[allow(unused_macros)]
 macro_rules! release_tests {
-    ($release:ident: $($name:ident),+ $(,)?) => {
+    ($($release:ident),+ : $names:tt) => {
+        $(release_tests!(@one $release $names);)+
+    };
+    (@one $release:ident [$($name:ident),+ $(,)?]) => {
         mod $release {
             $(
                 #[test]
