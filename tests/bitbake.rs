@@ -19,467 +19,25 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
 
-use common::{
-    bitbake, copy_tree, repo, run_bitbake, upstream, walk, Creds, KeyAlg, P12Form, Pki, TestDir,
-    Validity, HOST_FILES, OAUTH2_SECRET,
+use common::bitbake_checks::{
+    assert_no_leak, assert_tree, credentials_build, pem_body_line, read, secret_needles,
+    sstate_recipes, tasks_after_check, tree_modes, with_typical_archive, write_input, zip_names,
+    PIN,
 };
-use sha2::{Digest, Sha256};
-
-const EPOCH: u64 = 1_700_000_000;
-
-/// Writes `bytes` and gives the file an mtime no other write in this process
-/// gets: bitbake's checksum cache keys on the mtime in whole seconds.
-fn write_input(path: &Path, bytes: impl AsRef<[u8]>) {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, bytes).unwrap();
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let when = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000 + 10 * n);
-    fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(when)
-        .unwrap();
-}
-
-/// A build folder: the stand-in layers, the real meta-layer-snippets, a
-/// local.conf made from `conf`, and an `inputs` folder outside the build.
-struct Build {
-    dir: TestDir,
-    bitbake: PathBuf,
-    conf: BTreeMap<String, String>,
-}
-
-impl Build {
-    fn new(bitbake: &Path, meta_updater: bool) -> Build {
-        let dir = TestDir::new();
-        let src = repo().join("tests/bitbake");
-        let mut layers = vec![dir.join("meta-test"), repo().join("meta-layer-snippets")];
-        copy_tree(&src.join("meta-test"), &dir.join("meta-test"));
-        if meta_updater {
-            copy_tree(
-                &src.join("meta-updater-standin"),
-                &dir.join("meta-updater-standin"),
-            );
-            layers.push(dir.join("meta-updater-standin"));
-        }
-        let layers: Vec<String> = layers.iter().map(|p| p.display().to_string()).collect();
-        dir.write(
-            "build/conf/bblayers.conf",
-            format!(
-                "BBPATH = \"${{TOPDIR}}\"\nBBFILES ?= \"\"\nBBLAYERS = \"{}\"\n",
-                layers.join(" ")
-            ),
-        );
-        let mut conf = BTreeMap::new();
-        conf.insert(
-            "SOTA_STAGE_TEST_BINARY".into(),
-            env!("CARGO_BIN_EXE_sota-stage").into(),
-        );
-        conf.insert("SOTA_HARDWARE_ID".into(), "test-board".into());
-        if meta_updater {
-            // The dynamic layer's switch-over is opt-in.
-            conf.insert("DISTRO_FEATURES".into(), "sota-stage".into());
-        }
-        conf.insert("SOURCE_DATE_EPOCH".into(), EPOCH.to_string());
-        Build {
-            dir,
-            bitbake: bitbake.to_owned(),
-            conf,
-        }
-    }
-
-    fn set(&mut self, key: &str, value: impl AsRef<Path>) {
-        self.conf
-            .insert(key.into(), value.as_ref().display().to_string());
-    }
-
-    fn input(&self, rel: &str) -> PathBuf {
-        self.dir.join("inputs").join(rel)
-    }
-
-    fn top(&self) -> PathBuf {
-        self.dir.join("build")
-    }
-
-    fn image(&self, pf: &str) -> PathBuf {
-        self.top().join("tmp/work").join(pf).join("image")
-    }
-
-    fn host_files(&self) -> PathBuf {
-        self.top().join("tmp/sysroots/native/usr/share/sota-stage")
-    }
-
-    /// Runs bitbake on `targets` with the current local.conf.
-    fn run(&self, targets: &[&str]) -> Outcome {
-        let (code, log) = run_bitbake(&self.bitbake, &self.dir, &self.conf, targets);
-        Outcome {
-            what: format!("bitbake {}", targets.join(" ")),
-            success: code == 0,
-            ran: ran_tasks(&log),
-            log,
-        }
-    }
-
-    /// Every file under the build folder a reader of the build could see
-    /// (signature files, task scripts and logs, caches, the stand-in sstate
-    /// cache, scratch space), decompressed where bitbake compresses: the
-    /// places secrets must never reach. The staged outputs themselves
-    /// (image, package, sysroot, deploy folders) are left out: they are
-    /// meant to hold the device's and the host's secrets.
-    fn readable_leftovers(&self) -> Vec<(PathBuf, Vec<u8>)> {
-        let top = self.top();
-        let outputs = ["image", "packages-split", "deploy-ipks", "sysroot-destdir"];
-        let is_output = |rel: &Path| {
-            rel.file_name()
-                .is_some_and(|name| outputs.iter().any(|o| name == *o))
-                || rel == Path::new("tmp/sysroots")
-                || rel == Path::new("tmp/deploy")
-        };
-        let mut found = Vec::new();
-        for (rel, entry) in walk(&top, is_output) {
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let name = entry.file_name().to_string_lossy();
-            let bytes = if name.contains(".sigdata.") || name.contains(".siginfo") {
-                zstd_decompress(entry.path())
-            } else if name.starts_with("fifo.") || name.ends_with(".sock") {
-                continue;
-            } else {
-                fs::read(entry.path()).unwrap()
-            };
-            found.push((rel, bytes));
-        }
-        found
-    }
-
-    /// The decompressed JSON of the signature file of `pf`'s `task`.
-    fn sigdata(&self, pf: &str, task: &str) -> serde_json::Value {
-        let prefix = format!("{pf}.{task}.sigdata.");
-        let stamps = self.top().join("tmp/stamps");
-        let mut matches: Vec<PathBuf> = fs::read_dir(&stamps)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with(&prefix)
-            })
-            .collect();
-        // The newest one: a task re-run with another hash writes another.
-        matches.sort_by_key(|p| fs::metadata(p).unwrap().modified().unwrap());
-        let newest = matches
-            .last()
-            .unwrap_or_else(|| panic!("no {prefix}* in {}", stamps.display()));
-        serde_json::from_slice(&zstd_decompress(newest)).unwrap()
-    }
-}
-
-fn zstd_decompress(path: &Path) -> Vec<u8> {
-    let out = Command::new("zstd")
-        .args(["-d", "-c", "-q"])
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| panic!("zstd (bitbake needs it too) cannot run: {e}"));
-    assert!(
-        out.status.success(),
-        "zstd -d {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// The tasks bitbake ran (noexec ones included: they ran because their
-/// signature changed), as `recipe:do_task` with the recipe file's name
-/// without version.
-fn ran_tasks(log: &str) -> BTreeSet<String> {
-    log.lines()
-        .filter(|l| l.contains("Running task ") || l.contains("Running noexec task "))
-        .filter_map(|l| {
-            let inner = &l[l.rfind('(')? + 1..l.rfind(')')?];
-            let (file, task) = inner.rsplit_once(':')?;
-            let stem = Path::new(file).file_stem()?.to_string_lossy().into_owned();
-            let recipe = stem.split('_').next()?.to_owned();
-            Some(format!("{recipe}:{task}"))
-        })
-        .collect()
-}
-
-struct Outcome {
-    what: String,
-    success: bool,
-    ran: BTreeSet<String>,
-    log: String,
-}
-
-impl Outcome {
-    #[track_caller]
-    fn fail(&self, why: &str) -> ! {
-        let lines: Vec<&str> = self.log.lines().collect();
-        let tail = lines[lines.len().saturating_sub(120)..].join("\n");
-        panic!(
-            "{}: {why}\ntasks run: {:?}\n--- bitbake output (end) ---\n{tail}\n--- end ---",
-            self.what, self.ran
-        )
-    }
-
-    #[track_caller]
-    fn ok(&self) -> &Outcome {
-        if !self.success {
-            self.fail("bitbake failed");
-        }
-        self
-    }
-
-    #[track_caller]
-    fn failed(&self) -> &Outcome {
-        if self.success {
-            self.fail("bitbake succeeded, but it should have failed");
-        }
-        self
-    }
-
-    #[track_caller]
-    fn log_has(&self, needle: &str) -> &Outcome {
-        if !self.log.contains(needle) {
-            self.fail(&format!("the output lacks {needle:?}"));
-        }
-        self
-    }
-
-    #[track_caller]
-    fn log_lacks(&self, needle: &str) -> &Outcome {
-        if self.log.contains(needle) {
-            self.fail(&format!("the output has {needle:?}"));
-        }
-        self
-    }
-
-    #[track_caller]
-    fn ran_nothing(&self) -> &Outcome {
-        if !self.ran.is_empty() {
-            self.fail("expected no task to run");
-        }
-        self
-    }
-
-    #[track_caller]
-    fn ran_exactly(&self, expected: &BTreeSet<String>) -> &Outcome {
-        if &self.ran != expected {
-            let extra: Vec<_> = self.ran.difference(expected).collect();
-            let missing: Vec<_> = expected.difference(&self.ran).collect();
-            self.fail(&format!(
-                "ran other tasks than expected: extra {extra:?}, missing {missing:?}"
-            ));
-        }
-        self
-    }
-}
-
-/// The recipes with an entry in the stand-in sstate cache, sorted.
-fn sstate_recipes(build: &Build) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(build.top().join("sstate-cache"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-/// `recipe:do_task` for each task.
-fn tasks(recipe: &str, names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|t| format!("{recipe}:do_{t}")).collect()
-}
-
-/// The tasks of a target recipe of this layer that depend on the archive:
-/// the check and everything after it.
-const TARGET_TASKS_AFTER_CHECK: &[&str] = &[
-    "sota_check",
-    "configure",
-    "compile",
-    "install",
-    "sota_verify",
-    "populate_sysroot",
-    "package",
-    "package_write_ipk",
-    "build",
-];
-const NATIVE_TASKS_AFTER_CHECK: &[&str] = &[
-    "sota_check",
-    "configure",
-    "compile",
-    "install",
-    "sota_verify",
-    "populate_sysroot",
-    "build",
-];
-
-/// Relative path -> (mode, is_dir) of everything under `root`.
-fn tree(root: &Path) -> BTreeMap<String, (u32, bool)> {
-    assert!(root.is_dir(), "cannot read {}", root.display());
-    common::tree(root)
-        .into_iter()
-        .filter(|(rel, _)| !rel.is_empty())
-        .map(|(rel, node)| (rel, (node.mode & 0o7777, node.bytes.is_none())))
-        .collect()
-}
-
-/// Asserts that `root` holds exactly these files (path, mode) and these
-/// folders with a mode given (others must be 0755), all files dated
-/// SOURCE_DATE_EPOCH.
-#[track_caller]
-fn assert_tree(root: &Path, files: &[(&str, u32)], dirs: &[(&str, u32)]) {
-    let found = tree(root);
-    let found_files: BTreeMap<&str, u32> = found
-        .iter()
-        .filter(|(_, (_, is_dir))| !is_dir)
-        .map(|(p, (m, _))| (p.as_str(), *m))
-        .collect();
-    let wanted: BTreeMap<&str, u32> = files.iter().copied().collect();
-    assert_eq!(
-        found_files
-            .iter()
-            .map(|(p, m)| format!("{p} {m:o}"))
-            .collect::<Vec<_>>(),
-        wanted
-            .iter()
-            .map(|(p, m)| format!("{p} {m:o}"))
-            .collect::<Vec<_>>(),
-        "files and modes under {}",
-        root.display()
-    );
-    for (path, (mode, is_dir)) in &found {
-        if *is_dir {
-            let want = dirs
-                .iter()
-                .find(|(d, _)| d == path)
-                .map_or(0o755, |(_, m)| *m);
-            assert_eq!(
-                *mode,
-                want,
-                "mode of folder {path} under {}: {mode:o}",
-                root.display()
-            );
-        } else {
-            let mtime = fs::metadata(root.join(path)).unwrap().mtime();
-            assert_eq!(mtime, EPOCH as i64, "mtime of {path} (SOURCE_DATE_EPOCH)");
-        }
-    }
-}
-
-/// The entry names of a zip file.
-fn zip_names(path: &Path) -> Vec<String> {
-    let file = fs::File::open(path).unwrap();
-    let mut zip = zip::ZipArchive::new(file)
-        .unwrap_or_else(|e| panic!("{} is not a zip: {e}", path.display()));
-    let mut names: Vec<String> = (0..zip.len())
-        .map(|i| zip.by_index(i).unwrap().name().to_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-fn read(path: impl AsRef<Path>) -> String {
-    let path = path.as_ref();
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn md5_hex(dir: &TestDir, bytes: &[u8]) -> String {
-    let file = dir.write("md5-input", bytes);
-    let out = common::openssl(dir.path(), ["dgst", "-md5", "-r", file.to_str().unwrap()]);
-    fs::remove_file(file).unwrap();
-    String::from_utf8(out).unwrap()[..32].to_owned()
-}
-
-/// What must never be found outside the staged outputs: each secret, and
-/// the digests (sha256, md5) of the short ones, which a dictionary reverses.
-fn secret_needles(
-    dir: &TestDir,
-    secrets: &[(&str, &str)],
-    short: &[(&str, &str)],
-) -> Vec<(String, String)> {
-    let mut needles: Vec<(String, String)> = secrets
-        .iter()
-        .chain(short)
-        .map(|(what, value)| ((*what).to_owned(), (*value).to_owned()))
-        .collect();
-    for (what, value) in short {
-        for variant in [value.to_string(), format!("{value}\n")] {
-            needles.push((format!("sha256 of {what}"), sha256_hex(variant.as_bytes())));
-            needles.push((format!("md5 of {what}"), md5_hex(dir, variant.as_bytes())));
-        }
-    }
-    needles
-}
-
-#[track_caller]
-fn assert_no_leak(build: &Build, needles: &[(String, String)]) -> Vec<(PathBuf, String)> {
-    let started = Instant::now();
-    let files = build.readable_leftovers();
-    let sigdata = files
-        .iter()
-        .filter(|(p, _)| p.to_string_lossy().contains(".sigdata."))
-        .count();
-    assert!(sigdata > 20, "the scan found only {sigdata} sigdata files");
-    // The needles are ASCII: a lossy conversion keeps every match, and
-    // str::contains is fast even in a debug build.
-    let files: Vec<(PathBuf, String)> = files
-        .into_iter()
-        .map(|(path, bytes)| (path, String::from_utf8_lossy(&bytes).into_owned()))
-        .collect();
-    for (path, text) in &files {
-        for (what, needle) in needles {
-            assert!(
-                !text.contains(needle.as_str()),
-                "{what} leaked into {}",
-                path.display()
-            );
-        }
-    }
-    eprintln!(
-        "scan: {} files, {:.1} s",
-        files.len(),
-        started.elapsed().as_secs_f64()
-    );
-    files
-}
-
-/// A line of base64 from the body of a PEM text: a piece of key material.
-fn pem_body_line(pem: &str) -> String {
-    pem.lines()
-        .find(|l| l.len() >= 40 && !l.starts_with("-----"))
-        .unwrap()
-        .to_owned()
-}
+use common::{
+    bitbake, copy_tree, repo, upstream, Creds, KeyAlg, P12Form, Pki, Validity, HOST_FILES,
+    OAUTH2_SECRET,
+};
 
 const P12_PASSWORD: &str = "TEST-ONLY-p12-pass-7319";
-const PIN: &str = "TEST-ONLY-pin-8642";
 const PIN_2: &str = "TEST-ONLY-pin-5150";
 
 #[test]
 #[ignore = "needs BITBAKE"]
 fn shared_cred_device_and_host_files_and_their_signatures() {
-    let bitbake = bitbake("bitbake");
-    let mut build = Build::new(&bitbake, false);
+    let mut build = credentials_build(&bitbake("bitbake"), false);
     let pki = Pki::new(&build.dir);
     let client = pki.client(KeyAlg::Ec, Validity::Normal);
     let p12 = pki.p12(&client, P12_PASSWORD, P12Form::Aes, 1);
@@ -542,8 +100,8 @@ fn shared_cred_device_and_host_files_and_their_signatures() {
         .top()
         .join("tmp/work/sota-credentials-1.0-r0/packages-split/sota-credentials");
     assert_eq!(
-        tree(&packaged),
-        tree(&image),
+        tree_modes(&packaged),
+        tree_modes(&image),
         "the package ships all of ${{D}}"
     );
     assert!(
@@ -570,7 +128,7 @@ fn shared_cred_device_and_host_files_and_their_signatures() {
     assert_eq!(sstate_recipes(&build), ["sota-stage-prebuilt-native"]);
     let target_sysroot = build.top().join("tmp/sysroots/qemux86-64");
     assert!(
-        !target_sysroot.exists() || tree(&target_sysroot).is_empty(),
+        !target_sysroot.exists() || tree_modes(&target_sysroot).is_empty(),
         "nothing of the device recipe in a sysroot"
     );
 
@@ -598,10 +156,10 @@ fn shared_cred_device_and_host_files_and_their_signatures() {
         &moved,
         creds("https://tuf.example.test/api/v1/another_repo"),
     );
-    build.run(&both).ok().ran_exactly(&tasks(
-        "sota-credentials-host-native",
-        NATIVE_TASKS_AFTER_CHECK,
-    ));
+    build
+        .run(&both)
+        .ok()
+        .ran_exactly(&tasks_after_check("sota-credentials-host-native"));
     assert_eq!(
         read(build.host_files().join("tufrepo.url")),
         "https://tuf.example.test/api/v1/another_repo"
@@ -621,7 +179,7 @@ fn shared_cred_device_and_host_files_and_their_signatures() {
     build
         .run(&both)
         .ok()
-        .ran_exactly(&tasks("sota-credentials", TARGET_TASKS_AFTER_CHECK));
+        .ran_exactly(&tasks_after_check("sota-credentials"));
     let sig_after = build.sigdata("sota-credentials-1.0-r0", "do_install");
     assert!(
         digest(&sig_before).len() > 60,
@@ -660,12 +218,7 @@ fn shared_cred_device_and_host_files_and_their_signatures() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn device_cred_and_hsm_files_and_the_pin_file() {
-    let bitbake = bitbake("bitbake");
-    let mut build = Build::new(&bitbake, false);
-    let pki = Pki::new(&build.dir);
-    let archive = build.input("credentials.zip");
-    write_input(&archive, Creds::typical(&pki).build());
-    build.set("SOTA_PACKED_CREDENTIALS", &archive);
+    let (mut build, pki, _) = with_typical_archive(&bitbake("bitbake"), false);
     build.set("SOTA_CLIENT_PROV", "device-cred");
     let image = build.image("sota-credentials-1.0-r0");
 
@@ -718,7 +271,7 @@ fn device_cred_and_hsm_files_and_the_pin_file() {
     build
         .run(&["sota-credentials"])
         .ok()
-        .ran_exactly(&tasks("sota-credentials", TARGET_TASKS_AFTER_CHECK));
+        .ran_exactly(&tasks_after_check("sota-credentials"));
     assert!(read(image.join(fragment_path)).contains(&format!("pass = \"{PIN_2}\"")));
     // ... the same PIN in another file re-runs nothing.
     fs::rename(build.input("pin"), build.input("pin-moved")).unwrap();
@@ -741,12 +294,7 @@ fn device_cred_and_hsm_files_and_the_pin_file() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn sota_stage_report_config_decides_what_aktualizr_sends() {
-    let bitbake = bitbake("bitbake");
-    let mut build = Build::new(&bitbake, false);
-    let pki = Pki::new(&build.dir);
-    let archive = build.input("credentials.zip");
-    write_input(&archive, Creds::typical(&pki).build());
-    build.set("SOTA_PACKED_CREDENTIALS", &archive);
+    let (mut build, _, _) = with_typical_archive(&bitbake("bitbake"), false);
     write_input(&build.input("pin"), format!("{PIN}\n"));
     build.set("SOTA_HSM_PIN_FILE", build.input("pin"));
     let image = build.image("sota-credentials-1.0-r0");
@@ -776,8 +324,7 @@ fn sota_stage_report_config_decides_what_aktualizr_sends() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn an_unusable_archive_fails_the_check_with_the_tools_message() {
-    let bitbake = bitbake("bitbake");
-    let mut build = Build::new(&bitbake, false);
+    let mut build = credentials_build(&bitbake("bitbake"), false);
 
     // Not a zip: do_sota_check fails, do_install never runs.
     let bad = build.input("bad.zip");
@@ -815,165 +362,6 @@ fn an_unusable_archive_fails_the_check_with_the_tools_message() {
         .log_has("SOTA_PACKED_CREDENTIALS must be an absolute path");
 }
 
-/// meta-updater's recipes for shared credentials, switched over by the
-/// dynamic layer's .bbappends.
-#[test]
-#[ignore = "needs BITBAKE"]
-fn meta_updater_shared_cred_recipes_stage_with_sota_stage() {
-    let bitbake = bitbake("bitbake");
-    let mut build = Build::new(&bitbake, true);
-    let pki = Pki::new(&build.dir);
-    let archive = build.input("credentials.zip");
-    write_input(&archive, Creds::typical(&pki).build());
-    build.set("SOTA_PACKED_CREDENTIALS", &archive);
-    let recipes = [
-        "aktualizr-shared-prov-creds",
-        "aktualizr-shared-prov",
-        "aktualizr-hwid",
-    ];
-
-    let run = build.run(&recipes);
-    run.ok();
-    assert!(
-        run.ran
-            .iter()
-            .all(|t| !t.starts_with("aktualizr:") && !t.starts_with("zip-native:")),
-        "aktualizr and zip-native are not needed any more: {:?}",
-        run.ran
-    );
-    let creds = build.image("aktualizr-shared-prov-creds-1.0-r0");
-    assert_tree(
-        &creds,
-        &[
-            ("var/sota/sota_provisioning_credentials.zip", 0o600),
-            ("var/sota/import/repo/root.json", 0o644),
-        ],
-        &[("var/sota", 0o700), ("var/sota/import", 0o700)],
-    );
-    assert_eq!(
-        zip_names(&creds.join("var/sota/sota_provisioning_credentials.zip")),
-        ["autoprov.url", "autoprov_credentials.p12"]
-    );
-    assert!(
-        !build
-            .top()
-            .join("tmp/work/aktualizr-shared-prov-creds-1.0-r0/credentials.zip")
-            .exists(),
-        "meta-updater's SRC_URI entry for the archive is gone"
-    );
-    assert_eq!(
-        sstate_recipes(&build),
-        ["aktualizr-hwid", "sota-stage-prebuilt-native"],
-        "only the recipes without secrets are in the sstate cache"
-    );
-    let shared = build.image("aktualizr-shared-prov-1.0-r0");
-    assert_tree(
-        &shared,
-        &[("usr/lib/sota/conf.d/20-sota-shared-cred.toml", 0o644)],
-        &[],
-    );
-    assert!(
-        read(shared.join("usr/lib/sota/conf.d/20-sota-shared-cred.toml"))
-            .contains("provision_path = \"/var/sota/sota_provisioning_credentials.zip\"")
-    );
-    let hwid = build.image("aktualizr-hwid-1.0-r0");
-    assert_tree(
-        &hwid,
-        &[("usr/lib/sota/conf.d/40-hardware-id.toml", 0o644)],
-        &[],
-    );
-    assert_eq!(
-        read(hwid.join("usr/lib/sota/conf.d/40-hardware-id.toml")),
-        "# The hardware ID of the primary ECU (sota-stage).\n[provision]\nprimary_ecu_hardware_id = \"test-board\"\n"
-    );
-
-    // Moving the archive re-runs nothing; other content re-runs only the
-    // recipe that stages it.
-    let moved = build.input("moved/credentials.zip");
-    fs::create_dir_all(moved.parent().unwrap()).unwrap();
-    fs::rename(&archive, &moved).unwrap();
-    build.set("SOTA_PACKED_CREDENTIALS", &moved);
-    build.run(&recipes).ok().ran_nothing();
-    write_input(
-        &moved,
-        Creds::typical(&pki)
-            .tufrepo_url("https://tuf.example.test/other")
-            .build(),
-    );
-    build.run(&recipes).ok().ran_exactly(&tasks(
-        "aktualizr-shared-prov-creds",
-        TARGET_TASKS_AFTER_CHECK,
-    ));
-    // meta-updater copied the whole archive into WORKDIR: no more.
-    let needles = secret_needles(
-        &build.dir,
-        &[("the OAuth2 client secret", OAUTH2_SECRET)],
-        &[],
-    );
-    assert_no_leak(&build, &needles);
-}
-
-/// meta-updater's recipes for device credentials (with and without an HSM),
-/// switched over by the dynamic layer's .bbappends.
-#[test]
-#[ignore = "needs BITBAKE"]
-fn meta_updater_device_cred_recipes_stage_with_sota_stage() {
-    let bitbake = bitbake("bitbake");
-    let mut build = Build::new(&bitbake, true);
-    let pki = Pki::new(&build.dir);
-    let recipes = ["aktualizr-device-prov", "aktualizr-device-prov-hsm"];
-    let dirs = [("var/sota", 0o700), ("var/sota/import", 0o700)];
-
-    // Without an archive: the fragments only, as meta-updater does.
-    let run = build.run(&recipes);
-    run.ok().log_has("SOTA_HSM_PIN_FILE is not set");
-    assert_tree(
-        &build.image("aktualizr-device-prov-1.0-r0"),
-        &[("usr/lib/sota/conf.d/20-sota-device-cred.toml", 0o644)],
-        &[],
-    );
-    assert_tree(
-        &build.image("aktualizr-device-prov-hsm-1.0-r0"),
-        &[("usr/lib/sota/conf.d/20-sota-device-cred-hsm.toml", 0o600)],
-        &[],
-    );
-
-    // With one: the server URL, its CA and the pinned root too.
-    let archive = build.input("credentials.zip");
-    write_input(&archive, Creds::typical(&pki).build());
-    write_input(&build.input("pin"), PIN);
-    build.set("SOTA_PACKED_CREDENTIALS", &archive);
-    build.set("SOTA_HSM_PIN_FILE", build.input("pin"));
-    build
-        .run(&recipes)
-        .ok()
-        .log_lacks("SOTA_HSM_PIN_FILE is not set");
-    let common_files = [
-        ("var/sota/import/gateway.url", 0o644),
-        ("var/sota/import/root.crt", 0o644),
-        ("var/sota/import/repo/root.json", 0o644),
-    ];
-    let mut files = common_files.to_vec();
-    files.push(("usr/lib/sota/conf.d/20-sota-device-cred.toml", 0o644));
-    assert_tree(&build.image("aktualizr-device-prov-1.0-r0"), &files, &dirs);
-    let mut files = common_files.to_vec();
-    files.push(("usr/lib/sota/conf.d/20-sota-device-cred-hsm.toml", 0o600));
-    let hsm = build.image("aktualizr-device-prov-hsm-1.0-r0");
-    assert_tree(&hsm, &files, &dirs);
-    assert!(
-        read(hsm.join("usr/lib/sota/conf.d/20-sota-device-cred-hsm.toml"))
-            .contains(&format!("pass = \"{PIN}\""))
-    );
-
-    assert_eq!(
-        sstate_recipes(&build),
-        ["aktualizr-device-prov", "sota-stage-prebuilt-native"],
-        "the HSM fragment (PIN) is not in the sstate cache"
-    );
-    let needles = secret_needles(&build.dir, &[], &[("the PIN", PIN)]);
-    assert_no_leak(&build, &needles);
-}
-
 /// The real tool recipe parses (with stub cargo classes), takes its crates
 /// from the generated .inc and, out of the box, its sources from the checkout
 /// the layer sits in; `SOTA_STAGE_SRC_URI` overrides that for a release; a
@@ -981,8 +369,7 @@ fn meta_updater_device_cred_recipes_stage_with_sota_stage() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn the_tool_recipe_parses_and_says_what_it_needs() {
-    let bitbake = bitbake("bitbake");
-    let mut build = Build::new(&bitbake, false);
+    let mut build = credentials_build(&bitbake("bitbake"), false);
     let env = build.run(&["-e", "sota-stage"]);
     env.ok()
         .log_has("file://Cargo.lock;subdir=${BP}")
@@ -1030,18 +417,13 @@ fn the_tool_recipe_parses_and_says_what_it_needs() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn a_staged_file_changed_after_staging_fails_before_packaging() {
-    let bitbake = bitbake("bitbake");
-    let mut build = Build::new(&bitbake, false);
-    let pki = Pki::new(&build.dir);
-    let archive = build.input("credentials.zip");
-    write_input(&archive, Creds::typical(&pki).build());
-    build.set("SOTA_PACKED_CREDENTIALS", &archive);
+    let (build, _, _) = with_typical_archive(&bitbake("bitbake"), false);
     build.run(&["sota-credentials"]).ok();
     let image = build.image("sota-credentials-1.0-r0");
     assert!(
-        tree(&image).keys().all(|p| !p.contains("manifest")),
+        tree_modes(&image).keys().all(|p| !p.contains("manifest")),
         "no manifest in ${{D}}: {:?}",
-        tree(&image).keys()
+        tree_modes(&image).keys()
     );
     assert!(build
         .top()

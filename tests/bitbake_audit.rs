@@ -21,177 +21,86 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use common::{bitbake, copy_tree, repo, run_bitbake, walk, Creds, Pki, TestDir, OAUTH2_SECRET};
+use common::{bitbake, walk, write_dated, Build, Creds, Outcome, Pki, OAUTH2_SECRET};
 
 /// A build folder with an image recipe, `test-image`, whose root file
-/// system is `rootfs-src` (staged by the test).
-struct Build {
-    dir: TestDir,
-    bitbake: PathBuf,
-    conf: Vec<(String, String)>,
+/// system is `rootfs-src` (staged by the test): the stand-in OE-core, the
+/// stand-in image class and the real meta-layer-snippets.
+fn image_build(bitbake: &Path) -> Build {
+    let mut build = Build::new(
+        bitbake,
+        &[
+            "tests/bitbake/meta-test",
+            "tests/bitbake_audit/meta-image-standin",
+            "meta-layer-snippets",
+        ],
+    );
+    build.set("TEST_ROOTFS_SOURCE", rootfs_src(&build));
+    build.set("IMAGE_CLASSES", "sota-stage-audit");
+    build
 }
 
-struct Outcome {
-    success: bool,
-    log: String,
+fn rootfs_src(build: &Build) -> PathBuf {
+    build.dir.join("rootfs-src")
 }
 
-impl Outcome {
-    #[track_caller]
-    fn check(&self, success: bool) -> &Outcome {
-        if self.success != success {
-            let lines: Vec<&str> = self.log.lines().collect();
-            let tail = lines[lines.len().saturating_sub(80)..].join("\n");
-            panic!(
-                "bitbake {}, expected it to {}\n--- output (end) ---\n{tail}",
-                if self.success { "succeeded" } else { "failed" },
-                if success { "succeed" } else { "fail" }
-            );
-        }
-        self
-    }
-
-    fn ran(&self, task: &str) -> bool {
-        self.log
-            .lines()
-            .any(|l| l.contains("Running task") && l.contains(&format!(":{task})")))
-    }
-}
-
-impl Build {
-    fn new(bitbake: &Path) -> Build {
-        let dir = TestDir::new();
-        copy_tree(
-            &repo().join("tests/bitbake/meta-test"),
-            &dir.join("meta-test"),
-        );
-        copy_tree(
-            &repo().join("tests/bitbake_audit/meta-image-standin"),
-            &dir.join("meta-image-standin"),
-        );
-        let layers = [
-            dir.join("meta-test"),
-            dir.join("meta-image-standin"),
-            repo().join("meta-layer-snippets"),
-        ];
-        let layers: Vec<String> = layers.iter().map(|p| p.display().to_string()).collect();
-        dir.write(
-            "build/conf/bblayers.conf",
-            format!(
-                "BBPATH = \"${{TOPDIR}}\"\nBBFILES ?= \"\"\nBBLAYERS = \"{}\"\n",
-                layers.join(" ")
-            ),
-        );
-        let conf = vec![
-            (
-                "SOTA_STAGE_TEST_BINARY".into(),
-                env!("CARGO_BIN_EXE_sota-stage").into(),
-            ),
-            (
-                "TEST_ROOTFS_SOURCE".into(),
-                dir.join("rootfs-src").display().to_string(),
-            ),
-            ("IMAGE_CLASSES".into(), "sota-stage-audit".into()),
-        ];
-        Build {
-            dir,
-            bitbake: bitbake.to_owned(),
-            conf,
-        }
-    }
-
-    fn set(&mut self, key: &str, value: &str) {
-        self.conf.retain(|(k, _)| k != key);
-        self.conf.push((key.into(), value.into()));
-    }
-
-    fn rootfs_src(&self) -> PathBuf {
-        self.dir.join("rootfs-src")
-    }
-
-    fn top(&self) -> PathBuf {
-        self.dir.join("build")
-    }
-
-    fn run(&self, targets: &[&str]) -> Outcome {
-        let (code, log) = run_bitbake(
-            &self.bitbake,
-            &self.dir,
-            self.conf.iter().map(|(k, v)| (k, v)),
-            targets,
-        );
-        Outcome {
-            success: code == 0,
-            log,
-        }
-    }
-
-    fn image_tar(&self) -> PathBuf {
-        self.top()
-            .join("tmp/work/test-image-1.0-r0/test-image.rootfs.tar")
-    }
+fn image_tar(build: &Build) -> PathBuf {
+    build
+        .top()
+        .join("tmp/work/test-image-1.0-r0/test-image.rootfs.tar")
 }
 
 /// `bitbake -S none test-image`: do_sota_audit's newest sigdata, decompressed.
 fn audit_sigdata(build: &Build) -> serde_json::Value {
-    let out = build.run(&["-S", "none", "test-image"]);
-    out.check(true);
-    let stamps = build.top().join("tmp/stamps");
-    let mut sigs: Vec<PathBuf> = fs::read_dir(&stamps)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            name.starts_with("test-image-1.0-r0.do_sota_audit.sigdata.")
-        })
-        .collect();
-    sigs.sort_by_key(|p| fs::metadata(p).unwrap().modified().unwrap());
-    let out = std::process::Command::new("zstd")
-        .args(["-dc", "--"])
-        .arg(sigs.last().unwrap())
-        .output()
-        .expect("zstd, to read bitbake's signature files");
-    serde_json::from_slice(&out.stdout).unwrap()
+    build.run(&["-S", "none", "test-image"]).ok();
+    build.sigdata("test-image-1.0-r0", "do_sota_audit")
 }
 
-/// `bitbake -g test-image`: the recipes of the image's graph.
-fn image_graph(build: &Build) -> Vec<String> {
-    build.run(&["-g", "test-image"]).check(true);
-    fs::read_to_string(build.top().join("pn-buildlist"))
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The archive, and a tree staged from it for shared-cred.
-fn staged(build: &Build, pki: &Pki) -> PathBuf {
-    let zip = Creds::typical(pki).write_to(&build.dir, "inputs/credentials.zip");
+/// An [`image_build`] whose root file system is staged for shared-cred from
+/// a typical archive, which `SOTA_PACKED_CREDENTIALS` names: the build, its
+/// PKI and the archive.
+fn staged_build() -> (Build, Pki, PathBuf) {
+    let mut build = image_build(&bitbake("bitbake_audit"));
+    let pki = Pki::new(&build.dir);
+    let zip = Creds::typical(&pki).write_to(&build.dir, "inputs/credentials.zip");
     common::sota(["stage", "--method", "shared-cred", "--credentials"])
         .arg(&zip)
         .arg("--device-root")
-        .arg(build.rootfs_src())
+        .arg(rootfs_src(&build))
         .run()
         .success();
     // A root file system has more than the credentials.
     build.dir.write("rootfs-src/etc/hostname", "test-board\n");
-    zip
+    build.set("SOTA_PACKED_CREDENTIALS", &zip);
+    (build, pki, zip)
+}
+
+/// Adds the client secret to the image only (`TEST_IMAGE_EXTRA`, not to the
+/// root file system) and builds: the build fails, without the secret in
+/// its output.
+#[track_caller]
+fn fails_with_a_leak_in_the_image_only(build: &mut Build) -> Outcome {
+    let extra = build.dir.write(
+        "extra/push.conf",
+        format!("client_secret={OAUTH2_SECRET}\n"),
+    );
+    build.set("TEST_IMAGE_EXTRA", &extra);
+    let out = build.run(&["test-image"]);
+    out.failed();
+    assert!(!out.log.contains(OAUTH2_SECRET));
+    out
 }
 
 #[test]
 #[ignore = "needs BITBAKE"]
 fn a_clean_image_passes_the_audit_and_is_built() {
-    let bitbake = bitbake("bitbake_audit");
-    let mut build = Build::new(&bitbake);
-    let pki = Pki::new(&build.dir);
-    let zip = staged(&build, &pki);
-    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
+    let (build, _, _) = staged_build();
     let out = build.run(&["test-image"]);
-    out.check(true);
-    assert!(out.ran("do_sota_audit"), "{}", out.log);
-    assert!(build.image_tar().is_file());
+    out.ok();
+    out.task_ran("do_sota_audit");
+    assert!(image_tar(&build).is_file());
     let log = fs::read_to_string(
         walk(&build.top().join("tmp/work/test-image-1.0-r0/temp"), |_| {
             false
@@ -209,29 +118,25 @@ fn a_clean_image_passes_the_audit_and_is_built() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn a_planted_leak_fails_the_build_with_the_paths_and_no_secret() {
-    let bitbake = bitbake("bitbake_audit");
-    let mut build = Build::new(&bitbake);
-    let pki = Pki::new(&build.dir);
-    let zip = staged(&build, &pki);
+    let (build, _, zip) = staged_build();
     // As meta-updater once did: the whole archive on the device; and a
     // recipe that put the client secret into a config file.
-    fs::copy(&zip, build.rootfs_src().join("var/sota/credentials.zip")).unwrap();
+    fs::copy(&zip, rootfs_src(&build).join("var/sota/credentials.zip")).unwrap();
     build.dir.write(
         "rootfs-src/etc/garage/push.conf",
         format!("client_secret={OAUTH2_SECRET}\n"),
     );
-    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
     let out = build.run(&["test-image"]);
-    out.check(false);
-    assert!(out.ran("do_sota_audit"), "{}", out.log);
-    assert!(!out.ran("do_image"), "do_image ran after a failed audit");
-    assert!(!build.image_tar().exists());
+    out.failed();
+    out.task_ran("do_sota_audit");
+    out.task_not_run("do_image");
+    assert!(!image_tar(&build).exists());
     for needle in [
         "sota-stage audit: host secrets of SOTA_PACKED_CREDENTIALS",
         "error: var/sota/credentials.zip: is the credentials archive",
         r#"error: etc/garage/push.conf: holds the value of "oauth2.client_secret" in treehub.json"#,
     ] {
-        assert!(out.log.contains(needle), "no `{needle}` in:\n{}", out.log);
+        out.log_has(needle);
     }
     assert!(!out.log.contains(OAUTH2_SECRET), "{}", out.log);
     // Nothing of the secret anywhere bitbake wrote but the image itself:
@@ -256,41 +161,28 @@ fn a_planted_leak_fails_the_build_with_the_paths_and_no_secret() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn a_readable_var_sota_fails_and_without_credentials_there_is_no_audit() {
-    let bitbake = bitbake("bitbake_audit");
-    let mut build = Build::new(&bitbake);
-    let pki = Pki::new(&build.dir);
-    let zip = staged(&build, &pki);
+    let (mut build, _, _) = staged_build();
     fs::set_permissions(
-        build.rootfs_src().join("var/sota"),
+        rootfs_src(&build).join("var/sota"),
         fs::Permissions::from_mode(0o755),
     )
     .unwrap();
-    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
     let out = build.run(&["test-image"]);
-    out.check(false);
-    assert!(
-        out.log
-            .contains("error: var/sota: is aktualizr's storage folder with mode 0755"),
-        "{}",
-        out.log
-    );
+    out.failed();
+    out.log_has("error: var/sota: is aktualizr's storage folder with mode 0755");
     // No archive configured: nothing to audit against, no task.
     build.set("SOTA_PACKED_CREDENTIALS", "");
     let out = build.run(&["test-image"]);
-    out.check(true);
-    assert!(!out.ran("do_sota_audit"), "{}", out.log);
-    assert!(out.ran("do_image"), "{}", out.log);
+    out.ok();
+    out.task_not_run("do_sota_audit");
+    out.task_ran("do_image");
 }
 
 #[test]
 #[ignore = "needs BITBAKE"]
 fn the_archive_is_in_the_signature_by_content_not_by_path() {
-    let bitbake = bitbake("bitbake_audit");
-    let mut build = Build::new(&bitbake);
-    let pki = Pki::new(&build.dir);
-    let zip = staged(&build, &pki);
-    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
-    build.run(&["test-image"]).check(true);
+    let (mut build, pki, zip) = staged_build();
+    build.run(&["test-image"]).ok();
     // The task's own part of its signature (the stand-in's do_rootfs is
     // nostamp, so the whole task hash changes on every run): the hash of
     // its variables and the checksums of its files.
@@ -311,7 +203,7 @@ fn the_archive_is_in_the_signature_by_content_not_by_path() {
     let moved = build.dir.join("elsewhere/credentials.zip");
     fs::create_dir_all(moved.parent().unwrap()).unwrap();
     fs::copy(&zip, &moved).unwrap();
-    build.set("SOTA_PACKED_CREDENTIALS", &moved.display().to_string());
+    build.set("SOTA_PACKED_CREDENTIALS", &moved);
     assert_eq!(
         sig(&build),
         first,
@@ -320,14 +212,7 @@ fn the_archive_is_in_the_signature_by_content_not_by_path() {
     // Other bytes: another signature.
     let other = Creds::typical(&pki).build();
     fs::remove_file(&moved).unwrap();
-    fs::write(&moved, other).unwrap();
-    let when = std::time::SystemTime::now() + Duration::from_secs(5);
-    fs::File::options()
-        .write(true)
-        .open(&moved)
-        .unwrap()
-        .set_modified(when)
-        .unwrap();
+    write_dated(&moved, other, SystemTime::now() + Duration::from_secs(5));
     assert_ne!(sig(&build), first, "new credentials, same signature");
 }
 
@@ -337,31 +222,22 @@ fn the_archive_is_in_the_signature_by_content_not_by_path() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn a_secret_file_of_the_layer_variable_fails_the_audit_and_is_signed_by_content() {
-    let bitbake = bitbake("bitbake_audit");
-    let mut build = Build::new(&bitbake);
-    let pki = Pki::new(&build.dir);
-    let zip = staged(&build, &pki);
-    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
+    let (mut build, pki, _) = staged_build();
     let key = build.dir.join("keys/fleet-ca.key");
     fs::create_dir_all(key.parent().unwrap()).unwrap();
     fs::write(&key, pki.ca().key_pem()).unwrap();
-    fs::create_dir_all(build.rootfs_src().join("etc/ssl/private")).unwrap();
-    fs::copy(&key, build.rootfs_src().join("etc/ssl/private/ca.key")).unwrap();
+    fs::create_dir_all(rootfs_src(&build).join("etc/ssl/private")).unwrap();
+    fs::copy(&key, rootfs_src(&build).join("etc/ssl/private/ca.key")).unwrap();
     // Not named: the image passes (the fleet CA is not in the archive).
-    build.run(&["test-image"]).check(true);
-    build.set("SOTA_STAGE_AUDIT_SECRET_FILES", &key.display().to_string());
+    build.run(&["test-image"]).ok();
+    build.set("SOTA_STAGE_AUDIT_SECRET_FILES", &key);
     let out = build.run(&["test-image"]);
-    out.check(false);
-    assert!(
-        out.log
-            .contains("error: etc/ssl/private/ca.key: is the secret file 'fleet-ca.key'"),
-        "{}",
-        out.log
-    );
+    out.failed();
+    out.log_has("error: etc/ssl/private/ca.key: is the secret file 'fleet-ca.key'");
     assert!(!out.log.contains("BEGIN EC PRIVATE KEY") && !out.log.contains("BEGIN PRIVATE KEY"));
     // Signed by content, not by path.
-    fs::remove_file(build.rootfs_src().join("etc/ssl/private/ca.key")).unwrap();
-    build.run(&["test-image"]).check(true);
+    fs::remove_file(rootfs_src(&build).join("etc/ssl/private/ca.key")).unwrap();
+    build.run(&["test-image"]).ok();
     let json = audit_sigdata(&build);
     let text = json.to_string();
     assert!(
@@ -384,36 +260,17 @@ fn a_secret_file_of_the_layer_variable_fails_the_audit_and_is_signed_by_content(
 #[test]
 #[ignore = "needs BITBAKE"]
 fn an_image_file_of_image_fstypes_is_audited_before_it_is_deployed() {
-    let bitbake = bitbake("bitbake_audit");
-    let mut build = Build::new(&bitbake);
-    let pki = Pki::new(&build.dir);
-    let zip = staged(&build, &pki);
-    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
+    let (mut build, _, _) = staged_build();
     build.set("IMAGE_FSTYPES", "ext4 ext4.gz");
     let out = build.run(&["test-image"]);
-    out.check(true);
-    assert!(out.ran("do_sota_audit_images"), "{}", out.log);
-    assert!(out.ran("do_image_complete"), "{}", out.log);
-    let extra = build.dir.write(
-        "extra/push.conf",
-        format!("client_secret={OAUTH2_SECRET}\n"),
-    );
-    build.set("TEST_IMAGE_EXTRA", &extra.display().to_string());
-    let out = build.run(&["test-image"]);
-    out.check(false);
-    assert!(
-        out.ran("do_sota_audit"),
-        "the root file system is clean: {}",
-        out.log
-    );
-    assert!(!out.ran("do_image_complete"), "{}", out.log);
-    assert!(
-        out.log.contains("in the image file test-image.rootfs.ext4")
-            && out.log.contains("error: etc/push.conf: holds"),
-        "{}",
-        out.log
-    );
-    assert!(!out.log.contains(OAUTH2_SECRET));
+    out.ok();
+    out.task_ran("do_sota_audit_images");
+    out.task_ran("do_image_complete");
+    let out = fails_with_a_leak_in_the_image_only(&mut build);
+    out.task_ran("do_sota_audit"); // the root file system is clean
+    out.task_not_run("do_image_complete");
+    out.log_has("in the image file test-image.rootfs.ext4")
+        .log_has("error: etc/push.conf: holds");
 }
 
 /// With meta-updater's `ostreepush` in `IMAGE_FSTYPES`, the commit the
@@ -423,14 +280,10 @@ fn an_image_file_of_image_fstypes_is_audited_before_it_is_deployed() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn the_ostree_commit_of_the_build_is_audited_before_it_is_pushed() {
-    let bitbake = bitbake("bitbake_audit");
-    let mut build = Build::new(&bitbake);
-    let pki = Pki::new(&build.dir);
-    let zip = staged(&build, &pki);
-    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
+    let (mut build, _, _) = staged_build();
     build.set("IMAGE_FSTYPES", "ostreepush");
     let repo = build.dir.join("ostree_repo");
-    build.set("OSTREE_REPO", &repo.display().to_string());
+    build.set("OSTREE_REPO", &repo);
     // An earlier build's commit, with the secret, on another branch.
     let old = build.dir.write(
         "old-tree/etc/push.conf",
@@ -451,29 +304,15 @@ fn the_ostree_commit_of_the_build_is_audited_before_it_is_pushed() {
         .run()
         .success();
     let out = build.run(&["test-image"]);
-    out.check(true);
-    assert!(out.ran("do_sota_audit_ostree"), "{}", out.log);
-    assert!(out.ran("do_image_ostreepush"), "{}", out.log);
+    out.ok();
+    out.task_ran("do_sota_audit_ostree");
+    out.task_ran("do_image_ostreepush");
     // This build's commit has it: stopped before the push.
-    let extra = build.dir.write(
-        "extra/push.conf",
-        format!("client_secret={OAUTH2_SECRET}\n"),
-    );
-    build.set("TEST_IMAGE_EXTRA", &extra.display().to_string());
-    let out = build.run(&["test-image"]);
-    out.check(false);
-    assert!(out.ran("do_sota_audit_ostree"), "{}", out.log);
-    assert!(
-        !out.ran("do_image_ostreepush"),
-        "pushed a leaky commit: {}",
-        out.log
-    );
-    assert!(
-        out.log.contains("in the OSTree commit") && out.log.contains("!/etc/push.conf"),
-        "{}",
-        out.log
-    );
-    assert!(!out.log.contains(OAUTH2_SECRET));
+    let out = fails_with_a_leak_in_the_image_only(&mut build);
+    out.task_ran("do_sota_audit_ostree");
+    out.task_not_run("do_image_ostreepush"); // a leaky commit is not pushed
+    out.log_has("in the OSTree commit")
+        .log_has("!/etc/push.conf");
 }
 
 /// `SOTA_STAGE_TOOL = "host"`, as with `sota-stage.bbclass`: the image has
@@ -487,13 +326,9 @@ fn the_ostree_commit_of_the_build_is_audited_before_it_is_pushed() {
 #[test]
 #[ignore = "needs BITBAKE"]
 fn in_host_tool_mode_the_image_audits_with_the_host_tool_and_builds_no_native_tool() {
-    let bitbake = bitbake("bitbake_audit");
-    let mut build = Build::new(&bitbake);
-    let pki = Pki::new(&build.dir);
-    let zip = staged(&build, &pki);
-    build.set("SOTA_PACKED_CREDENTIALS", &zip.display().to_string());
+    let (mut build, _, _) = staged_build();
     // The default (native): the tool's recipe is in the graph.
-    let graph = image_graph(&build);
+    let graph = build.graph("test-image");
     assert!(
         graph.iter().any(|pn| pn == "sota-stage-prebuilt-native"),
         "{graph:?}"
@@ -520,7 +355,7 @@ fn in_host_tool_mode_the_image_audits_with_the_host_tool_and_builds_no_native_to
     // sota-stage of the machine's (/usr/local/bin, ~/.cargo/bin) came
     // first and the recording script never ran.
     build.set("PATH:prepend", "${HOSTTOOLS_DIR}:");
-    let graph = image_graph(&build);
+    let graph = build.graph("test-image");
     assert!(
         !graph.iter().any(|pn| pn.contains("sota-stage")),
         "the tool's recipe is in the graph: {graph:?}"
@@ -528,10 +363,10 @@ fn in_host_tool_mode_the_image_audits_with_the_host_tool_and_builds_no_native_to
     assert!(graph.iter().any(|pn| pn == "test-image"), "{graph:?}");
 
     let out = build.run(&["test-image"]);
-    out.check(true);
-    assert!(out.ran("do_sota_audit"), "{}", out.log);
-    assert!(!out.ran("do_populate_sysroot"), "{}", out.log);
-    assert!(build.image_tar().is_file());
+    out.ok();
+    out.task_ran("do_sota_audit");
+    out.task_not_run("do_populate_sysroot");
+    assert!(image_tar(&build).is_file());
     let calls = fs::read_to_string(&calls).unwrap();
     assert!(
         calls.lines().any(|l| l.starts_with("audit --credentials ")),
@@ -554,25 +389,21 @@ fn in_host_tool_mode_the_image_audits_with_the_host_tool_and_builds_no_native_to
                sota-stage checkout) and add HOSTTOOLS += \"sota-stage\" to local.conf";
     build.set("SOTA_STAGE_HOST_MIN_VERSION:pn-test-image", "99.0");
     let out = build.run(&["test-image"]);
-    out.check(false);
+    out.failed();
     let older = format!(
         "SOTA_STAGE_TOOL is \"host\" but the host's sota-stage is {}, older than 99.0: {how}",
         env!("CARGO_PKG_VERSION")
     );
-    assert!(out.log.contains(&older), "no `{older}` in:\n{}", out.log);
-    assert!(!out.ran("do_sota_audit"), "{}", out.log);
+    out.log_has(&older);
+    out.task_not_run("do_sota_audit");
 
     build.set("SOTA_STAGE_HOST_MIN_VERSION:pn-test-image", "0.1.0");
     build.set("HOSTTOOLS_DIR:pn-test-image", "/nonexistent");
     let out = build.run(&["test-image"]);
-    out.check(false);
+    out.failed();
     let missing = format!(
         "SOTA_STAGE_TOOL is \"host\" but the tasks have no sota-stage \
          (/nonexistent/sota-stage is missing): {how}"
     );
-    assert!(
-        out.log.contains(&missing),
-        "no `{missing}` in:\n{}",
-        out.log
-    );
+    out.log_has(&missing);
 }

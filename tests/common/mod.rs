@@ -20,7 +20,9 @@
 //! - [`audit`]: images and repositories made with the real tools for the
 //!   `audit` tests; [`device_certs`]: the `device-certs` tests' run, record
 //!   and refusals; [`softhsm`]: a SoftHSM token folder of a test's own;
-//!   `harness`: the BitBake the harness tests drive (`BITBAKE`).
+//!   `harness`: the BitBake the harness tests drive (`BITBAKE`), a build
+//!   folder of stand-in layers and what a run did; [`bitbake_checks`]: the
+//!   checks the harness tests share; [`oe`]: real OE-core build folders.
 //!
 //! `dir.rs`, `fixtures.rs`, `openssl.rs` and `tree.rs` serve the unit tests
 //! too (`src/test_support.rs` includes them): keep them free of `super::`.
@@ -30,11 +32,13 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod audit;
+pub mod bitbake_checks;
 mod creds;
 pub mod device_certs;
 mod dir;
 mod fixtures;
 mod harness;
+pub mod oe;
 mod openssl;
 mod pki;
 mod rawzip;
@@ -48,7 +52,7 @@ pub use audit::{sh, tool, Audit, Found, Setup};
 pub use creds::{Creds, HOST_FILES, HSM_OPTIONS, OAUTH2_CLIENT_ID, OAUTH2_SECRET, ROOT_JSON};
 pub use dir::TestDir;
 pub use fixtures::{upstream, upstream_config};
-pub use harness::{bitbake, repo, run_bitbake};
+pub use harness::{bitbake, repo, run_bitbake, write_dated, zstd_decompress, Build, Outcome};
 pub use openssl::{csr, ec_p256_key, openssl, openssl_status};
 pub use pki::{hex, Cert, KeyAlg, P12Form, Pki, Validity, CA_UUID};
 pub use rawzip::{
