@@ -4,7 +4,7 @@
 //! followed (a FIFO would block the build forever, `/dev/zero` never ends,
 //! a folder is a mistake), and each is read with a limit that fits its
 //! kind, never more: at most the limit plus one byte is ever held. The
-//! command line (`cli.rs`) and the commands both read through here.
+//! command line (`cli/`) and the commands both read through here.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::Read;

@@ -9,7 +9,7 @@
 # (pseudo, rpm, quilt: ../shared/tools/oe/host-natives) and sota-stage itself
 # (SOTA_STAGE_TOOL = "host"). The folder is oe-build-dir.sh's "opt-in" kind
 # (meta-updater's recipes switched over with DISTRO_FEATURES), the same one
-# tests/oe.rs parses, so a run after the tests starts from their parse cache.
+# tests/oe.rs and oe_audit.rs parses, so a run after the tests starts from their parse cache.
 #
 # The host tool: OE_TEST_HOST_BIN names a folder holding a sota-stage (CI
 # passes the one cargo test built); without it, this installs one with
@@ -37,7 +37,7 @@ export OE_TEST_HOST_BIN
 "$repo/scripts/oe/oe-build-dir.sh" "$release" "$build" opt-in "$repo/examples/credentials.zip" >/dev/null
 user=${OE_TEST_USER:-oe}
 # A PIN file for the HSM recipe (no example-PIN warning), and no
-# test settings left by tests/oe.rs.
+# test settings left by tests/oe.rs and oe_audit.rs.
 tests=$build/meta-sota-stage-test
 printf '%s\n' 'TEST-ONLY-pin-0042' > "$build/hsm-pin"
 chown "$user" "$build/hsm-pin"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Writes tests/oe/keep-recipes: the names of every recipe that BitBake needs
-# for the task graphs tests/oe.rs and scripts/oe/oe-build-check.sh check
+# for the task graphs tests/oe.rs and oe_audit.rs and scripts/oe/oe-build-check.sh check
 # (aktualizr, meta-updater's five provisioning recipes, the layer's recipes
 # and the tool), for scarthgap and wrynose together. The test folders mask
 # every other recipe of OE-core, meta-openembedded and meta-updater, so that

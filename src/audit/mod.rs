@@ -11,6 +11,17 @@
 //! - `formats`: the archive readers (tar, cpio, ar, rpm, zip).
 //! - `walk`: a folder, walked by the worker threads themselves (links
 //!   never followed; names, link targets and extended attributes searched).
+//! - `git`: git repositories, every object once, deltas applied;
+//!   `ostree`: OSTree repositories, objects, commits and static deltas;
+//!   `disk`: disk images (MBR/GPT, ext2/3/4, FAT) without mounting.
+//! - [`findings`]: what an audit reports ([`Finding`]), its [`Limits`],
+//!   and the modes staged secrets must have.
+//! - [`source`]: bytes read at any offset (a file, memory, a slice of
+//!   either), for the random-access readers.
+//!
+//! This file is the entry point: a folder, or a file whose content is an
+//! archive, an image or a repository, searched; and the naming of OSTree
+//! objects in findings.
 //!
 //! This is an input edge like [`crate::intake`]: everything it reads is
 //! bounded by [`Limits`] (files, depth, bytes decoded, memory, members,

@@ -1,7 +1,9 @@
 //! Streaming, bounded decoders for the compression formats an image holds:
-//! gzip, zlib and raw deflate (`miniz_oxide`), bzip2 (`bzip2-rs`), xz and
-//! `.lzma` (by hand: `xz.rs` the container, `lzma.rs` LZMA and LZMA2), lz4 frames and the
-//! legacy format (`lz4_flex`), zstd (`ruzstd`).
+//! gzip, zlib and raw deflate (`deflate.rs`, on `miniz_oxide`), bzip2
+//! (`bzip2.rs`, on `bzip2-rs`), xz and `.lzma` (by hand: `xz.rs` the
+//! container, `lzma.rs` LZMA and LZMA2), lz4 frames and the legacy format
+//! (`lz4.rs`, on `lz4_flex`), zstd (`zstd.rs`, on `ruzstd`); `input.rs`
+//! is what they share (the buffered input, the errors, the memory check).
 //!
 //! Each [`Decoder`] reads from any `Read` and is itself a `Read`, so they
 //! stack (a `.tar.xz` inside a `.deb` inside a `.tar.gz`). What one holds is

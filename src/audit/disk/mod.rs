@@ -12,6 +12,8 @@
 //!   allocated regular files no directory reaches.
 //! - [`vfat`]: boot sector, FAT, directories with long names, each file's
 //!   cluster chain.
+//! - `common`: what the readers share (an entry's kind, the error of a
+//!   damaged structure, little-endian fields).
 //!
 //! Every image is hostile: no value read from it is used as an index,
 //! a size to allocate (beyond a documented cap) or a loop count without a

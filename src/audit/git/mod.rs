@@ -14,6 +14,8 @@
 //! - `idx.rs`: a pack's `.idx`, used only when it is well formed.
 //! - `window.rs`: a pack's bytes in memory, through the walk's window and
 //!   the bases' window.
+//! - `common.rs`: what the parts share (limits, object kinds and ids,
+//!   errors, the work budget).
 //!
 //! Not read: `objects/info/alternates` (another repository's objects,
 //! searched where they are), `.promisor` remotes, the commit-graph and

@@ -10,6 +10,10 @@
 //! - [`paths`]: content checksum -> (ref or `commit:REV`, `/path`).
 //! - [`delta_part`]: how a static delta part's payload is compressed.
 //!
+//! `objects.rs` reads the `.filez` header and the metadata objects (commit,
+//! dirtree, dirmeta), `gvariant.rs` the GVariant shapes they use, and
+//! `deltas.rs` the static delta parts.
+//!
 //! Nothing here follows a symlink or opens anything but a regular file
 //! (`O_NOFOLLOW`, `O_NONBLOCK`: a fifo named like an object never blocks).
 //! Bounds are the constants below and in `objects`; past one, naming
