@@ -381,6 +381,32 @@ fn the_tool_recipe_parses_and_says_what_it_needs() {
         .log_has("\nBBCLASSEXTEND=\"native\"")
         .log_has("\nS=\"")
         .log_has("/sota-stage-0.1.0\"");
+    // The value `-e` shows (its history above it quotes the expression).
+    let flags = |log: &str| {
+        log.lines()
+            .find(|l| l.starts_with("CARGO_BUILD_FLAGS="))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(!flags(&env.log).contains("pkcs11"), "{}", flags(&env.log));
+
+    // PACKAGECONFIG pkcs11: the cargo feature; with a Rust older than 1.77
+    // the recipe is skipped, saying why.
+    build.set("PACKAGECONFIG:pn-sota-stage", "pkcs11");
+    let env = build.run(&["-e", "sota-stage"]);
+    env.ok();
+    assert!(
+        flags(&env.log).ends_with(" --features pkcs11\""),
+        "{}",
+        flags(&env.log)
+    );
+    build.set("RUSTVERSION", "1.75%");
+    build
+        .run(&["sota-stage"])
+        .failed()
+        .log_has("PACKAGECONFIG pkcs11 (a fleet CA key in an HSM) needs Rust 1.77 or newer and RUSTVERSION is 1.75: drop pkcs11 from PACKAGECONFIG, or build with a newer Rust");
+    build.conf.remove("RUSTVERSION");
+    build.conf.remove("PACKAGECONFIG:pn-sota-stage");
 
     build.set(
         "SOTA_STAGE_SRC_URI",

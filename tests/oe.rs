@@ -168,6 +168,24 @@ fn out_of_the_box(release: &'static str) {
     let tasks = ["do_fetch", "do_unpack", "do_compile", "do_install"];
     assert_tasks_changed(&diff, "sota-stage-native", &tasks, true);
     oe.append("sota-stage_%", "");
+
+    // PACKAGECONFIG pkcs11 (the fleet CA key in an HSM): the cargo feature
+    // on wrynose's Rust; on scarthgap's 1.75 the recipe is skipped, saying
+    // why. Off by default.
+    let flags = oe.getvar("sota-stage-native", &["CARGO_BUILD_FLAGS"]);
+    assert!(!flags.contains("pkcs11"), "{flags}");
+    oe.append("sota-stage_%", "PACKAGECONFIG:append = \" pkcs11\"\n");
+    if release == "scarthgap" {
+        let out = oe.fails(&["bitbake", "-e", "sota-stage-native"]);
+        assert!(
+            out.contains("PACKAGECONFIG pkcs11 (a fleet CA key in an HSM) needs Rust 1.77 or newer and RUSTVERSION is 1.75"),
+            "{out}"
+        );
+    } else {
+        let flags = oe.getvar("sota-stage-native", &["CARGO_BUILD_FLAGS"]);
+        assert!(flags.ends_with(" --features pkcs11"), "{flags}");
+    }
+    oe.append("sota-stage_%", "");
 }
 
 /// Adding the layer changes no signature of meta-updater's recipes, nor of

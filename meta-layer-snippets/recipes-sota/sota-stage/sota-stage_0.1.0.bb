@@ -48,10 +48,26 @@ inherit cargo cargo-update-recipe-crates
 # scripts/crates/gen-crates-inc.py (or `bitbake -c update_crates sota-stage`).
 require ${BPN}-crates.inc
 
+# pkcs11: `device-certs --fleet-ca-key pkcs11:...`, the fleet CA key in an
+# HSM (the cargo feature of the same name; cryptoki loads the PKCS#11
+# module at run time, no C is built). It needs Rust 1.77 or newer
+# (cryptoki 0.10.1, whose fix of RUSTSEC-2026-0286 raised its Rust): on
+# scarthgap's Rust 1.75 the recipe is skipped, saying so. Off by default.
+PACKAGECONFIG ??= ""
+PACKAGECONFIG[pkcs11] = ""
+# scarthgap's cargo.bbclass passes no PACKAGECONFIG_CONFARGS: the feature
+# goes into the flags of every release the same way.
+CARGO_BUILD_FLAGS:append = "${@bb.utils.contains('PACKAGECONFIG', 'pkcs11', ' --features pkcs11', '', d)}"
+
 BBCLASSEXTEND = "native"
 
 python __anonymous() {
     import os
+    if bb.utils.contains("PACKAGECONFIG", "pkcs11", True, False, d):
+        rust = (d.getVar("RUSTVERSION") or "").rstrip("%")
+        if rust and bb.utils.vercmp_string_op(rust, "1.77", "<"):
+            raise bb.parse.SkipRecipe("PACKAGECONFIG pkcs11 (a fleet CA key in an HSM) needs Rust 1.77 or newer "
+                                      "and RUSTVERSION is %s: drop pkcs11 from PACKAGECONFIG, or build with a newer Rust" % rust)
     # Skip (with the reason bitbake shows to whoever depends on it) when the
     # layer was copied out of its checkout and no release is named.
     if not d.getVar("SOTA_STAGE_SRC_URI"):
