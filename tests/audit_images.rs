@@ -171,3 +171,82 @@ fn a_compressed_image_larger_than_memory_allows_is_read_through_a_temporary_file
     audit.leak_at("usr/share/app/treehub.json", "");
     s.assert_silent(&audit.run);
 }
+
+/// What an ext4 image's files give is bounded by the image: a sparse
+/// file's holes are skipped (a secret after 100 GiB of hole is found at
+/// once), a file hard-linked at two paths is read once, and files whose
+/// extents map the same blocks (`debugfs copy_inode`, 100 files of 1 MiB
+/// each on one 1 MiB of an 8 MiB image) stop at the image's length and
+/// 64 MiB, saying so. Before, the hole was read as 100 GiB of zeros and
+/// the shared blocks 100 times (a fuzz input did the same in 117 KB).
+#[test]
+fn an_ext4_image_cannot_make_the_audit_read_more_than_it_holds() {
+    let s = Setup::new();
+    let src = tree(&s, "sparse-tree", false);
+    fs::create_dir_all(src.join("var")).unwrap();
+    let sparse = src.join("var/sparse.img");
+    fs::write(&sparse, b"").unwrap();
+    sh(
+        s.dir.path(),
+        &format!("truncate -s 100G {}", sparse.display()),
+    );
+    let mut file = fs::OpenOptions::new().append(true).open(&sparse).unwrap();
+    std::io::Write::write_all(&mut file, &s.treehub).unwrap();
+    drop(file);
+    // Hard links: the secret at two paths, one inode.
+    fs::write(src.join("var/treehub.json"), &s.treehub).unwrap();
+    fs::hard_link(src.join("var/treehub.json"), src.join("var/again.json")).unwrap();
+    let image = s.dir.join("sparse.ext4");
+    sh(
+        s.dir.path(),
+        &format!(
+            "mkfs.ext4 -q -F -d {} {} 8M",
+            src.display(),
+            image.display()
+        ),
+    );
+    fs::remove_file(&sparse).unwrap();
+    let audit = s.audit(&image);
+    audit.leak_at("var/sparse.img", "");
+    let linked: Vec<&str> = audit
+        .findings
+        .iter()
+        .filter(|f| {
+            f.severity == "error" && f.path.starts_with("var/") && f.path.ends_with(".json")
+        })
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(linked.len(), 1, "the hard-linked file once: {linked:?}");
+    s.assert_silent(&audit.run);
+
+    // Shared blocks.
+    let src = tree(&s, "shared-tree", true);
+    fs::create_dir_all(src.join("var")).unwrap();
+    let mut big = vec![0u8; 1 << 20];
+    for (i, b) in big.iter_mut().enumerate() {
+        *b = (i * 7 + i / 251) as u8;
+    }
+    fs::write(src.join("var/big"), &big).unwrap();
+    let mut copies = String::new();
+    for i in 0..100 {
+        fs::write(src.join(format!("var/f{i}")), b"").unwrap();
+        copies.push_str(&format!("copy_inode /var/big /var/f{i}\n"));
+    }
+    fs::write(s.dir.join("copies.txt"), copies).unwrap();
+    let image = s.dir.join("shared.ext4");
+    sh(
+        s.dir.path(),
+        &format!(
+            "mkfs.ext4 -q -F -d {src} {img} 8M\ndebugfs -w -f copies.txt {img} >/dev/null 2>&1",
+            src = src.display(),
+            img = image.display()
+        ),
+    );
+    let audit = s.audit(&image);
+    audit.run.code(1);
+    assert!(
+        audit.run.stdout.contains("is a file system whose files hold more data than the image itself (75497472 bytes: blocks shared between files, or a damaged block map): the files past that were not searched"),
+        "{}",
+        audit.run.stdout
+    );
+}

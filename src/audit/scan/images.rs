@@ -2,6 +2,8 @@
 //! file system (ext2/3/4, FAT) walked as archive members, an image
 //! streamed and spilled to a temporary file when it is not on disk.
 
+use std::cell::Cell;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read};
 
@@ -169,19 +171,35 @@ impl<'a> Scanner<'a> {
     }
 
     /// Every file of an ext2/3/4 file system, as the members of an archive.
+    /// A regular file's data is searched at its first path only (hard
+    /// links: an OSTree deployment links every file to its object), and
+    /// its holes are not searched beyond their edges (a file of a secret's
+    /// size excepted, whose digest is taken whole).
     pub(super) fn ext(&mut self, cx: &Cx, src: &dyn ReadAt) -> io::Result<()> {
         let fs = match ext4::Ext4::open(src) {
             Ok(fs) => fs,
             Err(e) => return self.fs_unreadable(cx, "an ext", &e),
         };
-        self.file_system(cx, fs.walk(), |item| {
+        let needles = self.needles;
+        let budget = FsBudget::of(src);
+        let mut read = HashSet::new();
+        self.file_system(cx, &budget, fs.walk(), |item| {
             item.map(|e| {
                 let kind = entry_kind(e.kind);
-                let is_file = kind == EntryKind::File;
+                let is_file = kind == EntryKind::File && read.insert(e.inode);
                 let link = (kind == EntryKind::Symlink)
                     .then(|| fs.symlink(e.inode).ok())
                     .flatten();
-                let data = is_file.then(|| fs.read(e.inode).ok()).flatten();
+                let data = is_file
+                    .then(|| fs.read(e.inode).ok())
+                    .flatten()
+                    .map(|data| {
+                        if needles.wants_digest(e.size) {
+                            data
+                        } else {
+                            data.compact_holes(HOLE_EDGE)
+                        }
+                    });
                 let header = Header {
                     name: e.path,
                     kind,
@@ -190,7 +208,7 @@ impl<'a> Scanner<'a> {
                     size: if is_file { e.size } else { 0 },
                     xattrs: fs.xattrs(e.inode).unwrap_or_default(),
                 };
-                (header, data)
+                (header, data.map(|d| budget.reader(d)))
             })
         })
     }
@@ -201,11 +219,15 @@ impl<'a> Scanner<'a> {
             Ok(fs) => fs,
             Err(e) => return self.fs_unreadable(cx, "a FAT", &e),
         };
-        self.file_system(cx, fs.walk(), |item| {
+        let budget = FsBudget::of(src);
+        self.file_system(cx, &budget, fs.walk(), |item| {
             item.map(|e| {
                 let kind = entry_kind(e.kind);
                 let is_file = kind == EntryKind::File;
-                let data = is_file.then(|| fs.read(e.cluster, e.size).ok()).flatten();
+                let data = is_file
+                    .then(|| fs.read(e.cluster, e.size).ok())
+                    .flatten()
+                    .map(|d| budget.reader(d));
                 let header = Header {
                     name: e.path,
                     kind,
@@ -231,7 +253,13 @@ impl<'a> Scanner<'a> {
 
     /// A file system's walk, each entry made a member by `open`; the
     /// entries that cannot be read are said once, with the first reason.
-    pub(super) fn file_system<W, D, F>(&mut self, cx: &Cx, walk: W, open: F) -> io::Result<()>
+    pub(super) fn file_system<W, D, F>(
+        &mut self,
+        cx: &Cx,
+        budget: &FsBudget,
+        walk: W,
+        open: F,
+    ) -> io::Result<()>
     where
         W: Iterator,
         D: Read,
@@ -246,6 +274,14 @@ impl<'a> Scanner<'a> {
             first_error: None,
         };
         let result = self.members(cx, &mut members);
+        if budget.spent.get() {
+            let place = cx.place.clone();
+            self.cut_short(
+                cx,
+                &place,
+                format!("is a file system whose files hold more data than the image itself ({} bytes: blocks shared between files, or a damaged block map): the files past that were not searched; its raw bytes were searched", budget.cap),
+            );
+        }
         if let Some(why) = members.first_error.take() {
             let place = cx.place.clone();
             let skipped = members.skipped;
@@ -256,6 +292,66 @@ impl<'a> Scanner<'a> {
             );
         }
         result
+    }
+}
+
+/// The zeros of a hole searched at each of its edges: more than any
+/// pattern is long, so a secret that ends where a hole starts, or starts
+/// where it ends, reads as it would whole.
+const HOLE_EDGE: u64 = 64 * 1024;
+
+/// What the files of one file system may give in all: the image's own
+/// length and 64 MiB besides (inline data, hole edges). A sane ext or FAT
+/// file system stores each file's bytes once (ext4 has no shared blocks,
+/// hard links are read once, holes are skipped), so its files never hold
+/// more than the image; a hostile one can map the same blocks into many
+/// files, or one block into one file many times.
+pub(super) struct FsBudget {
+    cap: u64,
+    left: Cell<u64>,
+    spent: Cell<bool>,
+}
+
+impl FsBudget {
+    fn of(src: &dyn ReadAt) -> FsBudget {
+        let cap = src.len().saturating_add(64 << 20);
+        FsBudget {
+            cap,
+            left: Cell::new(cap),
+            spent: Cell::new(false),
+        }
+    }
+
+    fn reader<D: Read>(&self, inner: D) -> FsCounted<'_, D> {
+        FsCounted {
+            inner,
+            budget: self,
+        }
+    }
+}
+
+/// A file's data, counted against its file system's [`FsBudget`]: at the
+/// end of the budget it ends, and the budget says so.
+struct FsCounted<'b, D> {
+    inner: D,
+    budget: &'b FsBudget,
+}
+
+impl<D: Read> Read for FsCounted<'_, D> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.budget.left.get();
+        if left == 0 {
+            // Spent only when there was more to give.
+            let mut probe = [0u8; 1];
+            if !buf.is_empty() && self.inner.read(&mut probe)? > 0 {
+                self.budget.spent.set(true);
+            }
+            return Ok(0);
+        }
+        let max = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(buf.get_mut(..max).unwrap_or(&mut []))?;
+        self.budget.left.set(left - n as u64);
+        Ok(n)
     }
 }
 

@@ -69,6 +69,8 @@ impl<'s> Ext4<'s> {
             size,
             pos: 0,
             map,
+            keep_zeros: None,
+            zeros: 0,
         })
     }
 }
@@ -127,6 +129,11 @@ pub struct Data<'f> {
     size: u64,
     pos: u64,
     map: Map,
+    /// With [`Data::compact_holes`]: how many zeros of a run of holes and
+    /// uninitialised extents are given; the rest is skipped.
+    keep_zeros: Option<u64>,
+    /// Zeros given since the last bytes from the disk.
+    zeros: u64,
 }
 
 /// Where a run of the file starting at a logical block lies.
@@ -141,6 +148,18 @@ impl Data<'_> {
     /// The declared size.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Gives at most `keep` zeros of each run of holes and uninitialised
+    /// extents, and skips the rest: a sparse file's holes hold nothing to
+    /// search, and a hostile inode can declare terabytes of them in a few
+    /// bytes. Whatever straddles a hole's edge still reads as it would
+    /// whole, for a pattern of at most `keep` bytes. Extent-mapped files
+    /// only (a block map's hole is found a block at a time); the stream is
+    /// then shorter than [`Data::size`].
+    pub fn compact_holes(mut self, keep: u64) -> Self {
+        self.keep_zeros = Some(keep);
+        self
     }
 
     /// The next leaf extent of the tree, in stored order.
@@ -310,31 +329,55 @@ fn lookup(
 
 impl Read for Data<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.size.saturating_sub(self.pos);
-        let want = (buf.len() as u64).min(left) as usize;
-        if want == 0 {
-            return Ok(0);
-        }
-        let Some(buf) = buf.get_mut(..want) else {
-            return Ok(0);
-        };
-        if let Map::Inline(bytes) = &self.map {
-            let from = self.pos as usize;
-            let Some(src) = bytes.get(from..from + want) else {
-                return Err(bad("inline data is shorter than the inode's size"));
+        let compact = self
+            .keep_zeros
+            .filter(|_| matches!(self.map, Map::Extents { .. }));
+        // Each turn either gives bytes or skips to the end of a run of
+        // zeros, so the turns are at most the file's extents.
+        loop {
+            let left = self.size.saturating_sub(self.pos);
+            let want = (buf.len() as u64).min(left) as usize;
+            if want == 0 {
+                return Ok(0);
+            }
+            let Some(buf) = buf.get_mut(..want) else {
+                return Ok(0);
             };
-            buf.copy_from_slice(src);
-            self.pos += want as u64;
-            return Ok(want);
+            if let Map::Inline(bytes) = &self.map {
+                let from = self.pos as usize;
+                let Some(src) = bytes.get(from..from + want) else {
+                    return Err(bad("inline data is shorter than the inode's size"));
+                };
+                buf.copy_from_slice(src);
+                self.pos += want as u64;
+                return Ok(want);
+            }
+            let bs = self.fs.block_size;
+            let l = self.pos / bs;
+            let skip = self.pos % bs;
+            if compact.is_some_and(|keep| self.zeros >= keep) {
+                if let Run::Zeros(blocks) = self.run(l, u64::MAX / bs)? {
+                    // The run's end, past the position: at least one block on.
+                    self.pos = l.saturating_add(blocks).saturating_mul(bs).min(self.size);
+                    continue;
+                }
+            }
+            return self.read_run(buf, l, skip, want);
         }
+    }
+}
+
+impl Data<'_> {
+    /// Bytes of the run at logical block `l` (`skip` bytes into it) into
+    /// `buf`, at most `want`.
+    fn read_run(&mut self, buf: &mut [u8], l: u64, skip: u64, want: usize) -> io::Result<usize> {
         let bs = self.fs.block_size;
-        let l = self.pos / bs;
-        let skip = self.pos % bs;
         let max_blocks = (skip + want as u64).div_ceil(bs);
         let n = match self.run(l, max_blocks)? {
             Run::Zeros(blocks) => {
                 let n = (blocks * bs - skip).min(want as u64) as usize;
                 buf.iter_mut().take(n).for_each(|b| *b = 0);
+                self.zeros = self.zeros.saturating_add(n as u64);
                 n
             }
             Run::Disk(first, blocks) => {
@@ -346,6 +389,7 @@ impl Read for Data<'_> {
                 let n = (blocks * bs - skip).min(want as u64) as usize;
                 let part = buf.get_mut(..n).unwrap_or(&mut []);
                 self.fs.src.read_exact_at(part, at)?;
+                self.zeros = 0;
                 n
             }
         };
