@@ -11,7 +11,7 @@
 mod common;
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::audit::{sh, Setup};
 
@@ -25,6 +25,12 @@ fn tree(s: &Setup, name: &str, leak: bool) -> PathBuf {
 /// An ext4 image of `tree` (8 MiB), as OE-core makes one.
 fn ext4(s: &Setup, name: &str, leak: bool) -> PathBuf {
     let src = tree(s, &format!("{name}-tree"), leak);
+    mkfs_ext4(s, &src, name)
+}
+
+/// `name.ext4` in the test's folder, an 8 MiB ext4 image of the folder
+/// `src` (`mkfs.ext4 -d`, as OE-core makes one).
+fn mkfs_ext4(s: &Setup, src: &Path, name: &str) -> PathBuf {
     let image = s.dir.join(format!("{name}.ext4"));
     sh(
         s.dir.path(),
@@ -196,15 +202,7 @@ fn an_ext4_image_cannot_make_the_audit_read_more_than_it_holds() {
     // Hard links: the secret at two paths, one inode.
     fs::write(src.join("var/treehub.json"), &s.treehub).unwrap();
     fs::hard_link(src.join("var/treehub.json"), src.join("var/again.json")).unwrap();
-    let image = s.dir.join("sparse.ext4");
-    sh(
-        s.dir.path(),
-        &format!(
-            "mkfs.ext4 -q -F -d {} {} 8M",
-            src.display(),
-            image.display()
-        ),
-    );
+    let image = mkfs_ext4(&s, &src, "sparse");
     fs::remove_file(&sparse).unwrap();
     let audit = s.audit(&image);
     audit.leak_at("var/sparse.img", "");
@@ -233,13 +231,12 @@ fn an_ext4_image_cannot_make_the_audit_read_more_than_it_holds() {
         copies.push_str(&format!("copy_inode /var/big /var/f{i}\n"));
     }
     fs::write(s.dir.join("copies.txt"), copies).unwrap();
-    let image = s.dir.join("shared.ext4");
+    let image = mkfs_ext4(&s, &src, "shared");
     sh(
         s.dir.path(),
         &format!(
-            "mkfs.ext4 -q -F -d {src} {img} 8M\ndebugfs -w -f copies.txt {img} >/dev/null 2>&1",
-            src = src.display(),
-            img = image.display()
+            "debugfs -w -f copies.txt {} >/dev/null 2>&1",
+            image.display()
         ),
     );
     let audit = s.audit(&image);

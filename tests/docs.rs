@@ -41,7 +41,11 @@ fn flags(command: &str) -> Vec<String> {
         .lines()
         .filter_map(|l| {
             let l = l.trim_start();
-            let l = l.strip_prefix("-q, ").unwrap_or(l);
+            // A short form first (`-q, --quiet`): the long one is named.
+            let l = match l.as_bytes() {
+                [b'-', c, b',', b' ', ..] if c.is_ascii_alphabetic() => &l[4..],
+                _ => l,
+            };
             let flag = l.strip_prefix("--")?;
             let name: String = flag
                 .chars()
